@@ -1,0 +1,1 @@
+"""The Dagster code location: a messy sales CSV to Parquet, DuckDB, summaries, models and risk reports."""

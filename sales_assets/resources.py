@@ -1,0 +1,50 @@
+"""Resources the assets share: the settings object, the DuckDB writer and reader, and their wiring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from sales_assets.settings import Settings
+
+# The DuckDB file has one writer; assets that write it run in this pool (limit 1 in dagster.yaml).
+DUCKDB_WRITER_POOL = "duckdb_writer"
+
+# Steps that touch a file another process may hold (the DuckDB file) retry with exponential backoff.
+FILE_LOCK_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+
+
+class SalesSettingsResource(dg.ConfigurableResource):
+    """The settings object as a resource. Empty fields fall back to the environment and defaults;
+    tests set `data_dir` (and `raw_csv`) to run the graph on temp folders."""
+
+    data_dir: str | None = None
+    raw_csv: str | None = None
+
+    def get(self) -> Settings:
+        overrides: dict[str, Path] = {}
+        if self.data_dir:
+            overrides["data_dir"] = Path(self.data_dir)
+        if self.raw_csv:
+            overrides["raw_csv"] = Path(self.raw_csv)
+        return Settings(**overrides)
+
+
+def build_resources(data_dir: str | Path | None = None, raw_csv: str | Path | None = None) -> dict:
+    """Every resource the graph needs, rooted at `data_dir` (default: the settings object's)."""
+    settings_resource = SalesSettingsResource(
+        data_dir=str(data_dir) if data_dir is not None else None,
+        raw_csv=str(raw_csv) if raw_csv is not None else None,
+    )
+    settings = settings_resource.get()
+    database = str(settings.duckdb_path)
+    limits = {"memory_limit": settings.warehouse.memory_limit, "threads": settings.warehouse.threads}
+    return {
+        "sales_settings": settings_resource,
+        "duckdb": DuckDBResource(database=database, connection_config=limits),
+        "duckdb_reader": DuckDBResource(
+            database=database, connection_config={**limits, "access_mode": "READ_ONLY"}
+        ),
+    }

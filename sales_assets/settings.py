@@ -1,0 +1,318 @@
+"""The one typed settings object: every path and knob of the code location, and the only reader of env.
+
+Precedence (highest first): environment variables, the YAML file named by `SALES_SETTINGS_FILE`, the
+defaults in this module. Top-level fields read `SALES_<FIELD>` (for example `SALES_DATA_DIR`,
+`SALES_RAW_CSV`); nested fields read `SALES_<SECTION>__<FIELD>` (for example `SALES_ML__CV_FOLDS=3`).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+# Columns of the source export, in the order the real file has them.
+SOURCE_COLUMNS: tuple[str, ...] = (
+    "ORDERNUMBER",
+    "QUANTITYORDERED",
+    "PRICEEACH",
+    "ORDERLINENUMBER",
+    "SALES",
+    "ORDERDATE",
+    "STATUS",
+    "QTR_ID",
+    "MONTH_ID",
+    "YEAR_ID",
+    "PRODUCTLINE",
+    "MSRP",
+    "PRODUCTCODE",
+    "CUSTOMERNAME",
+    "PHONE",
+    "ADDRESSLINE1",
+    "ADDRESSLINE2",
+    "CITY",
+    "STATE",
+    "POSTALCODE",
+    "COUNTRY",
+    "TERRITORY",
+    "CONTACTLASTNAME",
+    "CONTACTFIRSTNAME",
+    "DEALSIZE",
+)
+
+
+class IngestSettings(BaseModel):
+    """Reading and cleaning the raw export."""
+
+    # Tried in order after strict UTF-8; the first whose non-ASCII characters all read as letters wins.
+    candidate_encodings: list[str] = ["cp850", "cp437", "cp1252", "latin-1"]
+    date_format: str = "%m/%d/%Y %H:%M"
+    date_fallback_formats: list[str] = [
+        "%Y-%m-%d",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y/%m/%d %H:%M:%S",
+        "%Y/%m/%d",
+        "%m/%d/%Y",
+    ]
+    required_columns: list[str] = [
+        "ORDERNUMBER",
+        "QUANTITYORDERED",
+        "PRICEEACH",
+        "ORDERLINENUMBER",
+        "SALES",
+        "ORDERDATE",
+        "STATUS",
+        "QTR_ID",
+        "MONTH_ID",
+        "YEAR_ID",
+        "PRODUCTLINE",
+        "MSRP",
+        "PRODUCTCODE",
+        "CUSTOMERNAME",
+        "COUNTRY",
+        "TERRITORY",
+        "DEALSIZE",
+    ]
+    drop_columns: list[str] = ["ADDRESSLINE2"]
+    fill_unknown_columns: list[str] = ["STATE", "POSTALCODE"]
+    fill_value: str = "Unknown"
+    integer_columns: list[str] = [
+        "ORDERNUMBER",
+        "QUANTITYORDERED",
+        "ORDERLINENUMBER",
+        "QTR_ID",
+        "MONTH_ID",
+        "YEAR_ID",
+    ]
+    float_columns: list[str] = ["PRICEEACH", "SALES", "MSRP"]
+    # Columns that are not in SOURCE_COLUMNS: kept as strings when True, dropped when False.
+    keep_extra_columns: bool = True
+    # The configured plausible window for ORDERDATE (asset check "dates in range").
+    min_order_date: str = "2000-01-01"
+    max_order_date: str = "2030-12-31"
+    # Real DEALSIZE thresholds on SALES: Small below the first, Medium below the second, Large above.
+    dealsize_thresholds: tuple[float, float] = (3000.0, 7000.0)
+    price_cap: float = 100.0
+    # Rows per generated-CSV chunk; bounds the generator's memory.
+    generator_chunk_rows: int = 200_000
+    generator_default_rows: int = 2823
+    generator_seed: int = 42
+
+
+class WarehouseSettings(BaseModel):
+    """The DuckDB file built from the Parquet layer."""
+
+    table: str = "sales"
+    # DuckDB spills to disk past this, which keeps large loads inside a small machine's memory.
+    memory_limit: str = "1GB"
+    threads: int = 2
+
+
+class AnalyticsSettings(BaseModel):
+    """Summaries, EDA, outliers and drift."""
+
+    top_n_countries: int = 10
+    iqr_factor: float = 1.5
+    iqr_columns: list[str] = ["QUANTITYORDERED", "PRICEEACH", "SALES", "MSRP"]
+    drift_columns: list[str] = ["SALES", "QUANTITYORDERED", "PRICEEACH"]
+    drift_bins: int = 10
+    psi_warn: float = 0.1
+    psi_fail: float = 0.25
+
+
+class MLSettings(BaseModel):
+    """Regression of order-line SALES."""
+
+    target: str = "SALES"
+    numeric_features: list[str] = [
+        "QUANTITYORDERED",
+        "PRICEEACH",
+        "ORDERLINENUMBER",
+        "MSRP",
+        "QTR_ID",
+        "MONTH_ID",
+        "YEAR_ID",
+        "YEAR",
+        "MONTH",
+        "QUARTER",
+        "PRICE_TO_MSRP_RATIO",
+        "LINE_TOTAL_APPROX",
+    ]
+    categorical_features: list[str] = ["PRODUCTLINE", "COUNTRY", "SEASON"]
+    # DEALSIZE is computed from SALES; switching it on makes every model leaky (and says so).
+    include_dealsize: bool = False
+    test_size: float = 0.2
+    random_state: int = 42
+    cv_folds: int = 5
+    cv_repeats: int = 3
+    models: list[str] = [
+        "linear_regression",
+        "random_forest_200",
+        "random_forest_500_shallow",
+        "gradient_boosting_200",
+        "gradient_boosting_500",
+        "xgboost",
+        "lightgbm",
+        "catboost",
+        "random_forest_tuned",
+        "capped_price_residual",
+    ]
+    tuning_iterations: int = 8
+    # Models train on at most this many rows (sampled reproducibly) so the graph scales.
+    max_training_rows: int = 200_000
+    shap_rows: int = 500
+    onnx_tolerance: float = 0.01
+    # Leakage guard: flag a feature whose best single-feature predictor of the target explains this much.
+    leakage_r2_threshold: float = 0.95
+    mlflow_tracking_uri: str | None = None  # default: sqlite under $SALES_DATA_DIR/mlflow/
+    mlflow_experiment: str = "sales_regression"
+    registered_model_name: str = "sales_regressor"
+    champion_alias: str = "champion"
+
+
+class TimeseriesSettings(BaseModel):
+    """Monthly forecasts and volatility per segment."""
+
+    min_history_months: int = 18
+    segment_min_months: int = 24
+    forecast_steps: int = 6
+    garch_horizon: int = 6
+    backtest_horizon: int = 6
+    backtest_origins: int = 4
+    sarima_candidates: list[dict[str, Any]] = [
+        {"order": [1, 0, 0], "seasonal_order": [0, 1, 0, 12]},
+        {"order": [0, 1, 1], "seasonal_order": [0, 1, 0, 12]},
+        {"order": [1, 1, 0], "seasonal_order": [0, 1, 0, 12]},
+        {"order": [0, 0, 0], "seasonal_order": [1, 1, 0, 12]},
+        {"order": [1, 1, 1], "seasonal_order": [0, 0, 0, 12]},
+    ]
+    garch_min_observations: int = 100
+
+
+class AutomationSettings(BaseModel):
+    """Jobs, schedules and sensors."""
+
+    schedule_cron: str = "0 6 * * *"
+    schedule_timezone: str = "UTC"
+    sensor_interval_seconds: int = 60
+
+
+class Settings(BaseSettings):
+    """Everything the code location needs to know about files and knobs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SALES_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("data")
+    raw_csv: Path | None = None  # default: $SALES_DATA_DIR/raw/sales_data_sample.csv
+
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    ml: MLSettings = Field(default_factory=MLSettings)
+    timeseries: TimeseriesSettings = Field(default_factory=TimeseriesSettings)
+    automation: AutomationSettings = Field(default_factory=AutomationSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        yaml_file = os.environ.get("SALES_SETTINGS_FILE")
+        if yaml_file:
+            if not Path(yaml_file).is_file():
+                raise FileNotFoundError(f"SALES_SETTINGS_FILE={yaml_file!r} does not exist")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+    # ---- paths: every file the pipeline reads or writes is named here -------------------------------
+
+    @cached_property
+    def root(self) -> Path:
+        return self.data_dir.resolve()
+
+    @property
+    def raw_csv_path(self) -> Path:
+        return (self.raw_csv or self.root / "raw" / "sales_data_sample.csv").resolve()
+
+    @property
+    def parquet_dir(self) -> Path:
+        return self.root / "processed" / "sales_parquet"
+
+    @property
+    def rejects_path(self) -> Path:
+        return self.root / "processed" / "rejects" / "sales_rejects.parquet"
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.root / "duckdb" / "sales.duckdb"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def summary_dir(self) -> Path:
+        return self.output_dir / "summary"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.output_dir / "plots"
+
+    @property
+    def eda_dir(self) -> Path:
+        return self.output_dir / "eda"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        return self.output_dir / "monitoring"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.output_dir / "metrics"
+
+    @property
+    def explainability_dir(self) -> Path:
+        return self.output_dir / "explainability"
+
+    @property
+    def timeseries_dir(self) -> Path:
+        return self.output_dir / "timeseries"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models" / self.ml.registered_model_name
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.root / "mlflow"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return self.ml.mlflow_tracking_uri or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_location(self) -> str:
+        return (self.mlflow_dir / "artifacts").as_uri()
+
+
+def get_settings() -> Settings:
+    """A fresh settings object; read at the start of each run so environment changes take effect."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Group `warehouse`: pure logic modules plus `defs.py`, the thin Dagster wiring of this group."""

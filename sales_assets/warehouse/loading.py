@@ -1,0 +1,31 @@
+"""The warehouse's SQL: the `sales` table rebuilt from the Parquet layer in one statement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+
+def parquet_glob(parquet_dir: Path) -> str:
+    return str(parquet_dir / "**" / "*.parquet")
+
+
+def replace_sales_table(conn: duckdb.DuckDBPyConnection, parquet_dir: Path, table: str = "sales") -> int:
+    """`CREATE OR REPLACE` the table from the hive-partitioned Parquet; returns its row count.
+
+    DuckDB swaps the table in one transaction, so readers see the old table or the new one, never half.
+    """
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TABLE {table} AS
+        SELECT * FROM read_parquet(?, hive_partitioning = true, hive_types = {{'YEAR': BIGINT}})
+        ORDER BY ORDERDATE, ORDERNUMBER, ORDERLINENUMBER
+        """,
+        [parquet_glob(parquet_dir)],
+    )
+    return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def table_columns(conn: duckdb.DuckDBPyConnection, table: str = "sales") -> list[tuple[str, str]]:
+    return [(name, dtype) for name, dtype, *_ in conn.execute(f"DESCRIBE {table}").fetchall()]

@@ -1,0 +1,65 @@
+"""Shared fixtures: the real export when present, generated samples, and a materialised warehouse."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from sales_assets.ingest.generator import generate_sales_csv
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REAL_CSV = REPO_ROOT.parent / "shared" / "data" / "sales_data_sample.csv"
+
+# Tests never write into the repository's data/ or dagster_home/.
+os.environ.setdefault("SALES_DATA_DIR", str(Path(os.environ.get("PYTEST_TMP_DATA", "/tmp")) / "sales-tests-data"))
+
+
+@pytest.fixture(scope="session")
+def real_csv_path() -> Path:
+    """The real Kaggle export beside the project; tests that need it skip when it is absent."""
+    if not REAL_CSV.is_file():
+        pytest.skip(f"real data file {REAL_CSV} is absent")
+    return REAL_CSV
+
+
+@pytest.fixture(scope="session")
+def generated_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded default sample (2,823 rows, seed 42), generated once per session."""
+    path = tmp_path_factory.mktemp("generated") / "sales_data_sample.csv"
+    generate_sales_csv(path)
+    return path
+
+
+def materialize_warehouse(data_dir: Path, raw_csv: Path | None = None) -> dg.ExecuteInProcessResult:
+    """raw_csv -> clean_parquet -> duckdb_table under `data_dir` (sample generated when `raw_csv` is None)."""
+    from sales_assets.ingest.defs import clean_parquet, raw_csv as raw_csv_asset
+    from sales_assets.resources import build_resources
+    from sales_assets.warehouse.defs import duckdb_table
+
+    return dg.materialize(
+        [raw_csv_asset, clean_parquet, duckdb_table],
+        resources=build_resources(data_dir=data_dir, raw_csv=raw_csv),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+
+@pytest.fixture(scope="session")
+def warehouse_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temp SALES_DATA_DIR in which raw_csv, clean_parquet and duckdb_table were materialised on the
+    generated sample. Treat it as read-only; copy it if a test must change it."""
+    data_dir = tmp_path_factory.mktemp("warehouse")
+    result = materialize_warehouse(data_dir)
+    assert result.success
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def real_warehouse_data_dir(tmp_path_factory: pytest.TempPathFactory, real_csv_path: Path) -> Path:
+    """Like `warehouse_data_dir`, on the real export (skips when it is absent)."""
+    data_dir = tmp_path_factory.mktemp("real-warehouse")
+    result = materialize_warehouse(data_dir, raw_csv=real_csv_path)
+    assert result.success
+    return data_dir
