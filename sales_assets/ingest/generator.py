@@ -154,9 +154,10 @@ def build_catalog(seed: int) -> Catalog:
                 "CONTACTFIRSTNAME": FIRST_NAMES[(i * 3) % len(FIRST_NAMES)],
             }
         )
-    for i, (column, value) in enumerate(NON_ASCII_NAMES):
-        records[len(COUNTRIES) + i][column] = value
     weights = rng.gamma(1.2, 1.0, size=NUM_CUSTOMERS)
+    # The non-ASCII names go to busy customers so that even a small sample shows every one of them.
+    for (column, value), customer in zip(NON_ASCII_NAMES, np.argsort(-weights), strict=False):
+        records[customer][column] = value
     return Catalog(
         product_line=np.array(lines),
         product_code=np.array(codes),

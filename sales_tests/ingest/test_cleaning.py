@@ -1,0 +1,155 @@
+"""Cleaning rules on tiny CSVs: typing, dates, fills, duplicates, quarantine and column handling."""
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from sales_assets.ingest.cleaning import (
+    EmptyInputError,
+    MissingColumnsError,
+    clean_to_parquet,
+    parse_order_date,
+)
+from sales_assets.settings import SOURCE_COLUMNS, IngestSettings
+
+GOOD = {
+    "ORDERNUMBER": "10107",
+    "QUANTITYORDERED": "30",
+    "PRICEEACH": "95.7",
+    "ORDERLINENUMBER": "2",
+    "SALES": "2871",
+    "ORDERDATE": "2/24/2003 0:00",
+    "STATUS": "Shipped",
+    "QTR_ID": "1",
+    "MONTH_ID": "2",
+    "YEAR_ID": "2003",
+    "PRODUCTLINE": "Motorcycles",
+    "MSRP": "95",
+    "PRODUCTCODE": "S10_1678",
+    "CUSTOMERNAME": "Land of Toys Inc.",
+    "PHONE": "2125557818",
+    "ADDRESSLINE1": "897 Long Airport Avenue",
+    "ADDRESSLINE2": "",
+    "CITY": "NYC",
+    "STATE": "",
+    "POSTALCODE": "01022",
+    "COUNTRY": "USA",
+    "TERRITORY": "NA",
+    "CONTACTLASTNAME": "Yu",
+    "CONTACTFIRSTNAME": "Kwai",
+    "DEALSIZE": "Small",
+}
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> Path:
+    columns = columns or list(SOURCE_COLUMNS)
+    lines = [",".join(columns)] + [
+        ",".join(f'"{row.get(c, "")}"' if row.get(c) else "" for c in columns) for row in rows
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run(tmp_path: Path, rows: list[dict], columns: list[str] | None = None, **settings):
+    source = write_csv(tmp_path / "in.csv", rows, columns)
+    work = tmp_path / "work"
+    work.mkdir()
+    stats = clean_to_parquet(
+        source, tmp_path / "pq", tmp_path / "rejects.parquet", work, IngestSettings(**settings)
+    )
+    clean = pl.read_parquet(tmp_path / "pq", hive_partitioning=True) if stats.rows_clean else pl.DataFrame()
+    return stats, clean, pl.read_parquet(tmp_path / "rejects.parquet")
+
+
+def test_types_fills_and_derived_columns(tmp_path):
+    stats, clean, rejects = run(tmp_path, [GOOD])
+    assert (stats.rows_in, stats.rows_clean, stats.rows_rejected) == (1, 1, 0)
+    row = clean.row(0, named=True)
+    assert "ADDRESSLINE2" not in clean.columns
+    assert row["STATE"] == "Unknown"
+    assert row["POSTALCODE"] == "01022"  # stays a string: the leading zero survives
+    assert row["PHONE"] == "2125557818"
+    assert row["TERRITORY"] == "NA"  # North America, not a missing value
+    assert (row["YEAR"], row["MONTH"]) == (2003, 2)
+    assert str(row["ORDERDATE"]) == "2003-02-24 00:00:00"
+    assert clean.schema["QUANTITYORDERED"] == pl.Int64
+    assert clean.schema["SALES"] == pl.Float64
+    assert rejects.height == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2/24/2003 0:00", "2003-02-24 00:00:00"),
+        ("12/1/2004 13:45", "2004-12-01 13:45:00"),
+        ("2004-11-05", "2004-11-05 00:00:00"),
+        ("2004/11/05 08:30:00", "2004-11-05 08:30:00"),
+        ("2004-11-05 08:30:00", "2004-11-05 08:30:00"),
+        ("not a date", "None"),
+    ],
+)
+def test_order_date_format_and_fallbacks(text, expected):
+    parsed = pl.DataFrame({"ORDERDATE": [text]}).select(parse_order_date("ORDERDATE", IngestSettings()))
+    assert str(parsed.item()) == expected
+
+
+def test_unusable_rows_are_quarantined_with_reasons(tmp_path):
+    bad = [
+        GOOD | {"ORDERNUMBER": "1", "QUANTITYORDERED": "thirty"},
+        GOOD | {"ORDERNUMBER": "2", "QUANTITYORDERED": "0"},
+        GOOD | {"ORDERNUMBER": "3", "PRICEEACH": "-5"},
+        GOOD | {"ORDERNUMBER": "4", "SALES": ""},
+        GOOD | {"ORDERNUMBER": "5", "ORDERDATE": "31/31/2003"},
+        GOOD | {"ORDERNUMBER": "6", "COUNTRY": ""},
+    ]
+    stats, clean, rejects = run(tmp_path, [GOOD, *bad])
+    assert (stats.rows_in, stats.rows_clean, stats.rows_rejected) == (7, 1, 6)
+    reasons = dict(zip(rejects["ORDERNUMBER"], rejects["reason"], strict=True))
+    assert reasons["1"] == "QUANTITYORDERED 'thirty' is not a whole number"
+    assert reasons["2"] == "QUANTITYORDERED 0 is not positive"
+    assert reasons["3"] == "PRICEEACH -5 is not positive"
+    assert reasons["4"] == "SALES is blank"
+    assert reasons["5"] == "ORDERDATE '31/31/2003' matches no configured date format"
+    assert reasons["6"] == "COUNTRY is blank"
+    assert rejects["source_row"].to_list() == [2, 3, 4, 5, 6, 7]
+    assert sum(stats.rejects_by_reason.values()) == 6
+
+
+def test_exact_duplicates_are_removed_and_counted(tmp_path):
+    near_twin = GOOD | {"ORDERLINENUMBER": "3"}
+    stats, clean, _ = run(tmp_path, [GOOD, near_twin, GOOD, GOOD])
+    assert stats.duplicates_removed == 2
+    assert clean.height == 2
+    assert sorted(clean["ORDERLINENUMBER"]) == [2, 3]
+
+
+def test_column_order_does_not_matter_and_extras_follow_config(tmp_path):
+    columns = [*reversed(SOURCE_COLUMNS), "NOTES"]
+    row = GOOD | {"NOTES": "call first"}
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "drop").mkdir()
+    _, kept, _ = run(tmp_path / "keep", [row], columns)
+    assert kept["NOTES"].to_list() == ["call first"]
+    _, dropped, _ = run(tmp_path / "drop", [row], columns, keep_extra_columns=False)
+    assert "NOTES" not in dropped.columns
+    assert dropped.row(0, named=True)["SALES"] == 2871.0
+
+
+def test_missing_required_column_names_the_file_and_columns(tmp_path):
+    columns = [c for c in SOURCE_COLUMNS if c not in ("SALES", "COUNTRY")]
+    with pytest.raises(MissingColumnsError, match=r"in\.csv: missing required column\(s\) SALES, COUNTRY"):
+        run(tmp_path, [GOOD], columns)
+
+
+def test_header_without_rows_is_an_error(tmp_path):
+    with pytest.raises(EmptyInputError, match=r"in\.csv: has a header but no data rows"):
+        run(tmp_path, [])
+
+
+def test_absent_optional_columns_are_added_empty(tmp_path):
+    columns = [c for c in SOURCE_COLUMNS if c not in ("PHONE", "STATE")]
+    stats, clean, _ = run(tmp_path, [GOOD], columns)
+    assert stats.absent_optional_columns == ["PHONE", "STATE"]
+    assert clean.row(0, named=True)["STATE"] == "Unknown"
+    assert clean.row(0, named=True)["PHONE"] is None

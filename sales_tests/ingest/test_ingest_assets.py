@@ -1,0 +1,195 @@
+"""raw_csv -> clean_parquet -> duckdb_table -> summaries through Dagster, on generated, real and bad input."""
+
+import hashlib
+import re
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from sales_assets.analytics.summaries import summaries
+from sales_assets.ingest.defs import clean_parquet, raw_csv
+from sales_assets.ingest.generator import generate_sales_csv
+from sales_assets.resources import build_resources
+from sales_assets.warehouse.defs import duckdb_table
+
+CHAIN = [raw_csv, clean_parquet, duckdb_table, summaries]
+
+
+def materialize(data_dir: Path, raw: Path | None = None) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        CHAIN,
+        resources=build_resources(data_dir=data_dir, raw_csv=raw),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def failure_message(result: dg.ExecuteInProcessResult, node: str) -> str:
+    return result.failure_data_for_node(node).error.message
+
+
+@pytest.fixture(scope="module")
+def generated_run(tmp_path_factory) -> tuple[Path, dg.ExecuteInProcessResult]:
+    data_dir = tmp_path_factory.mktemp("generated-run")
+    return data_dir, materialize(data_dir)
+
+
+def test_missing_raw_csv_generates_the_sample_and_says_so(generated_run):
+    data_dir, result = generated_run
+    assert result.success
+    meta = result.asset_materializations_for_node("raw_csv")[0].metadata
+    assert meta["generated_sample"].value is True
+    assert meta["encoding"].value == "cp850"
+    assert meta["dagster/row_count"].value == 2823
+    assert (
+        meta["sha256"].value
+        == hashlib.sha256((data_dir / "raw/sales_data_sample.csv").read_bytes()).hexdigest()
+    )
+    assert (data_dir / "raw" / "sales_data_sample.csv").is_file()
+
+
+def test_chain_writes_every_output_where_the_settings_say(generated_run):
+    data_dir, result = generated_run
+    assert sorted(p.name for p in (data_dir / "processed/sales_parquet").iterdir()) == [
+        "YEAR=2003",
+        "YEAR=2004",
+        "YEAR=2005",
+    ]
+    assert (data_dir / "processed/rejects/sales_rejects.parquet").is_file()
+    for name in ("sales_by_productline", "top_countries", "sales_by_year", "sales_by_year_month"):
+        assert (data_dir / f"output/summary/{name}.csv").is_file()
+        assert (data_dir / f"output/summary/{name}.parquet").is_file()
+    assert (data_dir / "output/plots/sales_by_productline.png").read_bytes()[:4] == b"\x89PNG"
+    top = pl.read_csv(data_dir / "output/summary/top_countries.csv")
+    assert top.height == 10
+    assert top["total_sales"].is_sorted(descending=True)
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks and all(checks.values()), checks
+    summary_meta = result.asset_materializations_for_node("summaries")[0].metadata
+    assert summary_meta["sales_by_productline_chart"].value.startswith("![")
+    assert "| PRODUCTLINE |" in summary_meta["sales_by_productline"].value
+
+
+def test_duckdb_table_has_the_contract_types(generated_run):
+    data_dir, _ = generated_run
+    with duckdb.connect(str(data_dir / "duckdb/sales.duckdb"), read_only=True) as conn:
+        types = dict((name, dtype) for name, dtype, *_ in conn.execute("DESCRIBE sales").fetchall())
+        rows = conn.execute("SELECT count(*) FROM sales").fetchone()[0]
+    assert rows == 2823
+    assert types["QUANTITYORDERED"] == "BIGINT"
+    assert types["SALES"] == "DOUBLE"
+    assert types["ORDERDATE"] == "TIMESTAMP"
+    assert types["YEAR"] == types["MONTH"] == "BIGINT"
+    assert types["POSTALCODE"] == types["PHONE"] == "VARCHAR"
+    assert "ADDRESSLINE2" not in types
+
+
+@pytest.mark.real_data
+def test_real_file_facts(real_csv_path, tmp_path):
+    result = materialize(tmp_path, real_csv_path)
+    assert result.success
+    raw_meta = result.asset_materializations_for_node("raw_csv")[0].metadata
+    assert raw_meta["encoding"].value == "cp850"
+    assert raw_meta["dagster/row_count"].value == 2823
+    assert raw_meta["sha256"].value == "6a20c7e5ce9d8a2d196f8247b6d92c1e2dc8716c5c135d737cd2465e801ca7c1"
+    clean_meta = result.asset_materializations_for_node("clean_parquet")[0].metadata
+    assert clean_meta["rows_rejected"].value == 0
+    assert clean_meta["duplicates_removed"].value == 0
+    with duckdb.connect(str(tmp_path / "duckdb/sales.duckdb"), read_only=True) as conn:
+        sales = conn.sql("SELECT * FROM sales").pl()
+    assert sales.height == 2823
+    text = " ".join(sales.select(pl.col(pl.String)).unpivot()["value"].to_list())
+    for name in ("Berguvsvägen", "Martín", "Cataluña"):
+        assert name in text
+    assert "\ufffd" not in text
+    assert sales.filter(pl.col("TERRITORY") == "NA").height == 1074
+    assert sales.filter(pl.col("STATE") == "Unknown").height == 1486
+    assert sales.filter(pl.col("POSTALCODE") == "Unknown").height == 76
+    by_year = pl.read_csv(tmp_path / "output/summary/sales_by_year.csv")
+    assert dict(by_year.select("YEAR", "total_sales").iter_rows()) == {
+        2003: 3516979.54,
+        2004: 4724162.60,
+        2005: 1791486.71,
+    }
+    assert round(sales["SALES"].sum(), 2) == 10032628.85
+    assert sales["ORDERDATE"].min().isoformat() == "2003-01-06T00:00:00"
+    assert sales["ORDERDATE"].max().isoformat() == "2005-05-31T00:00:00"
+
+
+@pytest.fixture
+def good_data_dir(tmp_path) -> Path:
+    """A data dir with a complete good run, to see that a bad run leaves it untouched."""
+    data_dir = tmp_path / "data"
+    assert materialize(data_dir).success
+    return data_dir
+
+
+def outputs_digest(data_dir: Path) -> str:
+    return (
+        tree_digest(data_dir / "processed")
+        + tree_digest(data_dir / "output")
+        + tree_digest(data_dir / "duckdb")
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            b"ORDERNUMBER,QUANTITYORDERED\n1,2\n",
+            r"bad\.csv: missing required column\(s\) PRICEEACH, ORDERLINENUMBER, SALES",
+        ),
+        (None, r"bad\.csv: has a header but no data rows"),
+        (
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
+            r"bad\.csv: holds NUL bytes, so it is a binary file, not CSV text",
+        ),
+        (b"", r"bad\.csv: the file is empty"),
+    ],
+    ids=["missing-columns", "header-only", "binary", "empty"],
+)
+def test_bad_input_fails_with_one_clear_message_and_keeps_outputs(good_data_dir, tmp_path, content, expected):
+    bad = tmp_path / "bad.csv"
+    if content is None:  # the real header, no rows
+        generate_sales_csv(bad, rows=1)
+        content = bad.read_bytes().splitlines(keepends=True)[0]
+    bad.write_bytes(content)
+    before = outputs_digest(good_data_dir)
+    result = materialize(good_data_dir, bad)
+    assert not result.success
+    assert re.search(expected, failure_message(result, "raw_csv"))
+    assert outputs_digest(good_data_dir) == before
+
+
+def test_quarantined_rows_are_counted_and_kept(tmp_path):
+    source = tmp_path / "with_bad_rows.csv"
+    generate_sales_csv(source, rows=200)
+    lines = source.read_bytes().decode("cp850").splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    quantity = header.index("QUANTITYORDERED")
+    broken = lines[1].split(",")
+    broken[quantity] = "n/a"
+    lines.append(",".join(broken))
+    lines.append(lines[5])  # an exact duplicate
+    source.write_bytes("".join(lines).encode("cp850"))
+    result = materialize(tmp_path / "data", source)
+    assert result.success
+    meta = result.asset_materializations_for_node("clean_parquet")[0].metadata
+    assert meta["rows_in"].value == 202
+    assert meta["duplicates_removed"].value == 1
+    assert meta["rows_rejected"].value == 1
+    assert meta["dagster/row_count"].value == 200
+    rejects = pl.read_parquet(tmp_path / "data/processed/rejects/sales_rejects.parquet")
+    assert rejects["reason"].to_list() == ["QUANTITYORDERED 'n/a' is not a whole number"]
+    assert rejects["source_row"].to_list() == [201]
