@@ -261,6 +261,10 @@ class Settings(BaseSettings):
         return self.root / "processed" / "rejects" / "sales_rejects.parquet"
 
     @property
+    def iqr_filtered_path(self) -> Path:
+        return self.root / "processed" / "sales_iqr_filtered.parquet"
+
+    @property
     def duckdb_path(self) -> Path:
         return self.root / "duckdb" / "sales.duckdb"
 

@@ -1,0 +1,84 @@
+"""Missing values per column before cleaning (the raw CSV, every cell as text) and after it (the
+warehouse table), side by side."""
+
+from __future__ import annotations
+
+import codecs
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from sales_assets.ingest.encoding import transcode_to_utf8
+
+MISSING_REPORT_SCHEMA = {
+    "column": pl.String,
+    "missing_before": pl.Int64,
+    "missing_before_pct": pl.Float64,
+    "missing_after": pl.Int64,
+    "missing_after_pct": pl.Float64,
+    "in_warehouse": pl.Boolean,
+}
+
+
+def raw_blank_counts(path: Path, encoding: str) -> tuple[int, pl.DataFrame]:
+    """`blank_counts` of the raw CSV read with every column as text and nothing but empty cells as null:
+    'NA' is a TERRITORY (North America), not a missing value. Polars reads only UTF-8, so any other
+    encoding (or a BOM) is first transcoded chunk by chunk to a temp copy."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"raw CSV {path} does not exist")
+    with open(path, "rb") as handle:
+        has_bom = handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+    if codecs.lookup(encoding).name == "utf-8" and not has_bom:
+        return blank_counts(pl.scan_csv(path, infer_schema=False, null_values=None))
+    with tempfile.TemporaryDirectory(prefix="raw-utf8-") as scratch:
+        copy = transcode_to_utf8(path, Path(scratch) / path.name, encoding)
+        return blank_counts(pl.scan_csv(copy, infer_schema=False, null_values=None))
+
+
+def blank_counts(frame: pl.LazyFrame | pl.DataFrame) -> tuple[int, pl.DataFrame]:
+    """(row count, frame of `column`, `missing`): a cell is missing when it is null or, in a text
+    column, empty or only whitespace. Columns keep the frame's order."""
+    lazy = frame.lazy()
+    schema = lazy.collect_schema()
+    missing = [
+        (
+            (pl.col(name).is_null() | (pl.col(name).str.strip_chars() == "")).sum()
+            if dtype == pl.String
+            else pl.col(name).is_null().sum()
+        ).alias(name)
+        for name, dtype in schema.items()
+    ]
+    counts = lazy.select(*missing, pl.len().alias("__rows__")).collect().row(0, named=True)
+    rows = int(counts.pop("__rows__"))
+    return rows, pl.DataFrame(
+        {"column": list(counts), "missing": [int(v) for v in counts.values()]},
+        schema={"column": pl.String, "missing": pl.Int64},
+    )
+
+
+def missing_value_report(
+    before: pl.DataFrame, rows_before: int, after: pl.DataFrame, rows_after: int
+) -> pl.DataFrame:
+    """One row per column of either side (raw order first, then columns cleaning added): the missing
+    counts and percentages before and after; after is null for a column cleaning dropped."""
+
+    def percent(count: str, rows: int) -> pl.Expr:
+        return (pl.col(count) * 100.0 / rows).round(2) if rows else pl.lit(None, dtype=pl.Float64)
+
+    raw_order = before["column"].to_list()
+    added = [c for c in after["column"].to_list() if c not in set(raw_order)]
+    order = pl.DataFrame({"column": raw_order + added}).with_row_index("position")
+    return (
+        order.join(before.rename({"missing": "missing_before"}), on="column", how="left")
+        .join(after.rename({"missing": "missing_after"}), on="column", how="left")
+        .sort("position")
+        .with_columns(
+            percent("missing_before", rows_before).alias("missing_before_pct"),
+            percent("missing_after", rows_after).alias("missing_after_pct"),
+            pl.col("column").is_in(after["column"].implode()).alias("in_warehouse"),
+        )
+        .select(list(MISSING_REPORT_SCHEMA))
+        .cast(MISSING_REPORT_SCHEMA)
+    )

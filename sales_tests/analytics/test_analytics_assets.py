@@ -1,0 +1,160 @@
+"""The EDA and drift assets materialised with dg.materialize on a tiny warehouse in a temp data dir."""
+
+import json
+import shutil
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from sales_assets.analytics.drift_assets import (
+    DRIFT_PLOT_FILE,
+    DRIFT_REPORT_FILE,
+    PSI_WITHIN_BOUNDS,
+    sales_drift,
+)
+from sales_assets.analytics.eda_assets import NO_MISSING_AFTER_CLEANING, eda_assets
+from sales_assets.analytics.outliers import iqr_filter
+from sales_assets.analytics.plots import EDA_PLOTS
+from sales_assets.resources import build_resources
+from sales_assets.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def run(tiny_warehouse):
+    result = dg.materialize(
+        [*eda_assets, sales_drift],
+        resources=build_resources(data_dir=tiny_warehouse.data_dir, raw_csv=tiny_warehouse.raw_csv),
+    )
+    assert result.success
+    return result
+
+
+@pytest.fixture(scope="module")
+def settings(tiny_warehouse) -> Settings:
+    return Settings(data_dir=tiny_warehouse.data_dir)
+
+
+def _metadata(run, key: str) -> dict:
+    [event] = run.asset_materializations_for_node(key)
+    return {name: getattr(value, "value", value) for name, value in event.metadata.items()}
+
+
+def _check(run, name: str):
+    [evaluation] = [e for e in run.get_asset_check_evaluations() if e.check_name == name]
+    return evaluation
+
+
+def test_missing_value_report_counts_the_raw_blanks_and_a_clean_table(run, tiny_warehouse, settings):
+    report = pl.read_parquet(settings.summary_dir / "missing_values.parquet")
+    assert pl.read_csv(settings.summary_dir / "missing_values.csv").height == report.height
+    raw = tiny_warehouse.raw
+    missing = dict(zip(report["column"], report["missing_before"], strict=True))
+    assert missing["ADDRESSLINE2"] == (raw["ADDRESSLINE2"] == "").sum() == 216
+    assert missing["STATE"] == (raw["STATE"] == "").sum() == 80
+    assert missing["POSTALCODE"] == 12
+    assert missing["TERRITORY"] == 0  # 'NA' is North America
+    after = report.filter(pl.col("in_warehouse"))
+    assert after["missing_after"].sum() == 0
+    assert set(after["column"]) == set(tiny_warehouse.sales.columns)
+    metadata = _metadata(run, "missing_value_report")
+    assert metadata["raw_encoding"] == "cp850"
+    assert (metadata["rows_before"], metadata["rows_after"]) == (240, 240)
+    assert metadata["missing_cells_before"] == 216 + 80 + 12
+    assert _check(run, NO_MISSING_AFTER_CLEANING).passed
+
+
+def test_descriptive_stats_cover_the_numeric_columns(run, tiny_warehouse, settings):
+    stats = pl.read_parquet(settings.summary_dir / "numeric_descriptive_stats.parquet")
+    assert (settings.summary_dir / "numeric_descriptive_stats.csv").is_file()
+    assert set(stats["column"]) >= {"QUANTITYORDERED", "PRICEEACH", "SALES", "MSRP", "YEAR", "MONTH"}
+    sales = stats.filter(pl.col("column") == "SALES").row(0, named=True)
+    assert sales["count"] == 240
+    assert sales["mean"] == pytest.approx(tiny_warehouse.sales["SALES"].mean())
+    assert sales["max"] == tiny_warehouse.sales["SALES"].max()
+
+
+def test_plots_are_written_and_embedded(run, settings):
+    metadata = _metadata(run, "eda_plots")
+    for stem in EDA_PLOTS:
+        assert (settings.eda_dir / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
+        assert metadata[stem].startswith(f"![{stem}](data:image/png;base64,")
+
+
+def test_iqr_view_matches_the_pure_filter_and_keeps_the_table_whole(run, tiny_warehouse, settings):
+    filtered = pl.read_parquet(settings.iqr_filtered_path)
+    expected = iqr_filter(tiny_warehouse.sales, settings.analytics.iqr_columns, settings.analytics.iqr_factor)
+    assert filtered.height == expected.kept.height < 240
+    metadata = _metadata(run, "iqr_filtered_sales")
+    assert metadata["rows_in"] == 240
+    assert metadata["rows_kept"] == filtered.height
+    dropped = [metadata[f"rows_dropped_{c}"] for c in settings.analytics.iqr_columns]
+    assert dropped == expected.steps["rows_dropped"].to_list()
+    assert sum(dropped) == 240 - filtered.height
+    assert dropped[0] >= 2  # the two quantities above 90
+
+
+def test_eda_report_gathers_the_outputs(run, settings):
+    report = (settings.eda_dir / "eda_report.md").read_text()
+    assert "| ADDRESSLINE2 | 216 | 90.00 |  |  | False |" in report
+    assert all(f"({stem}.png)" in report for stem in EDA_PLOTS)
+    assert _metadata(run, "eda_report")["plots"] == len(EDA_PLOTS)
+
+
+def test_drift_report_plot_and_failing_check(run, settings):
+    report = json.loads((settings.monitoring_dir / DRIFT_REPORT_FILE).read_text())
+    assert (settings.monitoring_dir / DRIFT_PLOT_FILE).read_bytes()[:4] == b"\x89PNG"
+    assert report["thresholds"] == {"warn": 0.1, "fail": 0.25}
+    pairs = {(c["comparison"], c["reference"], c["current"]) for c in report["comparisons"]}
+    assert ("year", "2003", "2004") in pairs
+    assert ("quarter", "2004-Q1", "2004-Q2") in pairs
+    assert len(report["comparisons"]) == 3 * 6  # 3 columns x (1 year pair + 5 quarter pairs)
+    # The last quarter's larger orders are a drift the check must fail on.
+    assert report["worst"]["column"] in {"QUANTITYORDERED", "SALES"}
+    assert report["status"] == "fail"
+    check = _check(run, PSI_WITHIN_BOUNDS)
+    assert not check.passed
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+
+
+def test_assets_run_on_the_generated_warehouse(warehouse_data_dir, tmp_path):
+    # The shared warehouse is read-only for tests; the analytics outputs go to a copy.
+    data_dir = tmp_path / "data"
+    shutil.copytree(warehouse_data_dir, data_dir)
+    settings = Settings(data_dir=data_dir)
+    result = dg.materialize([*eda_assets, sales_drift], resources=build_resources(data_dir=data_dir))
+    assert result.success
+    report = pl.read_parquet(settings.summary_dir / "missing_values.parquet")
+    blanks = report.filter(pl.col("missing_before") > 0)["column"].to_list()
+    assert blanks == ["ADDRESSLINE2", "STATE", "POSTALCODE"]
+    assert report.filter(pl.col("in_warehouse"))["missing_after"].sum() == 0
+    assert _check(result, NO_MISSING_AFTER_CLEANING).passed
+    metadata = _metadata(result, "iqr_filtered_sales")
+    assert metadata["rows_in"] == 2823
+    assert metadata["rows_kept"] == pl.read_parquet(settings.iqr_filtered_path).height
+    assert json.loads((settings.monitoring_dir / DRIFT_REPORT_FILE).read_text())["comparisons"]
+    assert _check(result, PSI_WITHIN_BOUNDS).check_name == PSI_WITHIN_BOUNDS
+
+
+def test_graph_wiring_of_the_group():
+    from sales_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    upstream = {
+        key: {parent.to_user_string() for parent in graph.get(dg.AssetKey(key)).parent_keys}
+        for key in ["missing_value_report", "numeric_descriptive_stats", "eda_plots", "iqr_filtered_sales"]
+    }
+    assert upstream["missing_value_report"] == {"raw_csv", "duckdb_table"}
+    assert all(
+        parents == {"duckdb_table"} for key, parents in upstream.items() if key != "missing_value_report"
+    )
+    eda_parents = {p.to_user_string() for p in graph.get(dg.AssetKey("eda_report")).parent_keys}
+    assert eda_parents == {
+        "missing_value_report",
+        "numeric_descriptive_stats",
+        "eda_plots",
+        "iqr_filtered_sales",
+    }
+    assert {p.to_user_string() for p in graph.get(dg.AssetKey("sales_drift")).parent_keys} == {"duckdb_table"}
+    for key in ["eda_report", "sales_drift", "iqr_filtered_sales"]:
+        assert graph.get(dg.AssetKey(key)).group_name == "analytics"
