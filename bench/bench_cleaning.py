@@ -34,7 +34,7 @@ start = time.perf_counter()
 with tempfile.TemporaryDirectory(dir=out) as work:
     report = detect_encoding(source, settings.ingest.candidate_encodings)
     csv_path = transcode_to_utf8(source, Path(work) / "utf8.csv", report.encoding)
-    stats = clean_to_parquet(csv_path, out / "parquet", out / "rejects.parquet", Path(work), settings.ingest)
+    stats = clean_to_parquet(csv_path, out / "parquet", out / "rejects.parquet", settings.ingest)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "rows_clean": stats.rows_clean, "rows_rejected": stats.rows_rejected,

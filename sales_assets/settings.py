@@ -113,7 +113,7 @@ class WarehouseSettings(BaseModel):
 
     table: str = "sales"
     # DuckDB spills to disk past this, which keeps large loads inside a small machine's memory.
-    memory_limit: str = "1GB"
+    memory_limit: str = "512MB"
     threads: int = 2
 
 

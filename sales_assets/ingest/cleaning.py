@@ -66,60 +66,73 @@ def _number(column: str, dtype: pl.DataType) -> pl.Expr:
     return as_float
 
 
-def rejection_reasons(columns: list[str], settings: IngestSettings) -> pl.Expr:
-    """A `; `-joined list of why a row cannot be used; empty for a usable row."""
-    checks: list[pl.Expr] = []
-    typed = {c: pl.Int64 for c in settings.integer_columns} | {c: pl.Float64 for c in settings.float_columns}
-    for column, dtype in typed.items():
+def _typed_name(column: str) -> str:
+    return f"__typed_{column}"
+
+
+def typed_values(columns: list[str], settings: IngestSettings) -> list[pl.Expr]:
+    """Each numeric column parsed once, beside its raw text (null where the text is not a number)."""
+    exprs = [_number(c, pl.Int64).alias(_typed_name(c)) for c in settings.integer_columns if c in columns]
+    exprs += [_number(c, pl.Float64).alias(_typed_name(c)) for c in settings.float_columns if c in columns]
+    return exprs
+
+
+def date_lookup(distinct_dates: pl.Series, settings: IngestSettings) -> pl.DataFrame:
+    """Parsed value of each distinct ORDERDATE text: an export has few distinct dates and many rows,
+    so every format is tried once per distinct text instead of once per row."""
+    frame = pl.DataFrame({"ORDERDATE": distinct_dates.drop_nulls()})
+    return frame.with_columns(parse_order_date("ORDERDATE", settings).alias(_typed_name("ORDERDATE")))
+
+
+def problems(columns: list[str], settings: IngestSettings) -> list[tuple[pl.Expr, pl.Expr]]:
+    """(condition, reason) pairs: a row meeting any condition cannot be used."""
+    found: list[tuple[pl.Expr, pl.Expr]] = []
+    typed = {c: "whole number" for c in settings.integer_columns} | {
+        c: "number" for c in settings.float_columns
+    }
+    for column, kind in typed.items():
         if column not in columns:
             continue
-        raw = pl.col(column)
-        checks.append(pl.when(raw.is_null()).then(pl.lit(f"{column} is blank")))
-        kind = "whole number" if dtype == pl.Int64 else "number"
-        checks.append(
-            pl.when(raw.is_not_null() & _number(column, dtype).is_null()).then(
-                pl.format(f"{column} '{{}}' is not a {kind}", raw)
-            )
+        raw, value = pl.col(column), pl.col(_typed_name(column))
+        found.append((raw.is_null(), pl.lit(f"{column} is blank")))
+        found.append(
+            (raw.is_not_null() & value.is_null(), pl.format(f"{column} '{{}}' is not a {kind}", raw))
         )
         if column in POSITIVE_COLUMNS:
-            checks.append(
-                pl.when(_number(column, dtype) <= 0).then(pl.format(f"{column} {{}} is not positive", raw))
-            )
-    if "ORDERDATE" in columns:
-        checks.append(
-            pl.when(
-                pl.col("ORDERDATE").is_not_null() & parse_order_date("ORDERDATE", settings).is_null()
-            ).then(pl.format("ORDERDATE '{}' matches no configured date format", pl.col("ORDERDATE")))
+            found.append((value <= 0, pl.format(f"{column} {{}} is not positive", raw)))
+    date = pl.col(_typed_name("ORDERDATE"))
+    found.append(
+        (
+            pl.col("ORDERDATE").is_not_null() & date.is_null(),
+            pl.format("ORDERDATE '{}' matches no configured date format", pl.col("ORDERDATE")),
         )
+    )
     for column in settings.required_columns:
         if column not in typed and column not in settings.fill_unknown_columns:
-            checks.append(pl.when(pl.col(column).is_null()).then(pl.lit(f"{column} is blank")))
-    return pl.concat_list(checks).list.drop_nulls().list.join("; ")
+            found.append((pl.col(column).is_null(), pl.lit(f"{column} is blank")))
+    return found
 
 
-def typed_columns(columns: list[str], settings: IngestSettings) -> list[pl.Expr]:
-    """Cast, fill and derive: the clean layer's columns for usable rows."""
+def clean_columns(columns: list[str], settings: IngestSettings) -> list[pl.Expr]:
+    """The clean layer's columns for usable rows: typed values, fills, YEAR and MONTH."""
     exprs: list[pl.Expr] = []
+    typed = {*settings.integer_columns, *settings.float_columns, "ORDERDATE"}
     for column in columns:
-        if column in (ROW, HASH) or column in settings.drop_columns:
+        if column in settings.drop_columns:
             continue
-        if column in settings.integer_columns:
-            exprs.append(_number(column, pl.Int64).alias(column))
-        elif column in settings.float_columns:
-            exprs.append(_number(column, pl.Float64).alias(column))
-        elif column == "ORDERDATE":
-            exprs.append(parse_order_date(column, settings).alias(column))
+        if column in typed:
+            exprs.append(pl.col(_typed_name(column)).alias(column))
         elif column in settings.fill_unknown_columns:
             exprs.append(pl.col(column).fill_null(settings.fill_value))
         else:
             exprs.append(pl.col(column))
-    date = parse_order_date("ORDERDATE", settings)
+    date = pl.col(_typed_name("ORDERDATE"))
     exprs += [date.dt.year().cast(pl.Int64).alias("YEAR"), date.dt.month().cast(pl.Int64).alias("MONTH")]
     return exprs
 
 
 def scan_source(csv_path: Path, settings: IngestSettings) -> tuple[pl.LazyFrame, CleanStats]:
-    """Every column as a string, with the row number and a hash of the row's raw values."""
+    """Every column as a string, with the 1-based row number; absent optional columns added empty."""
     columns = pl.scan_csv(csv_path, infer_schema=False, n_rows=0).collect_schema().names()
     columns = [c.strip() for c in columns]
     check_header(columns, settings, csv_path)
@@ -138,53 +151,64 @@ def scan_source(csv_path: Path, settings: IngestSettings) -> tuple[pl.LazyFrame,
     frame = frame.with_columns(
         [pl.lit(None, dtype=pl.String).alias(c) for c in stats.absent_optional_columns]
     )
-    values = [c for c in frame.collect_schema().names() if c != ROW]
-    return frame.with_columns(pl.struct(values).hash(seed=0).alias(HASH)), stats
+    return frame, stats
 
 
-def duplicate_rows(staged: Path) -> pl.Series:
-    """Row numbers of exact repeats of an earlier row (hash match, then confirmed on every value)."""
-    hashes = pl.scan_parquet(staged).select(ROW, HASH).collect()
+def value_columns(frame: pl.LazyFrame) -> list[str]:
+    return [c for c in frame.collect_schema().names() if c != ROW]
+
+
+def duplicate_rows(source: pl.LazyFrame) -> tuple[int, pl.Series]:
+    """The row count and the row numbers of exact repeats of an earlier row.
+
+    Only a 64-bit hash per row is held in memory; rows whose hash repeats are then compared on every
+    value, so a hash collision between different rows is never taken for a duplicate.
+    """
+    values = value_columns(source)
+    hashes = source.select(ROW, pl.struct(values).hash(seed=0).alias(HASH)).collect(engine="streaming")
     repeats = hashes.filter(~pl.col(HASH).is_first_distinct())
     if repeats.is_empty():
-        return pl.Series(ROW, [], dtype=pl.UInt32)
-    firsts = hashes.filter(pl.col(HASH).is_first_distinct() & pl.col(HASH).is_in(repeats[HASH].implode()))
-    suspects = pl.concat([repeats, firsts])[ROW]
-    rows = pl.scan_parquet(staged).filter(pl.col(ROW).is_in(suspects.implode())).collect()
-    values = [c for c in rows.columns if c not in (ROW, HASH)]
-    # A hash collision between different rows is not a duplicate: compare the values themselves.
-    confirmed = rows.sort(ROW).filter(
-        pl.struct(values).is_duplicated() & ~pl.struct(values).is_first_distinct()
-    )
-    return confirmed[ROW]
+        return hashes.height, pl.Series(ROW, [], dtype=pl.UInt32)
+    suspects = hashes.filter(pl.col(HASH).is_in(repeats[HASH].implode()))[ROW]
+    rows = source.filter(pl.col(ROW).is_in(suspects.implode())).collect().sort(ROW)
+    confirmed = rows.filter(~pl.struct(values).is_first_distinct())
+    return hashes.height, confirmed[ROW]
 
 
 def clean_to_parquet(
-    csv_path: Path, parquet_dir: Path, rejects_path: Path, work_dir: Path, settings: IngestSettings
+    csv_path: Path, parquet_dir: Path, rejects_path: Path, settings: IngestSettings
 ) -> CleanStats:
     """Clean `csv_path` (UTF-8) into hive-partitioned Parquet in `parquet_dir` and a rejects file.
 
-    Both outputs are written to the paths given, which the caller stages and swaps into place.
+    Both outputs are written to the paths given, which the caller stages and swaps into place. The CSV
+    is read in two streaming passes: one for row hashes and distinct dates, one that writes.
     """
     started = time.perf_counter()
     source, stats = scan_source(csv_path, settings)
-    staged = work_dir / "staged.parquet"
-    source.sink_parquet(staged, engine="streaming")
-    stats.seconds["scan"] = round(time.perf_counter() - started, 3)
-    stats.rows_in = pl.scan_parquet(staged).select(pl.len()).collect().item()
+    stats.rows_in, repeats = duplicate_rows(source)
     if stats.rows_in == 0:
         raise EmptyInputError(f"{csv_path}: has a header but no data rows")
-
-    repeats = duplicate_rows(staged)
     stats.duplicates_removed = repeats.len()
-    stats.seconds["duplicates"] = round(time.perf_counter() - started - stats.seconds["scan"], 3)
+    dates = date_lookup(
+        source.select(pl.col("ORDERDATE").unique()).collect(engine="streaming")["ORDERDATE"], settings
+    )
+    stats.seconds["duplicates_and_dates"] = round(time.perf_counter() - started, 3)
 
-    frame = pl.scan_parquet(staged).filter(~pl.col(ROW).is_in(repeats.implode()))
-    columns = [c for c in frame.collect_schema().names() if c not in (ROW, HASH)]
-    judged = frame.with_columns(rejection_reasons(columns, settings).alias(REASON))
-    usable = judged.filter(pl.col(REASON) == "").select(typed_columns(columns, settings))
-    rejected = judged.filter(pl.col(REASON) != "").select(
-        pl.col(ROW).alias("source_row"), *[pl.col(c) for c in columns], REASON
+    columns = value_columns(source)
+    found = problems(columns, settings)
+    judged = (
+        source.filter(~pl.col(ROW).is_in(repeats.implode()))
+        .join(dates.lazy(), on="ORDERDATE", how="left", maintain_order="left")
+        .with_columns(typed_values(columns, settings))
+        .with_columns(pl.any_horizontal([condition for condition, _ in found]).fill_null(True).alias("__bad"))
+    )
+    usable = judged.filter(~pl.col("__bad")).select(clean_columns(columns, settings))
+    # Reasons are spelled out only for the (few) rejected rows.
+    reasons = pl.concat_list([pl.when(condition).then(reason) for condition, reason in found])
+    rejected = judged.filter(pl.col("__bad")).select(
+        pl.col(ROW).alias("source_row"),
+        *[pl.col(c) for c in columns],
+        reasons.list.drop_nulls().list.join("; ").alias(REASON),
     )
     parquet_dir.mkdir(parents=True, exist_ok=True)
     rejects_path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,13 +221,18 @@ def clean_to_parquet(
         ],
         engine="streaming",
     )
-    stats.seconds["clean"] = round(time.perf_counter() - started - sum(stats.seconds.values()), 3)
+    stats.seconds["clean_and_write"] = round(time.perf_counter() - started - sum(stats.seconds.values()), 3)
 
     rejects = pl.scan_parquet(rejects_path)
     stats.rows_rejected = rejects.select(pl.len()).collect().item()
     stats.rejects_by_reason = dict(
         rejects.group_by(REASON).len().sort("len", descending=True).head(20).collect().iter_rows()
     )
+    if stats.rows_rejected == stats.rows_in - stats.duplicates_removed:
+        raise EmptyInputError(
+            f"{csv_path}: none of its {stats.rows_in:,} rows is usable; first reasons: "
+            + "; ".join(list(stats.rejects_by_reason)[:3])
+        )
     by_year = pl.scan_parquet(parquet_dir, hive_partitioning=True).group_by("YEAR").len().sort("YEAR")
     stats.rows_by_year = {int(y): int(n) for y, n in by_year.collect().iter_rows()}
     stats.rows_clean = sum(stats.rows_by_year.values())

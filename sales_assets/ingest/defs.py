@@ -144,7 +144,7 @@ def clean_parquet(
                 staged_directory(settings.parquet_dir) as parquet_stage,
                 atomic_path(settings.rejects_path) as rejects_stage,
             ):
-                stats = clean_to_parquet(csv_path, parquet_stage, rejects_stage, Path(work), settings.ingest)
+                stats = clean_to_parquet(csv_path, parquet_stage, rejects_stage, settings.ingest)
                 findings = clean_layer_findings(
                     pl.scan_parquet(parquet_stage, hive_partitioning=True), settings
                 )

@@ -19,6 +19,7 @@ UTF8_BOM = codecs.BOM_UTF8
 CONTEXT_BYTES = 3
 MAX_SAMPLES = 2000
 NON_ASCII_RUN = re.compile(rb"[\x80-\xff]+")
+ASCII_BYTES = bytes(range(128))
 
 
 class NotCsvTextError(ValueError):
@@ -53,12 +54,17 @@ def _scan(path: Path) -> tuple[bool, int, list[Sample], bool]:
                 decoder.decode(chunk)
             except UnicodeDecodeError:
                 utf8_ok = False
+        # Counting is one C call per chunk; only the first MAX_SAMPLES runs are looked at in Python.
+        non_ascii_here = len(chunk.translate(None, ASCII_BYTES))
+        non_ascii += non_ascii_here
+        if not non_ascii_here or len(samples) >= MAX_SAMPLES:
+            continue
         for match in NON_ASCII_RUN.finditer(chunk):
-            non_ascii += match.end() - match.start()
-            if len(samples) < MAX_SAMPLES:
-                before = chunk[max(0, match.start() - CONTEXT_BYTES) : match.start()]
-                after = chunk[match.end() : match.end() + CONTEXT_BYTES]
-                samples.append((before, match.group(), after))
+            if len(samples) >= MAX_SAMPLES:
+                break
+            before = chunk[max(0, match.start() - CONTEXT_BYTES) : match.start()]
+            after = chunk[match.end() : match.end() + CONTEXT_BYTES]
+            samples.append((before, match.group(), after))
     if utf8_ok:
         try:
             decoder.decode(b"", final=True)

@@ -53,10 +53,8 @@ def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) ->
 
 def run(tmp_path: Path, rows: list[dict], columns: list[str] | None = None, **settings):
     source = write_csv(tmp_path / "in.csv", rows, columns)
-    work = tmp_path / "work"
-    work.mkdir()
     stats = clean_to_parquet(
-        source, tmp_path / "pq", tmp_path / "rejects.parquet", work, IngestSettings(**settings)
+        source, tmp_path / "pq", tmp_path / "rejects.parquet", IngestSettings(**settings)
     )
     clean = pl.read_parquet(tmp_path / "pq", hive_partitioning=True) if stats.rows_clean else pl.DataFrame()
     return stats, clean, pl.read_parquet(tmp_path / "rejects.parquet")
@@ -145,6 +143,13 @@ def test_missing_required_column_names_the_file_and_columns(tmp_path):
 def test_header_without_rows_is_an_error(tmp_path):
     with pytest.raises(EmptyInputError, match=r"in\.csv: has a header but no data rows"):
         run(tmp_path, [])
+
+
+def test_a_file_with_no_usable_row_is_an_error(tmp_path):
+    with pytest.raises(
+        EmptyInputError, match=r"in\.csv: none of its 2 rows is usable; first reasons: SALES is blank"
+    ):
+        run(tmp_path, [GOOD | {"SALES": ""}, GOOD | {"SALES": "", "ORDERNUMBER": "9"}])
 
 
 def test_absent_optional_columns_are_added_empty(tmp_path):

@@ -1,0 +1,185 @@
+"""Request rows -> model input columns, per the bundle contract's derived-feature ops (numpy only, no pandas).
+
+The same vocabulary (copy, divide, multiply, season) is implemented by the training side; these columns feed
+both backends: ONNX takes them as [n, 1] tensors, the joblib pipeline as a DataFrame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+SEASON_BY_MONTH = np.array(
+    # Index 0 is never used: months are 1..12.
+    ["", "Winter", "Winter", "Spring", "Spring", "Spring", "Summer", "Summer", "Summer"]
+    + ["Autumn", "Autumn", "Autumn", "Winter"],
+    dtype=object,
+)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+OPERAND_COUNTS = {"copy": 1, "divide": 2, "multiply": 2, "season": 1}
+
+
+class RowError(ValueError):
+    """A row the model cannot score; names the row (0-based), the field and what was expected."""
+
+    def __init__(self, row: int, field: str, message: str) -> None:
+        super().__init__(f"row {row}: {field}: {message}")
+        self.row = row
+        self.field = field
+        self.message = message
+
+
+def _copy(columns: Sequence[np.ndarray]) -> np.ndarray:
+    return columns[0].astype(np.float64)
+
+
+def _divide(columns: Sequence[np.ndarray]) -> np.ndarray:
+    return columns[0] / columns[1]
+
+
+def _multiply(columns: Sequence[np.ndarray]) -> np.ndarray:
+    return columns[0] * columns[1]
+
+
+def _season(columns: Sequence[np.ndarray]) -> np.ndarray:
+    return SEASON_BY_MONTH[columns[0].astype(np.int64)]
+
+
+OPERATIONS: dict[str, Callable[[Sequence[np.ndarray]], np.ndarray]] = {
+    "copy": _copy,
+    "divide": _divide,
+    "multiply": _multiply,
+    "season": _season,
+}
+
+
+@dataclass(frozen=True)
+class DerivedFeature:
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FeatureColumns:
+    """Model input columns (1-D, one value per row) in the bundle's feature order, plus per-row warnings."""
+
+    columns: dict[str, np.ndarray]
+    warnings: list[tuple[int, str]]
+
+    def row(self, index: int) -> dict[str, float | str]:
+        return {
+            name: column[index].item() if column.dtype != object else column[index]
+            for name, column in self.columns.items()
+        }
+
+
+class FeatureBuilder:
+    """Turns request rows (mappings of raw field -> value) into the model's feature columns."""
+
+    def __init__(
+        self,
+        request_fields: Sequence[str],
+        derived: Sequence[DerivedFeature],
+        feature_names: Sequence[str],
+        categorical: Mapping[str, frozenset[str] | None],
+    ) -> None:
+        self.request_fields = tuple(request_fields)
+        self.derived = tuple(derived)
+        self.feature_names = tuple(feature_names)
+        # Category vocabularies of categorical features (None: the bundle lists none, so no warning).
+        self.categorical = dict(categorical)
+        self.categorical_request_fields = tuple(f for f in self.request_fields if f in self.categorical)
+        self.numeric_request_fields = tuple(f for f in self.request_fields if f not in self.categorical)
+        self.month_inputs = frozenset(d.inputs[0] for d in self.derived if d.op == "season")
+        self.positive_divisors = frozenset(d.inputs[1] for d in self.derived if d.op == "divide")
+
+    def build(self, rows: Sequence[Mapping[str, Any]]) -> FeatureColumns:
+        # One 2-D conversion and a handful of whole-array checks: per-column numpy calls would dominate a
+        # single-row request.
+        numeric = self._numeric_matrix(rows)
+        values: dict[str, np.ndarray] = {
+            field: numeric[:, index] for index, field in enumerate(self.numeric_request_fields)
+        }
+        self._check_request_ranges(values)
+        for field in self.categorical_request_fields:
+            values[field] = self._text_column(field, [row.get(field) for row in rows])
+        for derived in self.derived:
+            values[derived.name] = OPERATIONS[derived.op]([values[name] for name in derived.inputs])
+            if derived.op in ("divide", "multiply"):
+                self._check_float32_range(derived, values)
+        columns = {name: values[name] for name in self.feature_names}
+        return FeatureColumns(columns, self._category_warnings(columns))
+
+    def _numeric_matrix(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        fields = self.numeric_request_fields
+        try:
+            matrix = np.array([[row.get(field) for field in fields] for row in rows], dtype=np.float64)
+        except (TypeError, ValueError):
+            matrix = None
+        if matrix is not None and (np.abs(matrix) <= FLOAT32_MAX).all():
+            return matrix.reshape(len(rows), len(fields))
+        for index, row in enumerate(rows):
+            for field in fields:
+                if not _is_model_number(row.get(field)):
+                    raise RowError(index, field, f"expected a finite number, got {row.get(field)!r}")
+        raise AssertionError("unreachable: a row failed conversion but no value is bad")
+
+    def _check_request_ranges(self, values: Mapping[str, np.ndarray]) -> None:
+        for field in self.month_inputs:
+            column = values[field]
+            good = (column >= 1) & (column <= 12) & (column == np.floor(column))
+            if not good.all():
+                row = int(np.argmin(good))
+                raise RowError(row, field, f"expected a month number 1..12, got {column[row].item()!r}")
+        for field in self.positive_divisors:
+            column = values[field]
+            if not (column > 0).all():
+                row = int(np.argmin(column > 0))
+                raise RowError(row, field, f"expected a number > 0, got {column[row].item()!r}")
+
+    @staticmethod
+    def _check_float32_range(derived: DerivedFeature, values: Mapping[str, np.ndarray]) -> None:
+        # A ratio of extreme inputs can overflow, and ONNX graphs usually take float32.
+        within = np.abs(values[derived.name]) <= FLOAT32_MAX
+        if within.all():
+            return
+        row = int(np.argmin(within))
+        operands = ", ".join(f"{name}={values[name][row].item()!r}" for name in derived.inputs)
+        raise RowError(
+            row,
+            derived.inputs[-1],
+            f"{derived.name} ({derived.op} of {operands}) is {values[derived.name][row].item()!r}, "
+            "outside the range the model takes",
+        )
+
+    @staticmethod
+    def _text_column(field: str, raw: list[Any]) -> np.ndarray:
+        for row, value in enumerate(raw):
+            if not isinstance(value, str) or not value:
+                raise RowError(row, field, f"expected a non-empty string, got {value!r}")
+        column = np.empty(len(raw), dtype=object)
+        column[:] = raw
+        return column
+
+    def _category_warnings(self, columns: Mapping[str, np.ndarray]) -> list[tuple[int, str]]:
+        warnings: list[tuple[int, str]] = []
+        for name, allowed in self.categorical.items():
+            if allowed is None:
+                continue
+            for row, value in enumerate(columns[name]):
+                if value not in allowed:
+                    warnings.append(
+                        (row, f"{name} {value!r} was not seen in training; the model treats it as unknown")
+                    )
+        return warnings
+
+
+def _is_model_number(value: Any) -> bool:
+    try:
+        return not isinstance(value, bool) and abs(float(value)) <= FLOAT32_MAX
+    except (TypeError, ValueError):
+        return False

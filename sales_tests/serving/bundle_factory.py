@@ -1,0 +1,218 @@
+"""Builds small but real model bundles (sklearn Pipeline, skl2onnx export, metadata.json) per the bundle contract.
+
+Shared by the serving tests and bench/bench_serving.py so neither depends on the training assets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import GradientBoostingRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+REQUEST_FIELDS = [
+    "QUANTITYORDERED",
+    "PRICEEACH",
+    "ORDERLINENUMBER",
+    "MSRP",
+    "QTR_ID",
+    "MONTH_ID",
+    "YEAR_ID",
+    "PRODUCTLINE",
+    "COUNTRY",
+]
+DERIVED_FEATURES = [
+    {"name": "YEAR", "op": "copy", "inputs": ["YEAR_ID"]},
+    {"name": "MONTH", "op": "copy", "inputs": ["MONTH_ID"]},
+    {"name": "QUARTER", "op": "copy", "inputs": ["QTR_ID"]},
+    {"name": "SEASON", "op": "season", "inputs": ["MONTH_ID"]},
+    {"name": "PRICE_TO_MSRP_RATIO", "op": "divide", "inputs": ["PRICEEACH", "MSRP"]},
+    {"name": "LINE_TOTAL_APPROX", "op": "multiply", "inputs": ["QUANTITYORDERED", "PRICEEACH"]},
+]
+NUMERIC_FEATURES = [
+    "QUANTITYORDERED",
+    "PRICEEACH",
+    "ORDERLINENUMBER",
+    "MSRP",
+    "QTR_ID",
+    "MONTH_ID",
+    "YEAR_ID",
+    "YEAR",
+    "MONTH",
+    "QUARTER",
+    "PRICE_TO_MSRP_RATIO",
+    "LINE_TOTAL_APPROX",
+]
+CATEGORICAL_FEATURES = ["PRODUCTLINE", "COUNTRY", "SEASON"]
+PRODUCTLINES = [
+    "Classic Cars",
+    "Motorcycles",
+    "Planes",
+    "Ships",
+    "Trains",
+    "Trucks and Buses",
+    "Vintage Cars",
+]
+COUNTRIES = ["USA", "France", "Spain", "Australia", "UK", "Italy", "Finland", "Norway"]
+SEASON_BY_MONTH = {12: "Winter", 1: "Winter", 2: "Winter", 3: "Spring", 4: "Spring", 5: "Spring"}
+SEASON_BY_MONTH |= {6: "Summer", 7: "Summer", 8: "Summer", 9: "Autumn", 10: "Autumn", 11: "Autumn"}
+
+
+def synthetic_frame(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Feature frame (all contract features, in order) and a SALES target shaped like the real data."""
+    rng = np.random.default_rng(seed)
+    quantity = rng.integers(6, 98, rows).astype(float)
+    msrp = rng.integers(33, 215, rows).astype(float)
+    price = np.minimum(np.round(msrp * rng.uniform(0.8, 1.2, rows), 2), 100.0)
+    month = rng.integers(1, 13, rows)
+    year = rng.integers(2003, 2006, rows)
+    frame = pd.DataFrame(
+        {
+            "QUANTITYORDERED": quantity,
+            "PRICEEACH": price,
+            "ORDERLINENUMBER": rng.integers(1, 19, rows).astype(float),
+            "MSRP": msrp,
+            "QTR_ID": ((month - 1) // 3 + 1).astype(float),
+            "MONTH_ID": month.astype(float),
+            "YEAR_ID": year.astype(float),
+            "YEAR": year.astype(float),
+            "MONTH": month.astype(float),
+            "QUARTER": ((month - 1) // 3 + 1).astype(float),
+            "PRICE_TO_MSRP_RATIO": price / msrp,
+            "LINE_TOTAL_APPROX": quantity * price,
+            "PRODUCTLINE": rng.choice(PRODUCTLINES, rows).astype(object),
+            "COUNTRY": rng.choice(COUNTRIES, rows).astype(object),
+            "SEASON": np.array([SEASON_BY_MONTH[m] for m in month], dtype=object),
+        }
+    )
+    # Capped prices hide the true unit price, as in the real export: the model has to learn it from MSRP.
+    true_price = np.where(price >= 100.0, msrp * rng.uniform(1.0, 1.3, rows), price)
+    target = quantity * true_price * (1.0 + 0.05 * (frame["PRODUCTLINE"] == "Classic Cars"))
+    return frame, target.to_numpy()
+
+
+def train_pipeline(rows: int = 600, seed: int = 0, n_estimators: int = 60) -> tuple[Pipeline, pd.DataFrame]:
+    frame, target = synthetic_frame(rows, seed)
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", "passthrough", NUMERIC_FEATURES),
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                CATEGORICAL_FEATURES,
+            ),
+        ]
+    )
+    pipeline = Pipeline(
+        [
+            ("preprocess", preprocess),
+            ("model", GradientBoostingRegressor(n_estimators=n_estimators, max_depth=3, random_state=seed)),
+        ]
+    )
+    pipeline.fit(frame, target)
+    return pipeline, frame
+
+
+def export_onnx(pipeline: Pipeline) -> bytes:
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    initial_types = [(name, FloatTensorType([None, 1])) for name in NUMERIC_FEATURES]
+    initial_types += [(name, StringTensorType([None, 1])) for name in CATEGORICAL_FEATURES]
+    onnx_model = convert_sklearn(pipeline, initial_types=initial_types, target_opset=17)
+    return onnx_model.SerializeToString()
+
+
+def write_bundle(
+    models_dir: Path,
+    version: str,
+    pipeline: Pipeline,
+    onnx_bytes: bytes | None,
+    *,
+    parity_passed: bool = True,
+    make_current: bool = True,
+    metadata_overrides: dict | None = None,
+) -> Path:
+    """Writes `<models_dir>/<version>/` and, when asked, points CURRENT at it (atomic rename, as training does)."""
+    bundle = models_dir / version
+    bundle.mkdir(parents=True, exist_ok=True)
+    joblib.dump(pipeline, bundle / "pipeline.joblib")
+    if onnx_bytes is not None:
+        (bundle / "model.onnx").write_bytes(onnx_bytes)
+    features = [{"name": name, "kind": "numeric", "dtype": "float64"} for name in NUMERIC_FEATURES]
+    categories = {
+        "PRODUCTLINE": PRODUCTLINES,
+        "COUNTRY": COUNTRIES,
+        "SEASON": ["Autumn", "Spring", "Summer", "Winter"],
+    }
+    features += [
+        {
+            "name": name,
+            "kind": "categorical",
+            "dtype": "string",
+            "allowed_categories": sorted(categories[name]),
+        }
+        for name in CATEGORICAL_FEATURES
+    ]
+    onnx_inputs = [{"name": name, "type": "float32"} for name in NUMERIC_FEATURES]
+    onnx_inputs += [{"name": name, "type": "string"} for name in CATEGORICAL_FEATURES]
+    metadata = {
+        "schema_version": 1,
+        "model_name": "sales_regressor",
+        "version": version,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "target": "SALES",
+        "estimator": type(pipeline[-1]).__name__,
+        "leaky": False,
+        "request_fields": REQUEST_FIELDS,
+        "derived_features": DERIVED_FEATURES,
+        "features": features,
+        "onnx": {
+            "file": "model.onnx",
+            "inputs": onnx_inputs,
+            "output": "variable",
+            "parity_passed": parity_passed,
+            "max_abs_diff": 0.0004,
+            "tolerance": 0.01,
+            "rows_checked": 120,
+        },
+        "metrics": {
+            "cv": {
+                "rmse_mean": 300.0,
+                "rmse_std": 20.0,
+                "mae_mean": 150.0,
+                "mae_std": 9.0,
+                "r2_mean": 0.9,
+                "r2_std": 0.01,
+            },
+            "holdout": {"rmse": 310.0, "mae": 155.0, "r2": 0.89},
+        },
+        "lineage": {
+            "dagster_run_id": f"dagster-{version}",
+            "mlflow_run_id": f"mlflow-{version}",
+            "mlflow_model_version": "1",
+            "data_sha256": "0" * 64,
+        },
+        "library_versions": {"python": sys.version.split()[0], "scikit-learn": sklearn.__version__},
+    }
+    metadata |= metadata_overrides or {}
+    (bundle / "metadata.json").write_text(json.dumps(metadata, indent=2))
+    if make_current:
+        point_current(models_dir, version)
+    return bundle
+
+
+def point_current(models_dir: Path, version: str) -> None:
+    temporary = models_dir / f"CURRENT.tmp-{os.getpid()}"
+    temporary.write_text(version + "\n")
+    os.replace(temporary, models_dir / "CURRENT")
