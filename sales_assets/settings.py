@@ -196,6 +196,12 @@ class TimeseriesSettings(BaseModel):
         {"order": [1, 1, 1], "seasonal_order": [0, 0, 0, 12]},
     ]
     garch_min_observations: int = 100
+    backtest_origin_step: int = 1  # months between consecutive backtest origins
+    sarima_maxiter: int = 50
+    garch_maxiter: int = 500
+    # A SARIMA ships only when its backtest RMSE is at least this fraction below the best baseline's;
+    # without a margin, a model that ties the training mean on white noise wins by chance.
+    sarima_min_improvement: float = 0.05
 
 
 class AutomationSettings(BaseModel):

@@ -1,0 +1,1 @@
+"""Group `timeseries`: pure logic modules plus `defs.py`, the thin Dagster wiring of this group."""

@@ -1,0 +1,61 @@
+"""`python -m sales_assets.timeseries.backfill`: refresh the segment partitions from the warehouse, then
+materialise `ts_risk_reports` for every segment, in one command and without the daemon.
+
+Runs execute in this process against the Dagster instance of `DAGSTER_HOME`, so they show in the UI like
+any other run. With a daemon running, `dagster job backfill -j ts_risk_reports_job --all --noprompt`
+does the same through the run queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import dagster as dg
+
+from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
+
+
+def backfill_segments(
+    defs: dg.Definitions, instance: dg.DagsterInstance, keys: Sequence[str] | None = None
+) -> dict[str, bool]:
+    """Materialise `ts_segments`, then each requested segment partition (default: all); success per key."""
+    segments_run = defs.resolve_job_def("ts_segments_job").execute_in_process(instance=instance)
+    if not segments_run.success:
+        raise RuntimeError(
+            "ts_segments failed: the segment partitions could not be refreshed from the warehouse"
+        )
+    registered = instance.get_dynamic_partitions(SEGMENTS_PARTITIONS.name)
+    unknown = sorted(set(keys or []) - set(registered))
+    if unknown:
+        raise ValueError(f"unknown segment(s) {unknown}; valid segments: {', '.join(registered)}")
+    job = defs.resolve_job_def("ts_risk_reports_job")
+    outcome: dict[str, bool] = {}
+    for key in keys or registered:
+        outcome[key] = job.execute_in_process(
+            instance=instance, partition_key=key, raise_on_error=False
+        ).success
+        print(f"{'ok    ' if outcome[key] else 'FAILED'} {key}", flush=True)
+    return outcome
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sales_assets.timeseries.backfill", description=__doc__)
+    parser.add_argument("--segment", action="append", help="only this segment key (repeatable); default: all")
+    args = parser.parse_args(argv)
+    # Imported here, not at the top, so tests can drive backfill_segments with their own Definitions.
+    from sales_assets.definitions import defs
+
+    with dg.DagsterInstance.get() as instance:
+        outcome = backfill_segments(defs, instance, args.segment)
+    failed = [key for key, success in outcome.items() if not success]
+    print(
+        f"{len(outcome) - len(failed)}/{len(outcome)} segments materialised"
+        + (f"; failed: {failed}" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

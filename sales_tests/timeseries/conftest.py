@@ -1,0 +1,57 @@
+"""Fixtures of the timeseries tests: a tiny order-line frame with known monthly totals, and a DuckDB
+warehouse holding it under a temp SALES_DATA_DIR (the real file's warehouse comes from sales_tests/conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from sales_assets.settings import Settings
+
+MONTHS = pd.date_range("2003-01-01", "2005-05-01", freq="MS")  # 29 months, as in the real file
+
+
+def synthetic_order_lines(seed: int = 3) -> pd.DataFrame:
+    """Two order lines per segment-month with a November peak; 'Motorcycles|Japan' orders in 3 months
+    only, and 'Classic Cars|France' skips April 2004. The last order is on 2005-05-31, a complete month."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for product_line, country, months in [
+        ("Classic Cars", "USA", MONTHS),
+        ("Classic Cars", "France", MONTHS.drop(pd.Timestamp("2004-04-01"))),
+        ("Motorcycles", "USA", MONTHS),
+        ("Motorcycles", "Japan", MONTHS[[2, 10, 20]]),
+    ]:
+        for month in months:
+            level = 10_000 * (3 if month.month == 11 else 1)
+            for day in (6, 20):
+                rows.append(
+                    (month + pd.Timedelta(days=day - 1), level * rng.uniform(0.8, 1.2), product_line, country)
+                )
+    frame = pd.DataFrame(rows, columns=["ORDERDATE", "SALES", "PRODUCTLINE", "COUNTRY"])
+    frame.loc[len(frame)] = (pd.Timestamp("2005-05-31"), 1_000.0, "Classic Cars", "USA")
+    return frame
+
+
+def write_warehouse(frame: pd.DataFrame, data_dir: Path) -> Settings:
+    settings = Settings(data_dir=data_dir)
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(settings.duckdb_path)) as connection:
+        connection.register("frame", frame)
+        connection.sql("CREATE TABLE sales AS SELECT * FROM frame")
+    return settings
+
+
+@pytest.fixture
+def order_lines() -> pd.DataFrame:
+    return synthetic_order_lines()
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, order_lines: pd.DataFrame) -> Settings:
+    """Settings rooted at a temp data dir whose DuckDB file holds the synthetic `sales` table."""
+    return write_warehouse(order_lines, tmp_path / "data")
