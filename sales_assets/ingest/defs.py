@@ -15,7 +15,7 @@ from sales_assets.ingest.cleaning import (
     check_header,
     clean_to_parquet,
 )
-from sales_assets.ingest.encoding import NotCsvTextError, detect_encoding, transcode_to_utf8
+from sales_assets.ingest.encoding import NotCsvTextError, count_records, detect_encoding, transcode_to_utf8
 from sales_assets.ingest.generator import generate_sales_csv
 from sales_assets.ingest.quality import (
     BLOCKING_CHECKS,
@@ -41,8 +41,7 @@ def inspect_raw_csv(path: Path, settings: Settings) -> dict:
     """Everything `raw_csv` records about the source file; raises a ValueError naming what is wrong."""
     report = detect_encoding(path, settings.ingest.candidate_encodings)
     check_header(read_header(path, report.encoding), settings.ingest, path)
-    # Counting rows only needs the record structure, which a lossy decode keeps intact.
-    rows = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy").select(pl.len()).collect().item()
+    rows = count_records(path)
     if rows == 0:
         raise EmptyInputError(f"{path}: has a header but no data rows")
     return {

@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from sales_assets.ingest.encoding import NotCsvTextError, detect_encoding, letter_share, transcode_to_utf8
+from sales_assets.ingest.encoding import (
+    NotCsvTextError,
+    count_records,
+    detect_encoding,
+    letter_share,
+    transcode_to_utf8,
+)
 
 CANDIDATES = ["cp850", "cp437", "cp1252", "latin-1"]
 
@@ -67,3 +73,9 @@ def test_real_file_is_code_page_850(real_csv_path, tmp_path):
     for name in ("Berguvsvägen", "Martín", "Cataluña"):
         assert name in text
     assert "\ufffd" not in text
+
+
+def test_count_records_ignores_line_breaks_inside_quotes(tmp_path):
+    data = 'A,B\n1,"two\nlines"\n2,plain\n\n3,"x, ""quoted"""\n'.encode("cp850")
+    assert count_records(write(tmp_path / "q.csv", data)) == 3
+    assert count_records(write(tmp_path / "h.csv", b"A,B\n")) == 0
