@@ -14,7 +14,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_CSV = REPO_ROOT.parent / "shared" / "data" / "sales_data_sample.csv"
 
 # Tests never write into the repository's data/ or dagster_home/.
-os.environ.setdefault("SALES_DATA_DIR", str(Path(os.environ.get("PYTEST_TMP_DATA", "/tmp")) / "sales-tests-data"))
+os.environ.setdefault(
+    "SALES_DATA_DIR", str(Path(os.environ.get("PYTEST_TMP_DATA", "/tmp")) / "sales-tests-data")
+)
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +37,8 @@ def generated_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def materialize_warehouse(data_dir: Path, raw_csv: Path | None = None) -> dg.ExecuteInProcessResult:
     """raw_csv -> clean_parquet -> duckdb_table under `data_dir` (sample generated when `raw_csv` is None)."""
-    from sales_assets.ingest.defs import clean_parquet, raw_csv as raw_csv_asset
+    from sales_assets.ingest.defs import clean_parquet
+    from sales_assets.ingest.defs import raw_csv as raw_csv_asset
     from sales_assets.resources import build_resources
     from sales_assets.warehouse.defs import duckdb_table
 
