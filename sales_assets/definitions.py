@@ -1,10 +1,11 @@
 """The one Definitions object of the code location: every group's assets, checks, jobs, schedules and
-sensors, with the resources they share."""
+sensors, the automation over the whole graph, and the resources they share."""
 
 from __future__ import annotations
 
 import dagster as dg
 
+from sales_assets import automation
 from sales_assets.analytics import defs as analytics
 from sales_assets.ingest import defs as ingest
 from sales_assets.ml import defs as ml
@@ -17,8 +18,8 @@ GROUPS = (ingest, warehouse, analytics, ml, timeseries)
 defs = dg.Definitions(
     assets=[a for group in GROUPS for a in group.assets],
     asset_checks=[c for group in GROUPS for c in group.asset_checks],
-    jobs=[j for group in GROUPS for j in group.jobs],
-    schedules=[s for group in GROUPS for s in group.schedules],
-    sensors=[s for group in GROUPS for s in group.sensors],
+    jobs=[j for group in GROUPS for j in group.jobs] + automation.jobs,
+    schedules=[s for group in GROUPS for s in group.schedules] + automation.schedules,
+    sensors=[s for group in GROUPS for s in group.sensors] + automation.sensors,
     resources=build_resources(),
 )

@@ -1,0 +1,365 @@
+"""The analyst's dashboard: headline numbers, sales by product line, country and month, the model
+leaderboard, SHAP importances and per-segment forecasts, read from the materialised output files only.
+
+It never opens the DuckDB file (a run may be writing it): sales come from the hive-partitioned Parquet
+copy, models and forecasts from the JSON reports. Start it from the project root with
+
+    .venv/bin/streamlit run dashboard/app.py --server.headless true
+
+with SALES_DATA_DIR (default `data/`) naming the data folder the assets wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import polars.selectors as cs
+import streamlit as st
+
+from sales_assets.settings import Settings
+
+METRICS_FILE = "sales_regression_metrics.json"
+SHAP_FILE = "shap_global_importance.json"
+TS_REPORT_GLOB = "sales_ts_risk_*.json"
+
+REFRESH_COMMAND = (
+    "DAGSTER_HOME=$PWD/dagster_home .venv/bin/dagster job execute -m sales_assets.definitions -j refresh_all"
+)
+SEGMENT_COMMAND = (
+    "DAGSTER_HOME=$PWD/dagster_home .venv/bin/dagster asset materialize -m sales_assets.definitions "
+    "--select ts_risk_reports --partition ALL"
+)
+# Columns the dashboard reads from the cleaned Parquet (the warehouse contract guarantees them, no nulls).
+SALES_COLUMNS = ("ORDERNUMBER", "SALES", "ORDERDATE", "PRODUCTLINE", "COUNTRY", "CUSTOMERNAME", "YEAR")
+
+
+@dataclass(frozen=True)
+class ExpectedOutput:
+    label: str
+    path: Path
+    command: str
+
+    @property
+    def present(self) -> bool:
+        if "*" in self.path.name:
+            return any(self.path.parent.glob(self.path.name))
+        if self.path.suffix:
+            return self.path.is_file()
+        return self.path.is_dir() and any(self.path.rglob("*.parquet"))
+
+
+def expected_outputs(settings: Settings) -> dict[str, ExpectedOutput]:
+    return {
+        "sales": ExpectedOutput("Cleaned sales (Parquet by YEAR)", settings.parquet_dir, REFRESH_COMMAND),
+        "metrics": ExpectedOutput("Model leaderboard", settings.metrics_dir / METRICS_FILE, REFRESH_COMMAND),
+        "shap": ExpectedOutput("SHAP importances", settings.explainability_dir / SHAP_FILE, REFRESH_COMMAND),
+        "timeseries": ExpectedOutput(
+            "Forecast and risk reports", settings.timeseries_dir / TS_REPORT_GLOB, SEGMENT_COMMAND
+        ),
+    }
+
+
+def timeseries_reports(directory: Path) -> dict[str, Path]:
+    """Segment label -> report path; the label is the report's own segment key where it has one."""
+    reports: dict[str, Path] = {}
+    for path in sorted(directory.glob(TS_REPORT_GLOB)):
+        segment = read_json(path).get("segment")
+        label = segment.get("key") if isinstance(segment, dict) else segment
+        reports[str(label or path.stem.removeprefix("sales_ts_risk_"))] = path
+    return reports
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(payload, dict):
+        raise ValueError(f"{path}: expected a JSON object at the top level, got {type(payload).__name__}")
+    return payload
+
+
+# ---- sales from the Parquet copy --------------------------------------------------------------------
+
+
+def scan_sales(parquet_dir: Path) -> pl.LazyFrame:
+    frame = pl.scan_parquet(parquet_dir, hive_partitioning=True)
+    missing = [c for c in SALES_COLUMNS if c not in frame.collect_schema().names()]
+    if missing:
+        raise ValueError(f"{parquet_dir}: the sales Parquet lacks columns {missing}")
+    return frame.select(SALES_COLUMNS)
+
+
+def filter_options(sales: pl.LazyFrame) -> dict[str, list]:
+    values = sales.select(
+        pl.col(c).unique().sort().implode() for c in ("PRODUCTLINE", "COUNTRY", "YEAR")
+    ).collect()
+    return {c: values[c][0].to_list() for c in values.columns}
+
+
+def filter_sales(
+    sales: pl.LazyFrame, product_lines: list[str], countries: list[str], years: list[int]
+) -> pl.LazyFrame:
+    """An empty choice means no filter on that column."""
+    for column, chosen in (("PRODUCTLINE", product_lines), ("COUNTRY", countries), ("YEAR", years)):
+        if chosen:
+            sales = sales.filter(pl.col(column).is_in(chosen))
+    return sales
+
+
+def headline(sales: pl.LazyFrame) -> dict[str, float | int]:
+    row = sales.select(
+        pl.col("SALES").sum().alias("total_sales"),
+        pl.col("ORDERNUMBER").n_unique().alias("orders"),
+        pl.col("CUSTOMERNAME").n_unique().alias("customers"),
+        pl.col("COUNTRY").n_unique().alias("countries"),
+        pl.len().alias("order_lines"),
+    ).collect()
+    return row.row(0, named=True)
+
+
+def sales_by(sales: pl.LazyFrame, column: str) -> pl.DataFrame:
+    return sales.group_by(column).agg(pl.col("SALES").sum()).sort("SALES", descending=True).collect()
+
+
+def sales_by_month(sales: pl.LazyFrame) -> pl.DataFrame:
+    month = pl.col("ORDERDATE").dt.truncate("1mo").cast(pl.Date).alias("month")
+    return sales.group_by(month).agg(pl.col("SALES").sum()).sort("month").collect()
+
+
+# ---- models -----------------------------------------------------------------------------------------
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        elif not isinstance(value, list):
+            flat[name] = value
+    return flat
+
+
+def leaderboard(metrics: dict[str, Any]) -> tuple[pl.DataFrame, str | None]:
+    """One row per model with its metrics flattened (`cv.rmse_mean`, `holdout.r2`, ...), best CV RMSE
+    first when that is known, and the champion's name."""
+    models = metrics.get("models") or metrics.get("leaderboard") or []
+    if isinstance(models, dict):  # {"name": {...metrics}} is accepted too
+        models = [{"name": name, **values} for name, values in models.items()]
+    champion = metrics.get("champion")
+    if isinstance(champion, dict):
+        champion = champion.get("name")
+    rows = [_flatten(m) for m in models if isinstance(m, dict)]
+    if not rows:
+        return pl.DataFrame(), champion
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    table = pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], strict=False)
+    # A key that is null for every model (say `holdout` when no model has one) says nothing.
+    table = table.select(c for c in table.columns if table[c].null_count() < table.height)
+    if "name" in table.columns:
+        table = table.select(
+            (pl.col("name") == (champion or "")).alias("champion"), pl.exclude("champion")
+        ).select("name", pl.exclude("name"))
+    if "cv.rmse_mean" in table.columns:
+        table = table.sort("cv.rmse_mean", nulls_last=True)
+    return table, champion
+
+
+def shap_importances(payload: dict[str, Any]) -> pl.DataFrame:
+    """Feature and importance, largest first, from {"features": [{"feature", "mean_abs_shap"}]} or a
+    plain {"feature": importance} mapping under "features" or "importances"."""
+    entries = payload.get("features", payload.get("importances", payload))
+    if isinstance(entries, dict):
+        entries = [{"feature": k, "importance": v} for k, v in entries.items() if isinstance(v, int | float)]
+    rows = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        name = next((v for k, v in entry.items() if k in ("feature", "name") and isinstance(v, str)), None)
+        value = next(
+            (
+                entry[k]
+                for k in ("mean_abs_shap", "importance", "value")
+                if isinstance(entry.get(k), int | float)
+            ),
+            None,
+        )
+        if name is not None and value is not None:
+            rows.append({"feature": name, "importance": float(value)})
+    return pl.DataFrame(rows, schema={"feature": pl.String, "importance": pl.Float64}).sort(
+        "importance", descending=True
+    )
+
+
+# ---- forecasts --------------------------------------------------------------------------------------
+
+
+def forecast_frame(report: dict[str, Any]) -> pl.DataFrame:
+    """History and forecast on one monthly axis: `SALES` for the past, `forecast` and the interval
+    bounds for the months ahead."""
+    history = report.get("history") or []
+    forecast = (report.get("forecast") or {}).get("points") or []
+    frames = []
+    if history:
+        past = pl.DataFrame(history, strict=False)
+        value = next((c for c in past.columns if c != "month"), None)
+        if value is not None:
+            frames.append(past.select("month", pl.col(value).cast(pl.Float64).alias("SALES")))
+    if forecast:
+        frames.append(pl.DataFrame(forecast, strict=False).with_columns(pl.exclude("month").cast(pl.Float64)))
+    if not frames:
+        return pl.DataFrame()
+    return (
+        pl.concat(frames, how="diagonal_relaxed")
+        .with_columns(pl.col("month").str.to_date(strict=False))
+        .sort("month")
+    )
+
+
+def risk_table(report: dict[str, Any]) -> pl.DataFrame:
+    risk = _flatten(report.get("risk") or {})
+    return pl.DataFrame(
+        {"measure": list(risk), "value": [str(v) for v in risk.values()]},
+        schema={"measure": pl.String, "value": pl.String},
+    )
+
+
+# ---- the page ---------------------------------------------------------------------------------------
+
+
+def _read_or_report(path: Path) -> dict[str, Any] | None:
+    """The JSON report, or None after showing why it cannot be read (the rest of the page still renders)."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError) as error:
+        st.error(str(error))
+        return None
+
+
+def _missing_note(output: ExpectedOutput) -> None:
+    st.info(f"{output.label}: `{output.path}` is missing. Produce it with\n\n```\n{output.command}\n```")
+
+
+def render_missing_page(settings: Settings, outputs: dict[str, ExpectedOutput]) -> None:
+    st.error(
+        f"Missing outputs: the cleaned sales data under `{settings.root}` has not been materialised yet."
+    )
+    # st.table renders plain HTML, so the paths are text a reader (and a test) can find on the page.
+    st.table(
+        pl.DataFrame(
+            {
+                "output": [o.label for o in outputs.values()],
+                "path": [str(o.path) for o in outputs.values()],
+                "status": ["present" if o.present else "missing" for o in outputs.values()],
+            }
+        )
+    )
+    st.markdown("Materialise the graph (from the project root), then reload this page:")
+    st.code(f"{REFRESH_COMMAND}\n{SEGMENT_COMMAND}", language="bash")
+    st.caption("Or open the Dagster UI (`dagster dev -w workspace.yaml`) and materialise all assets.")
+
+
+def render_sales(parquet_dir: Path) -> None:
+    sales = scan_sales(parquet_dir)
+    options = filter_options(sales)
+    with st.sidebar:
+        st.header("Filters")
+        product_lines = st.multiselect("Product line", options["PRODUCTLINE"])
+        countries = st.multiselect("Country", options["COUNTRY"])
+        years = st.multiselect("Year", options["YEAR"])
+    chosen = filter_sales(sales, product_lines, countries, years)
+
+    numbers = headline(chosen)
+    total, orders, customers, country_count = st.columns(4)
+    total.metric("Total sales", f"{numbers['total_sales'] or 0:,.2f}")
+    orders.metric("Orders", f"{numbers['orders']:,}")
+    customers.metric("Customers", f"{numbers['customers']:,}")
+    country_count.metric("Countries", f"{numbers['countries']:,}")
+    st.caption(f"{numbers['order_lines']:,} order lines from `{parquet_dir}`")
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Sales by product line")
+        st.bar_chart(
+            sales_by(chosen, "PRODUCTLINE"), x="PRODUCTLINE", y="SALES", horizontal=True, sort="-SALES"
+        )
+    with right:
+        st.subheader("Sales by country")
+        st.bar_chart(sales_by(chosen, "COUNTRY"), x="COUNTRY", y="SALES", horizontal=True, sort="-SALES")
+    st.subheader("Sales by month")
+    st.line_chart(sales_by_month(chosen), x="month", y="SALES")
+
+
+def render_models(outputs: dict[str, ExpectedOutput]) -> None:
+    st.header("Model leaderboard")
+    if not outputs["metrics"].present:
+        _missing_note(outputs["metrics"])
+    elif (metrics := _read_or_report(outputs["metrics"].path)) is not None:
+        table, champion = leaderboard(metrics)
+        if champion:
+            st.markdown(f"Champion: **{champion}**")
+        st.table(table.with_columns(cs.float().round(3)))
+
+    st.header("SHAP importances")
+    if not outputs["shap"].present:
+        _missing_note(outputs["shap"])
+    elif (shap := _read_or_report(outputs["shap"].path)) is not None:
+        importances = shap_importances(shap)
+        st.bar_chart(importances, x="feature", y="importance", horizontal=True, sort="-importance")
+
+
+def render_forecasts(outputs: dict[str, ExpectedOutput]) -> None:
+    st.header("Forecast and risk by segment")
+    try:
+        reports = timeseries_reports(outputs["timeseries"].path.parent)
+    except ValueError as error:
+        st.error(str(error))
+        return
+    if not reports:
+        _missing_note(outputs["timeseries"])
+        return
+    labels = list(reports)
+    segment = st.selectbox("Segment", labels, index=labels.index("ALL") if "ALL" in labels else 0)
+    report = _read_or_report(reports[segment])
+    if report is None:
+        return
+    status = report.get("status", "unknown")
+    reason = f": {report['reason']}" if report.get("reason") else ""
+    st.markdown(f"Segment `{segment}`, status **{status}**{reason}")
+    decision = report.get("decision") or {}
+    if decision.get("message"):
+        st.markdown(decision["message"])
+    frame = forecast_frame(report)
+    if not frame.is_empty():
+        styles = {"SALES": "#262730", "forecast": "#1c83e1", "lower_95": "#a3c9f0", "upper_95": "#a3c9f0"}
+        shown = [c for c in styles if c in frame.columns]
+        st.line_chart(frame, x="month", y=shown, color=[styles[c] for c in shown])
+    picture = reports[segment].with_suffix(".png")
+    if picture.is_file():
+        st.image(str(picture))
+    st.subheader("Risk (GARCH on monthly returns)")
+    st.table(risk_table(report))
+    with st.expander("Full report"):
+        st.json(report)
+
+
+def main() -> None:
+    st.set_page_config(page_title="Sales analytics", layout="wide")
+    settings = Settings()
+    outputs = expected_outputs(settings)
+    st.title("Sales analytics")
+    if not outputs["sales"].present:
+        render_missing_page(settings, outputs)
+        return
+    render_sales(settings.parquet_dir)
+    render_models(outputs)
+    render_forecasts(outputs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""Jobs, schedule and sensors of `sales_assets.automation`: what they select, when they fire, and that
+they are off by default."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from sales_assets import automation
+from sales_assets.automation import (
+    DAILY_REFRESH_SCHEDULE,
+    RAW_CSV_CHANGE_SENSOR,
+    RAW_CSV_SHA256_TAG,
+    REFRESH_ALL_JOB,
+    SEGMENTS_AFTER_REFRESH_SENSOR,
+    build_automation,
+    segment_run_requests,
+)
+from sales_assets.io import sha256_file
+from sales_assets.resources import build_resources
+from sales_assets.settings import AutomationSettings, Settings
+
+try:
+    from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
+except ImportError:  # the timeseries group declares it; the tests only need one of the same name
+    SEGMENTS_PARTITIONS = dg.DynamicPartitionsDefinition(name="sales_segments")
+
+SEGMENTS = ["Classic Cars", "Motorcycles", "Vintage Cars"]
+SEGMENTS_JOB = "segments_job"
+
+
+def _design_stand_ins() -> list[dg.AssetsDefinition]:
+    """No-op assets shaped like the design's graph: the automation only sees keys, deps and partitions."""
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("row_count", asset="raw_csv")])
+    def raw_csv() -> dg.MaterializeResult:
+        return dg.MaterializeResult(check_results=[dg.AssetCheckResult(passed=True)])
+
+    @dg.asset(deps=[raw_csv])
+    def clean_parquet() -> None:
+        pass
+
+    @dg.asset(deps=[clean_parquet])
+    def duckdb_table() -> None:
+        pass
+
+    @dg.asset(deps=[duckdb_table])
+    def summaries() -> None:
+        pass
+
+    @dg.asset(deps=[duckdb_table], partitions_def=SEGMENTS_PARTITIONS)
+    def ts_risk_reports() -> None:
+        pass
+
+    return [raw_csv, clean_parquet, duckdb_table, summaries, ts_risk_reports]
+
+
+@pytest.fixture
+def stand_in_defs() -> dg.Definitions:
+    assets = _design_stand_ins()
+    segments_job = dg.define_asset_job(
+        SEGMENTS_JOB, selection=["ts_risk_reports"], partitions_def=SEGMENTS_PARTITIONS
+    )
+    built = build_automation(
+        AutomationSettings(schedule_cron="30 2 * * *", schedule_timezone="Europe/Berlin"), segments_job
+    )
+    return dg.Definitions(
+        assets=assets,
+        jobs=[*built.jobs, segments_job],
+        schedules=built.schedules,
+        sensors=built.sensors,
+        resources=build_resources(),
+    )
+
+
+def _selected_keys(defs: dg.Definitions, job_name: str) -> set[str]:
+    job = defs.resolve_job_def(job_name)
+    return {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+
+
+def test_refresh_all_selects_every_asset_but_the_partitioned_one(stand_in_defs):
+    assert _selected_keys(stand_in_defs, REFRESH_ALL_JOB) == {
+        "raw_csv",
+        "clean_parquet",
+        "duckdb_table",
+        "summaries",
+    }
+    assert _selected_keys(stand_in_defs, SEGMENTS_JOB) == {"ts_risk_reports"}
+
+
+def test_daily_schedule_cron_timezone_status_and_target(stand_in_defs):
+    schedule = stand_in_defs.resolve_schedule_def(DAILY_REFRESH_SCHEDULE)
+    assert schedule.cron_schedule == "30 2 * * *"
+    assert schedule.execution_timezone == "Europe/Berlin"
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert schedule.job_name == REFRESH_ALL_JOB
+
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=dt.datetime(2025, 3, 1, 2, 30, tzinfo=dt.UTC)
+        )
+        tick = schedule.evaluate_tick(context)
+    assert len(tick.run_requests) == 1
+    assert tick.run_requests[0].tags[automation.TRIGGER_TAG] == DAILY_REFRESH_SCHEDULE
+
+
+def test_module_schedule_follows_settings():
+    settings = Settings().automation
+    (schedule,) = automation.schedules
+    assert schedule.name == DAILY_REFRESH_SCHEDULE
+    assert schedule.cron_schedule == settings.schedule_cron
+    assert schedule.execution_timezone == settings.schedule_timezone
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    raw_sensor = next(s for s in automation.sensors if s.name == RAW_CSV_CHANGE_SENSOR)
+    assert raw_sensor.minimum_interval_seconds == settings.sensor_interval_seconds
+    assert raw_sensor.default_status == dg.DefaultSensorStatus.STOPPED
+
+
+def test_module_jobs_split_the_real_graph_by_partitioning():
+    """Against the real groups: refresh_all holds every unpartitioned asset, the segment sensor requests
+    the timeseries job that holds every partitioned one."""
+    from sales_assets.definitions import GROUPS
+    from sales_assets.timeseries.defs import ts_risk_reports_job
+
+    defs = dg.Definitions(
+        assets=[a for group in GROUPS for a in group.assets],
+        asset_checks=[c for group in GROUPS for c in group.asset_checks],
+        jobs=[j for group in GROUPS for j in group.jobs] + automation.jobs,
+        schedules=automation.schedules,
+        sensors=automation.sensors,
+        resources=build_resources(),
+    )
+    graph = defs.resolve_asset_graph()
+    partitioned = {k for k in graph.materializable_asset_keys if graph.get(k).partitions_def is not None}
+    unpartitioned = graph.materializable_asset_keys - partitioned
+    assert dg.AssetKey("ts_risk_reports") in partitioned
+    assert {"raw_csv", "duckdb_table", "trained_models", "ts_segments"} <= {
+        k.to_user_string() for k in unpartitioned
+    }
+    assert _selected_keys(defs, REFRESH_ALL_JOB) == {k.to_user_string() for k in unpartitioned}
+    assert _selected_keys(defs, ts_risk_reports_job.name) == {k.to_user_string() for k in partitioned}
+    segment_sensor = defs.resolve_sensor_def(SEGMENTS_AFTER_REFRESH_SENSOR)
+    assert segment_sensor.job_name == ts_risk_reports_job.name
+    assert segment_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_segments_job_must_be_dynamically_partitioned():
+    @dg.asset(partitions_def=dg.StaticPartitionsDefinition(["x"]))
+    def static() -> None:
+        pass
+
+    with pytest.raises(ValueError, match="must be partitioned by a DynamicPartitionsDefinition"):
+        build_automation(AutomationSettings(), dg.define_asset_job("static_job", selection=[static]))
+    unpartitioned = build_automation(AutomationSettings())
+    assert [s.name for s in unpartitioned.sensors] == [RAW_CSV_CHANGE_SENSOR]
+
+
+# ---- raw CSV content sensor ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def raw_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "raw" / "sales.csv"
+    path.parent.mkdir()
+    path.write_text("ORDERNUMBER,SALES\n10107,2871.0\n")
+    monkeypatch.setenv("SALES_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SALES_RAW_CSV", str(path))
+    return path
+
+
+def _tick(sensor: dg.SensorDefinition, cursor: str | None, instance: dg.DagsterInstance):
+    context = dg.build_sensor_context(cursor=cursor, instance=instance, resources=build_resources())
+    return sensor.evaluate_tick(context)
+
+
+def test_sensor_fires_on_new_content_not_on_touch_and_not_twice(stand_in_defs, raw_csv):
+    sensor = stand_in_defs.resolve_sensor_def(RAW_CSV_CHANGE_SENSOR)
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert sensor.job_name == REFRESH_ALL_JOB
+    first_digest = sha256_file(raw_csv)
+
+    with dg.instance_for_test() as instance:
+        first = _tick(sensor, None, instance)
+        assert len(first.run_requests) == 1
+        assert first.run_requests[0].tags[RAW_CSV_SHA256_TAG] == first_digest
+        assert first.cursor == first_digest
+
+        again = _tick(sensor, first.cursor, instance)
+        assert again.run_requests == []
+        assert "unchanged" in again.skip_message
+
+        stat = raw_csv.stat()
+        os.utime(raw_csv, ns=(stat.st_atime_ns + 10**9, stat.st_mtime_ns + 10**9))
+        assert raw_csv.stat().st_mtime_ns != stat.st_mtime_ns
+        touched = _tick(sensor, first.cursor, instance)
+        assert touched.run_requests == []
+
+        raw_csv.write_text("ORDERNUMBER,SALES\n10107,2871.0\n10121,2765.9\n")
+        changed = _tick(sensor, first.cursor, instance)
+        assert len(changed.run_requests) == 1
+        assert changed.cursor == sha256_file(raw_csv) != first_digest
+        assert changed.run_requests[0].tags[RAW_CSV_SHA256_TAG] == changed.cursor
+
+        assert _tick(sensor, changed.cursor, instance).run_requests == []
+
+
+def test_sensor_skips_with_the_path_when_the_csv_is_missing(stand_in_defs, raw_csv):
+    raw_csv.unlink()
+    sensor = stand_in_defs.resolve_sensor_def(RAW_CSV_CHANGE_SENSOR)
+    with dg.instance_for_test() as instance:
+        tick = _tick(sensor, "previous-digest", instance)
+    assert tick.run_requests == []
+    assert str(raw_csv) in tick.skip_message
+    assert tick.cursor in (None, "previous-digest")
+
+
+# ---- segment runs after a successful refresh ------------------------------------------------------------
+
+
+def test_segment_run_requests_one_per_registered_partition():
+    with dg.instance_for_test() as instance:
+        assert segment_run_requests(instance, SEGMENTS_PARTITIONS, "run-1") == []
+        instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, SEGMENTS)
+        requests = segment_run_requests(instance, SEGMENTS_PARTITIONS, "run-1")
+    assert [r.partition_key for r in requests] == SEGMENTS
+    assert len({r.run_key for r in requests}) == len(SEGMENTS)
+    assert all(r.tags[automation.UPSTREAM_RUN_TAG] == "run-1" for r in requests)
+
+
+def test_successful_refresh_all_requests_every_segment_partition(stand_in_defs):
+    sensor = stand_in_defs.resolve_sensor_def(SEGMENTS_AFTER_REFRESH_SENSOR)
+    assert sensor.job_name == SEGMENTS_JOB
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, SEGMENTS)
+        result = stand_in_defs.resolve_job_def(REFRESH_ALL_JOB).execute_in_process(instance=instance)
+        assert result.success
+        # The checks of a selected asset run with it.
+        assert [e.check_name for e in result.get_asset_check_evaluations()] == ["row_count"]
+        context = dg.build_run_status_sensor_context(
+            sensor_name=SEGMENTS_AFTER_REFRESH_SENSOR,
+            dagster_event=result.get_run_success_event(),
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+        )
+        requests = sensor(context)
+    assert sorted(r.partition_key for r in requests) == sorted(SEGMENTS)
+    assert {r.tags[automation.UPSTREAM_RUN_TAG] for r in requests} == {result.run_id}

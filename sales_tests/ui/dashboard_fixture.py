@@ -1,0 +1,105 @@
+"""Minimal materialised outputs for the dashboard: a hive-partitioned Parquet copy, a leaderboard, SHAP
+importances and one segment's time-series report, with numbers the tests can assert."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+
+from sales_assets.settings import Settings
+
+CHAMPION = "gradient_boosting_200"
+RUNNER_UP = "linear_regression"
+SEGMENT = "Classic Cars|USA"
+SHAP_IMPORTANCES = {
+    "QUANTITYORDERED": 1210.5,
+    "PRICEEACH": 910.0,
+    "MSRP": 402.3,
+    "PRODUCTLINE": 120.8,
+    "COUNTRY": 64.1,
+}
+# Monthly SALES with a November peak, and a six-month forecast after it.
+HISTORY = {f"{year}-{month:02d}": 40_000.0 + 5_000 * month + (90_000 if month == 11 else 0)
+           for year in (2003, 2004) for month in range(1, 13)}  # fmt: skip
+FORECAST = {f"2005-{month:02d}": 40_000.0 + 5_500 * month for month in range(1, 7)}
+
+SALES_ROWS = [
+    # ORDERNUMBER, SALES, ORDERDATE, PRODUCTLINE, COUNTRY, CUSTOMERNAME
+    (10100, 1000.0, dt.datetime(2003, 1, 6), "Classic Cars", "USA", "Land of Toys Inc."),
+    (10100, 500.0, dt.datetime(2003, 1, 6), "Motorcycles", "USA", "Land of Toys Inc."),
+    (10101, 2000.0, dt.datetime(2003, 2, 9), "Classic Cars", "France", "Atelier graphique"),
+    (10200, 4000.0, dt.datetime(2004, 3, 1), "Vintage Cars", "France", "Atelier graphique"),
+    (10201, 2500.5, dt.datetime(2004, 3, 15), "Classic Cars", "Norway", "Baane Mini Imports"),
+]
+
+
+def sales_frame() -> pl.DataFrame:
+    frame = pl.DataFrame(
+        SALES_ROWS,
+        schema=["ORDERNUMBER", "SALES", "ORDERDATE", "PRODUCTLINE", "COUNTRY", "CUSTOMERNAME"],
+        orient="row",
+    )
+    return frame.with_columns(
+        pl.col("ORDERDATE").dt.year().cast(pl.Int64).alias("YEAR"),
+        pl.col("ORDERDATE").dt.month().cast(pl.Int64).alias("MONTH"),
+    )
+
+
+def write_dashboard_outputs(data_dir: Path, parquet_from: Path | None = None) -> Settings:
+    """Write every output the dashboard reads under `data_dir`, laid out as the assets lay them out; the
+    sales Parquet is the five rows above, or a copy of the `parquet_from` data dir's cleaned Parquet."""
+    settings = Settings(data_dir=data_dir)
+    if parquet_from is None:
+        settings.parquet_dir.mkdir(parents=True)
+        sales_frame().write_parquet(settings.parquet_dir, partition_by="YEAR")
+    else:
+        shutil.copytree(Settings(data_dir=parquet_from).parquet_dir, settings.parquet_dir)
+
+    metrics = {
+        "models": [
+            {
+                "name": RUNNER_UP,
+                "cv": {"rmse_mean": 812.4, "rmse_std": 40.1, "mae_mean": 455.0, "r2_mean": 0.81},
+                "holdout": None,
+                "fit_seconds": 0.05,
+            },
+            {
+                "name": CHAMPION,
+                "cv": {"rmse_mean": 569.3, "rmse_std": 36.2, "mae_mean": 311.0, "r2_mean": 0.904},
+                "holdout": {"rmse": 701.0, "mae": 338.0, "r2": 0.887},
+                "fit_seconds": 1.5,
+            },
+        ],
+        "champion": CHAMPION,
+    }
+    settings.metrics_dir.mkdir(parents=True)
+    (settings.metrics_dir / "sales_regression_metrics.json").write_text(json.dumps(metrics))
+
+    shap = {
+        "features": [{"feature": name, "mean_abs_shap": value} for name, value in SHAP_IMPORTANCES.items()]
+    }
+    settings.explainability_dir.mkdir(parents=True)
+    (settings.explainability_dir / "shap_global_importance.json").write_text(json.dumps(shap))
+
+    report = {
+        "segment": {"key": SEGMENT, "product_line": "Classic Cars", "country": "USA"},
+        "status": "ok",
+        "history": [{"month": f"{month}-01", "SALES": value} for month, value in HISTORY.items()],
+        "decision": {"shipped_model": "seasonal_naive", "message": "No SARIMA beat seasonal naive."},
+        "forecast": {
+            "model": "seasonal_naive",
+            "points": [
+                {"month": f"{month}-01", "forecast": value, "lower_80": value * 0.8, "upper_80": value * 1.2,
+                 "lower_95": value * 0.7, "upper_95": value * 1.3}
+                for month, value in FORECAST.items()
+            ],
+        },
+        "risk": {"method": "GARCH(1,1) on monthly returns", "annualised_volatility": 0.42, "exploratory": True},
+    }  # fmt: skip
+    settings.timeseries_dir.mkdir(parents=True)
+    (settings.timeseries_dir / "sales_ts_risk_classic_cars_usa.json").write_text(json.dumps(report))
+    return settings

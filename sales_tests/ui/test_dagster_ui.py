@@ -1,0 +1,192 @@
+"""The Dagster UI for real: `dagster dev` on the project's workspace.yaml with a temp DAGSTER_HOME, asked
+through GraphQL for the design's assets and their upstreams, and photographed in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sales_assets.automation import (
+    DAILY_REFRESH_SCHEDULE,
+    RAW_CSV_CHANGE_SENSOR,
+    REFRESH_ALL_JOB,
+    SEGMENTS_AFTER_REFRESH_SENSOR,
+)
+from sales_assets.settings import Settings
+from sales_tests.ui.browser import PROJECT_ROOT, HeadlessChromium, free_port, stop_process, wait_for_http
+
+pytestmark = pytest.mark.browser
+
+# Loading the code location imports every group (MLflow, SHAP, statsmodels...): slow on two cores.
+LOAD_TIMEOUT_SECONDS = 240
+
+# The design's keys with their required upstreams: "direct" must be a parent, "reachable" an ancestor.
+DIRECT_UPSTREAMS = {
+    "clean_parquet": {"raw_csv"},
+    "duckdb_table": {"clean_parquet"},
+    "shap_importance": {"trained_models"},
+    "onnx_model": {"trained_models"},
+}
+REACHABLE_UPSTREAMS = {
+    "summaries": {"duckdb_table"},
+    "trained_models": {"duckdb_table"},
+    "ts_risk_reports": {"duckdb_table"},
+}
+DESIGN_KEYS = {"raw_csv", *DIRECT_UPSTREAMS, *REACHABLE_UPSTREAMS}
+
+ASSET_NODES_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } groupName } }"
+WORKSPACE_QUERY = """{ workspaceOrError { __typename ... on Workspace { locationEntries {
+  name loadStatus locationOrLoadError { __typename ... on PythonError { message stack } } } } } }"""
+AUTOMATION_QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+  jobs { name }
+  schedules { name cronSchedule executionTimezone scheduleState { status } }
+  sensors { name minIntervalSeconds sensorState { status } } } } } }"""
+
+
+def graphql(url: str, query: str) -> dict:
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        payload = json.load(response)
+    assert "errors" not in payload, payload["errors"]
+    return payload["data"]
+
+
+def wait_for_code_location(url: str, process: subprocess.Popen, log: Path) -> None:
+    """Wait until the workspace's one code location is loaded; fail with its error if it cannot load."""
+    deadline = time.monotonic() + LOAD_TIMEOUT_SECONDS
+    entries: list = []
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"dagster dev exited:\n{log.read_text(errors='replace')[-3000:]}"
+        entries = graphql(url, WORKSPACE_QUERY)["workspaceOrError"]["locationEntries"]
+        if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+            errors = [
+                e["locationOrLoadError"]
+                for e in entries
+                if e["locationOrLoadError"]["__typename"] == "PythonError"
+            ]
+            assert not errors, f"code location failed to load: {errors}"
+            return
+        time.sleep(1)
+    raise TimeoutError(f"code location not loaded in {LOAD_TIMEOUT_SECONDS} s: {entries}")
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("dagster-ui")
+    home = root / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    # Marks the UI's first-visit "join the community" dialog as seen, so it does not cover the graph.
+    (home / ".nux").mkdir()
+    (home / ".nux" / "nux.yaml").write_text("seen: 1\n")
+    port = free_port()
+    log = root / "dagster-dev.log"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "SALES_DATA_DIR": str(root / "data")}
+    env.pop("SALES_RAW_CSV", None)
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        "workspace.yaml",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=sink, stderr=sink, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/server_info", timeout=120, process=process, log=log)
+        wait_for_code_location(url, process, log)
+        yield url
+    finally:
+        stop_process(process, grace=15)
+
+
+def graph_nodes(url: str) -> list[dict]:
+    return graphql(url, ASSET_NODES_QUERY)["assetNodes"]
+
+
+def test_every_design_asset_is_served_with_its_upstreams(dagster_ui):
+    parents = {
+        "/".join(node["assetKey"]["path"]): {"/".join(dep["path"]) for dep in node["dependencyKeys"]}
+        for node in graph_nodes(dagster_ui)
+    }
+    assert set(parents) >= DESIGN_KEYS, f"missing asset keys: {sorted(DESIGN_KEYS - set(parents))}"
+    assert parents["raw_csv"] == set(), "raw_csv is the root of the graph"
+    for key, upstreams in DIRECT_UPSTREAMS.items():
+        assert upstreams <= parents[key], (
+            f"{key} depends on {sorted(parents[key])}, expected {sorted(upstreams)}"
+        )
+
+    def ancestors(key: str) -> set[str]:
+        seen: set[str] = set()
+        stack = [key]
+        while stack:
+            for parent in parents.get(stack.pop(), set()) - seen:
+                seen.add(parent)
+                stack.append(parent)
+        return seen
+
+    for key, upstreams in REACHABLE_UPSTREAMS.items():
+        assert upstreams <= ancestors(key), (
+            f"{key} does not reach {sorted(upstreams)}: {sorted(ancestors(key))}"
+        )
+
+
+def test_refresh_job_schedule_and_sensors_are_visible_and_off(dagster_ui):
+    (repository,) = graphql(dagster_ui, AUTOMATION_QUERY)["repositoriesOrError"]["nodes"]
+    assert REFRESH_ALL_JOB in {job["name"] for job in repository["jobs"]}
+    settings = Settings().automation
+    schedules = {s["name"]: s for s in repository["schedules"]}
+    assert DAILY_REFRESH_SCHEDULE in schedules, f"schedules served: {sorted(schedules)}"
+    daily = schedules[DAILY_REFRESH_SCHEDULE]
+    assert (daily["cronSchedule"], daily["executionTimezone"]) == (
+        settings.schedule_cron,
+        settings.schedule_timezone,
+    )
+    assert daily["scheduleState"]["status"] == "STOPPED"
+    sensors = {s["name"]: s for s in repository["sensors"]}
+    assert {RAW_CSV_CHANGE_SENSOR, SEGMENTS_AFTER_REFRESH_SENSOR} <= set(sensors), (
+        f"sensors served: {sorted(sensors)}"
+    )
+    assert sensors[RAW_CSV_CHANGE_SENSOR]["sensorState"]["status"] == "STOPPED"
+    assert sensors[RAW_CSV_CHANGE_SENSOR]["minIntervalSeconds"] == settings.sensor_interval_seconds
+
+
+def test_asset_graph_screenshot(dagster_ui, chromium_executable, tmp_path, screenshot_dir):
+    groups = sorted({node["groupName"] for node in graph_nodes(dagster_ui)})
+    # The global lineage collapses groups when there are several; `expanded` opens them all.
+    expanded = ",".join(f"global@global:{group}" for group in groups)
+    with HeadlessChromium(chromium_executable, tmp_path / "profile", width=1400, height=1500) as browser:
+        page = browser.open(f"{dagster_ui}/asset-groups?expanded={expanded}")
+        # The lineage nodes are HTML inside the graph's SVG, so their names are page text once drawn.
+        browser.wait_for_text(page, ["Global asset lineage", *sorted(DESIGN_KEYS)], timeout=120)
+        hidden = browser.evaluate(
+            page,
+            "[...document.querySelectorAll('button')]"
+            ".filter(b => b.querySelector('[aria-label=\"panel_show_right\"]'))"
+            ".map(b => (b.click(), 1)).length",
+        )
+        assert hidden == 2, "expected to fold the navigation and the asset explorer panels"
+        time.sleep(3)  # the graph re-fits its zoom to the wider canvas
+        shot = browser.screenshot(page, screenshot_dir / "dagster_asset_graph.png")
+    assert shot.stat().st_size > 30_000

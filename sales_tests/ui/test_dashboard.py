@@ -1,0 +1,217 @@
+"""The Streamlit dashboard: its data functions on fixture outputs, then the real app served by Streamlit
+and read in headless Chromium (leaderboard shown, missing outputs explained)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import polars as pl
+import pytest
+
+from sales_tests.ui.browser import PROJECT_ROOT, free_port, stop_process, wait_for_http
+from sales_tests.ui.dashboard_fixture import (
+    CHAMPION,
+    FORECAST,
+    HISTORY,
+    RUNNER_UP,
+    SEGMENT,
+    write_dashboard_outputs,
+)
+
+pytest.importorskip(
+    "streamlit", reason="the dashboard extra is not installed (pip install -e '.[dashboard]')"
+)
+
+APP = PROJECT_ROOT / "dashboard" / "app.py"
+
+
+@pytest.fixture(scope="module")
+def app() -> ModuleType:
+    """dashboard/app.py as a module: its page only renders when Streamlit runs it as __main__."""
+    spec = importlib.util.spec_from_file_location("sales_dashboard_app", APP)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def outputs_dir(tmp_path: Path) -> Path:
+    data_dir = tmp_path / "data"
+    write_dashboard_outputs(data_dir)
+    return data_dir
+
+
+# ---- data functions ---------------------------------------------------------------------------------
+
+
+def test_headline_and_breakdowns_follow_the_filters(app, outputs_dir):
+    sales = app.scan_sales(app.Settings(data_dir=outputs_dir).parquet_dir)
+    assert app.headline(sales) == {
+        "total_sales": pytest.approx(10_000.5),
+        "orders": 4,
+        "customers": 3,
+        "countries": 3,
+        "order_lines": 5,
+    }
+    assert app.filter_options(sales) == {
+        "PRODUCTLINE": ["Classic Cars", "Motorcycles", "Vintage Cars"],
+        "COUNTRY": ["France", "Norway", "USA"],
+        "YEAR": [2003, 2004],
+    }
+    by_line = app.sales_by(sales, "PRODUCTLINE")
+    assert by_line.rows() == [("Classic Cars", 5500.5), ("Vintage Cars", 4000.0), ("Motorcycles", 500.0)]
+    assert app.sales_by_month(sales).rows() == [
+        (dt.date(2003, 1, 1), 1500.0),
+        (dt.date(2003, 2, 1), 2000.0),
+        (dt.date(2004, 3, 1), 6500.5),
+    ]
+
+    chosen = app.filter_sales(sales, ["Classic Cars"], [], [2003])
+    assert app.headline(chosen)["total_sales"] == pytest.approx(3000.0)
+    assert app.sales_by(chosen, "COUNTRY").rows() == [("France", 2000.0), ("USA", 1000.0)]
+
+
+def test_scan_sales_names_missing_columns(app, tmp_path):
+    pl.DataFrame({"YEAR": [2003], "SALES": [1.0]}).write_parquet(tmp_path / "p", partition_by="YEAR")
+    with pytest.raises(ValueError, match=r"lacks columns \['ORDERNUMBER'"):
+        app.scan_sales(tmp_path / "p")
+
+
+def test_leaderboard_ranks_by_cv_rmse_marks_the_champion_and_drops_empty_keys(app, outputs_dir):
+    metrics = app.read_json(app.Settings(data_dir=outputs_dir).metrics_dir / "sales_regression_metrics.json")
+    table, champion = app.leaderboard(metrics)
+    assert champion == CHAMPION
+    assert table["name"].to_list() == [CHAMPION, RUNNER_UP]
+    assert table["champion"].to_list() == [True, False]
+    assert table["cv.rmse_mean"].to_list() == [569.3, 812.4]
+    assert table["holdout.rmse"].to_list() == [701.0, None]
+    assert "holdout" not in table.columns
+
+
+def test_leaderboard_tolerates_other_shapes(app):
+    table, champion = app.leaderboard({"models": {"a": {"rmse": 2.0}, "b": {"rmse": 1.0}}})
+    assert (table["name"].to_list(), champion) == (["a", "b"], None)
+    empty, _ = app.leaderboard({"something": "else"})
+    assert empty.is_empty()
+
+
+def test_shap_importances_sorted_from_either_shape(app):
+    listed = app.shap_importances(
+        {"features": [{"feature": "A", "mean_abs_shap": 1.0}, {"feature": "B", "mean_abs_shap": 3.0}]}
+    )
+    assert listed.rows() == [("B", 3.0), ("A", 1.0)]
+    mapped = app.shap_importances({"importances": {"A": 2, "B": 0.5, "note": "ignored"}})
+    assert mapped.rows() == [("A", 2.0), ("B", 0.5)]
+
+
+def test_forecast_frame_joins_history_and_forecast_and_risk_table(app, outputs_dir):
+    settings = app.Settings(data_dir=outputs_dir)
+    reports = app.timeseries_reports(settings.timeseries_dir)
+    assert list(reports) == [SEGMENT]
+    report = app.read_json(reports[SEGMENT])
+    frame = app.forecast_frame(report)
+    assert frame.height == len(HISTORY) + len(FORECAST) == 30
+    assert frame["month"].to_list()[-2:] == [dt.date(2005, 5, 1), dt.date(2005, 6, 1)]
+    assert frame["SALES"].null_count() == len(FORECAST) and frame["forecast"].null_count() == len(HISTORY)
+    assert frame.filter(pl.col("month") == dt.date(2004, 11, 1))["SALES"].item() == 185_000.0
+    assert app.risk_table(report).rows()[1] == ("annualised_volatility", "0.42")
+    assert app.forecast_frame({"status": "insufficient_data", "forecast": None}).is_empty()
+
+
+def test_expected_outputs_report_presence(app, outputs_dir, tmp_path):
+    present = app.expected_outputs(app.Settings(data_dir=outputs_dir))
+    assert {name: o.present for name, o in present.items()} == dict.fromkeys(present, True)
+    absent = app.expected_outputs(app.Settings(data_dir=tmp_path / "empty"))
+    assert not any(o.present for o in absent.values())
+
+
+def test_read_json_names_the_file(app, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json: not valid JSON"):
+        app.read_json(bad)
+    bad.write_text(json.dumps([1, 2]))
+    with pytest.raises(ValueError, match="expected a JSON object"):
+        app.read_json(bad)
+
+
+# ---- the app in a browser ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def serve_dashboard(tmp_path: Path) -> Iterator:
+    started: list[subprocess.Popen] = []
+
+    def serve(data_dir: Path) -> str:
+        port = free_port()
+        log = tmp_path / f"streamlit-{port}.log"
+        command = [
+            sys.executable, "-m", "streamlit", "run", str(APP),
+            "--server.headless", "true",
+            "--server.address", "127.0.0.1",
+            "--server.port", str(port),
+            "--server.fileWatcherType", "none",
+            "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "viewer",
+        ]  # fmt: skip
+        env = {**os.environ, "SALES_DATA_DIR": str(data_dir)}
+        env.pop("SALES_RAW_CSV", None)
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, env=env, stdout=sink, stderr=sink, start_new_session=True
+            )
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{url}/_stcore/health", timeout=60, process=process, log=log)
+        return url
+
+    yield serve
+    for process in started:
+        stop_process(process)
+
+
+@pytest.mark.browser
+def test_dashboard_shows_the_leaderboard_in_chromium(
+    browser, serve_dashboard, warehouse_data_dir, tmp_path, screenshot_dir
+):
+    """On the generated sample's cleaned Parquet (so the README picture looks like the real thing) plus
+    the fixture reports."""
+    data_dir = tmp_path / "data"
+    settings = write_dashboard_outputs(data_dir, parquet_from=warehouse_data_dir)
+    total = (
+        pl.scan_parquet(settings.parquet_dir, hive_partitioning=True).select(pl.col("SALES").sum()).collect()
+    )
+    page = browser.open(serve_dashboard(data_dir))
+    text = browser.wait_for_text(page, ["Model leaderboard", CHAMPION, RUNNER_UP, "Total sales", SEGMENT])
+    assert f"{total.item():,.2f}" in text
+    assert f"Champion: {CHAMPION}" in text
+    assert "569.3" in text and "812.4" in text
+    assert "Traceback" not in text and "Error" not in text
+    # Charts draw after the data arrives; give them a moment before the picture for the README.
+    browser.wait_for_text(page, ["QUANTITYORDER", "PRICEEACH", "Classic Cars", "USA"])
+    height = browser.evaluate(
+        page, "document.querySelector('[data-testid=\"stMainBlockContainer\"]').scrollHeight"
+    )
+    shot = browser.screenshot(page, screenshot_dir / "dashboard.png", height=int(height) + 80)
+    assert shot.stat().st_size > 50_000
+
+
+@pytest.mark.browser
+def test_dashboard_explains_missing_outputs_in_chromium(browser, serve_dashboard, tmp_path):
+    empty = tmp_path / "empty-data"
+    empty.mkdir()
+    page = browser.open(serve_dashboard(empty))
+    refresh_command = "dagster job execute -m sales_assets.definitions -j refresh_all"
+    text = browser.wait_for_text(page, ["Missing outputs", "sales_regression_metrics.json", refresh_command])
+    assert str(empty / "processed" / "sales_parquet") in text
+    assert text.count("missing") == 4
+    assert "Champion:" not in text and "Total sales" not in text
