@@ -311,6 +311,11 @@ class Settings(BaseSettings):
         return self.root / "models" / self.ml.registered_model_name
 
     @property
+    def model_candidate_dir(self) -> Path:
+        """Where `trained_models` leaves the champion for `shap_importance` and `onnx_model` (not a bundle)."""
+        return self.models_dir.parent / f"{self.ml.registered_model_name}_candidate"
+
+    @property
     def mlflow_dir(self) -> Path:
         return self.root / "mlflow"
 

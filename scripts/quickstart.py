@@ -89,18 +89,20 @@ def summary(env: dict[str, str]) -> None:
         print(f"  {label:<26} {len(files):>4} files {size / 2**20:>8.1f} MiB  {folder}")
     metrics = data / "output" / "metrics" / "sales_regression_metrics.json"
     if metrics.exists():
-        report = json.loads(metrics.read_text())
-        champion = report.get("champion")
-        print(f"\nChampion model: {champion}")
-        for model in report.get("models", []):
-            if model.get("name") == champion:
-                print(f"  CV: {json.dumps(model.get('cv'))}\n  held-out: {json.dumps(model.get('holdout'))}")
+        champion = json.loads(metrics.read_text())["champion"]
+        cv, holdout = champion["cv"], champion["holdout"]
+        print(
+            f"\nChampion model: {champion['model']} ({champion['estimator']}): "
+            f"CV RMSE {cv['rmse_mean']:,.1f} +- {cv['rmse_std']:,.1f}, MAE {cv['mae_mean']:,.1f}, "
+            f"R2 {cv['r2_mean']:.3f}; held-out RMSE {holdout['rmse']:,.1f}"
+        )
     current = data / "models" / "sales_regressor" / "CURRENT"
     if current.exists():
         print(f"Serving bundle: {current.read_text().strip()}  (start it with: .venv/bin/sales-serve)")
     print(
-        "\nNext: DAGSTER_HOME=dagster_home .venv/bin/dagster dev -w workspace.yaml   (UI on http://127.0.0.1:3000)"
-        "\n      .venv/bin/python -m pytest                                           (the test suite)"
+        "\nNext: .venv/bin/sales-dagster dev -w workspace.yaml   Dagster UI on http://127.0.0.1:3000"
+        "\n      .venv/bin/sales-serve                            prediction API, docs on http://127.0.0.1:8000/docs"
+        "\n      .venv/bin/python -m pytest                       the test suite"
     )
 
 

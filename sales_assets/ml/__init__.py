@@ -1,0 +1,1 @@
+"""Group `ml`: pure logic modules plus `defs.py`, the thin Dagster wiring of this group."""

@@ -1,0 +1,143 @@
+"""Feature building for the sales regressor: which columns go in, and the derived features computed with the
+bundle contract's op vocabulary (copy, divide, multiply, season), so training and serving cannot disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from sales_assets.settings import MLSettings
+
+SEASON_BY_MONTH = {
+    12: "Winter",
+    1: "Winter",
+    2: "Winter",
+    3: "Spring",
+    4: "Spring",
+    5: "Spring",
+    6: "Summer",
+    7: "Summer",
+    8: "Summer",
+    9: "Autumn",
+    10: "Autumn",
+    11: "Autumn",
+}
+
+# Every feature a settings list may name that is not a raw column: name -> (op, inputs).
+DERIVED_FEATURES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "YEAR": ("copy", ("YEAR_ID",)),
+    "MONTH": ("copy", ("MONTH_ID",)),
+    "QUARTER": ("copy", ("QTR_ID",)),
+    "SEASON": ("season", ("MONTH_ID",)),
+    "PRICE_TO_MSRP_RATIO": ("divide", ("PRICEEACH", "MSRP")),
+    "LINE_TOTAL_APPROX": ("multiply", ("QUANTITYORDERED", "PRICEEACH")),
+}
+
+# Computed from the target (Small < 3,000 <= Medium < 7,000 <= Large), so it leaks the answer.
+LEAKY_COLUMNS = ("DEALSIZE",)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The model's inputs: raw request fields, derived features and pipeline columns, in order."""
+
+    target: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    @property
+    def derived(self) -> list[dict]:
+        return [
+            {"name": name, "op": DERIVED_FEATURES[name][0], "inputs": list(DERIVED_FEATURES[name][1])}
+            for name in DERIVED_FEATURES
+            if name in self.columns
+        ]
+
+    @property
+    def request_fields(self) -> list[str]:
+        fields: list[str] = []
+        for name in self.columns:
+            inputs = DERIVED_FEATURES[name][1] if name in DERIVED_FEATURES else (name,)
+            fields += [field for field in inputs if field not in fields]
+        return fields
+
+    @property
+    def leaky(self) -> bool:
+        return any(column in LEAKY_COLUMNS for column in self.columns)
+
+
+def feature_spec(ml: MLSettings) -> FeatureSpec:
+    categorical = list(ml.categorical_features)
+    if ml.include_dealsize and "DEALSIZE" not in categorical:
+        categorical.append("DEALSIZE")
+    return FeatureSpec(target=ml.target, numeric=tuple(ml.numeric_features), categorical=tuple(categorical))
+
+
+def apply_derived_feature(frame: pd.DataFrame, op: str, inputs: list[str]) -> pd.Series:
+    """One derived feature by the contract's op vocabulary."""
+    if op == "copy":
+        return frame[inputs[0]].astype("float64")
+    if op == "divide":
+        denominator = frame[inputs[1]].astype("float64")
+        if (denominator <= 0).any():
+            raise ValueError(
+                f"derived feature: column {inputs[1]!r} must be > 0 to divide by it; "
+                f"{int((denominator <= 0).sum())} row(s) are not"
+            )
+        return frame[inputs[0]].astype("float64") / denominator
+    if op == "multiply":
+        return frame[inputs[0]].astype("float64") * frame[inputs[1]].astype("float64")
+    if op == "season":
+        months = frame[inputs[0]].astype("int64")
+        bad = ~months.isin(list(SEASON_BY_MONTH))
+        if bad.any():
+            raise ValueError(
+                f"derived feature: column {inputs[0]!r} must hold months 1..12; {int(bad.sum())} do not"
+            )
+        return months.map(SEASON_BY_MONTH).astype(object)
+    raise ValueError(f"unknown derived-feature op {op!r}; expected copy, divide, multiply or season")
+
+
+def to_pandas(frame: pd.DataFrame | pl.DataFrame) -> pd.DataFrame:
+    return frame.to_pandas() if isinstance(frame, pl.DataFrame) else frame
+
+
+def build_feature_matrix(
+    frame: pd.DataFrame | pl.DataFrame, spec: FeatureSpec, require_target: bool = True
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The pipeline input (exactly `spec.columns`, numerics float64, categoricals str) and the target.
+
+    Raises KeyError naming every column the settings ask for that the data lacks.
+    """
+    data = to_pandas(frame)
+    needed = spec.request_fields + ([spec.target] if require_target else [])
+    missing = [column for column in needed if column not in data.columns]
+    if missing:
+        raise KeyError(
+            f"build_feature_matrix: column(s) {missing} named by settings.ml are not in the data; "
+            f"available: {sorted(map(str, data.columns))}"
+        )
+    features = pd.DataFrame(index=pd.RangeIndex(len(data)))
+    raw = data.reset_index(drop=True)
+    for name in spec.numeric:
+        if name in DERIVED_FEATURES:
+            op, inputs = DERIVED_FEATURES[name]
+            features[name] = apply_derived_feature(raw, op, list(inputs)).to_numpy()
+        else:
+            features[name] = raw[name].astype("float64").to_numpy()
+    for name in spec.categorical:
+        if name in DERIVED_FEATURES:
+            op, inputs = DERIVED_FEATURES[name]
+            values = apply_derived_feature(raw, op, list(inputs))
+        else:
+            values = raw[name]
+        features[name] = pd.Series(values.astype(str).to_numpy(), dtype=object)
+    target = raw[spec.target].astype("float64").to_numpy() if require_target else None
+    return features, target

@@ -1,0 +1,229 @@
+"""MLflow tracking and registry: one parent run per materialisation, one nested run per model, the champion
+registered under settings.ml.registered_model_name, and the rule that moves the champion alias."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from sklearn.pipeline import Pipeline
+
+from sales_assets.ml.bundle import library_versions
+from sales_assets.ml.evaluation import regression_scores
+from sales_assets.ml.training import TrainingOutcome
+from sales_assets.settings import Settings
+
+# The libraries a logged pipeline needs to load; pinned to this environment so MLflow need not infer them.
+MODEL_REQUIREMENTS = ("scikit-learn", "numpy", "pandas", "xgboost", "lightgbm", "catboost")
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reason: str
+    candidate_rmse: float
+    incumbent_rmse: float | None
+    incumbent_version: str | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def decide_promotion(
+    candidate_rmse: float,
+    incumbent_rmse: float | None,
+    candidate_leaky: bool = False,
+    incumbent_version: str | None = None,
+    unscored_reason: str | None = None,
+) -> PromotionDecision:
+    """The alias moves only to a leak-free candidate that beats the incumbent on the same evaluation
+    (strictly lower held-out RMSE); with no incumbent a leak-free candidate takes it."""
+    if candidate_leaky:
+        promote, reason = False, "candidate uses a leaky feature; a leaky model never becomes champion"
+    elif incumbent_rmse is None:
+        promote, reason = True, unscored_reason or "there is no champion to beat"
+    elif candidate_rmse < incumbent_rmse:
+        promote, reason = (
+            True,
+            f"held-out RMSE {candidate_rmse:,.2f} beats the champion's {incumbent_rmse:,.2f}",
+        )
+    else:
+        promote, reason = (
+            False,
+            f"held-out RMSE {candidate_rmse:,.2f} does not beat the champion's {incumbent_rmse:,.2f}",
+        )
+    return PromotionDecision(promote, reason, candidate_rmse, incumbent_rmse, incumbent_version)
+
+
+def configure_mlflow(settings: Settings) -> str:
+    """Point MLflow at the settings' store and make sure the experiment exists; returns its id."""
+    Path(settings.mlflow_dir).mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    experiment = mlflow.get_experiment_by_name(settings.ml.mlflow_experiment)
+    if experiment is None:
+        experiment_id = mlflow.create_experiment(
+            settings.ml.mlflow_experiment, artifact_location=settings.mlflow_artifact_location
+        )
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+@contextlib.contextmanager
+def parent_run(settings: Settings, run_name: str, tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
+    configure_mlflow(settings)
+    with mlflow.start_run(run_name=run_name, tags=tags) as run:
+        yield run
+
+
+def _requirements() -> list[str]:
+    versions = library_versions()
+    return [f"{library}=={versions[library]}" for library in MODEL_REQUIREMENTS if library in versions]
+
+
+def log_model_run(
+    model_name: str,
+    pipeline: Pipeline,
+    params: dict,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    input_example: pd.DataFrame,
+) -> tuple[str, str]:
+    """A nested run for one model: params, metrics, tags and the logged pipeline with signature and input
+    example. Returns (run id, model URI)."""
+    with mlflow.start_run(run_name=model_name, nested=True, tags=tags) as run:
+        mlflow.log_params({key: str(value)[:500] for key, value in params.items()})
+        mlflow.log_metrics(metrics)
+        signature = infer_signature(input_example, pipeline.predict(input_example))
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=signature,
+            input_example=input_example,
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            pip_requirements=_requirements(),
+        )
+        return run.info.run_id, info.model_uri
+
+
+def score_incumbent(
+    settings: Settings, features: pd.DataFrame, target: np.ndarray
+) -> tuple[str | None, float | None, str | None]:
+    """The current champion's held-out RMSE on these rows: (version, rmse, why it could not be scored)."""
+    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    name, alias = settings.ml.registered_model_name, settings.ml.champion_alias
+    try:
+        incumbent = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None, None, f"no model carries the alias {alias!r} yet"
+    try:
+        model = mlflow.sklearn.load_model(f"models:/{name}@{alias}")
+        rmse = regression_scores(target, model.predict(features))["rmse"]
+    except Exception as error:  # an incumbent built on other features cannot take this evaluation
+        return (
+            str(incumbent.version),
+            None,
+            f"champion v{incumbent.version} could not score these rows: {error}",
+        )
+    return str(incumbent.version), rmse, None
+
+
+def register_champion(
+    settings: Settings, model_uri: str, decision: PromotionDecision, tags: dict[str, str]
+) -> str:
+    """Register the candidate as a new version; move the alias only if the decision says so, and record the
+    decision on the version either way. Returns the new version number."""
+    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    name = settings.ml.registered_model_name
+    registered = mlflow.register_model(model_uri, name, tags=tags)
+    client.set_model_version_tag(
+        name, registered.version, "promotion_decision", "promoted" if decision.promote else "kept"
+    )
+    client.set_model_version_tag(name, registered.version, "promotion_reason", decision.reason)
+    if decision.promote:
+        client.set_registered_model_alias(name, settings.ml.champion_alias, registered.version)
+    return str(registered.version)
+
+
+def track_training(
+    settings: Settings,
+    outcome: TrainingOutcome,
+    seed_report: dict,
+    dagster_run_id: str,
+    data_sha256: str,
+    log: Callable[[str], None] = lambda message: None,
+) -> dict:
+    """Log the whole training to MLflow (parent run, one nested run per model), register the champion and
+    apply the promotion rule. Returns the lineage and the promotion decision."""
+    leaky = "true" if outcome.spec.leaky else "false"
+    tags = {"dagster_run_id": dagster_run_id, "data_sha256": data_sha256, "leaky": leaky}
+    train_x, _ = outcome.part("train")
+    test_x, test_y = outcome.part("test")
+    input_example = train_x.head(5)
+    with parent_run(settings, f"trained_models-{dagster_run_id[:8]}", tags) as parent:
+        mlflow.log_params(
+            {
+                "target": outcome.spec.target,
+                "features": ",".join(outcome.spec.columns),
+                "test_size": settings.ml.test_size,
+                "random_state": settings.ml.random_state,
+                "cv_folds": settings.ml.cv_folds,
+                "cv_repeats": settings.ml.cv_repeats,
+                "rows_train": len(train_x),
+                "rows_test": len(test_x),
+            }
+        )
+        model_uris: dict[str, str] = {}
+        for result in outcome.results:
+            pipeline = outcome.pipelines[result.model]
+            metrics = {f"cv_{key}": value for key, value in result.summary().items()} | {
+                "fit_seconds": result.fit_seconds
+            }
+            if result.model == outcome.champion:
+                metrics |= {f"holdout_{key}": value for key, value in outcome.champion_holdout.items()}
+            _, model_uris[result.model] = log_model_run(
+                result.model,
+                pipeline,
+                params={"estimator": result.estimator} | pipeline.named_steps["model"].get_params(deep=False),
+                metrics=metrics,
+                tags=tags | {"champion": str(result.model == outcome.champion).lower()},
+                input_example=input_example,
+            )
+            log(f"MLflow: logged {result.model}")
+        mlflow.log_metrics(
+            {f"champion_cv_{key}": value for key, value in outcome.champion_cv.items()}
+            | {f"champion_holdout_{key}": value for key, value in outcome.champion_holdout.items()}
+            | {f"seed_protocol_{key}": value for key, value in seed_report["holdout"].items()}
+        )
+        incumbent_version, incumbent_rmse, why_not = score_incumbent(settings, test_x, test_y)
+        decision = decide_promotion(
+            outcome.champion_holdout["rmse"], incumbent_rmse, outcome.spec.leaky, incumbent_version, why_not
+        )
+        version = register_champion(
+            settings, model_uris[outcome.champion], decision, tags | {"champion_model": outcome.champion}
+        )
+        mlflow.set_tags(
+            {
+                "champion": outcome.champion,
+                "registered_version": version,
+                "promotion_decision": "promoted" if decision.promote else "kept",
+                "promotion_reason": decision.reason,
+            }
+        )
+        log(f"MLflow: registered {settings.ml.registered_model_name} v{version}; {decision.reason}")
+        return {
+            "mlflow_run_id": parent.info.run_id,
+            "mlflow_model_version": version,
+            "mlflow_model_uri": model_uris[outcome.champion],
+            "promotion": decision.as_dict(),
+        }

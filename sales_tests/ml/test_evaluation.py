@@ -1,0 +1,43 @@
+import polars as pl
+import pytest
+
+from sales_assets.ml.evaluation import choose_champion, seed_protocol_report
+from sales_assets.ml.features import feature_spec
+from sales_assets.ml.training import train_models
+from sales_assets.settings import MLSettings
+
+
+def test_training_reports_cv_mean_and_sd_per_model_and_scores_the_champion_once(frame, fast_settings):
+    outcome = train_models(frame, fast_settings)
+
+    assert outcome.board["model"].to_list() == sorted(
+        fast_settings.ml.models,
+        key=lambda m: outcome.board.filter(outcome.board["model"] == m)["rmse_mean"][0],
+    )
+    assert set(outcome.board.columns) >= {"rmse_mean", "rmse_std", "mae_mean", "mae_std", "r2_mean", "r2_std"}
+    assert all(len(result.fold_scores) == 2 for result in outcome.results)
+    assert len(outcome.split.test_index) == 80 and len(outcome.split.train_index) == 320
+    # The exact product below the cap makes the capped-price model the clear winner on this data.
+    assert outcome.champion == "capped_price_residual"
+    assert (
+        outcome.champion_holdout["rmse"]
+        < outcome.board.filter(outcome.board["model"] == "linear_regression")["rmse_mean"][0]
+    )
+    assert outcome.champion_parity.passed and not outcome.ineligible
+
+
+def test_champion_is_the_best_eligible_model():
+    board = pl.DataFrame({"model": ["a", "b", "c"], "rmse_mean": [1.0, 2.0, 3.0]})
+    assert choose_champion(board, lambda model: model != "a") == "b"
+    with pytest.raises(RuntimeError, match="no eligible champion"):
+        choose_champion(board, lambda model: False)
+
+
+def test_seed_protocol_is_labelled_leaky_and_never_a_champion(frame):
+    report = seed_protocol_report(
+        frame, feature_spec(MLSettings()), ["QUANTITYORDERED", "PRICEEACH", "SALES", "MSRP"]
+    )
+    assert report["leaky"] and not report["eligible_as_champion"]
+    assert "DEALSIZE" in report["features"]
+    assert report["rows_after_filter"] <= report["rows_before_filter"] == len(frame)
+    assert report["holdout"]["r2"] > 0.5

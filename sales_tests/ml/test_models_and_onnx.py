@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from sales_assets.ml.features import build_feature_matrix, feature_spec
+from sales_assets.ml.models import MODEL_REGISTRY, build_pipeline, finalize_pipeline
+from sales_assets.ml.onnx_export import check_parity, export_onnx, onnx_predict
+from sales_assets.settings import MLSettings, Settings
+from sales_serving.estimators import CappedPriceRegressor
+
+
+def test_registry_covers_the_default_model_list():
+    assert set(MLSettings().models) <= set(MODEL_REGISTRY)
+
+
+def test_unknown_model_name_is_named(frame):
+    with pytest.raises(KeyError, match="svm"):
+        build_pipeline("svm", feature_spec(MLSettings()), Settings())
+
+
+def test_capped_price_regressor_is_exact_below_the_cap_and_estimates_above(frame):
+    spec = feature_spec(MLSettings())
+    features, target = build_feature_matrix(frame, spec)
+    pipeline = build_pipeline("capped_price_residual", spec, Settings()).fit(features, target)
+    predicted = pipeline.predict(features)
+
+    below = frame["PRICEEACH"].to_numpy() < 100
+    assert below.any() and (~below).any()
+    assert np.allclose(predicted[below], target[below])
+    quantity = frame["QUANTITYORDERED"].to_numpy()[~below]
+    unit_price = predicted[~below] / quantity
+    assert unit_price.min() > 90 and unit_price.max() < 260
+
+
+def test_capped_price_regressor_needs_capped_rows():
+    X = np.array([[10.0, 50.0], [5.0, 60.0]])
+    with pytest.raises(ValueError, match="no training row has a price at the cap"):
+        CappedPriceRegressor().fit(X, X[:, 0] * X[:, 1])
+
+
+@pytest.mark.parametrize(
+    "name", ["linear_regression", "capped_price_residual", "lightgbm", "random_forest_tuned"]
+)
+def test_onnx_export_matches_the_joblib_pipeline_on_every_row(frame, name):
+    settings = Settings()
+    settings.ml.tuning_iterations = 2
+    spec = feature_spec(settings.ml)
+    features, target = build_feature_matrix(frame, spec)
+    pipeline = finalize_pipeline(build_pipeline(name, spec, settings).fit(features[:300], target[:300]))
+    onnx_bytes = export_onnx(pipeline, spec)
+
+    parity = check_parity(pipeline, onnx_bytes, features[300:], spec, tolerance=0.01)
+
+    assert parity.passed and parity.rows_checked == 100 and parity.rows_outside == 0
+    assert parity.max_abs_diff <= 0.01
+
+
+def test_onnx_answers_for_an_unseen_category(frame):
+    spec = feature_spec(MLSettings())
+    features, target = build_feature_matrix(frame, spec)
+    pipeline = build_pipeline("linear_regression", spec, Settings()).fit(features, target)
+    unseen = features.head(3).assign(COUNTRY="Atlantis")
+    assert np.allclose(
+        onnx_predict(export_onnx(pipeline, spec), unseen, spec), pipeline.predict(unseen), atol=0.01
+    )
