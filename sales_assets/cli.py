@@ -1,7 +1,7 @@
 """`sales-dagster`: the `dagster` CLI with DAGSTER_HOME defaulting to the project's `dagster_home/`.
 
-    sales-dagster dev -w workspace.yaml
-    sales-dagster asset materialize --select 'not key:ts_risk_reports' -m sales_assets.definitions
+sales-dagster dev -w workspace.yaml
+sales-dagster asset materialize --select 'not key:ts_risk_reports' -m sales_assets.definitions
 """
 
 import os

@@ -36,7 +36,7 @@ def run(command: list[str], env: dict[str, str] | None = None) -> None:
 
 
 def install() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script runs on whatever python3 the user has
         sys.exit(f"quickstart: Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
     if not PYTHON.exists():
         run([sys.executable, "-m", "venv", str(VENV)])
@@ -61,7 +61,18 @@ def materialize(env: dict[str, str]) -> None:
     dagster = str(BIN / "dagster")
     # Dagster runs unpartitioned and partitioned assets in separate runs: first the whole unpartitioned
     # graph, then one run per time-series segment.
-    run([dagster, "asset", "materialize", "--select", "not key:ts_risk_reports", "-m", "sales_assets.definitions"], env)
+    run(
+        [
+            dagster,
+            "asset",
+            "materialize",
+            "--select",
+            "not key:ts_risk_reports",
+            "-m",
+            "sales_assets.definitions",
+        ],
+        env,
+    )
     run([str(PYTHON), "-m", "sales_assets.timeseries.backfill"], env)
 
 
