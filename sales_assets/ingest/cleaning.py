@@ -7,6 +7,7 @@ YEAR. The CSV is scanned lazily and sunk in streaming passes, so memory stays bo
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ ROW = "__row"  # 1-based data row number in the source file (the header is row 0
 HASH = "__hash"
 REASON = "reason"
 POSITIVE_COLUMNS = ("QUANTITYORDERED", "PRICEEACH")
+PARQUET_ROW_GROUP_ROWS = 122_880  # DuckDB's own row-group size
 
 
 class MissingColumnsError(ValueError):
@@ -184,6 +186,8 @@ def clean_to_parquet(
     is read in two streaming passes: one for row hashes and distinct dates, one that writes.
     """
     started = time.perf_counter()
+    # Polars reads this knob from the environment only; it has no scan_csv parameter.
+    os.environ["POLARS_CSV_CHUNK_SIZE"] = str(settings.csv_chunk_bytes)
     source, stats = scan_source(csv_path, settings)
     stats.rows_in, repeats = duplicate_rows(source)
     if stats.rows_in == 0:

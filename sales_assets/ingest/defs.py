@@ -144,9 +144,7 @@ def clean_parquet(
                 atomic_path(settings.rejects_path) as rejects_stage,
             ):
                 stats = clean_to_parquet(csv_path, parquet_stage, rejects_stage, settings.ingest)
-                findings = clean_layer_findings(
-                    pl.scan_parquet(parquet_stage, hive_partitioning=True), settings
-                )
+                findings = clean_layer_findings(parquet_stage, settings)
                 blocking = {n: f for n, f in findings.items() if n in BLOCKING_CHECKS and not f.passed}
                 if blocking:
                     # The staged output is thrown away: the previous good Parquet stays in place.

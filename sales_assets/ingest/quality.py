@@ -1,17 +1,19 @@
 """Data-quality rules of the clean layer and the asset checks that report them.
 
-`clean_layer_findings` is plain Polars over the Parquet dataset (lazy, so it streams on large data);
+`clean_layer_findings` aggregates the Parquet dataset in DuckDB (streamed, within a memory limit);
 `check_results` turns its findings into Dagster check results.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
-import polars as pl
+import duckdb
 
 from sales_assets.settings import Settings
+from sales_assets.warehouse.loading import parquet_glob
 
 CHECK_REQUIRED_COLUMNS = "required_columns_present"
 CHECK_ROW_COUNT = "row_count_positive"
@@ -59,51 +61,58 @@ class Finding:
     metadata: dict = field(default_factory=dict)
 
 
-def clean_layer_findings(frame: pl.LazyFrame, settings: Settings) -> dict[str, Finding]:
-    """Evaluate every rule on the clean layer; each finding says what failed in its `problem`."""
-    ingest = settings.ingest
-    columns = frame.collect_schema().names()
-    required = [*ingest.required_columns, *DERIVED_COLUMNS]
-    missing = [c for c in required if c not in columns]
-    findings = {
-        CHECK_REQUIRED_COLUMNS: Finding(
-            not missing,
-            {"missing_columns": ", ".join(missing) or "none"}
-            | ({"problem": f"clean layer lacks required column(s) {', '.join(missing)}"} if missing else {}),
-        )
-    }
-    if missing:
-        for name in CLEAN_PARQUET_CHECKS[1:]:
-            findings[name] = Finding(False, {"problem": "not evaluated: required columns are missing"})
-        return findings
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
-    small, large = ingest.dealsize_thresholds
-    quantity, price, sales = pl.col("QUANTITYORDERED"), pl.col("PRICEEACH"), pl.col("SALES")
-    expected_dealsize = (
-        pl.when(sales < small)
-        .then(pl.lit("Small"))
-        .when(sales < large)
-        .then(pl.lit("Medium"))
-        .otherwise(pl.lit("Large"))
-    )
-    low = pl.lit(ingest.min_order_date).str.to_datetime("%Y-%m-%d")
-    high = pl.lit(ingest.max_order_date).str.to_datetime("%Y-%m-%d")
-    counts = (
-        frame.select(
-            pl.len().alias("rows"),
-            *[pl.col(c).null_count().alias(f"null:{c}") for c in required],
-            ((price < ingest.price_cap) & ((sales - quantity * price).abs() > SALES_TOLERANCE))
-            .sum()
-            .alias("arithmetic"),
-            (price < ingest.price_cap).sum().alias("uncapped"),
-            (pl.col("DEALSIZE") != expected_dealsize).sum().alias("dealsize"),
-            ((pl.col("ORDERDATE") < low) | (pl.col("ORDERDATE") > high)).sum().alias("dates"),
-            pl.col("ORDERDATE").min().alias("first_date"),
-            pl.col("ORDERDATE").max().alias("last_date"),
+
+def clean_layer_findings(parquet_dir: Path, settings: Settings) -> dict[str, Finding]:
+    """Evaluate every rule on the clean layer's Parquet; each failed finding says what in `problem`.
+
+    The aggregates run in DuckDB, which streams the files within its memory limit.
+    """
+    ingest = settings.ingest
+    config = {"memory_limit": settings.warehouse.memory_limit, "threads": settings.warehouse.threads}
+    with duckdb.connect(config=config) as conn:
+        source = f"read_parquet('{parquet_glob(parquet_dir)}', hive_partitioning = true)"
+        columns = [row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        required = [*ingest.required_columns, *DERIVED_COLUMNS]
+        missing = [c for c in required if c not in columns]
+        findings = {
+            CHECK_REQUIRED_COLUMNS: Finding(
+                not missing,
+                {"missing_columns": ", ".join(missing) or "none"}
+                | (
+                    {"problem": f"clean layer lacks required column(s) {', '.join(missing)}"}
+                    if missing
+                    else {}
+                ),
+            )
+        }
+        if missing:
+            for name in CLEAN_PARQUET_CHECKS[1:]:
+                findings[name] = Finding(False, {"problem": "not evaluated: required columns are missing"})
+            return findings
+
+        small, large = ingest.dealsize_thresholds
+        cap = float(ingest.price_cap)
+        nulls_sql = ", ".join(f"count(*) - count({_quoted(c)}) AS {_quoted('null:' + c)}" for c in required)
+        counts_row = conn.execute(
+            f"""
+            SELECT count(*) AS rows, {nulls_sql},
+                   count_if(PRICEEACH < {cap} AND abs(SALES - QUANTITYORDERED * PRICEEACH) > {SALES_TOLERANCE})
+                       AS arithmetic,
+                   count_if(PRICEEACH < {cap}) AS uncapped,
+                   count_if(DEALSIZE IS DISTINCT FROM CASE WHEN SALES < {small} THEN 'Small'
+                                                           WHEN SALES < {large} THEN 'Medium'
+                                                           ELSE 'Large' END) AS dealsize,
+                   count_if(ORDERDATE < ?::TIMESTAMP OR ORDERDATE > ?::TIMESTAMP) AS dates,
+                   min(ORDERDATE) AS first_date, max(ORDERDATE) AS last_date
+            FROM {source}
+            """,
+            [ingest.min_order_date, ingest.max_order_date],
         )
-        .collect(engine="streaming")
-        .row(0, named=True)
-    )
+        names = [d[0] for d in counts_row.description]
+        counts = dict(zip(names, counts_row.fetchone(), strict=True))
 
     rows = counts["rows"]
     nulls = {c: counts[f"null:{c}"] for c in required if counts[f"null:{c}"]}
