@@ -134,63 +134,29 @@ def sales_by_month(sales: pl.LazyFrame) -> pl.DataFrame:
 # ---- models -----------------------------------------------------------------------------------------
 
 
-def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in record.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{name}."))
-        elif not isinstance(value, list):
-            flat[name] = value
-    return flat
-
-
-def leaderboard(metrics: dict[str, Any]) -> tuple[pl.DataFrame, str | None]:
-    """One row per model with its metrics flattened (`cv.rmse_mean`, `holdout.r2`, ...), best CV RMSE
-    first when that is known, and the champion's name."""
-    models = metrics.get("models") or metrics.get("leaderboard") or []
-    if isinstance(models, dict):  # {"name": {...metrics}} is accepted too
-        models = [{"name": name, **values} for name, values in models.items()]
-    champion = metrics.get("champion")
-    if isinstance(champion, dict):
-        champion = champion.get("name")
-    rows = [_flatten(m) for m in models if isinstance(m, dict)]
-    if not rows:
-        return pl.DataFrame(), champion
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    table = pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], strict=False)
-    # A key that is null for every model (say `holdout` when no model has one) says nothing.
-    table = table.select(c for c in table.columns if table[c].null_count() < table.height)
-    if "name" in table.columns:
-        table = table.select(
-            (pl.col("name") == (champion or "")).alias("champion"), pl.exclude("champion")
-        ).select("name", pl.exclude("name"))
-    if "cv.rmse_mean" in table.columns:
-        table = table.sort("cv.rmse_mean", nulls_last=True)
-    return table, champion
+def leaderboard(metrics: dict[str, Any]) -> tuple[pl.DataFrame, str]:
+    """The models of `sales_regression_metrics.json` (as `trained_models` writes it), best CV RMSE first,
+    with the champion marked, and the champion's name."""
+    champion = metrics["champion"]["model"]
+    rows = [
+        {
+            "model": entry["model"],
+            "champion": entry["model"] == champion,
+            "estimator": entry["estimator"],
+            "CV RMSE": entry["cv"]["rmse_mean"],
+            "CV RMSE sd": entry["cv"]["rmse_std"],
+            "CV MAE": entry["cv"]["mae_mean"],
+            "CV R2": entry["cv"]["r2_mean"],
+            "fit seconds": entry.get("fit_seconds"),
+        }
+        for entry in metrics["models"]
+    ]
+    return pl.DataFrame(rows).sort("CV RMSE"), champion
 
 
 def shap_importances(payload: dict[str, Any]) -> pl.DataFrame:
-    """Feature and importance, largest first, from {"features": [{"feature", "mean_abs_shap"}]} or a
-    plain {"feature": importance} mapping under "features" or "importances"."""
-    entries = payload.get("features", payload.get("importances", payload))
-    if isinstance(entries, dict):
-        entries = [{"feature": k, "importance": v} for k, v in entries.items() if isinstance(v, int | float)]
-    rows = []
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict):
-            continue
-        name = next((v for k, v in entry.items() if k in ("feature", "name") and isinstance(v, str)), None)
-        value = next(
-            (
-                entry[k]
-                for k in ("mean_abs_shap", "importance", "value")
-                if isinstance(entry.get(k), int | float)
-            ),
-            None,
-        )
-        if name is not None and value is not None:
-            rows.append({"feature": name, "importance": float(value)})
+    """Feature and mean |SHAP|, largest first, from `shap_global_importance.json`."""
+    rows = [{"feature": e["feature"], "importance": float(e["mean_abs_shap"])} for e in payload["importance"]]
     return pl.DataFrame(rows, schema={"feature": pl.String, "importance": pl.Float64}).sort(
         "importance", descending=True
     )
@@ -219,6 +185,18 @@ def forecast_frame(report: dict[str, Any]) -> pl.DataFrame:
         .with_columns(pl.col("month").str.to_date(strict=False))
         .sort("month")
     )
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as dotted keys (`params.alpha[1]`); lists are left out."""
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        elif not isinstance(value, list):
+            flat[name] = value
+    return flat
 
 
 def risk_table(report: dict[str, Any]) -> pl.DataFrame:
@@ -301,8 +279,9 @@ def render_models(outputs: dict[str, ExpectedOutput]) -> None:
         _missing_note(outputs["metrics"])
     elif (metrics := _read_or_report(outputs["metrics"].path)) is not None:
         table, champion = leaderboard(metrics)
-        if champion:
-            st.markdown(f"Champion: **{champion}**")
+        st.markdown(
+            f"Champion: **{champion}** (chosen by CV RMSE; its held-out scores are in the metrics file)"
+        )
         st.table(table.with_columns(cs.float().round(3)))
 
     st.header("SHAP importances")

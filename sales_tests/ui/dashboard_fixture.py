@@ -59,28 +59,35 @@ def write_dashboard_outputs(data_dir: Path, parquet_from: Path | None = None) ->
     else:
         shutil.copytree(Settings(data_dir=parquet_from).parquet_dir, settings.parquet_dir)
 
+    # The shapes `trained_models` and `shap_importance` write (sales_assets/ml/assets.py).
     metrics = {
         "models": [
             {
-                "name": RUNNER_UP,
-                "cv": {"rmse_mean": 812.4, "rmse_std": 40.1, "mae_mean": 455.0, "r2_mean": 0.81},
-                "holdout": None,
+                "model": RUNNER_UP,
+                "estimator": "LinearRegression",
+                "cv": {"rmse_mean": 812.4, "rmse_std": 40.1, "mae_mean": 455.0, "mae_std": 20.0, "r2_mean": 0.81,
+                       "r2_std": 0.01},
                 "fit_seconds": 0.05,
             },
             {
-                "name": CHAMPION,
-                "cv": {"rmse_mean": 569.3, "rmse_std": 36.2, "mae_mean": 311.0, "r2_mean": 0.904},
-                "holdout": {"rmse": 701.0, "mae": 338.0, "r2": 0.887},
+                "model": CHAMPION,
+                "estimator": "GradientBoostingRegressor",
+                "cv": {"rmse_mean": 569.3, "rmse_std": 36.2, "mae_mean": 311.0, "mae_std": 18.0, "r2_mean": 0.904,
+                       "r2_std": 0.01},
                 "fit_seconds": 1.5,
             },
         ],
-        "champion": CHAMPION,
-    }
+        "champion": {"model": CHAMPION, "estimator": "GradientBoostingRegressor",
+                     "holdout": {"rmse": 701.0, "mae": 338.0, "r2": 0.887}},
+    }  # fmt: skip
     settings.metrics_dir.mkdir(parents=True)
     (settings.metrics_dir / "sales_regression_metrics.json").write_text(json.dumps(metrics))
 
     shap = {
-        "features": [{"feature": name, "mean_abs_shap": value} for name, value in SHAP_IMPORTANCES.items()]
+        "importance": [
+            {"rank": rank, "feature": name, "mean_abs_shap": value}
+            for rank, (name, value) in enumerate(SHAP_IMPORTANCES.items(), start=1)
+        ]
     }
     settings.explainability_dir.mkdir(parents=True)
     (settings.explainability_dir / "shap_global_importance.json").write_text(json.dumps(shap))

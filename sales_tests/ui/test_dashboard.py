@@ -23,6 +23,7 @@ from sales_tests.ui.dashboard_fixture import (
     HISTORY,
     RUNNER_UP,
     SEGMENT,
+    SHAP_IMPORTANCES,
     write_dashboard_outputs,
 )
 
@@ -86,31 +87,23 @@ def test_scan_sales_names_missing_columns(app, tmp_path):
         app.scan_sales(tmp_path / "p")
 
 
-def test_leaderboard_ranks_by_cv_rmse_marks_the_champion_and_drops_empty_keys(app, outputs_dir):
+def test_leaderboard_ranks_by_cv_rmse_and_marks_the_champion(app, outputs_dir):
     metrics = app.read_json(app.Settings(data_dir=outputs_dir).metrics_dir / "sales_regression_metrics.json")
     table, champion = app.leaderboard(metrics)
     assert champion == CHAMPION
-    assert table["name"].to_list() == [CHAMPION, RUNNER_UP]
+    assert table["model"].to_list() == [CHAMPION, RUNNER_UP]
     assert table["champion"].to_list() == [True, False]
-    assert table["cv.rmse_mean"].to_list() == [569.3, 812.4]
-    assert table["holdout.rmse"].to_list() == [701.0, None]
-    assert "holdout" not in table.columns
+    assert table["CV RMSE"].to_list() == [569.3, 812.4]
+    assert table["estimator"].to_list() == ["GradientBoostingRegressor", "LinearRegression"]
 
 
-def test_leaderboard_tolerates_other_shapes(app):
-    table, champion = app.leaderboard({"models": {"a": {"rmse": 2.0}, "b": {"rmse": 1.0}}})
-    assert (table["name"].to_list(), champion) == (["a", "b"], None)
-    empty, _ = app.leaderboard({"something": "else"})
-    assert empty.is_empty()
-
-
-def test_shap_importances_sorted_from_either_shape(app):
-    listed = app.shap_importances(
-        {"features": [{"feature": "A", "mean_abs_shap": 1.0}, {"feature": "B", "mean_abs_shap": 3.0}]}
+def test_shap_importances_largest_first(app, outputs_dir):
+    payload = app.read_json(
+        app.Settings(data_dir=outputs_dir).explainability_dir / "shap_global_importance.json"
     )
-    assert listed.rows() == [("B", 3.0), ("A", 1.0)]
-    mapped = app.shap_importances({"importances": {"A": 2, "B": 0.5, "note": "ignored"}})
-    assert mapped.rows() == [("A", 2.0), ("B", 0.5)]
+    importances = app.shap_importances(payload)
+    assert importances["feature"].to_list() == list(SHAP_IMPORTANCES)
+    assert importances["importance"].to_list() == sorted(SHAP_IMPORTANCES.values(), reverse=True)
 
 
 def test_forecast_frame_joins_history_and_forecast_and_risk_table(app, outputs_dir):
