@@ -9,11 +9,13 @@ does the same through the run queue.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 import dagster as dg
 
+from sales_assets.cli import default_dagster_home
 from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
 
 
@@ -47,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported here, not at the top, so tests can drive backfill_segments with their own Definitions.
     from sales_assets.definitions import defs
 
+    os.environ.setdefault("DAGSTER_HOME", str(default_dagster_home()))
     with dg.DagsterInstance.get() as instance:
         outcome = backfill_segments(defs, instance, args.segment)
     failed = [key for key, success in outcome.items() if not success]

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import dagster as dg
+import duckdb
 import polars as pl
 import pytest
 
@@ -13,11 +14,12 @@ from sales_assets.analytics.drift_assets import (
     PSI_WITHIN_BOUNDS,
     sales_drift,
 )
-from sales_assets.analytics.eda_assets import NO_MISSING_AFTER_CLEANING, eda_assets
+from sales_assets.analytics.eda_assets import NO_MISSING_AFTER_CLEANING, eda_assets, iqr_filtered_sales
 from sales_assets.analytics.outliers import iqr_filter
 from sales_assets.analytics.plots import EDA_PLOTS
 from sales_assets.resources import build_resources
 from sales_assets.settings import Settings
+from sales_tests.analytics.conftest import build_tiny_warehouse
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,8 @@ def test_iqr_view_matches_the_pure_filter_and_keeps_the_table_whole(run, tiny_wa
     assert dropped == expected.steps["rows_dropped"].to_list()
     assert sum(dropped) == 240 - filtered.height
     assert dropped[0] >= 2  # the two quantities above 90
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM sales").fetchone()[0] == 240  # the table keeps every row
 
 
 def test_eda_report_gathers_the_outputs(run, settings):
@@ -158,3 +162,38 @@ def test_graph_wiring_of_the_group():
     assert {p.to_user_string() for p in graph.get(dg.AssetKey("sales_drift")).parent_keys} == {"duckdb_table"}
     for key in ["eda_report", "sales_drift", "iqr_filtered_sales"]:
         assert graph.get(dg.AssetKey(key)).group_name == "analytics"
+
+
+@pytest.mark.parametrize(
+    ("warn", "fail", "passed", "severity"),
+    [
+        (9.0, 10.0, True, None),
+        (0.0, 1e-9, False, dg.AssetCheckSeverity.ERROR),
+        (0.0, 10.0, False, dg.AssetCheckSeverity.WARN),
+    ],
+)
+def test_drift_thresholds_come_from_the_settings(tmp_path, monkeypatch, warn, fail, passed, severity):
+    warehouse = build_tiny_warehouse(tmp_path)
+    monkeypatch.setenv("SALES_ANALYTICS__PSI_WARN", str(warn))
+    monkeypatch.setenv("SALES_ANALYTICS__PSI_FAIL", str(fail))
+    result = dg.materialize(
+        [sales_drift],
+        resources=build_resources(data_dir=warehouse.data_dir, raw_csv=warehouse.raw_csv),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.passed is passed
+    if severity is not None:
+        assert evaluation.severity == severity
+
+
+def test_iqr_factor_comes_from_the_settings(tmp_path, monkeypatch):
+    warehouse = build_tiny_warehouse(tmp_path)
+    monkeypatch.setenv("SALES_ANALYTICS__IQR_FACTOR", "1000")
+    result = dg.materialize(
+        [iqr_filtered_sales],
+        resources=build_resources(data_dir=warehouse.data_dir, raw_csv=warehouse.raw_csv),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    metadata = result.asset_materializations_for_node("iqr_filtered_sales")[0].metadata
+    assert metadata["rows_kept"].value == 240  # nothing is an outlier a thousand IQRs out

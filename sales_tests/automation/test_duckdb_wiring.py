@@ -3,9 +3,12 @@ runs in the `duckdb_writer` concurrency pool so two runs never write the file at
 
 from __future__ import annotations
 
+import shutil
+
 import dagster as dg
 
 from sales_assets.resources import DUCKDB_WRITER_POOL
+from sales_tests.conftest import REPO_ROOT
 
 DUCKDB_RESOURCE_KEYS = {"duckdb", "duckdb_reader"}
 
@@ -45,3 +48,13 @@ def test_only_duckdb_table_writes_and_it_runs_in_the_writer_pool():
     assert [_names(a) for a, _ in writers] == [["duckdb_table"]]
     (_, writer_op), *_ = writers
     assert writer_op.pool == DUCKDB_WRITER_POOL
+
+
+def test_the_instance_lets_one_writer_into_the_pool_at_a_time(tmp_path, monkeypatch):
+    """dagster_home/dagster.yaml gives every pool, `duckdb_writer` included, a limit of one."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
