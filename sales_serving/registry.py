@@ -20,8 +20,9 @@ from sales_serving.settings import Backend
 log = logging.getLogger(__name__)
 
 HOW_TO_TRAIN = (
-    "Train one by materialising the ML assets, e.g. `dagster asset materialize -m sales_assets.definitions "
-    "--select '+onnx_model'` (or from the Dagster UI); the service picks the new bundle up without a restart."
+    "Train one by materialising `onnx_model` and everything upstream of it: `sales-dagster asset materialize "
+    "-m sales_assets.definitions --select '*onnx_model'` (or `python3 scripts/quickstart.py`, or the Dagster "
+    "UI); the service picks the new bundle up without a restart."
 )
 
 
