@@ -212,6 +212,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             mlflow_run_id=metadata.lineage.mlflow_run_id if metadata else None,
             dagster_run_id=metadata.lineage.dagster_run_id if metadata else None,
             backend=model.backend if model else None,
+            leaky=metadata.leaky if metadata else None,
             features=metadata.feature_names if metadata else [],
             loaded_at=model.loaded_at if model else None,
             model_dir=str(settings.model_dir),

@@ -105,7 +105,7 @@ class PredictionResponse(ModelIdentity):
 
 
 class RowWarning(BaseModel):
-    row: int
+    row: int | None = Field(description="0-based row the warning is about; null when it is about the model.")
     message: str
 
 
@@ -125,6 +125,7 @@ class HealthResponse(BaseModel):
     mlflow_run_id: str | None
     dagster_run_id: str | None
     backend: Literal["onnx", "joblib"] | None
+    leaky: bool | None = Field(description="True when the served model takes an input derived from SALES.")
     features: list[str]
     loaded_at: datetime | None
     model_dir: str

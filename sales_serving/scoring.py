@@ -35,13 +35,23 @@ def _identity(model: LoadedModel, rows: Sequence[SalesFeatures]) -> dict[str, An
     }
 
 
+LEAKY_MODEL_WARNING = (
+    "this model is marked leaky: one of its inputs is derived from SALES itself, so its answers look better "
+    "than they can be on new orders"
+)
+
+
+def model_warnings(model: LoadedModel) -> list[str]:
+    return [LEAKY_MODEL_WARNING] if model.metadata.leaky else []
+
+
 def predict_one(model: LoadedModel, row: SalesFeatures) -> PredictionResponse:
     """Raises features.RowError when the bundle needs a field the row lacks."""
     predictions, features = model.predict([row_mapping(row)])
     return PredictionResponse(
         prediction=float(predictions[0]),
         features_used=features.row(0),
-        warnings=[message for _, message in features.warnings],
+        warnings=model_warnings(model) + [message for _, message in features.warnings],
         **_identity(model, [row]),
     )
 
@@ -52,6 +62,7 @@ def predict_many(model: LoadedModel, rows: Sequence[SalesFeatures]) -> BatchPred
     return BatchPredictionResponse(
         count=len(rows),
         predictions=predictions.tolist(),
-        warnings=[RowWarning(row=row, message=message) for row, message in features.warnings],
+        warnings=[RowWarning(row=None, message=message) for message in model_warnings(model)]
+        + [RowWarning(row=row, message=message) for row, message in features.warnings],
         **_identity(model, rows),
     )

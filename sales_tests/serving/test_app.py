@@ -36,6 +36,7 @@ def test_health_reports_the_served_bundle(client: TestClient) -> None:
     assert health["dagster_run_id"] == f"dagster-{VERSION_1}"
     assert health["features"][:2] == ["QUANTITYORDERED", "PRICEEACH"] and "SEASON" in health["features"]
     assert health["loaded_at"].startswith("20")
+    assert health["leaky"] is False
 
 
 def test_model_card_is_the_bundle_metadata(client: TestClient) -> None:
@@ -293,3 +294,17 @@ def test_joblib_backend_can_be_forced_and_agrees_with_onnx(
         joblib_predictions = joblib_client.post("/predict/batch", json={"rows": rows}).json()["predictions"]
     onnx_predictions = client.post("/predict/batch", json={"rows": rows}).json()["predictions"]
     assert joblib_predictions == pytest.approx(onnx_predictions, abs=0.01)
+
+
+def test_a_leaky_model_says_so_in_health_and_every_answer(
+    settings: ServingSettings, models_dir: Path, trained: dict, example_row: dict
+) -> None:
+    from sales_serving.scoring import LEAKY_MODEL_WARNING
+    from sales_tests.serving.bundle_factory import write_bundle
+
+    write_bundle(models_dir, VERSION_1, *trained[VERSION_1], metadata_overrides={"leaky": True})
+    with TestClient(create_app(settings)) as leaky:
+        assert leaky.get("/health").json()["leaky"] is True
+        assert LEAKY_MODEL_WARNING in leaky.post("/predict", json=example_row).json()["warnings"]
+        batch = leaky.post("/predict/batch", json={"rows": [example_row, example_row]}).json()
+        assert {"row": None, "message": LEAKY_MODEL_WARNING} in batch["warnings"]
