@@ -135,7 +135,9 @@ def main() -> None:
         work = Path(scratch)
         source = work / "sales.csv"
         results = {"generate (sales-generate)": measure(GENERATE, args.rows, work)}
-        print(f"generated {args.rows:,} rows, {results['generate (sales-generate)']['bytes'] / 2**20:,.0f} MiB")
+        print(
+            f"generated {args.rows:,} rows, {results['generate (sales-generate)']['bytes'] / 2**20:,.0f} MiB"
+        )
         results["polars"] = measure(POLARS_CLEAN, source, work / "polars")
         if not args.skip_pandas:
             results["pandas"] = measure(PANDAS_CLEAN, source, work / "pandas")

@@ -95,9 +95,7 @@ def main() -> int:
         f"- CV RMSE / baseline: {champion['rmse_mean'] / baseline['rmse_mean']:.3f}; "
         f"CV MAE / baseline: {champion['mae_mean'] / baseline['mae_mean']:.3f}"
     )
-    met = (
-        champion["rmse_mean"] <= TARGET_RMSE and champion["mae_mean"] <= TARGET_MAE and not outcome.spec.leaky
-    )
+    met = champion["rmse_mean"] <= TARGET_RMSE and champion["mae_mean"] <= TARGET_MAE and not outcome.leaky
     print(
         f"- target (leak-free, CV RMSE <= {TARGET_RMSE:.0f}, MAE <= {TARGET_MAE:.0f}): {'met' if met else 'MISSED'}"
     )

@@ -20,7 +20,6 @@ from sales_assets.ml.bundle import bundle_version, library_versions, write_bundl
 from sales_assets.ml.evaluation import seed_protocol_report
 from sales_assets.ml.explain import shap_global_importance
 from sales_assets.ml.features import FeatureSpec
-from sales_assets.ml.leakage import leaky_features
 from sales_assets.ml.models import MODEL_REGISTRY
 from sales_assets.ml.onnx_export import check_parity, export_onnx, onnx_input_types, onnx_output_name
 from sales_assets.ml.registry import track_training
@@ -93,7 +92,8 @@ def metrics_payload(
         "generated_at": datetime.now(UTC).isoformat(),
         "target": outcome.spec.target,
         "features": outcome.spec.columns,
-        "leaky": outcome.spec.leaky,
+        "leaky": outcome.leaky,
+        "leaky_features": outcome.leaky_features,
         "protocol": {
             "rows": len(outcome.features),
             "rows_train": len(outcome.split.train_index),
@@ -186,7 +186,8 @@ def read_frame(path: Path, spec: FeatureSpec) -> pd.DataFrame:
         dg.AssetCheckSpec(
             LEAKAGE_CHECK,
             asset="trained_models",
-            description="No model input is a near-deterministic function of the target or of its bins.",
+            description="No model input is a known target-derived column (DEALSIZE) or a near-deterministic "
+            "function of the target or of its bins.",
         )
     ],
 )
@@ -221,7 +222,8 @@ def trained_models(
         "target": outcome.spec.target,
         "estimator": payload["champion"]["estimator"],
         "model": outcome.champion,
-        "leaky": outcome.spec.leaky,
+        "leaky": outcome.leaky,
+        "leaky_features": outcome.leaky_features,
         "request_fields": outcome.spec.request_fields,
         "derived_features": outcome.spec.derived,
         "features": feature_records(outcome.spec, outcome.features),
@@ -231,7 +233,7 @@ def trained_models(
     write_candidate(settings, outcome, candidate)
 
     test_x, test_y = outcome.part("test")
-    leaky = leaky_features(outcome.leakage)
+    leaky = outcome.leaky_features
     champion_cv = outcome.champion_cv
     return dg.MaterializeResult(
         metadata={
@@ -255,7 +257,7 @@ def trained_models(
             "seed_protocol_leaky_not_eligible": dg.MetadataValue.json(
                 {"rows": seed_report["rows_after_filter"], **seed_report["holdout"]}
             ),
-            "leaky": outcome.spec.leaky,
+            "leaky": outcome.leaky,
             "promotion": dg.MetadataValue.json(lineage["promotion"]),
             "mlflow_run_id": lineage["mlflow_run_id"],
             "mlflow_model_version": lineage["mlflow_model_version"],
@@ -369,6 +371,7 @@ def onnx_model(
         "estimator": candidate["estimator"],
         "model": candidate["model"],
         "leaky": candidate["leaky"],
+        "leaky_features": candidate["leaky_features"],
         "request_fields": candidate["request_fields"],
         "derived_features": candidate["derived_features"],
         "features": candidate["features"],

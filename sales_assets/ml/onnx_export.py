@@ -117,10 +117,12 @@ update_registered_converter(
 @dataclass(frozen=True)
 class ParityResult:
     passed: bool
+    # inf when either side gave a non-finite prediction: no finite tolerance covers that row.
     max_abs_diff: float
     tolerance: float
     rows_checked: int
     rows_outside: int
+    rows_non_finite: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -163,15 +165,20 @@ def onnx_predict(onnx_bytes: bytes, features: pd.DataFrame, spec: FeatureSpec) -
 def check_parity(
     pipeline: Pipeline, onnx_bytes: bytes, features: pd.DataFrame, spec: FeatureSpec, tolerance: float
 ) -> ParityResult:
-    """onnxruntime against the joblib pipeline on every given row."""
+    """onnxruntime against the joblib pipeline on every given row. A row fails when the two differ by more
+    than `tolerance` or when either prediction is NaN or infinite: such a row's difference is taken as inf,
+    and rows are counted by `not <=` so that no NaN comparison can let one through."""
     expected = np.asarray(pipeline.predict(features), dtype="float64").ravel()
     actual = onnx_predict(onnx_bytes, features, spec)
-    difference = np.abs(expected - actual)
-    outside = int((difference > tolerance).sum())
+    non_finite = ~(np.isfinite(expected) & np.isfinite(actual))
+    with np.errstate(invalid="ignore"):
+        difference = np.where(non_finite, np.inf, np.abs(expected - actual))
+    outside = int((~(difference <= tolerance)).sum())
     return ParityResult(
         passed=outside == 0,
-        max_abs_diff=float(difference.max()) if len(difference) else 0.0,
+        max_abs_diff=float(difference.max(initial=0.0)),
         tolerance=tolerance,
         rows_checked=len(difference),
         rows_outside=outside,
+        rows_non_finite=int(non_finite.sum()),
     )

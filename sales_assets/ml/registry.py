@@ -23,6 +23,8 @@ from sales_assets.settings import Settings
 
 # The libraries a logged pipeline needs to load; pinned to this environment so MLflow need not infer them.
 MODEL_REQUIREMENTS = ("scikit-learn", "numpy", "pandas", "xgboost", "lightgbm", "catboost")
+# Run tag values are capped at 8,000 characters; a scoring error can quote long column lists.
+MAX_REASON_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -45,21 +47,26 @@ def decide_promotion(
     unscored_reason: str | None = None,
 ) -> PromotionDecision:
     """The alias moves only to a leak-free candidate that beats the incumbent on the same evaluation
-    (strictly lower held-out RMSE); with no incumbent a leak-free candidate takes it."""
+    (strictly lower held-out RMSE). With no incumbent a leak-free candidate takes it; an incumbent that
+    cannot be scored on this evaluation (`incumbent_version` set, `incumbent_rmse` None) keeps it, since
+    nothing shows the candidate is better."""
     if candidate_leaky:
         promote, reason = False, "candidate uses a leaky feature; a leaky model never becomes champion"
-    elif incumbent_rmse is None:
-        promote, reason = True, unscored_reason or "there is no champion to beat"
-    elif candidate_rmse < incumbent_rmse:
+    elif incumbent_rmse is not None:
+        beats = candidate_rmse < incumbent_rmse
+        verdict = "beats" if beats else "does not beat"
         promote, reason = (
-            True,
-            f"held-out RMSE {candidate_rmse:,.2f} beats the champion's {incumbent_rmse:,.2f}",
+            beats,
+            f"held-out RMSE {candidate_rmse:,.2f} {verdict} the champion's {incumbent_rmse:,.2f}",
         )
-    else:
+    elif incumbent_version is not None:
         promote, reason = (
             False,
-            f"held-out RMSE {candidate_rmse:,.2f} does not beat the champion's {incumbent_rmse:,.2f}",
+            f"the alias stays on v{incumbent_version}: the candidate cannot be compared with it on the same "
+            f"evaluation ({unscored_reason or 'the champion could not be scored'})",
         )
+    else:
+        promote, reason = True, unscored_reason or "there is no champion to beat"
     return PromotionDecision(promote, reason, candidate_rmse, incumbent_rmse, incumbent_version)
 
 
@@ -142,17 +149,22 @@ def register_champion(
     settings: Settings, model_uri: str, decision: PromotionDecision, tags: dict[str, str]
 ) -> str:
     """Register the candidate as a new version; move the alias only if the decision says so, and record the
-    decision on the version either way. Returns the new version number."""
+    decision on the version and on the active (parent) run either way. Returns the new version number."""
     client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
     name = settings.ml.registered_model_name
     registered = mlflow.register_model(model_uri, name, tags=tags)
-    client.set_model_version_tag(
-        name, registered.version, "promotion_decision", "promoted" if decision.promote else "kept"
-    )
-    client.set_model_version_tag(name, registered.version, "promotion_reason", decision.reason)
+    version = str(registered.version)
+    record = {
+        "promotion_decision": "promoted" if decision.promote else "kept",
+        "promotion_reason": decision.reason[:MAX_REASON_CHARS],
+        "promotion_incumbent_version": decision.incumbent_version or "none",
+    }
+    for key, value in record.items():
+        client.set_model_version_tag(name, version, key, value)
+    mlflow.set_tags(record | {"registered_version": version})
     if decision.promote:
-        client.set_registered_model_alias(name, settings.ml.champion_alias, registered.version)
-    return str(registered.version)
+        client.set_registered_model_alias(name, settings.ml.champion_alias, version)
+    return version
 
 
 def track_training(
@@ -165,7 +177,7 @@ def track_training(
 ) -> dict:
     """Log the whole training to MLflow (parent run, one nested run per model), register the champion and
     apply the promotion rule. Returns the lineage and the promotion decision."""
-    leaky = "true" if outcome.spec.leaky else "false"
+    leaky = "true" if outcome.leaky else "false"
     tags = {"dagster_run_id": dagster_run_id, "data_sha256": data_sha256, "leaky": leaky}
     train_x, _ = outcome.part("train")
     test_x, test_y = outcome.part("test")
@@ -207,19 +219,12 @@ def track_training(
         )
         incumbent_version, incumbent_rmse, why_not = score_incumbent(settings, test_x, test_y)
         decision = decide_promotion(
-            outcome.champion_holdout["rmse"], incumbent_rmse, outcome.spec.leaky, incumbent_version, why_not
+            outcome.champion_holdout["rmse"], incumbent_rmse, outcome.leaky, incumbent_version, why_not
         )
         version = register_champion(
             settings, model_uris[outcome.champion], decision, tags | {"champion_model": outcome.champion}
         )
-        mlflow.set_tags(
-            {
-                "champion": outcome.champion,
-                "registered_version": version,
-                "promotion_decision": "promoted" if decision.promote else "kept",
-                "promotion_reason": decision.reason,
-            }
-        )
+        mlflow.set_tag("champion", outcome.champion)
         log(f"MLflow: registered {settings.ml.registered_model_name} v{version}; {decision.reason}")
         return {
             "mlflow_run_id": parent.info.run_id,

@@ -22,8 +22,8 @@ from sales_assets.ml.evaluation import (
     leaderboard,
     regression_scores,
 )
-from sales_assets.ml.features import FeatureSpec, build_feature_matrix, feature_spec
-from sales_assets.ml.leakage import leakage_report
+from sales_assets.ml.features import LEAKY_COLUMNS, FeatureSpec, build_feature_matrix, feature_spec
+from sales_assets.ml.leakage import leakage_report, leaky_features
 from sales_assets.ml.models import MODEL_REGISTRY, build_pipeline, finalize_pipeline
 from sales_assets.ml.onnx_export import ParityResult, check_parity, export_onnx
 from sales_assets.settings import Settings
@@ -47,6 +47,17 @@ class TrainingOutcome:
     @property
     def champion_pipeline(self) -> Pipeline:
         return self.pipelines[self.champion]
+
+    @property
+    def leaky_features(self) -> list[str]:
+        """Inputs that leak the target: known target-derived columns plus any the leakage guard flags."""
+        known = [column for column in self.spec.columns if column in LEAKY_COLUMNS]
+        return list(dict.fromkeys([*known, *leaky_features(self.leakage)]))
+
+    @property
+    def leaky(self) -> bool:
+        """The one leakage verdict of this run: the model card, metrics, MLflow tags and promotion use it."""
+        return bool(self.leaky_features)
 
     @property
     def champion_cv(self) -> dict[str, float]:
@@ -111,7 +122,10 @@ def train_models(
             ineligible[name] = f"ONNX parity failed: max abs diff {parity[name].max_abs_diff:.4g}"
         return parity[name].passed
 
-    champion = choose_champion(board, exports_with_parity)
+    try:
+        champion = choose_champion(board, exports_with_parity)
+    except RuntimeError as error:
+        raise RuntimeError(f"{error}; why each is not eligible: {ineligible}") from error
     for name, reason in ineligible.items():
         log(f"{name} is not eligible as champion: {reason}")
     holdout = regression_scores(test_y, pipelines[champion].predict(test_x))

@@ -1,72 +1,68 @@
-"""One dg.materialize of the ML assets on the generated sample, with fast settings, on a copy of the
-session's warehouse (the shared fixture is read-only)."""
+"""The ML assets under dg.materialize on the generated sample with fast settings: one shared run (the `ml_run`
+fixture) for the happy path and MLflow lineage, and private copies of the warehouse for the leaky and
+parity-failure runs (the shared fixtures are read-only)."""
 
 import json
 import shutil
 
 import dagster as dg
+import duckdb
+import mlflow
 import pytest
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
-from sales_assets.ml.assets import (
-    LEAKAGE_CHECK,
-    ONNX_PARITY_CHECK,
-    onnx_model,
-    shap_importance,
-    trained_models,
-)
+from sales_assets.ml.assets import LEAKAGE_CHECK, ONNX_PARITY_CHECK, onnx_model, trained_models
 from sales_assets.ml.bundle import read_current
-from sales_assets.resources import build_resources
-from sales_assets.settings import Settings
+from sales_assets.settings import MLSettings, Settings
+from sales_tests.ml.conftest import materialize_ml
 
 CONTRACT_KEYS = {
     "schema_version", "model_name", "version", "created_at", "target", "estimator", "leaky", "request_fields",
     "derived_features", "features", "onnx", "metrics", "lineage", "library_versions",
 }  # fmt: skip
+CV_METRICS = {f"cv_{metric}_{stat}" for metric in ("rmse", "mae", "r2") for stat in ("mean", "std")}
 
 
-@pytest.fixture
-def ml_data_dir(warehouse_data_dir, tmp_path, monkeypatch):
-    data_dir = tmp_path / "data"
-    shutil.copytree(warehouse_data_dir, data_dir)
-    monkeypatch.setenv("SALES_ML__CV_FOLDS", "2")
-    monkeypatch.setenv("SALES_ML__CV_REPEATS", "1")
-    monkeypatch.setenv("SALES_ML__MODELS", '["linear_regression", "capped_price_residual"]')
-    monkeypatch.setenv("SALES_ML__SHAP_ROWS", "120")
-    return data_dir
+def _read_json(path):
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _materialize(data_dir, selection):
-    return dg.materialize(
-        selection, resources=build_resources(data_dir=data_dir), instance=dg.DagsterInstance.ephemeral()
-    )
+def _bundle_card(settings: Settings) -> dict:
+    return _read_json(settings.models_dir / read_current(settings.models_dir) / "metadata.json")
 
 
-def test_ml_assets_train_explain_export_and_publish_a_bundle(ml_data_dir):
-    result = _materialize(ml_data_dir, [trained_models, shap_importance, onnx_model])
-    assert result.success
-    settings = Settings(data_dir=ml_data_dir)
+def _published(settings: Settings) -> list[str]:
+    """Everything under the models directory (bundles, partial directories, CURRENT and its temporaries)."""
+    if not settings.models_dir.exists():
+        return []
+    return sorted(path.name for path in settings.models_dir.iterdir())
+
+
+def test_ml_assets_train_explain_export_and_publish_a_bundle(ml_run):
+    result, settings = ml_run.result, ml_run.settings
 
     checks = {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
     assert checks[LEAKAGE_CHECK].passed and checks[ONNX_PARITY_CHECK].passed
 
-    metrics = json.loads((settings.metrics_dir / "sales_regression_metrics.json").read_text())
+    metrics = _read_json(settings.metrics_dir / "sales_regression_metrics.json")
     assert {m["model"] for m in metrics["models"]} == {"linear_regression", "capped_price_residual"}
     assert all(
         set(m["cv"]) == {"rmse_mean", "rmse_std", "mae_mean", "mae_std", "r2_mean", "r2_std"}
         for m in metrics["models"]
     )
-    assert metrics["champion"]["model"] == "capped_price_residual" and not metrics["leaky"]
+    assert metrics["champion"]["model"] == "capped_price_residual"
+    assert metrics["leaky"] is False and metrics["leaky_features"] == []
     assert metrics["seed_protocol"]["leaky"] and not metrics["seed_protocol"]["eligible_as_champion"]
 
-    shap = json.loads((settings.explainability_dir / "shap_global_importance.json").read_text())
+    shap = _read_json(settings.explainability_dir / "shap_global_importance.json")
     assert shap["explainer"] == "PermutationExplainer" and shap["rows"] == 120
     assert "PRODUCTLINE" in {row["feature"] for row in shap["importance"]}  # one-hot columns collapsed
 
     version = read_current(settings.models_dir)
     bundle = settings.models_dir / version
-    card = json.loads((bundle / "metadata.json").read_text())
-    assert set(card) >= CONTRACT_KEYS and card["version"] == version
+    card = _read_json(bundle / "metadata.json")
+    assert set(card) >= CONTRACT_KEYS and card["version"] == version and card["leaky"] is False
     assert card["onnx"]["parity_passed"] and card["onnx"]["max_abs_diff"] <= 0.01
     assert (
         card["lineage"]["dagster_run_id"] == result.run_id and card["lineage"]["mlflow_model_version"] == "1"
@@ -78,24 +74,119 @@ def test_ml_assets_train_explain_export_and_publish_a_bundle(ml_data_dir):
         settings.ml.registered_model_name, settings.ml.champion_alias
     )
     assert str(champion.version) == "1" and champion.tags["promotion_decision"] == "promoted"
-    parent = client.get_run(card["lineage"]["mlflow_run_id"])
-    assert parent.data.tags["leaky"] == "false" and parent.data.tags["dagster_run_id"] == result.run_id
 
     train_metadata = result.asset_materializations_for_node("trained_models")[0].metadata
     assert "| model |" in train_metadata["leaderboard"].value
 
 
-def test_dealsize_switched_on_makes_the_leakage_check_warn(ml_data_dir, monkeypatch):
-    monkeypatch.setenv("SALES_ML__INCLUDE_DEALSIZE", "true")
-    monkeypatch.setenv("SALES_ML__MODELS", '["linear_regression"]')
-    result = _materialize(ml_data_dir, [trained_models])
+def test_mlflow_holds_one_parent_run_with_a_nested_run_and_logged_model_per_model(ml_run):
+    settings = ml_run.settings
+    card = _bundle_card(settings)
+    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    experiment_id = client.get_experiment_by_name(settings.ml.mlflow_experiment).experiment_id
+    expected_tags = {
+        "dagster_run_id": ml_run.result.run_id,
+        "data_sha256": card["lineage"]["data_sha256"],
+        "leaky": "false",
+    }
+
+    runs = client.search_runs([experiment_id])
+    (parent,) = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    assert parent.info.run_id == card["lineage"]["mlflow_run_id"]
+    assert expected_tags.items() <= parent.data.tags.items()
+    assert (
+        parent.data.tags["promotion_decision"] == "promoted" and parent.data.tags["registered_version"] == "1"
+    )
+
+    nested = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(runs) == 1 + len(nested)
+    assert {run.info.run_name: run.data.params["estimator"] for run in nested} == {
+        "linear_regression": "LinearRegression",
+        "capped_price_residual": "CappedPriceRegressor",
+    }
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)  # models:/<id> URIs resolve through it
+    feature_names = [feature["name"] for feature in card["features"]]
+    for run in nested:
+        assert set(run.data.metrics) >= CV_METRICS | {"fit_seconds"}
+        assert run.data.metrics["cv_rmse_mean"] > 0 and run.data.metrics["cv_rmse_std"] >= 0
+        assert expected_tags.items() <= run.data.tags.items()
+        is_champion = run.info.run_name == "capped_price_residual"
+        assert run.data.tags["champion"] == str(is_champion).lower()
+        assert ("holdout_rmse" in run.data.metrics) is is_champion
+
+        (logged,) = client.search_logged_models([experiment_id], f"source_run_id = '{run.info.run_id}'")
+        info = mlflow.models.get_model_info(f"models:/{logged.model_id}")
+        assert info.signature.inputs.input_names() == feature_names
+        assert info.signature.outputs is not None
+        assert info.saved_input_example_info["type"] == "dataframe"
+
+
+def test_a_leak_the_guard_finds_makes_the_run_leaky_everywhere_and_blocks_promotion(ml_data_dir, fast_ml_env):
+    settings = Settings(data_dir=ml_data_dir)
+    with duckdb.connect(str(settings.duckdb_path)) as conn:
+        # Not a column the code knows to be target-derived: only the leakage guard can catch it.
+        conn.execute("ALTER TABLE sales ADD COLUMN SALES_COPY DOUBLE")
+        conn.execute("UPDATE sales SET SALES_COPY = SALES * 1.0001")
+    fast_ml_env.setenv(
+        "SALES_ML__NUMERIC_FEATURES", json.dumps([*MLSettings().numeric_features, "SALES_COPY"])
+    )
+    fast_ml_env.setenv("SALES_ML__MODELS", '["linear_regression"]')
+
+    result = materialize_ml(ml_data_dir, [trained_models, onnx_model])
+
+    assert result.success
+    checks = {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
+    assert not checks[LEAKAGE_CHECK].passed and checks[LEAKAGE_CHECK].severity == dg.AssetCheckSeverity.WARN
+    assert checks[LEAKAGE_CHECK].metadata["leaky_features"].value == ["SALES_COPY"]
+    candidate = _read_json(settings.model_candidate_dir / "candidate.json")
+    card = _bundle_card(settings)
+    metrics = _read_json(settings.metrics_dir / "sales_regression_metrics.json")
+    for document in (candidate, card, metrics):
+        assert document["leaky"] is True and document["leaky_features"] == ["SALES_COPY"]
+    assert "SALES_COPY" in card["request_fields"]
+    assert metrics["promotion"]["promote"] is False and "leaky" in metrics["promotion"]["reason"]
+
+    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    name = settings.ml.registered_model_name
+    with pytest.raises(MlflowException):
+        client.get_model_version_by_alias(name, settings.ml.champion_alias)
+    assert client.get_model_version(name, "1").tags["promotion_decision"] == "kept"
+    experiment_id = client.get_experiment_by_name(settings.ml.mlflow_experiment).experiment_id
+    assert {run.data.tags["leaky"] for run in client.search_runs([experiment_id])} == {"true"}
+
+
+def test_dealsize_switched_on_makes_the_leakage_check_warn(ml_data_dir, fast_ml_env):
+    fast_ml_env.setenv("SALES_ML__INCLUDE_DEALSIZE", "true")
+    fast_ml_env.setenv("SALES_ML__MODELS", '["linear_regression"]')
+    result = materialize_ml(ml_data_dir, [trained_models])
     assert result.success
 
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == LEAKAGE_CHECK and not check.passed
     assert check.severity == dg.AssetCheckSeverity.WARN
     assert "DEALSIZE" in check.metadata["leaky_features"].value
-    metrics = json.loads(
-        (Settings(data_dir=ml_data_dir).metrics_dir / "sales_regression_metrics.json").read_text()
-    )
+    metrics = _read_json(Settings(data_dir=ml_data_dir).metrics_dir / "sales_regression_metrics.json")
     assert metrics["leaky"] and metrics["promotion"]["promote"] is False
+
+
+@pytest.mark.parametrize("had_bundle", [True, False], ids=["previous-bundle", "no-bundle-yet"])
+def test_a_failed_parity_check_publishes_nothing(ml_run, tmp_path, monkeypatch, had_bundle):
+    data_dir = tmp_path / "data"
+    shutil.copytree(ml_run.data_dir, data_dir)
+    settings = Settings(data_dir=data_dir)
+    if not had_bundle:
+        shutil.rmtree(settings.models_dir)
+    before = _published(settings)
+    current_before = read_current(settings.models_dir)
+    # float32 ONNX inputs cannot match float64 joblib predictions this closely, so parity must fail.
+    monkeypatch.setenv("SALES_ML__ONNX_TOLERANCE", "1e-12")
+
+    result = materialize_ml(data_dir, [onnx_model], raise_on_error=False)
+
+    assert not result.success  # the blocking check fails the step
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == ONNX_PARITY_CHECK and not check.passed
+    assert check.metadata["rows_outside"].value > 0
+    assert _published(settings) == before
+    assert read_current(settings.models_dir) == current_before
+    assert (current_before is not None) is had_bundle

@@ -1,10 +1,12 @@
 import polars as pl
 import pytest
 
+from sales_assets.ml import training
 from sales_assets.ml.evaluation import choose_champion, seed_protocol_report
 from sales_assets.ml.features import feature_spec
 from sales_assets.ml.training import train_models
 from sales_assets.settings import MLSettings
+from sales_serving.estimators import CappedPriceRegressor
 
 
 def test_training_reports_cv_mean_and_sd_per_model_and_scores_the_champion_once(frame, fast_settings):
@@ -31,6 +33,35 @@ def test_champion_is_the_best_eligible_model():
     assert choose_champion(board, lambda model: model != "a") == "b"
     with pytest.raises(RuntimeError, match="no eligible champion"):
         choose_champion(board, lambda model: False)
+
+
+def test_a_best_model_that_cannot_export_gives_way_to_the_next_eligible_one(
+    frame, fast_settings, monkeypatch
+):
+    fast_settings.ml.models = ["linear_regression", "capped_price_residual"]
+    real_export = training.export_onnx
+
+    def export_without_capped_price(pipeline, spec):
+        if isinstance(pipeline.named_steps["model"], CappedPriceRegressor):
+            raise NotImplementedError("no converter for CappedPriceRegressor")
+        return real_export(pipeline, spec)
+
+    monkeypatch.setattr(training, "export_onnx", export_without_capped_price)
+    outcome = train_models(frame, fast_settings)
+
+    assert outcome.board["model"].to_list() == ["capped_price_residual", "linear_regression"]
+    assert outcome.champion == "linear_regression" and outcome.champion_parity.passed
+    assert outcome.ineligible == {
+        "capped_price_residual": "ONNX export failed: NotImplementedError: no converter for CappedPriceRegressor"
+    }
+
+
+def test_training_fails_naming_why_no_model_is_eligible(frame, fast_settings):
+    fast_settings.ml.models = ["linear_regression"]
+    # float32 ONNX inputs cannot match the float64 pipeline this closely.
+    fast_settings.ml.onnx_tolerance = 1e-12
+    with pytest.raises(RuntimeError, match=r"no eligible champion.*linear_regression.*ONNX parity failed"):
+        train_models(frame, fast_settings)
 
 
 def test_seed_protocol_is_labelled_leaky_and_never_a_champion(frame):

@@ -62,3 +62,24 @@ def test_onnx_answers_for_an_unseen_category(frame):
     assert np.allclose(
         onnx_predict(export_onnx(pipeline, spec), unseen, spec), pipeline.predict(unseen), atol=0.01
     )
+
+
+@pytest.mark.parametrize("nan_side", ["joblib", "both"])
+def test_parity_fails_on_non_finite_predictions(frame, nan_side):
+    spec = feature_spec(MLSettings())
+    features, target = build_feature_matrix(frame, spec)
+    pipeline = build_pipeline("linear_regression", spec, Settings()).fit(features, target)
+    model = pipeline.named_steps["model"]
+    if nan_side == "both":
+        model.intercept_ = np.nan
+        onnx_bytes = export_onnx(pipeline, spec)
+    else:
+        onnx_bytes = export_onnx(pipeline, spec)
+        model.intercept_ = np.nan
+    assert np.isfinite(onnx_predict(onnx_bytes, features, spec)).any() == (nan_side == "joblib")
+
+    parity = check_parity(pipeline, onnx_bytes, features, spec, tolerance=0.01)
+
+    assert not parity.passed
+    assert parity.rows_outside == parity.rows_non_finite == parity.rows_checked == len(features)
+    assert parity.max_abs_diff == np.inf

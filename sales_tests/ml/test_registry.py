@@ -15,37 +15,95 @@ from sales_assets.ml.registry import (
 )
 from sales_assets.settings import Settings
 
+X = pd.DataFrame({"QUANTITYORDERED": np.arange(1.0, 41.0), "PRICEEACH": np.linspace(50.0, 100.0, 40)})
+Y = 3.0 * X["QUANTITYORDERED"].to_numpy()
+
+
+def _fit(model, columns: list[str]) -> Pipeline:
+    return Pipeline([("model", model)]).fit(X[columns], Y)
+
+
+def _train_and_register(settings: Settings, label: str, pipeline: Pipeline) -> tuple[str, str]:
+    """What track_training does for its champion, on a toy model: returns (new version, parent run id)."""
+    columns = list(pipeline.feature_names_in_)
+    with parent_run(settings, f"parent-{label}", {"dagster_run_id": label}) as run:
+        _, uri = log_model_run(
+            label, pipeline, {"kind": label}, {"cv_rmse_mean": 1.0}, {}, X[columns].head(3)
+        )
+        incumbent_version, incumbent_rmse, why_not = score_incumbent(settings, X[columns], Y)
+        candidate_rmse = float(np.sqrt(np.mean((pipeline.predict(X[columns]) - Y) ** 2)))
+        decision = decide_promotion(candidate_rmse, incumbent_rmse, False, incumbent_version, why_not)
+        version = register_champion(settings, uri, decision, {"dagster_run_id": label})
+    return version, run.info.run_id
+
+
+def _champion_version(settings: Settings) -> str:
+    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    return str(client.get_model_version_by_alias(settings.ml.registered_model_name, "champion").version)
+
+
+def _version_tags(settings: Settings, version: str) -> dict[str, str]:
+    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    return client.get_model_version(settings.ml.registered_model_name, version).tags
+
+
+def _run_tags(settings: Settings, run_id: str) -> dict[str, str]:
+    return MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri).get_run(run_id).data.tags
+
 
 def test_promotion_rule():
-    assert decide_promotion(500.0, None).promote
+    first = decide_promotion(500.0, None)
+    assert first.promote and first.incumbent_version is None
     assert decide_promotion(499.0, 500.0, incumbent_version="3").promote
     kept = decide_promotion(500.0, 500.0, incumbent_version="3")
     assert not kept.promote and "does not beat" in kept.reason and kept.incumbent_version == "3"
     leaky = decide_promotion(100.0, 500.0, candidate_leaky=True)
     assert not leaky.promote and "leaky" in leaky.reason
+    leaky_first = decide_promotion(100.0, None, candidate_leaky=True)
+    assert not leaky_first.promote
 
 
-def test_alias_moves_only_to_a_better_model_and_the_decision_is_recorded(tmp_path):
+def test_an_incumbent_that_cannot_be_scored_keeps_the_alias():
+    decision = decide_promotion(
+        1.0, None, False, "3", "champion v3 could not score these rows: KeyError 'MSRP'"
+    )
+    assert not decision.promote and decision.incumbent_version == "3"
+    assert "stays on v3" in decision.reason and "KeyError 'MSRP'" in decision.reason
+
+
+def test_alias_stays_on_a_better_incumbent_and_moves_to_a_better_candidate(tmp_path):
     settings = Settings(data_dir=tmp_path)
-    x = pd.DataFrame({"QUANTITYORDERED": np.arange(1.0, 41.0)})
-    y = 3.0 * x["QUANTITYORDERED"].to_numpy()
-    good = Pipeline([("model", LinearRegression())]).fit(x, y)
-    poor = Pipeline([("model", DummyRegressor())]).fit(x, y)
-    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
-    name = settings.ml.registered_model_name
+    exact = _fit(LinearRegression(), ["QUANTITYORDERED"])
+    poor = _fit(DummyRegressor(), ["QUANTITYORDERED"])
 
-    versions = []
-    for label, pipeline in [("good", good), ("poor", poor)]:
-        with parent_run(settings, f"parent-{label}", {"dagster_run_id": label}):
-            _, uri = log_model_run(label, pipeline, {"kind": label}, {"cv_rmse_mean": 1.0}, {}, x.head(3))
-            incumbent_version, incumbent_rmse, why_not = score_incumbent(settings, x, y)
-            candidate_rmse = float(np.sqrt(np.mean((pipeline.predict(x) - y) ** 2)))
-            decision = decide_promotion(candidate_rmse, incumbent_rmse, False, incumbent_version, why_not)
-            versions.append(register_champion(settings, uri, decision, {"dagster_run_id": label}))
+    poor_version, poor_run = _train_and_register(settings, "poor", poor)
+    assert (poor_version, _champion_version(settings)) == ("1", "1")
+    assert _version_tags(settings, "1")["promotion_decision"] == "promoted"
+    assert _run_tags(settings, poor_run)["promotion_incumbent_version"] == "none"
 
-    assert versions == ["1", "2"]
-    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
-    assert client.get_model_version(name, "1").tags["promotion_decision"] == "promoted"
-    second = client.get_model_version(name, "2").tags
-    assert second["promotion_decision"] == "kept" and "does not beat" in second["promotion_reason"]
+    better_version, better_run = _train_and_register(settings, "exact", exact)
+    assert (better_version, _champion_version(settings)) == ("2", "2")
+    for tags in (_version_tags(settings, "2"), _run_tags(settings, better_run)):
+        assert tags["promotion_decision"] == "promoted" and "beats the champion's" in tags["promotion_reason"]
+        assert tags["promotion_incumbent_version"] == "1"
+
+    worse_version, worse_run = _train_and_register(settings, "poor-again", poor)
+    assert (worse_version, _champion_version(settings)) == ("3", "2")
+    for tags in (_version_tags(settings, "3"), _run_tags(settings, worse_run)):
+        assert tags["promotion_decision"] == "kept" and "does not beat" in tags["promotion_reason"]
     assert mlflow.get_experiment_by_name(settings.ml.mlflow_experiment) is not None
+
+
+def test_alias_stays_when_the_incumbent_cannot_score_the_evaluation_rows(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    _train_and_register(settings, "on-price", _fit(LinearRegression(), ["PRICEEACH"]))
+
+    # Better on its own rows, but the incumbent needs PRICEEACH, which this evaluation lacks.
+    version, run_id = _train_and_register(
+        settings, "on-quantity", _fit(LinearRegression(), ["QUANTITYORDERED"])
+    )
+
+    assert (version, _champion_version(settings)) == ("2", "1")
+    for tags in (_version_tags(settings, "2"), _run_tags(settings, run_id)):
+        assert tags["promotion_decision"] == "kept" and tags["promotion_incumbent_version"] == "1"
+        assert "stays on v1" in tags["promotion_reason"] and "PRICEEACH" in tags["promotion_reason"]
