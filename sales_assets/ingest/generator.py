@@ -142,12 +142,10 @@ def build_catalog(seed: int) -> Catalog:
                 "CUSTOMERNAME": f"{words[0]} & {words[1]} of {country} {i}",
                 "PHONE": f"{rng.integers(100, 999)}.{rng.integers(100, 999)}.{rng.integers(1000, 9999)}",
                 "ADDRESSLINE1": f"{rng.integers(1, 999)} {words[1]} Street",
-                # The real file leaves ADDRESSLINE2 blank on 89% of rows.
-                "ADDRESSLINE2": f"Level {rng.integers(1, 20)}" if rng.random() < 0.12 else "",
+                "ADDRESSLINE2": f"Level {rng.integers(1, 20)}",
                 "CITY": f"{country} City {i}",
                 "STATE": f"ST{rng.integers(1, 50)}" if has_state else "",
-                # About 3% of the real rows lack a postal code: Ireland's, and a few others.
-                "POSTALCODE": f"{rng.integers(10000, 99999)}" if has_postal and rng.random() > 0.015 else "",
+                "POSTALCODE": f"{rng.integers(10000, 99999)}" if has_postal else "",
                 "COUNTRY": country,
                 "TERRITORY": territory,
                 "CONTACTLASTNAME": LAST_NAMES[(i * 7) % len(LAST_NAMES)],
@@ -155,6 +153,15 @@ def build_catalog(seed: int) -> Catalog:
             }
         )
     weights = rng.gamma(1.2, 1.0, size=NUM_CUSTOMERS)
+    # Blanks belong to customers, as in the real file, and are spread so that their rows make up the real
+    # shares: ADDRESSLINE2 is filled on 10.7% of rows (blank on 2,521 of 2,823), POSTALCODE blank on 2.7%.
+    order_share = weights / weights.sum()
+    postal_blank = {i for i, record in enumerate(records) if not record["POSTALCODE"]}
+    postal_blank |= _customers_covering(order_share, 0.027 - order_share[list(postal_blank)].sum(), rng)
+    with_address2 = _customers_covering(order_share, 0.107, rng)
+    for i, record in enumerate(records):
+        record["POSTALCODE"] = "" if i in postal_blank else record["POSTALCODE"]
+        record["ADDRESSLINE2"] = record["ADDRESSLINE2"] if i in with_address2 else ""
     # The non-ASCII names go to busy customers so that even a small sample shows every one of them.
     for (column, value), customer in zip(NON_ASCII_NAMES, np.argsort(-weights), strict=False):
         records[customer][column] = value
@@ -166,6 +173,17 @@ def build_catalog(seed: int) -> Catalog:
         customers=pl.DataFrame(records).with_columns(pl.all().replace("", None)),
         customer_weights=weights / weights.sum(),
     )
+
+
+def _customers_covering(order_share: np.ndarray, target: float, rng: np.random.Generator) -> set[int]:
+    """Customers, picked at random, whose combined share of orders comes as close to `target` as it can
+    without passing it."""
+    chosen, covered = set(), 0.0
+    for customer in rng.permutation(order_share.size):
+        if covered + order_share[customer] <= target:
+            chosen.add(int(customer))
+            covered += order_share[customer]
+    return chosen
 
 
 def _day_quantiles() -> tuple[np.ndarray, np.ndarray]:
