@@ -9,20 +9,10 @@ from fastapi.testclient import TestClient
 
 from sales_serving.app import create_app
 from sales_serving.bundle import load_bundle, read_current
+from sales_serving.schema import EXAMPLE_ROW
 from sales_serving.settings import ServingSettings
 
-SEED_ROW = {
-    "QUANTITYORDERED": 30,
-    "PRICEEACH": 95.7,
-    "ORDERLINENUMBER": 2,
-    "MSRP": 95,
-    "QTR_ID": 1,
-    "MONTH_ID": 2,
-    "YEAR_ID": 2003,
-    "PRODUCTLINE": "Motorcycles",
-    "COUNTRY": "USA",
-    "DEALSIZE": "Small",
-}
+SEED_ROW = EXAMPLE_ROW  # the seed's SalesFeatures example, DEALSIZE included
 BACKENDS = ("onnx", "joblib")
 
 

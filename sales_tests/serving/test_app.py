@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sales_serving.app import create_app
+from sales_serving.schema import EXAMPLE_ROW
 from sales_serving.settings import ServingSettings
 from sales_tests.serving.bundle_factory import point_current
 from sales_tests.serving.conftest import VERSION_1, VERSION_2
@@ -200,17 +201,7 @@ def test_no_model_start_reports_no_model_and_503_with_how_to(settings: ServingSe
         assert health["model_version"] is None and health["features"] == []
         predict = empty.post(
             "/predict",
-            json={
-                "QUANTITYORDERED": 30,
-                "PRICEEACH": 95.7,
-                "ORDERLINENUMBER": 2,
-                "MSRP": 95,
-                "QTR_ID": 1,
-                "MONTH_ID": 2,
-                "YEAR_ID": 2003,
-                "PRODUCTLINE": "Motorcycles",
-                "COUNTRY": "USA",
-            },
+            json=EXAMPLE_ROW,
         )
         assert predict.status_code == 503
         assert predict.json()["error"] == "no_model"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sales_serving.registry import HOW_TO_TRAIN, ModelHolder
+from sales_serving.schema import EXAMPLE_ROW
 from sales_tests.serving.bundle_factory import point_current
 from sales_tests.serving.conftest import VERSION_1, VERSION_2
 
@@ -31,21 +32,7 @@ def test_moving_current_swaps_the_model_and_old_reference_stays_usable(
     assert second is not None and second.version == VERSION_2
     assert holder.reloads == 2
     # A request that took `first` before the swap can still finish on it.
-    predictions, _ = first.predict(
-        [
-            {
-                "QUANTITYORDERED": 30,
-                "PRICEEACH": 95.7,
-                "ORDERLINENUMBER": 2,
-                "MSRP": 95,
-                "QTR_ID": 1,
-                "MONTH_ID": 2,
-                "YEAR_ID": 2003,
-                "PRODUCTLINE": "Motorcycles",
-                "COUNTRY": "USA",
-            }
-        ]
-    )
+    predictions, _ = first.predict([EXAMPLE_ROW])
     assert predictions.shape == (1,)
 
 
