@@ -20,6 +20,8 @@ from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from sales_assets.settings import MLSettings
+
 REQUEST_FIELDS = [
     "QUANTITYORDERED",
     "PRICEEACH",
@@ -39,21 +41,9 @@ DERIVED_FEATURES = [
     {"name": "PRICE_TO_MSRP_RATIO", "op": "divide", "inputs": ["PRICEEACH", "MSRP"]},
     {"name": "LINE_TOTAL_APPROX", "op": "multiply", "inputs": ["QUANTITYORDERED", "PRICEEACH"]},
 ]
-NUMERIC_FEATURES = [
-    "QUANTITYORDERED",
-    "PRICEEACH",
-    "ORDERLINENUMBER",
-    "MSRP",
-    "QTR_ID",
-    "MONTH_ID",
-    "YEAR_ID",
-    "YEAR",
-    "MONTH",
-    "QUARTER",
-    "PRICE_TO_MSRP_RATIO",
-    "LINE_TOTAL_APPROX",
-]
-CATEGORICAL_FEATURES = ["PRODUCTLINE", "COUNTRY", "SEASON"]
+# The training defaults, so the test bundles have the inputs a trained bundle has.
+NUMERIC_FEATURES = MLSettings().numeric_features
+CATEGORICAL_FEATURES = MLSettings().categorical_features
 PRODUCTLINES = [
     "Classic Cars",
     "Motorcycles",

@@ -10,7 +10,7 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from sales_serving.bundle import BundleError, load_bundle, read_current
-from sales_tests.serving.bundle_factory import export_onnx, synthetic_frame, write_bundle
+from sales_tests.serving.bundle_factory import REQUEST_FIELDS, export_onnx, synthetic_frame, write_bundle
 from sales_tests.serving.conftest import VERSION_1
 
 
@@ -45,19 +45,7 @@ def test_onnx_and_joblib_agree_within_parity_tolerance(models_dir: Path, trained
     pipeline: Pipeline = trained[VERSION_1][0]
     bundle = write_bundle(models_dir, "v-parity", pipeline, export_onnx(pipeline))
     frame, _ = synthetic_frame(300, seed=7)
-    rows = frame[
-        [
-            "QUANTITYORDERED",
-            "PRICEEACH",
-            "ORDERLINENUMBER",
-            "MSRP",
-            "QTR_ID",
-            "MONTH_ID",
-            "YEAR_ID",
-            "PRODUCTLINE",
-            "COUNTRY",
-        ]
-    ]
+    rows = frame[REQUEST_FIELDS]
     records = rows.to_dict("records")
     onnx_predictions, _ = load_bundle(bundle, "onnx").predict(records)
     joblib_predictions, _ = load_bundle(bundle, "joblib").predict(records)
