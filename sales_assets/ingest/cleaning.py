@@ -219,7 +219,11 @@ def clean_to_parquet(
     pl.collect_all(
         [
             usable.sink_parquet(
-                pl.PartitionBy(parquet_dir, key="YEAR", include_key=False), lazy=True, mkdir=True
+                pl.PartitionBy(parquet_dir, key="YEAR", include_key=False),
+                # Bounded row groups keep every later reader's memory bounded too.
+                row_group_size=PARQUET_ROW_GROUP_ROWS,
+                lazy=True,
+                mkdir=True,
             ),
             rejected.sink_parquet(rejects_path, lazy=True),
         ],
