@@ -330,8 +330,3 @@ class Settings(BaseSettings):
     @property
     def mlflow_artifact_location(self) -> str:
         return (self.mlflow_dir / "artifacts").as_uri()
-
-
-def get_settings() -> Settings:
-    """A fresh settings object; read at the start of each run so environment changes take effect."""
-    return Settings()

@@ -73,7 +73,8 @@ def clean_layer_findings(parquet_dir: Path, settings: Settings) -> dict[str, Fin
     ingest = settings.ingest
     config = {"memory_limit": settings.warehouse.memory_limit, "threads": settings.warehouse.threads}
     with duckdb.connect(config=config) as conn:
-        source = f"read_parquet('{parquet_glob(parquet_dir)}', hive_partitioning = true)"
+        quoted_glob = parquet_glob(parquet_dir).replace("'", "''")
+        source = f"read_parquet('{quoted_glob}', hive_partitioning = true)"
         columns = [row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
         required = [*ingest.required_columns, *DERIVED_COLUMNS]
         missing = [c for c in required if c not in columns]
