@@ -1,33 +1,64 @@
-"""What assets show in the Dagster UI: Markdown tables, embedded PNG plots, paths and timings."""
+"""What assets show in the Dagster UI: typed tables, captioned PNG plots, paths and timings.
+
+Matplotlib is imported inside the functions that draw (`pyplot()`), so loading the code location stays
+cheap; every asset gets its figures through `pyplot()` and shows them with `save_figure(..., caption=)`.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import matplotlib
+import polars as pl
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import polars as pl  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from sales_assets.io import write_bytes_atomic
 
-from sales_assets.io import write_bytes_atomic  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-THOUSANDS = FuncFormatter(lambda value, _: f"{value:,.0f}")
 # Whole numbers in these columns are labels (2004, 10107), not quantities: no thousands separators.
 _LABEL_SUFFIXES = ("YEAR", "MONTH", "_ID", "NUMBER")
 
 
+def pyplot() -> Any:
+    """`matplotlib.pyplot` on the non-interactive Agg backend, imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def format_thousands(value: float) -> str:
+    """`1234567.8` -> `1,234,568`: the axis and label format of money and counts in plots."""
+    return f"{value:,.0f}"
+
+
+def thousands_formatter() -> Any:
+    """A matplotlib tick formatter with thousands separators (`1,234,568`)."""
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda value, _: format_thousands(value))
+
+
+def _is_label(column: str) -> bool:
+    return column.upper().endswith(_LABEL_SUFFIXES)
+
+
 def markdown_table(frame: pl.DataFrame, max_rows: int = 20, float_digits: int = 2) -> str:
-    """A GitHub-style Markdown table of the first `max_rows` rows, numbers with thousands separators."""
+    """A GitHub-style Markdown table of the first `max_rows` rows, numbers with thousands separators.
+
+    For asset metadata prefer `table_metadata` (a typed table the UI sorts and sizes); this one is for
+    Markdown documents such as the EDA report.
+    """
     head = frame.head(max_rows)
 
     def cell(value: Any, column: str) -> str:
@@ -35,11 +66,7 @@ def markdown_table(frame: pl.DataFrame, max_rows: int = 20, float_digits: int = 
             return ""
         if isinstance(value, float):
             return f"{value:,.{float_digits}f}"
-        if (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and not column.upper().endswith(_LABEL_SUFFIXES)
-        ):
+        if isinstance(value, int) and not isinstance(value, bool) and not _is_label(column):
             return f"{value:,}"
         return str(value).replace("|", "\\|")
 
@@ -56,23 +83,72 @@ def markdown_table(frame: pl.DataFrame, max_rows: int = 20, float_digits: int = 
     return "\n".join(lines)
 
 
+def _table_type(dtype: pl.DataType) -> str:
+    if dtype.is_integer():
+        return "int"
+    if dtype.is_float() or dtype.is_decimal():
+        return "float"
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype.is_temporal():
+        return "date"
+    return "string"
+
+
+def table_metadata(
+    frame: pl.DataFrame,
+    *,
+    max_rows: int = 50,
+    float_digits: int = 2,
+    descriptions: dict[str, str] | None = None,
+) -> dg.MetadataValue:
+    """A typed table for the Dagster UI (`MetadataValue.table` with a schema), numbers rounded.
+
+    Args:
+        frame: any Polars frame; the first `max_rows` rows are shown (the UI sorts and scrolls them).
+        float_digits: decimals kept for float columns (NaN and infinities become empty cells).
+        descriptions: optional column -> description (units), shown in the table header's tooltip.
+
+    Returns:
+        `dg.MetadataValue.table(records, schema)`. Temporal and other non-number values are strings.
+    """
+    descriptions = descriptions or {}
+    head = frame.head(max_rows)
+    columns = [
+        dg.TableColumn(name=name, type=_table_type(dtype), description=descriptions.get(name))
+        for name, dtype in head.schema.items()
+    ]
+
+    def cell(value: Any) -> Any:
+        if value is None or isinstance(value, bool | int | str):
+            return value
+        if isinstance(value, float):
+            return round(value, float_digits) if math.isfinite(value) else None
+        return str(value)
+
+    records = [dg.TableRecord({k: cell(v) for k, v in row.items()}) for row in head.iter_rows(named=True)]
+    return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))
+
+
 def figure_png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
     return buffer.getvalue()
 
 
-def save_figure(fig: Figure, path: Path) -> dg.MetadataValue:
-    """Write the figure as PNG (atomically) and return it as Markdown the UI renders inline."""
+def save_figure(fig: Figure, path: Path, caption: str | None = None) -> dg.MetadataValue:
+    """Write the figure as PNG (atomically) and return it as Markdown the UI renders inline, with
+    `caption` (one line saying what the plot shows) above the picture."""
     png = figure_png(fig)
     write_bytes_atomic(path, png)
-    return png_markdown(png, alt=path.stem)
+    return png_markdown(png, alt=path.stem, caption=caption)
 
 
-def png_markdown(png: bytes, alt: str = "plot") -> dg.MetadataValue:
+def png_markdown(png: bytes, alt: str = "plot", caption: str | None = None) -> dg.MetadataValue:
     encoded = base64.b64encode(png).decode("ascii")
-    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")
+    head = f"**{caption}**\n\n" if caption else ""
+    return dg.MetadataValue.md(f"{head}![{alt}](data:image/png;base64,{encoded})")
 
 
 @contextmanager

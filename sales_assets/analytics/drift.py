@@ -3,12 +3,15 @@ period, comparisons earliest-vs-latest year and quarter-to-quarter, and the verd
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
+from typing import TYPE_CHECKING
+
 import numpy as np
 import polars as pl
-from matplotlib.figure import Figure
 
-from sales_assets.metadata import THOUSANDS
+from sales_assets.metadata import format_thousands, pyplot
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # Replaces an empty bin's share so that log(current / reference) stays finite.
 PSI_EPSILON = 1e-4
@@ -133,7 +136,7 @@ def drift_figure(
     bins. Bottom row: quarter-to-quarter PSI per column against the warn and fail lines."""
     quartered = with_quarter(frame)
     years = sorted(quartered["YEAR"].unique().to_list())
-    fig, axes = plt.subplots(2, len(columns), figsize=(5 * len(columns), 8), squeeze=False)
+    fig, axes = pyplot().subplots(2, len(columns), figsize=(5 * len(columns), 8), squeeze=False)
     for index, column in enumerate(columns):
         reference = quartered.filter(pl.col("YEAR") == years[0])[column].to_numpy()
         current = quartered.filter(pl.col("YEAR") == years[-1])[column].to_numpy()
@@ -168,10 +171,10 @@ def drift_figure(
 def _bin_label(edges: np.ndarray, index: int) -> str:
     low, high = edges[index], edges[index + 1]
     if np.isneginf(low):
-        return f"≤ {THOUSANDS(high, None)}"
+        return f"≤ {format_thousands(high)}"
     if np.isposinf(high):
-        return f"> {THOUSANDS(low, None)}"
-    return f"{THOUSANDS(low, None)}–{THOUSANDS(high, None)}"
+        return f"> {format_thousands(low)}"
+    return f"{format_thousands(low)}–{format_thousands(high)}"
 
 
 def drift_report(table: pl.DataFrame, bins: int, warn: float, fail: float) -> dict:

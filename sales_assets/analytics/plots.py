@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import polars as pl
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
-from sales_assets.metadata import THOUSANDS
+from sales_assets.metadata import pyplot, thousands_formatter
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 # Scatter plots draw at most this many points (a reproducible sample) so they stay readable at scale.
 MAX_SCATTER_POINTS = 20_000
@@ -28,14 +30,14 @@ def _label(column: str) -> str:
 
 def _thousands(axis: Axes, *, x: bool = False, y: bool = False) -> None:
     if x:
-        axis.xaxis.set_major_formatter(THOUSANDS)
+        axis.xaxis.set_major_formatter(thousands_formatter())
     if y:
-        axis.yaxis.set_major_formatter(THOUSANDS)
+        axis.yaxis.set_major_formatter(thousands_formatter())
 
 
 def histogram_figure(frame: pl.DataFrame, column: str, bins: int = 40) -> Figure:
     values = frame[column].drop_nulls().to_numpy()
-    fig, axis = plt.subplots(figsize=(8, 5))
+    fig, axis = pyplot().subplots(figsize=(8, 5))
     axis.hist(values, bins=bins, color="#4C72B0", edgecolor="white")
     axis.set_title(f"Distribution of {column} ({len(values):,} order lines)")
     axis.set_xlabel(_label(column))
@@ -48,7 +50,7 @@ def histogram_figure(frame: pl.DataFrame, column: str, bins: int = 40) -> Figure
 def scatter_figure(frame: pl.DataFrame, x: str, y: str, max_points: int = MAX_SCATTER_POINTS) -> Figure:
     points = frame.select(x, y).drop_nulls()
     shown = points.sample(max_points, seed=0) if points.height > max_points else points
-    fig, axis = plt.subplots(figsize=(8, 5))
+    fig, axis = pyplot().subplots(figsize=(8, 5))
     axis.scatter(shown[x].to_numpy(), shown[y].to_numpy(), s=8, alpha=0.4, color="#4C72B0")
     sampled = f", {shown.height:,} of {points.height:,} shown" if shown.height < points.height else ""
     axis.set_title(f"{y} against {x}{sampled}")
@@ -68,7 +70,7 @@ def boxplot_figure(frame: pl.DataFrame, value: str, by: str) -> Figure:
         .agg(pl.col(value), pl.col(value).median().alias("median"))
         .sort("median", by)
     )
-    fig, axis = plt.subplots(figsize=(max(8, 1.3 * groups.height), 5))
+    fig, axis = pyplot().subplots(figsize=(max(8, 1.3 * groups.height), 5))
     axis.boxplot([g.to_numpy() for g in groups[value]], tick_labels=groups[by].to_list())
     axis.set_title(f"{value} by {by}")
     axis.set_xlabel(f"{_label(by)} (by median {value})")

@@ -1,14 +1,15 @@
 """The `summaries` asset: SALES totals, averages and counts by product line, top countries, year and month,
 computed in DuckDB, written as CSV and Parquet and shown in the UI with a bar chart."""
 
+from typing import Any
+
 import dagster as dg
 import duckdb
-import matplotlib.pyplot as plt
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from sales_assets.io import write_table_pair
-from sales_assets.metadata import THOUSANDS, markdown_table, save_figure, timed
+from sales_assets.metadata import markdown_table, pyplot, save_figure, thousands_formatter, timed
 from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
 
 CHECK_SUMMARY_TOTALS = "summary_totals_match_table"
@@ -39,14 +40,14 @@ def compute_summaries(
     return {name: conn.sql(sql).pl() for name, sql in summary_queries(table, top_n_countries).items()}
 
 
-def productline_chart(by_productline: pl.DataFrame) -> plt.Figure:
+def productline_chart(by_productline: pl.DataFrame) -> Any:
     ordered = by_productline.sort("total_sales")
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = pyplot().subplots(figsize=(8, 4.5))
     ax.barh(ordered["PRODUCTLINE"].to_list(), ordered["total_sales"].to_list(), color="#3b6ea8")
     ax.set_title("Total sales by product line")
     ax.set_xlabel("Sales (USD)")
     ax.set_ylabel("Product line")
-    ax.xaxis.set_major_formatter(THOUSANDS)
+    ax.xaxis.set_major_formatter(thousands_formatter())
     for y, value in enumerate(ordered["total_sales"].to_list()):
         ax.text(value, y, f" {value:,.0f}", va="center", fontsize=8)
     ax.margins(x=0.15)

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import dagster as dg
 import joblib
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from sales_assets.io import staged_directory, write_json_atomic
-from sales_assets.metadata import markdown_table, save_figure, timed
+from sales_assets.metadata import markdown_table, pyplot, save_figure, timed
 from sales_assets.ml.bundle import bundle_version, library_versions, write_bundle
 from sales_assets.ml.evaluation import seed_protocol_report
 from sales_assets.ml.explain import shap_global_importance
@@ -60,7 +59,7 @@ def feature_records(spec: FeatureSpec, features: pd.DataFrame) -> list[dict]:
 
 
 def leaderboard_plot(board: pl.DataFrame, path: Path) -> dg.MetadataValue:
-    fig, axis = plt.subplots(figsize=(8, 0.45 * board.height + 1.5))
+    fig, axis = pyplot().subplots(figsize=(8, 0.45 * board.height + 1.5))
     ordered = board.reverse()
     axis.barh(ordered["model"].to_list(), ordered["rmse_mean"].to_list(), xerr=ordered["rmse_std"].to_list())
     axis.set_xlabel("CV RMSE (mean ± sd)")
@@ -69,7 +68,7 @@ def leaderboard_plot(board: pl.DataFrame, path: Path) -> dg.MetadataValue:
 
 
 def holdout_plot(y_true: np.ndarray, y_pred: np.ndarray, title: str, path: Path) -> dg.MetadataValue:
-    fig, axis = plt.subplots(figsize=(6, 6))
+    fig, axis = pyplot().subplots(figsize=(6, 6))
     axis.scatter(y_true, y_pred, s=8, alpha=0.5)
     limit = float(max(y_true.max(), y_pred.max()))
     axis.plot([0, limit], [0, limit], color="grey", linewidth=1)
@@ -312,7 +311,7 @@ def shap_importance(
             "importance": ranked.to_dicts(),
         },
     )
-    fig, axis = plt.subplots(figsize=(7, 0.4 * ranked.height + 1.5))
+    fig, axis = pyplot().subplots(figsize=(7, 0.4 * ranked.height + 1.5))
     ordered = ranked.reverse()
     axis.barh(ordered["feature"].to_list(), ordered["mean_abs_shap"].to_list())
     axis.set_xlabel("mean |SHAP| (SALES)")

@@ -7,21 +7,16 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import polars as pl
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import polars as pl  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from sales_assets.io import write_json_atomic  # noqa: E402
-from sales_assets.metadata import THOUSANDS, save_figure  # noqa: E402
-from sales_assets.settings import TimeseriesSettings  # noqa: E402
-from sales_assets.timeseries.forecast import (  # noqa: E402
+from sales_assets.io import write_json_atomic
+from sales_assets.metadata import pyplot, save_figure, thousands_formatter
+from sales_assets.settings import TimeseriesSettings
+from sales_assets.timeseries.forecast import (
     BASELINES,
     SEASONAL_NAIVE,
     SELECTION_METRIC,
@@ -32,8 +27,11 @@ from sales_assets.timeseries.forecast import (  # noqa: E402
     rolling_origin_backtest,
     shipped_forecast,
 )
-from sales_assets.timeseries.risk import risk_summary  # noqa: E402
-from sales_assets.timeseries.series import SEASONAL_PERIOD, MonthlySeries, Segment  # noqa: E402
+from sales_assets.timeseries.risk import risk_summary
+from sales_assets.timeseries.series import SEASONAL_PERIOD, MonthlySeries, Segment
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 OK = "ok"
 INSUFFICIENT_DATA = "insufficient_data"
@@ -212,7 +210,7 @@ def build_report(
 
 def report_figure(report: SegmentReport) -> Figure:
     """History with the shipped forecast and its 80%/95% bands above, the backtest below."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7.5), sharex=True)
+    fig, (top, bottom) = pyplot().subplots(2, 1, figsize=(11, 7.5), sharex=True)
     key = report.payload["segment"]["key"]
     top.plot(
         report.history.index,
@@ -247,7 +245,7 @@ def report_figure(report: SegmentReport) -> Figure:
             bottom.plot(index, values, color=color, alpha=0.7, lw=1.2, label=name if i == 0 else None)
     bottom.set_title("rolling-origin backtest (one line per origin)")
     for axis in (top, bottom):
-        axis.yaxis.set_major_formatter(THOUSANDS)
+        axis.yaxis.set_major_formatter(thousands_formatter())
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8, loc="upper left")
     fig.autofmt_xdate()
