@@ -13,10 +13,10 @@ from sales_assets.resources import build_resources
 from sales_assets.timeseries import defs as timeseries
 from sales_assets.warehouse import defs as warehouse
 
-GROUPS = (ingest, warehouse, analytics, ml, timeseries)
+GROUPS = (ingest, analytics, ml, timeseries)
 
 defs = dg.Definitions(
-    assets=[a for group in GROUPS for a in group.assets],
+    assets=[a for group in GROUPS for a in group.assets] + list(warehouse.defs.assets or []),
     asset_checks=[c for group in GROUPS for c in group.asset_checks],
     jobs=[j for group in GROUPS for j in group.jobs] + automation.jobs,
     schedules=[s for group in GROUPS for s in group.schedules] + automation.schedules,

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-
-def parquet_glob(parquet_dir: Path) -> str:
-    return str(parquet_dir / "**" / "*.parquet")
+from sales_assets.parquet_layer import parquet_glob
 
 
 def replace_sales_table(conn: duckdb.DuckDBPyConnection, parquet_dir: Path, table: str = "sales") -> int:

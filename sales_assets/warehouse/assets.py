@@ -1,0 +1,47 @@
+"""Assets of group `warehouse`: the DuckDB `sales` table, rebuilt from the clean Parquet layer."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from sales_assets.metadata import timed
+from sales_assets.resources import DUCKDB_WRITER_POOL, FILE_LOCK_RETRY, SalesSettingsResource
+from sales_assets.warehouse.loading import replace_sales_table, table_columns
+
+GROUP = "warehouse"
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"duckdb"},
+    deps=["clean_parquet"],
+    pool=DUCKDB_WRITER_POOL,
+    retry_policy=FILE_LOCK_RETRY,
+)
+def duckdb_table(
+    context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """Table `sales` in `$SALES_DATA_DIR/duckdb/sales.duckdb`, replaced from the clean Parquet layer.
+
+    This asset is the only writer of the DuckDB file (pool `duckdb_writer`); every other asset opens it
+    read-only."""
+    settings = sales_settings.get()
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    table = settings.warehouse.table
+    with (
+        timed(context.log, f"load {table} into {settings.duckdb_path}") as timing,
+        duckdb.get_connection() as conn,
+    ):
+        rows = replace_sales_table(conn, settings.parquet_dir, table)
+        columns = table_columns(conn, table)
+    context.log.info(f"{table}: {rows:,} rows, {len(columns)} columns")
+    return dg.MaterializeResult(
+        metadata={
+            "database": dg.MetadataValue.path(str(settings.duckdb_path)),
+            "table": table,
+            "dagster/row_count": rows,
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(name, dtype) for name, dtype in columns]
+            ),
+            "seconds": timing["seconds"],
+        }
+    )
