@@ -14,8 +14,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from sales_assets.analytics.drift_assets import sales_drift
-from sales_assets.analytics.eda_assets import eda_assets
+from sales_assets.analytics.assets import (
+    eda_plots,
+    eda_report,
+    iqr_filtered_sales,
+    missing_value_report,
+    numeric_descriptive_stats,
+    sales_drift,
+)
 from sales_assets.ingest.defs import clean_parquet, raw_csv
 from sales_assets.ingest.generator import generate_sales_csv
 from sales_assets.resources import build_resources
@@ -39,8 +45,16 @@ def main() -> None:
             [raw_csv, clean_parquet, duckdb_table], resources=resources, instance=instance
         ).success
         print(f"warehouse: {time.perf_counter() - start:.1f}s")
-        upstream = [raw_csv, clean_parquet, duckdb_table, *eda_assets, sales_drift]
-        for asset in [*eda_assets, sales_drift]:
+        analytics = [
+            missing_value_report,
+            numeric_descriptive_stats,
+            eda_plots,
+            iqr_filtered_sales,
+            eda_report,
+            sales_drift,
+        ]
+        upstream = [raw_csv, clean_parquet, duckdb_table, *analytics]
+        for asset in analytics:
             start = time.perf_counter()
             result = dg.materialize(upstream, selection=[asset.key], resources=resources, instance=instance)
             assert result.success, asset.key

@@ -9,9 +9,26 @@ import numpy as np
 import polars as pl
 import pytest
 
+from sales_assets.analytics.assets import (
+    eda_plots,
+    eda_report,
+    iqr_filtered_sales,
+    missing_value_report,
+    numeric_descriptive_stats,
+    sales_drift,
+)
 from sales_assets.settings import SOURCE_COLUMNS, Settings
 
 ROWS = 240
+# Every analytics asset that reads the warehouse and the raw CSV, without `summaries` (ingest tests it).
+EDA_AND_DRIFT = [
+    missing_value_report,
+    numeric_descriptive_stats,
+    eda_plots,
+    iqr_filtered_sales,
+    eda_report,
+    sales_drift,
+]
 
 
 @dataclass(frozen=True)

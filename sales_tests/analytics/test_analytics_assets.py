@@ -8,24 +8,25 @@ import duckdb
 import polars as pl
 import pytest
 
-from sales_assets.analytics.drift_assets import (
+from sales_assets.analytics.assets import (
     DRIFT_PLOT_FILE,
     DRIFT_REPORT_FILE,
+    NO_MISSING_AFTER_CLEANING,
     PSI_WITHIN_BOUNDS,
+    iqr_filtered_sales,
     sales_drift,
 )
-from sales_assets.analytics.eda_assets import NO_MISSING_AFTER_CLEANING, eda_assets, iqr_filtered_sales
-from sales_assets.analytics.outliers import iqr_filter
 from sales_assets.analytics.plots import EDA_PLOTS
+from sales_assets.outliers import iqr_filter
 from sales_assets.resources import build_resources
 from sales_assets.settings import Settings
-from sales_tests.analytics.conftest import build_tiny_warehouse
+from sales_tests.analytics.conftest import EDA_AND_DRIFT, build_tiny_warehouse
 
 
 @pytest.fixture(scope="module")
 def run(tiny_warehouse):
     result = dg.materialize(
-        [*eda_assets, sales_drift],
+        EDA_AND_DRIFT,
         resources=build_resources(data_dir=tiny_warehouse.data_dir, raw_csv=tiny_warehouse.raw_csv),
     )
     assert result.success
@@ -126,7 +127,7 @@ def test_assets_run_on_the_generated_warehouse(warehouse_data_dir, tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(warehouse_data_dir, data_dir)
     settings = Settings(data_dir=data_dir)
-    result = dg.materialize([*eda_assets, sales_drift], resources=build_resources(data_dir=data_dir))
+    result = dg.materialize(EDA_AND_DRIFT, resources=build_resources(data_dir=data_dir))
     assert result.success
     report = pl.read_parquet(settings.summary_dir / "missing_values.parquet")
     blanks = report.filter(pl.col("missing_before") > 0)["column"].to_list()

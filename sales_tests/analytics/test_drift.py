@@ -7,6 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from sales_assets.analytics.assets import PSI_WITHIN_BOUNDS, drift_check_result
 from sales_assets.analytics.drift import (
     PSI_EPSILON,
     bin_shares,
@@ -16,7 +17,6 @@ from sales_assets.analytics.drift import (
     psi,
     reference_bin_edges,
 )
-from sales_assets.analytics.drift_assets import PSI_WITHIN_BOUNDS, drift_check_result
 
 WARN, FAIL = 0.1, 0.25
 

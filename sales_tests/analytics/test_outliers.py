@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from sales_assets.analytics.outliers import iqr_filter
+from sales_assets.outliers import iqr_filter
 
 
 def test_iqr_filter_drops_outliers_with_linear_quartiles():

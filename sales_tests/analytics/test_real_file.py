@@ -8,13 +8,13 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from sales_assets.analytics.drift_assets import DRIFT_REPORT_FILE, PSI_WITHIN_BOUNDS, sales_drift
-from sales_assets.analytics.eda_assets import eda_assets
+from sales_assets.analytics.assets import DRIFT_REPORT_FILE, PSI_WITHIN_BOUNDS
 from sales_assets.analytics.missing_values import raw_blank_counts
-from sales_assets.analytics.outliers import iqr_filter
 from sales_assets.ingest.encoding import detect_encoding
+from sales_assets.outliers import iqr_filter
 from sales_assets.resources import build_resources
 from sales_assets.settings import Settings
+from sales_tests.analytics.conftest import EDA_AND_DRIFT
 
 pytestmark = pytest.mark.real_data
 
@@ -47,7 +47,7 @@ def real_run(real_warehouse_data_dir, real_csv_path, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("real-analytics") / "data"
     shutil.copytree(real_warehouse_data_dir, data_dir)
     result = dg.materialize(
-        [*eda_assets, sales_drift], resources=build_resources(data_dir=data_dir, raw_csv=real_csv_path)
+        EDA_AND_DRIFT, resources=build_resources(data_dir=data_dir, raw_csv=real_csv_path)
     )
     assert result.success
     return Settings(data_dir=data_dir), result

@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from sales_assets.analytics.summaries import summaries
+from sales_assets.analytics.assets import summaries
 from sales_assets.ingest.defs import clean_parquet, raw_csv
 from sales_assets.ingest.generator import generate_sales_csv
 from sales_assets.resources import build_resources

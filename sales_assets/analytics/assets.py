@@ -1,6 +1,6 @@
-"""EDA assets of group `analytics`: missing values before and after cleaning, descriptive statistics,
-the seed's plots, the IQR-filtered view and the report that gathers them. Thin wiring over the pure
-modules beside this one."""
+"""Assets and checks of group `analytics`: the summaries, missing values before and after cleaning,
+descriptive statistics, the seed's plots, the IQR-filtered view, the EDA report and the PSI drift. Thin
+wiring over the pure modules beside this one."""
 
 import dagster as dg
 import polars as pl
@@ -8,21 +8,84 @@ import polars.selectors as cs
 from dagster_duckdb import DuckDBResource
 
 from sales_assets.analytics import descriptive, missing_values
+from sales_assets.analytics.drift import drift_figure, drift_report, drift_status, drift_table
 from sales_assets.analytics.eda_report import eda_report_markdown
-from sales_assets.analytics.outliers import iqr_filter
 from sales_assets.analytics.plots import EDA_PLOT_COLUMNS, EDA_PLOTS
+from sales_assets.analytics.summaries import compute_summaries, productline_chart
 from sales_assets.analytics.warehouse_reader import read_sales, with_sales_lazy
 from sales_assets.ingest.encoding import detect_encoding
-from sales_assets.io import write_frame_atomic, write_table_pair, write_text_atomic
+from sales_assets.io import write_frame_atomic, write_json_atomic, write_table_pair, write_text_atomic
 from sales_assets.metadata import markdown_table, save_figure, timed
+from sales_assets.outliers import iqr_filter
 from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
 
 GROUP = "analytics"
+CHECK_SUMMARY_TOTALS = "summary_totals_match_table"
 NO_MISSING_AFTER_CLEANING = "no_missing_after_cleaning"
+PSI_WITHIN_BOUNDS = "psi_within_bounds"
 MISSING_VALUES_STEM = "missing_values"
 DESCRIPTIVE_STATS_STEM = "numeric_descriptive_stats"
 IQR_STEPS_STEM = "iqr_filter_steps"
 EDA_REPORT_FILE = "eda_report.md"
+DRIFT_REPORT_FILE = "sales_drift.json"
+DRIFT_PLOT_FILE = "sales_drift.png"
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"duckdb", "parquet", "csv"},
+    deps=["duckdb_table"],
+    retry_policy=FILE_LOCK_RETRY,
+    check_specs=[
+        dg.AssetCheckSpec(
+            CHECK_SUMMARY_TOTALS,
+            asset="summaries",
+            description="Product-line and yearly totals add up to the table's total SALES (to the cent).",
+        )
+    ],
+)
+def summaries(
+    context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb_reader: DuckDBResource
+) -> dg.MaterializeResult:
+    """SALES total, average and count by PRODUCTLINE, for the top N countries, by year and by year and
+    month: CSV and Parquet under `output/summary/`, and a bar chart of sales by product line under
+    `output/plots/`."""
+    settings = sales_settings.get()
+    table = settings.warehouse.table
+    with timed(context.log, "summaries") as timing:
+        with duckdb_reader.get_connection() as conn:
+            tables = compute_summaries(conn, table, settings.analytics.top_n_countries)
+            table_total = conn.execute(f"SELECT round(sum(SALES), 2) FROM {table}").fetchone()[0]
+        paths = {name: write_table_pair(frame, settings.summary_dir, name) for name, frame in tables.items()}
+        chart = save_figure(
+            productline_chart(tables["sales_by_productline"]), settings.plots_dir / "sales_by_productline.png"
+        )
+    totals = {
+        name: round(tables[name]["total_sales"].sum(), 2)
+        for name in ("sales_by_productline", "sales_by_year")
+    }
+    consistent = all(abs(total - table_total) < 0.01 for total in totals.values())
+    metadata: dict = {name: dg.MetadataValue.md(markdown_table(frame)) for name, frame in tables.items()}
+    return dg.MaterializeResult(
+        metadata={
+            **metadata,
+            "sales_by_productline_chart": chart,
+            "total_sales": float(table_total),
+            "summary_dir": dg.MetadataValue.path(str(settings.summary_dir)),
+            "files": dg.MetadataValue.json({n: {k: str(p) for k, p in v.items()} for n, v in paths.items()}),
+            "seconds": timing["seconds"],
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=CHECK_SUMMARY_TOTALS,
+                passed=consistent,
+                metadata={
+                    "table_total": float(table_total),
+                    **{f"{n}_total": float(t) for n, t in totals.items()},
+                },
+            )
+        ],
+    )
 
 
 @dg.asset(
@@ -203,4 +266,72 @@ def eda_report(
     )
 
 
-eda_assets = [missing_value_report, numeric_descriptive_stats, eda_plots, iqr_filtered_sales, eda_report]
+def drift_check_result(table: pl.DataFrame, warn: float, fail: float) -> dg.AssetCheckResult:
+    """Passes while every PSI is at most `warn`; fails with WARN severity above it and with ERROR
+    severity above `fail`, naming the comparisons that crossed."""
+    max_psi = float(table["psi"].max()) if table.height else 0.0
+    status = drift_status(max_psi, warn, fail)
+    crossed = table.filter(pl.col("psi") > warn).sort("psi", descending=True)
+    return dg.AssetCheckResult(
+        check_name=PSI_WITHIN_BOUNDS,
+        passed=status == "ok",
+        severity=dg.AssetCheckSeverity.ERROR if status == "fail" else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "max_psi": max_psi,
+            "status": status,
+            "warn_above": warn,
+            "fail_above": fail,
+            "comparisons_above_warn": crossed.height,
+            "crossed": dg.MetadataValue.md(markdown_table(crossed, float_digits=3))
+            if crossed.height
+            else "none",
+        },
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=["duckdb_table"],
+    kinds={"duckdb", "polars", "json"},
+    retry_policy=FILE_LOCK_RETRY,
+    check_specs=[
+        dg.AssetCheckSpec(
+            PSI_WITHIN_BOUNDS,
+            asset="sales_drift",
+            description="Every PSI is at most analytics.psi_warn (WARN above it, ERROR above analytics.psi_fail).",
+        )
+    ],
+)
+def sales_drift(
+    context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb_reader: DuckDBResource
+) -> dg.MaterializeResult:
+    """Population stability index of SALES, QUANTITYORDERED and PRICEEACH (settings
+    `analytics.drift_columns`) between the earliest and the latest year and between each quarter and
+    the next, on quantile bins fixed on the reference period: `output/monitoring/sales_drift.json` and a
+    comparison plot."""
+    settings = sales_settings.get()
+    analytics = settings.analytics
+    columns, bins = analytics.drift_columns, analytics.drift_bins
+    warn, fail = analytics.psi_warn, analytics.psi_fail
+    with timed(context.log, f"PSI of {columns}") as timing:
+        sales = read_sales(duckdb_reader, [*columns, "YEAR", "MONTH"])
+        table = drift_table(sales, columns, bins, warn, fail)
+    report = drift_report(table, bins, warn, fail)
+    report_path = write_json_atomic(settings.monitoring_dir / DRIFT_REPORT_FILE, report)
+    plot = save_figure(
+        drift_figure(sales, table, columns, bins, warn, fail), settings.monitoring_dir / DRIFT_PLOT_FILE
+    )
+    context.log.info(f"max PSI {report['max_psi']:.3f} ({report['status']})")
+    return dg.MaterializeResult(
+        metadata={
+            "max_psi": report["max_psi"],
+            "status": report["status"],
+            "comparisons": table.height,
+            "comparisons_above_warn": table.filter(pl.col("psi") > warn).height,
+            "psi": dg.MetadataValue.md(markdown_table(table, max_rows=table.height, float_digits=3)),
+            "plot": plot,
+            "report_path": dg.MetadataValue.path(str(report_path)),
+            "seconds": timing["seconds"],
+        },
+        check_results=[drift_check_result(table, warn, fail)],
+    )
