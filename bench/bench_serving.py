@@ -28,7 +28,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sales_serving.bundle import BundleError, LoadedModel, load_bundle, read_current  # noqa: E402
+from sales_serving.contract.bundle import BundleError  # noqa: E402
+from sales_serving.loading import LoadedModel, load_current, served_version  # noqa: E402
 from sales_serving.schema import EXAMPLE_ROW, SalesFeatures  # noqa: E402
 from sales_serving.scoring import predict_one, row_mapping  # noqa: E402
 from sales_serving.settings import ServingSettings  # noqa: E402
@@ -202,7 +203,7 @@ def stop(server: subprocess.Popen) -> None:
 def find_or_build_bundle(workdir: Path) -> tuple[Path, str]:
     settings = ServingSettings()
     try:
-        version = read_current(settings.model_dir)
+        version = served_version(settings.model_dir)
         return settings.data_dir.resolve(), f"real bundle {version} under {settings.model_dir}"
     except BundleError:
         from sales_tests.serving.bundle_factory import export_onnx, train_pipeline, write_bundle
@@ -244,8 +245,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         data_dir, source = find_or_build_bundle(Path(workdir))
         models_dir = data_dir / "models" / "sales_regressor"
-        bundle_dir = models_dir / read_current(models_dir)
-        model = load_bundle(bundle_dir)
+        model = load_current(models_dir)
         latency = in_process_latency(model)
 
         single = json.dumps(EXAMPLE_ROW).encode()
@@ -263,7 +263,7 @@ def main() -> None:
         finally:
             stop(server)
         seed_server, seed_port = start_server(
-            "bench_serving:seed_app", {"BENCH_BUNDLE_DIR": str(bundle_dir)}, ROOT / "bench"
+            "bench_serving:seed_app", {"BENCH_BUNDLE_DIR": str(model.directory)}, ROOT / "bench"
         )
         try:
             seed = measure_http(

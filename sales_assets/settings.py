@@ -20,6 +20,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from sales_serving.contract.bundle import models_dir as bundle_models_dir
+
 # Columns of the source export, in the order the real file has them.
 SOURCE_COLUMNS: tuple[str, ...] = (
     "ORDERNUMBER",
@@ -312,7 +314,8 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        return self.root / "models" / self.ml.registered_model_name
+        # The folder layout is the bundle contract's, so training and serving name one place.
+        return bundle_models_dir(self.root, self.ml.registered_model_name)
 
     @property
     def model_candidate_dir(self) -> Path:

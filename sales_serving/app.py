@@ -21,8 +21,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sales_serving.bundle import LoadedModel
 from sales_serving.features import RowError
+from sales_serving.loading import LoadedModel
 from sales_serving.metrics import MetricsMiddleware, ServiceMetrics
 from sales_serving.registry import ModelHolder
 from sales_serving.schema import (

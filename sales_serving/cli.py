@@ -15,8 +15,9 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from sales_serving.bundle import BundleError, LoadedModel, load_bundle, read_current
+from sales_serving.contract.bundle import BundleError
 from sales_serving.features import RowError
+from sales_serving.loading import LoadedModel, load_current
 from sales_serving.registry import HOW_TO_TRAIN
 from sales_serving.schema import SalesFeatures
 from sales_serving.scoring import predict_many, predict_one
@@ -40,8 +41,7 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def load_served_model(settings: ServingSettings) -> LoadedModel:
-    version = read_current(settings.model_dir)
-    return load_bundle(settings.model_dir / version, settings.serving_backend)
+    return load_current(settings.model_dir, settings.serving_backend)
 
 
 def parse_rows(payload: Any, source: str) -> list[SalesFeatures]:

@@ -19,7 +19,6 @@ SEASON_BY_MONTH = np.array(
     dtype=object,
 )
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-OPERAND_COUNTS = {"copy": 1, "divide": 2, "multiply": 2, "season": 1}
 
 
 class RowError(ValueError):

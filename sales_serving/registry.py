@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sales_serving.bundle import CURRENT_FILE, BundleError, LoadedModel, load_bundle, read_current
+from sales_serving.contract.bundle import CURRENT_FILE, BundleError
+from sales_serving.loading import LoadedModel, load_bundle, served_version
 from sales_serving.settings import Backend
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class ModelHolder:
             self.last_error = None
             return
         try:
-            version = read_current(self.models_dir)
+            version = served_version(self.models_dir)
             if self.model is not None and self.model.version == version:
                 self.last_error = None
                 return

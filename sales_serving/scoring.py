@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sales_serving.bundle import LoadedModel
+from sales_serving.loading import LoadedModel
 from sales_serving.schema import BatchPredictionResponse, PredictionResponse, RowWarning, SalesFeatures
 
 

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sales_serving.contract.bundle import models_dir
+
 Backend = Literal["auto", "onnx", "joblib"]
 
 
@@ -31,4 +33,4 @@ class ServingSettings(BaseSettings):
 
     @property
     def model_dir(self) -> Path:
-        return (self.serving_model_dir or self.data_dir / "models" / "sales_regressor").resolve()
+        return (self.serving_model_dir or models_dir(self.data_dir)).resolve()

@@ -8,7 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sales_serving.app import create_app
-from sales_serving.bundle import load_bundle, read_current
+from sales_serving.contract.bundle import read_current
+from sales_serving.loading import load_bundle
 from sales_serving.schema import EXAMPLE_ROW
 from sales_serving.settings import ServingSettings
 

@@ -5,13 +5,10 @@ Shared by the serving tests and bench/bench_serving.py so neither depends on the
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import sklearn
@@ -21,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from sales_assets.settings import MLSettings
+from sales_serving.contract import bundle as contract
 
 REQUEST_FIELDS = [
     "QUANTITYORDERED",
@@ -133,12 +131,7 @@ def write_bundle(
     make_current: bool = True,
     metadata_overrides: dict | None = None,
 ) -> Path:
-    """Writes `<models_dir>/<version>/` and, when asked, points CURRENT at it (atomic rename, as training does)."""
-    bundle = models_dir / version
-    bundle.mkdir(parents=True, exist_ok=True)
-    joblib.dump(pipeline, bundle / "pipeline.joblib")
-    if onnx_bytes is not None:
-        (bundle / "model.onnx").write_bytes(onnx_bytes)
+    """Writes `<models_dir>/<version>/` with the contract's writer, as training does; CURRENT moves when asked."""
     features = [{"name": name, "kind": "numeric", "dtype": "float64"} for name in NUMERIC_FEATURES]
     categories = {
         "PRODUCTLINE": PRODUCTLINES,
@@ -196,13 +189,6 @@ def write_bundle(
         "library_versions": {"python": sys.version.split()[0], "scikit-learn": sklearn.__version__},
     }
     metadata |= metadata_overrides or {}
-    (bundle / "metadata.json").write_text(json.dumps(metadata, indent=2))
-    if make_current:
-        point_current(models_dir, version)
-    return bundle
-
-
-def point_current(models_dir: Path, version: str) -> None:
-    temporary = models_dir / f"CURRENT.tmp-{os.getpid()}"
-    temporary.write_text(version + "\n")
-    os.replace(temporary, models_dir / "CURRENT")
+    return contract.write_bundle(
+        models_dir, version, pipeline, onnx_bytes, metadata, make_current=make_current
+    )

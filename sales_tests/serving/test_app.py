@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sales_serving.app import create_app
+from sales_serving.contract.bundle import point_current
 from sales_serving.schema import EXAMPLE_ROW
 from sales_serving.settings import ServingSettings
-from sales_tests.serving.bundle_factory import point_current
 from sales_tests.serving.conftest import VERSION_1, VERSION_2
 
 

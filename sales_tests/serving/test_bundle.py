@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
 
-from sales_serving.bundle import BundleError, load_bundle, read_current
+from sales_serving.contract.bundle import BundleError
+from sales_serving.loading import load_bundle, served_version
 from sales_tests.serving.bundle_factory import REQUEST_FIELDS, export_onnx, synthetic_frame, write_bundle
 from sales_tests.serving.conftest import VERSION_1
 
@@ -55,15 +56,15 @@ def test_onnx_and_joblib_agree_within_parity_tolerance(models_dir: Path, trained
     np.testing.assert_allclose(joblib_predictions, pipeline.predict(frame), rtol=0, atol=1e-9)
 
 
-def test_read_current_names_the_problem(models_dir: Path) -> None:
-    with pytest.raises(BundleError, match="CURRENT: missing"):
-        read_current(models_dir)
+def test_served_version_names_the_problem(models_dir: Path) -> None:
+    with pytest.raises(BundleError, match="CURRENT: missing, so there is no model to serve yet"):
+        served_version(models_dir)
     models_dir.mkdir(parents=True)
     (models_dir / "CURRENT").write_text("../elsewhere\n")
     with pytest.raises(BundleError, match="expected one bundle directory name"):
-        read_current(models_dir)
+        served_version(models_dir)
     (models_dir / "CURRENT").write_text("20261127T091500Z-aaaaaaaa\n")
-    assert read_current(models_dir) == "20261127T091500Z-aaaaaaaa"
+    assert served_version(models_dir) == "20261127T091500Z-aaaaaaaa"
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,7 @@ def test_a_pickled_capped_price_champion_loads_without_training_code(tmp_path: P
     import numpy as np
     from sklearn.pipeline import Pipeline
 
-    from sales_serving.estimators import CappedPriceRegressor
+    from sales_serving.contract.estimators import CappedPriceRegressor
 
     quantity = np.arange(10, 50, dtype=float)
     price = np.where(quantity % 2 == 0, 100.0, 95.7)

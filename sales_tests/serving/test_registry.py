@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sales_serving.contract.bundle import point_current
 from sales_serving.registry import HOW_TO_TRAIN, ModelHolder
 from sales_serving.schema import EXAMPLE_ROW
-from sales_tests.serving.bundle_factory import point_current
 from sales_tests.serving.conftest import VERSION_1, VERSION_2
 
 

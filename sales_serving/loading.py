@@ -1,11 +1,10 @@
-"""Reading one model bundle directory (metadata.json, model.onnx, pipeline.joblib) into a ready predictor.
+"""Loading one model bundle (sales_serving.contract.bundle) into a ready predictor: ONNX or joblib backend.
 
 A bundle that breaks the contract is refused with a BundleError that names the file and what is wrong.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,113 +12,21 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sales_serving.features import OPERAND_COUNTS, DerivedFeature, FeatureBuilder, FeatureColumns
+from sales_serving.contract.bundle import (
+    CURRENT_FILE,
+    PIPELINE_FILE,
+    BundleError,
+    BundleMetadata,
+    OnnxSpec,
+    read_current,
+    read_metadata,
+)
+from sales_serving.features import DerivedFeature, FeatureBuilder, FeatureColumns
 from sales_serving.settings import Backend
 
-CURRENT_FILE = "CURRENT"
-METADATA_FILE = "metadata.json"
-PIPELINE_FILE = "pipeline.joblib"
 ONNX_NUMPY_TYPES = {"float32": np.float32, "float64": np.float64, "string": np.object_}
 ONNX_TENSOR_TYPES = {"float32": "tensor(float)", "float64": "tensor(double)", "string": "tensor(string)"}
-
-
-class BundleError(Exception):
-    """A bundle that cannot be served."""
-
-
-class FeatureSpec(BaseModel):
-    name: str = Field(min_length=1)
-    kind: Literal["numeric", "categorical"]
-    dtype: str
-    allowed_categories: list[str] | None = None
-
-
-class DerivedFeatureSpec(BaseModel):
-    name: str = Field(min_length=1)
-    op: Literal["copy", "divide", "multiply", "season"]
-    inputs: list[str]
-
-    @model_validator(mode="after")
-    def _operand_count(self) -> DerivedFeatureSpec:
-        if len(self.inputs) != OPERAND_COUNTS[self.op]:
-            raise ValueError(f"op {self.op!r} takes {OPERAND_COUNTS[self.op]} input(s), got {self.inputs}")
-        return self
-
-
-class OnnxInputSpec(BaseModel):
-    name: str
-    type: Literal["float32", "float64", "string"]
-
-
-class OnnxSpec(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    file: str = "model.onnx"
-    inputs: list[OnnxInputSpec]
-    output: str
-    parity_passed: bool
-    max_abs_diff: float | None = None
-    tolerance: float
-    rows_checked: int | None = None
-
-
-class Lineage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    dagster_run_id: str | None
-    mlflow_run_id: str | None
-    mlflow_model_version: str | None = None
-    data_sha256: str | None
-
-
-class BundleMetadata(BaseModel):
-    """metadata.json, schema_version 1 (see the bundle contract)."""
-
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
-
-    schema_version: Literal[1]
-    model_name: str
-    version: str
-    created_at: str
-    target: str
-    estimator: str
-    leaky: bool
-    request_fields: list[str] = Field(min_length=1)
-    derived_features: list[DerivedFeatureSpec]
-    features: list[FeatureSpec] = Field(min_length=1)
-    onnx: OnnxSpec
-    metrics: dict[str, Any]
-    lineage: Lineage
-    library_versions: dict[str, Any]
-
-    @model_validator(mode="after")
-    def _consistent(self) -> BundleMetadata:
-        known = set(self.request_fields)
-        for derived in self.derived_features:
-            missing = [name for name in derived.inputs if name not in known]
-            if missing:
-                raise ValueError(
-                    f"derived feature {derived.name!r} needs {missing}, which no request field or earlier derived feature provides"
-                )
-            known.add(derived.name)
-        unknown = [spec.name for spec in self.features if spec.name not in known]
-        if unknown:
-            raise ValueError(f"features {unknown} are neither request fields nor derived features")
-        names = [spec.name for spec in self.features]
-        if [spec.name for spec in self.onnx.inputs] != names:
-            raise ValueError(f"onnx.inputs must name the features in order {names}")
-        for spec, onnx_input in zip(self.features, self.onnx.inputs, strict=True):
-            if (spec.kind == "categorical") != (onnx_input.type == "string"):
-                raise ValueError(
-                    f"feature {spec.name!r} is {spec.kind} but its ONNX input is {onnx_input.type}"
-                )
-        return self
-
-    @property
-    def feature_names(self) -> list[str]:
-        return [spec.name for spec in self.features]
 
 
 class Predictor(Protocol):
@@ -210,39 +117,6 @@ class LoadedModel:
         return self.predictor.predict(features.columns), features
 
 
-def read_current(models_dir: Path) -> str:
-    """The version named by CURRENT; BundleError when there is none."""
-    current = models_dir / CURRENT_FILE
-    try:
-        version = current.read_text(encoding="utf-8").strip()
-    except FileNotFoundError as error:
-        raise BundleError(f"{current}: missing, so there is no model to serve yet") from error
-    if not version or "/" in version or "\\" in version or version.startswith("."):
-        raise BundleError(f"{current}: expected one bundle directory name, got {version!r}")
-    return version
-
-
-def read_metadata(directory: Path) -> BundleMetadata:
-    path = directory / METADATA_FILE
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise BundleError(f"{path}: missing (is {directory.name} a complete bundle?)") from error
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BundleError(f"{path}: not valid JSON: {error}") from error
-    try:
-        metadata = BundleMetadata.model_validate(raw)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc']) or '(root)'}: {item['msg']}"
-            for item in error.errors()
-        )
-        raise BundleError(f"{path}: breaks the bundle contract: {problems}") from error
-    if metadata.version != directory.name:
-        raise BundleError(f"{path}: says version {metadata.version!r} but lives in {directory.name!r}")
-    return metadata
-
-
 def build_feature_builder(metadata: BundleMetadata) -> FeatureBuilder:
     derived = [DerivedFeature(spec.name, spec.op, tuple(spec.inputs)) for spec in metadata.derived_features]
     categorical = {
@@ -258,6 +132,19 @@ def choose_backend(metadata: BundleMetadata, directory: Path, backend: Backend) 
         return backend
     onnx_ready = metadata.onnx.parity_passed and (directory / metadata.onnx.file).is_file()
     return "onnx" if onnx_ready else "joblib"
+
+
+def served_version(models_dir: Path) -> str:
+    """The version CURRENT names; BundleError when there is no CURRENT (serving has nothing to load)."""
+    version = read_current(models_dir)
+    if version is None:
+        raise BundleError(f"{models_dir / CURRENT_FILE}: missing, so there is no model to serve yet")
+    return version
+
+
+def load_current(models_dir: Path, backend: Backend = "auto") -> LoadedModel:
+    """The bundle CURRENT names, loaded; BundleError when there is no CURRENT or the bundle is refused."""
+    return load_bundle(models_dir / served_version(models_dir), backend)
 
 
 def load_bundle(directory: Path, backend: Backend = "auto") -> LoadedModel:

@@ -1,0 +1,351 @@
+"""The model bundle contract: layout, CURRENT, and the metadata.json model both sides code against.
+
+Layout under `<data_dir>/models/<model_name>/` (see `models_dir`):
+
+    <version>/pipeline.joblib   the fitted scikit-learn Pipeline (request-derived features in, SALES out)
+    <version>/model.onnx        the same pipeline as an ONNX graph (optional: absent means joblib only)
+    <version>/metadata.json     `BundleMetadata`
+    CURRENT                     one line: the <version> serving loads; replaced by atomic rename only
+
+A bundle is written as `.<version>.partial` and renamed whole, so a reader sees a complete bundle or none.
+Training writes a bundle for every candidate and moves CURRENT per the serving policy (`ServingPolicy`);
+serving only reads. Imports pydantic and the standard library only (joblib inside `write_bundle`).
+
+Adding a field: add it to the model below with a default (`None` or a value that means "unknown"), so
+bundles written before it still validate; `schema_version` changes only when a field changes meaning or
+becomes required.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+MODEL_NAME = "sales_regressor"
+MODELS_FOLDER = "models"
+CURRENT_FILE = "CURRENT"
+METADATA_FILE = "metadata.json"
+PIPELINE_FILE = "pipeline.joblib"
+ONNX_FILE = "model.onnx"
+BUNDLE_FILES = (PIPELINE_FILE, ONNX_FILE, METADATA_FILE)
+# The derived-feature ops a bundle may name, with how many inputs each takes; serving implements them in
+# sales_serving.features, training in sales_assets.ml.features.
+OPERAND_COUNTS = {"copy": 1, "divide": 2, "multiply": 2, "season": 1}
+VERSIONED_LIBRARIES = (
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "onnx",
+    "onnxruntime",
+    "skl2onnx",
+    "onnxmltools",
+    "xgboost",
+    "lightgbm",
+    "catboost",
+    "mlflow",
+    "mapie",
+    "joblib",
+)
+
+# champion: CURRENT moves only to a bundle that won its promotion (the MLflow alias `champion` names the
+# same model). newest_candidate: CURRENT follows every trained candidate, for experiments only.
+ServingPolicy = Literal["champion", "newest_candidate"]
+
+
+class BundleError(Exception):
+    """A bundle (or CURRENT) that breaks the contract; the message names the file and what is wrong."""
+
+
+def models_dir(data_dir: Path | str, model_name: str = MODEL_NAME) -> Path:
+    """`<data_dir>/models/<model_name>`: where bundles and CURRENT live."""
+    return Path(data_dir) / MODELS_FOLDER / model_name
+
+
+def bundle_version(run_id: str, now: datetime | None = None) -> str:
+    """Sortable bundle folder name: UTC timestamp plus the first 8 characters of the Dagster run id."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    return f"{moment:%Y%m%dT%H%M%SZ}-{run_id[:8]}"
+
+
+def library_versions() -> dict[str, str]:
+    """Python and the installed versions of the libraries a bundle depends on (absent ones left out)."""
+    versions = {"python": platform.python_version()}
+    for library in VERSIONED_LIBRARIES:
+        try:
+            versions[library] = version(library)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+# ---------------------------------------------------------------------------------------------- metadata
+
+
+class BundleFeature(BaseModel):
+    """One model input column (after derivation), in the pipeline's order."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["numeric", "categorical"]
+    dtype: str
+    allowed_categories: list[str] | None = None
+
+
+class DerivedFeatureSpec(BaseModel):
+    """A feature computed from request fields: `op` applied to `inputs` (see OPERAND_COUNTS)."""
+
+    name: str = Field(min_length=1)
+    op: Literal["copy", "divide", "multiply", "season"]
+    inputs: list[str]
+
+    @model_validator(mode="after")
+    def _operand_count(self) -> DerivedFeatureSpec:
+        if len(self.inputs) != OPERAND_COUNTS[self.op]:
+            raise ValueError(f"op {self.op!r} takes {OPERAND_COUNTS[self.op]} input(s), got {self.inputs}")
+        return self
+
+
+class OnnxInputSpec(BaseModel):
+    name: str
+    type: Literal["float32", "float64", "string"]
+
+
+class OnnxSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    file: str = ONNX_FILE
+    inputs: list[OnnxInputSpec]
+    output: str
+    parity_passed: bool
+    max_abs_diff: float | None = None
+    tolerance: float
+    rows_checked: int | None = None
+
+
+class Lineage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    dagster_run_id: str | None
+    # The parent MLflow run of the training (all candidates are nested under it).
+    mlflow_run_id: str | None
+    mlflow_model_version: str | None = None
+    # The run the registered model version's source points at (a child run when training nests runs);
+    # /health names this one.
+    mlflow_model_run_id: str | None = None
+    data_sha256: str | None
+
+
+class Promotion(BaseModel):
+    """Whether this bundle won its promotion, and the policy CURRENT was moved under when it was published."""
+
+    model_config = ConfigDict(extra="allow")
+
+    promoted: bool
+    policy: ServingPolicy = "champion"
+    reason: str | None = None
+
+
+class IntervalBand(BaseModel):
+    """A prediction interval as factors of the prediction: [prediction x (1 + lower), prediction x (1 + upper)].
+
+    On capped rows the prediction is QUANTITYORDERED x predicted unit price, so the band is relative to
+    the predicted unit price as well."""
+
+    lower_relative: float = Field(le=0, gt=-1)
+    upper_relative: float = Field(ge=0)
+
+
+class PredictionIntervals(BaseModel):
+    """Prediction intervals for the target, calibrated on out-of-fold residuals of the training data.
+
+    Two regimes: rows whose `price_field` is below `price_cap` are exact (zero width: SALES is quantity x
+    price there); other rows get `levels[level]`. `price_cap` None means every row gets the band.
+    `coverage_holdout[level]` is the share of held-out rows inside the interval (measured, not nominal)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    method: str = Field(min_length=1, description="e.g. 'split-conformal (MAPIE), relative residuals'")
+    price_field: str = "PRICEEACH"
+    price_cap: float | None = None
+    levels: dict[float, IntervalBand] = Field(min_length=1)
+    coverage_holdout: dict[float, float] = {}
+    calibration_rows: int | None = None
+
+    @model_validator(mode="after")
+    def _levels_are_probabilities(self) -> PredictionIntervals:
+        outside = [level for level in [*self.levels, *self.coverage_holdout] if not 0 < level < 1]
+        if outside:
+            raise ValueError(f"interval levels must lie in (0, 1), got {outside}")
+        return self
+
+
+class BundleMetadata(BaseModel):
+    """metadata.json, schema_version 1. Unknown extra keys are kept (training may record more)."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    schema_version: Literal[1]
+    model_name: str
+    version: str
+    created_at: str
+    target: str
+    estimator: str
+    leaky: bool
+    request_fields: list[str] = Field(min_length=1)
+    derived_features: list[DerivedFeatureSpec]
+    features: list[BundleFeature] = Field(min_length=1)
+    onnx: OnnxSpec
+    metrics: dict[str, Any]
+    lineage: Lineage
+    library_versions: dict[str, Any]
+    # None in bundles written before promotion was recorded.
+    promotion: Promotion | None = None
+    # None: the bundle carries no interval calibration, so answers come without intervals.
+    intervals: PredictionIntervals | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BundleMetadata:
+        known = set(self.request_fields)
+        for derived in self.derived_features:
+            missing = [name for name in derived.inputs if name not in known]
+            if missing:
+                raise ValueError(
+                    f"derived feature {derived.name!r} needs {missing}, which no request field or earlier derived feature provides"
+                )
+            known.add(derived.name)
+        unknown = [spec.name for spec in self.features if spec.name not in known]
+        if unknown:
+            raise ValueError(f"features {unknown} are neither request fields nor derived features")
+        names = [spec.name for spec in self.features]
+        if [spec.name for spec in self.onnx.inputs] != names:
+            raise ValueError(f"onnx.inputs must name the features in order {names}")
+        for spec, onnx_input in zip(self.features, self.onnx.inputs, strict=True):
+            if (spec.kind == "categorical") != (onnx_input.type == "string"):
+                raise ValueError(
+                    f"feature {spec.name!r} is {spec.kind} but its ONNX input is {onnx_input.type}"
+                )
+        intervals = self.intervals
+        if intervals and intervals.price_cap is not None and intervals.price_field not in self.request_fields:
+            raise ValueError(f"intervals.price_field {intervals.price_field!r} is not a request field")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [spec.name for spec in self.features]
+
+
+def validate_metadata(raw: Mapping[str, Any] | BundleMetadata, source: Path | str) -> BundleMetadata:
+    """`raw` as BundleMetadata; BundleError naming `source` and every field that breaks the contract."""
+    if isinstance(raw, BundleMetadata):
+        return raw
+    try:
+        return BundleMetadata.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or '(root)'}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise BundleError(f"{source}: breaks the bundle contract: {problems}") from error
+
+
+def read_metadata(directory: Path) -> BundleMetadata:
+    """`<directory>/metadata.json`, validated; BundleError when missing, not JSON, or off-contract."""
+    path = directory / METADATA_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise BundleError(f"{path}: missing (is {directory.name} a complete bundle?)") from error
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleError(f"{path}: not valid JSON: {error}") from error
+    metadata = validate_metadata(raw, path)
+    if metadata.version != directory.name:
+        raise BundleError(f"{path}: says version {metadata.version!r} but lives in {directory.name!r}")
+    return metadata
+
+
+# ------------------------------------------------------------------------------------------------ CURRENT
+
+
+def read_current(models_dir: Path) -> str | None:
+    """The version CURRENT names; None when there is no CURRENT yet (nothing published, a normal state).
+
+    Raises BundleError when CURRENT exists but does not hold one bundle folder name."""
+    pointer = Path(models_dir) / CURRENT_FILE
+    try:
+        version = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (UnicodeDecodeError, IsADirectoryError) as error:
+        raise BundleError(f"{pointer}: expected one bundle directory name: {error}") from error
+    if not version or "/" in version or "\\" in version or version.startswith(".") or "\n" in version:
+        raise BundleError(f"{pointer}: expected one bundle directory name, got {version[:80]!r}")
+    return version
+
+
+def point_current(models_dir: Path, version: str) -> None:
+    """Replace CURRENT in one rename, so a reader sees the old or the new name, never a partial file."""
+    models_dir = Path(models_dir)
+    if not (models_dir / version).is_dir():
+        raise BundleError(f"{models_dir / version}: no such bundle, CURRENT left as it was")
+    temporary = models_dir / f"{CURRENT_FILE}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        temporary.write_text(version + "\n", encoding="utf-8")
+        os.replace(temporary, models_dir / CURRENT_FILE)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_bundle(
+    models_dir: Path,
+    version: str,
+    pipeline: Any,
+    onnx_bytes: bytes | None,
+    metadata: Mapping[str, Any] | BundleMetadata,
+    *,
+    make_current: bool = True,
+) -> Path:
+    """Validate `metadata`, write `<models_dir>/<version>/` whole, then (if `make_current`) move CURRENT.
+
+    `pipeline` is pickled with joblib; `onnx_bytes` None writes no model.onnx. Raises BundleError when the
+    metadata breaks the contract or names another version (nothing is written), FileExistsError when the
+    version exists. A failure at any step leaves CURRENT and every existing bundle as they were and
+    removes the partial directory."""
+    import joblib
+
+    models_dir = Path(models_dir)
+    final = models_dir / version
+    checked = validate_metadata(metadata, final / METADATA_FILE)
+    if checked.version != version:
+        raise BundleError(
+            f"{final / METADATA_FILE}: says version {checked.version!r}, written as {version!r}"
+        )
+    models_dir.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        raise FileExistsError(f"{final}: bundle version {version!r} already exists")
+    partial = models_dir / f".{version}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    try:
+        joblib.dump(pipeline, partial / PIPELINE_FILE)
+        if onnx_bytes is not None:
+            (partial / checked.onnx.file).write_bytes(onnx_bytes)
+        (partial / METADATA_FILE).write_text(
+            # default=str: training may record extra values (numpy scalars, paths) beside the contract's fields.
+            json.dumps(checked.model_dump(), indent=2, default=str) + "\n",
+            encoding="utf-8",
+        )
+        os.replace(partial, final)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    if make_current:
+        point_current(models_dir, version)
+    return final
