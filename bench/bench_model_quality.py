@@ -19,9 +19,9 @@ from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 
 from sales_assets.ingest.defs import clean_parquet, raw_csv
-from sales_assets.ml.assets import read_sales
+from sales_assets.ml.catalogue import preprocessor
+from sales_assets.ml.data import read_sales
 from sales_assets.ml.evaluation import CVResult, cross_validate, seed_protocol_report
-from sales_assets.ml.models import preprocessor
 from sales_assets.ml.training import train_models
 from sales_assets.resources import build_resources
 from sales_assets.settings import Settings

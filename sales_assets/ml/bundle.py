@@ -15,6 +15,9 @@ from pathlib import Path
 import joblib
 from sklearn.pipeline import Pipeline
 
+from sales_assets.ml.features import FeatureSpec
+from sales_assets.ml.onnx_export import ParityResult, onnx_input_types, onnx_output_name
+
 CURRENT_FILE = "CURRENT"
 BUNDLE_FILES = ("pipeline.joblib", "model.onnx", "metadata.json")
 VERSIONED_LIBRARIES = (
@@ -47,6 +50,43 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return versions
+
+
+def bundle_metadata(
+    model_name: str,
+    version: str,
+    candidate: dict,
+    spec: FeatureSpec,
+    onnx_bytes: bytes,
+    parity: ParityResult,
+) -> dict:
+    """metadata.json of a bundle: the candidate's model card plus the ONNX export and library versions."""
+    return {
+        "schema_version": 1,
+        "model_name": model_name,
+        "version": version,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "target": candidate["target"],
+        "estimator": candidate["estimator"],
+        "model": candidate["model"],
+        "leaky": candidate["leaky"],
+        "leaky_features": candidate["leaky_features"],
+        "request_fields": candidate["request_fields"],
+        "derived_features": candidate["derived_features"],
+        "features": candidate["features"],
+        "onnx": {
+            "file": "model.onnx",
+            "inputs": onnx_input_types(spec),
+            "output": onnx_output_name(onnx_bytes),
+            "parity_passed": parity.passed,
+            "max_abs_diff": parity.max_abs_diff,
+            "tolerance": parity.tolerance,
+            "rows_checked": parity.rows_checked,
+        },
+        "metrics": candidate["metrics"],
+        "lineage": candidate["lineage"],
+        "library_versions": library_versions(),
+    }
 
 
 def read_current(models_dir: Path) -> str | None:

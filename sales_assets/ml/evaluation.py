@@ -17,8 +17,8 @@ from sklearn.model_selection import RepeatedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
 from sales_assets.analytics.outliers import iqr_filter
+from sales_assets.ml.catalogue import preprocessor
 from sales_assets.ml.features import FeatureSpec, build_feature_matrix
-from sales_assets.ml.models import preprocessor
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pandas as pd
 import polars as pl
 from sklearn.pipeline import Pipeline
 
+from sales_assets.ml.catalogue import MODEL_CATALOGUE, build_pipeline, finalize_pipeline
 from sales_assets.ml.evaluation import (
     CVResult,
     Split,
@@ -24,7 +25,6 @@ from sales_assets.ml.evaluation import (
 )
 from sales_assets.ml.features import LEAKY_COLUMNS, FeatureSpec, build_feature_matrix, feature_spec
 from sales_assets.ml.leakage import leakage_report, leaky_features
-from sales_assets.ml.models import MODEL_REGISTRY, build_pipeline, finalize_pipeline
 from sales_assets.ml.onnx_export import ParityResult, check_parity, export_onnx
 from sales_assets.settings import Settings
 
@@ -98,7 +98,7 @@ def train_models(
         cv_seconds = time.perf_counter() - started
         started = time.perf_counter()
         pipelines[name] = finalize_pipeline(pipeline.fit(train_x, train_y))
-        result = CVResult(name, MODEL_REGISTRY[name].label, folds, round(time.perf_counter() - started, 3))
+        result = CVResult(name, MODEL_CATALOGUE[name].label, folds, round(time.perf_counter() - started, 3))
         results.append(result)
         summary = result.summary()
         log(

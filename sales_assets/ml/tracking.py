@@ -1,5 +1,5 @@
-"""MLflow tracking and registry: one parent run per materialisation, one nested run per model, the champion
-registered under settings.ml.registered_model_name, and the rule that moves the champion alias."""
+"""MLflow tracking: one parent run per materialisation, one nested run per model, the champion
+registered in the MLflow model registry under settings.ml.registered_model_name, and the rule that moves the champion alias."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 
-from sales_assets.ml.registry import (
+from sales_assets.ml.tracking import (
     decide_promotion,
     log_model_run,
     parent_run,

@@ -1,6 +1,6 @@
-"""The model registry: each name in settings.ml.models maps to a scikit-learn Pipeline (a ColumnTransformer
+"""The model catalogue: each name in settings.ml.models maps to a scikit-learn Pipeline (a ColumnTransformer
 over the feature spec, then a regressor). CappedPriceRegressor, the estimator built for this data, lives in
-`sales_serving.estimators` so that loading a pickled champion never imports training code."""
+`sales_serving.contract.estimators` so that loading a pickled champion never imports training code."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from catboost import CatBoostRegressor
 from lightgbm import LGBMRegressor
+from sales_serving.contract.estimators import CappedPriceRegressor
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import LinearRegression
@@ -19,12 +20,11 @@ from xgboost import XGBRegressor
 
 from sales_assets.ml.features import FeatureSpec
 from sales_assets.settings import Settings
-from sales_serving.estimators import CappedPriceRegressor
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registry entry: how to build the regressor, and whether it is a tree ensemble (for SHAP)."""
+    """A catalogue entry: how to build the regressor, and whether it is a tree ensemble (for SHAP)."""
 
     label: str
     build: Callable[[FeatureSpec, Settings], object]
@@ -74,7 +74,7 @@ def _capped_price(spec: FeatureSpec, settings: Settings) -> CappedPriceRegressor
     )
 
 
-MODEL_REGISTRY: dict[str, ModelSpec] = {
+MODEL_CATALOGUE: dict[str, ModelSpec] = {
     "linear_regression": ModelSpec(
         "LinearRegression", lambda spec, settings: LinearRegression(), False, scale_numeric=True
     ),
@@ -169,9 +169,9 @@ def preprocessor(spec: FeatureSpec, scale_numeric: bool) -> ColumnTransformer:
 
 
 def build_pipeline(name: str, spec: FeatureSpec, settings: Settings) -> Pipeline:
-    if name not in MODEL_REGISTRY:
-        raise KeyError(f"settings.ml.models names unknown model {name!r}; known: {sorted(MODEL_REGISTRY)}")
-    entry = MODEL_REGISTRY[name]
+    if name not in MODEL_CATALOGUE:
+        raise KeyError(f"settings.ml.models names unknown model {name!r}; known: {sorted(MODEL_CATALOGUE)}")
+    entry = MODEL_CATALOGUE[name]
     return Pipeline(
         [("preprocess", preprocessor(spec, entry.scale_numeric)), ("model", entry.build(spec, settings))]
     )
