@@ -16,7 +16,15 @@ from collections.abc import Sequence
 import dagster as dg
 
 from sales_assets.cli import default_dagster_home
+from sales_assets.resources import build_resources
+from sales_assets.timeseries.defs import defs as timeseries_defs
 from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
+
+
+def timeseries_location() -> dg.Definitions:
+    """The timeseries group with the shared resources: all the backfill runs, without loading the other
+    groups (and their training libraries) of the code location."""
+    return dg.Definitions.merge(timeseries_defs, dg.Definitions(resources=build_resources()))
 
 
 def backfill_segments(
@@ -46,12 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sales_assets.timeseries.backfill", description=__doc__)
     parser.add_argument("--segment", action="append", help="only this segment key (repeatable); default: all")
     args = parser.parse_args(argv)
-    # Imported here, not at the top, so tests can drive backfill_segments with their own Definitions.
-    from sales_assets.definitions import defs
-
     os.environ.setdefault("DAGSTER_HOME", str(default_dagster_home()))
     with dg.DagsterInstance.get() as instance:
-        outcome = backfill_segments(defs, instance, args.segment)
+        outcome = backfill_segments(timeseries_location(), instance, args.segment)
     failed = [key for key, success in outcome.items() if not success]
     print(
         f"{len(outcome) - len(failed)}/{len(outcome)} segments materialised"

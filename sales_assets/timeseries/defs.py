@@ -1,5 +1,5 @@
 """Dagster definitions of group `timeseries`: the segment catalogue, the per-segment reports, and the jobs
-the one-command backfill (`python -m sales_assets.timeseries.backfill`) runs."""
+the one-command backfill (`python -m sales_assets.timeseries.backfill`) runs, as one `defs` object."""
 
 import dagster as dg
 
@@ -11,8 +11,11 @@ ts_risk_reports_job = dg.define_asset_job(
     "ts_risk_reports_job", selection=[ts_risk_reports], partitions_def=SEGMENTS_PARTITIONS
 )
 
-assets: list = [ts_segments, ts_risk_reports]
-asset_checks: list = []
-jobs: list = [ts_segments_job, ts_risk_reports_job]
+defs = dg.Definitions(assets=[ts_segments, ts_risk_reports], jobs=[ts_segments_job, ts_risk_reports_job])
+
+# The per-kind lists `sales_assets/definitions.py` flattens until it merges the groups' `defs` objects.
+assets: list = list(defs.assets or [])
+asset_checks: list = list(defs.asset_checks or [])
+jobs: list = list(defs.jobs or [])
 schedules: list = []
 sensors: list = []
