@@ -1,20 +1,65 @@
 """Atomic file output: everything the pipeline writes goes to a temp path first and is renamed into place,
-so a run that fails part-way leaves the last good output untouched."""
+so a run that fails part-way leaves the last good output untouched.
+
+Every temp name carries the writer's process id (`.<name>.<kind>-<pid>-<random>`), so `sweep_debris` can
+tell what a dead process left from what a live one is still writing. Files are created with the mode the
+umask allows (group-readable under the usual 022/002), not mkstemp's 0600, so a dashboard or API running as
+another user of the group can read them.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+# Versions of a published directory older than the one just replaced stay this long after they were
+# replaced, so a reader that listed a layer's files just before two quick publishes can still open them.
+VERSION_GRACE_SECONDS = 30.0
+
+_TEMP_KINDS = ("tmp", "staging", "link", "build")
+# `.<name>.<kind>-<pid>-<random>[.<suffix>...]`: what `owned_temp_name` and `atomic_path` create.
+_OWNED_TEMP = re.compile(
+    r"^\.(?P<name>.+)\.(?P<kind>" + "|".join(_TEMP_KINDS) + r")-(?P<pid>\d+)-[A-Za-z0-9_]+(\..*)?$"
+)
+# `.<name>.v<ns>`: a published version of a directory, newest last when sorted by name.
+_VERSION = re.compile(r"^\.(?P<name>.+)\.v(?P<ns>\d{20})$")
+# Names the previous release left without an owner pid: staging/retired folders and mkstemp temps.
+_LEGACY_TEMP = re.compile(
+    r"^(\..+\.(staging|retired)-[0-9a-f]{8}|\..+\.[A-Za-z0-9_]{8}\.tmp|tmp[A-Za-z0-9_]{8})$"
+)
+
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (os.umask can only be read by setting it, hence the lock)."""
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def owned_temp_name(target: Path, kind: str) -> Path:
+    """A temp path beside `target` that names this process as its owner (see `sweep_debris`)."""
+    if kind not in _TEMP_KINDS:
+        raise ValueError(f"kind must be one of {_TEMP_KINDS}, got {kind!r}")
+    return target.parent / f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
 
 
 def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
@@ -30,8 +75,14 @@ def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temp file path beside `target`; on success it replaces `target` in one rename."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.tmp-{os.getpid()}-", suffix=".tmp", dir=target.parent
+    )
+    try:
+        # mkstemp creates 0600; outputs get the mode an ordinary open() would give them.
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -75,22 +126,166 @@ def write_table_pair(frame: pl.DataFrame, directory: Path, stem: str) -> dict[st
 
 
 @contextlib.contextmanager
-def staged_directory(target: Path) -> Iterator[Path]:
-    """Yield an empty staging directory beside `target`; on success swap it in place of `target`.
+def staged_database(target: Path) -> Iterator[Path]:
+    """Yield a path (not yet created) beside the database file `target` to build a new database in; on
+    success it replaces `target` in one rename.
 
-    The old directory is renamed aside first and removed only after the new one is in place, so at
-    every moment either the old or the new complete tree is at `target`.
+    Readers that open `target` read-only never meet the builder's write lock (the builder never opens
+    `target`), and a reader that opened the old file keeps reading it. The caller closes its connection
+    before the block ends, so the build's WAL is checkpointed into the file. A WAL left beside `target`
+    belongs to the old file and would be replayed onto the new one, so it is removed first.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.staging-{uuid.uuid4().hex[:8]}"
+    build = owned_temp_name(target, "build")
+    build_wal = build.with_name(build.name + ".wal")
+    try:
+        yield build
+        if build_wal.exists():
+            raise RuntimeError(f"{build}: the connection was still open (WAL not checkpointed)")
+        os.chmod(build, 0o666 & ~current_umask())
+        target.with_name(target.name + ".wal").unlink(missing_ok=True)
+        os.replace(build, target)
+    finally:
+        build.unlink(missing_ok=True)
+        build_wal.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def staged_directory(target: Path) -> Iterator[Path]:
+    """Yield an empty staging directory beside `target`; on success publish it as `target`.
+
+    `target` is a symlink to a version folder `.<name>.v<ns>` beside it; publishing renames the staging
+    folder to a new version and swaps the symlink with one `os.replace`, so a reader resolving `target` at
+    any moment gets a whole layer, old or new, never a gap. Versions older than the one just replaced are
+    removed once they were replaced more than `VERSION_GRACE_SECONDS` ago. A real directory at `target`
+    (the layout before versions) is exchanged for the symlink atomically where the kernel can
+    (renameat2 RENAME_EXCHANGE), else renamed aside for an instant, and kept as the replaced version.
+    On an exception the staging folder is removed and `target` is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = owned_temp_name(target, "staging")
     staging.mkdir()
     try:
         yield staging
-        retired = target.parent / f".{target.name}.retired-{uuid.uuid4().hex[:8]}"
-        if target.exists():
-            os.replace(target, retired)
-        os.replace(staging, target)
-        shutil.rmtree(retired, ignore_errors=True)
+        version = target.parent / f".{target.name}.v{time.time_ns():020d}"
+        os.replace(staging, version)
+        _point_symlink(target, version)
+        _remove_old_versions(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def published_versions(target: Path) -> list[Path]:
+    """The version folders of `target`, oldest first."""
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    return sorted(
+        p
+        for p in target.parent.iterdir()
+        if (m := _VERSION.match(p.name)) and m["name"] == target.name and not p.is_symlink()
+    )
+
+
+def _point_symlink(target: Path, version: Path) -> None:
+    link = owned_temp_name(target, "link")
+    os.symlink(version.name, link)  # relative, so the data folder can be moved or mounted elsewhere
+    try:
+        if target.is_dir() and not target.is_symlink():
+            _retire_real_directory(target, link)
+        else:
+            os.replace(link, target)
+    finally:
+        if link.is_symlink() or link.exists():
+            link.unlink()
+
+
+def _retire_real_directory(target: Path, link: Path) -> None:
+    """Put the symlink `link` at `target`, where a real directory is now, keeping that directory as the
+    oldest version."""
+    legacy = target.parent / f".{target.name}.v{0:020d}"
+    if _rename_exchange(link, target):
+        os.replace(link, legacy)  # `link` now names the old directory
+        return
+    os.replace(target, legacy)
+    os.replace(link, target)
+
+
+def _rename_exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
+    if result == 0:
+        return True
+    if ctypes.get_errno() in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(second))
+
+
+def _remove_old_versions(target: Path) -> None:
+    current = (target.parent / os.readlink(target)).name
+    versions = [v for v in published_versions(target) if v.name != current]
+    now = time.time_ns()
+    # versions[-1] is the one just replaced; older ones go once their successor is older than the grace.
+    for version, successor in zip(versions[:-1], versions[1:], strict=True):
+        replaced_ns = int(_VERSION.match(successor.name)["ns"])
+        if now - replaced_ns > VERSION_GRACE_SECONDS * 1e9:
+            shutil.rmtree(version, ignore_errors=True)
+
+
+def _pid_is_alive(pid: int, not_after: float) -> bool:
+    """Whether process `pid` exists and started no later than `not_after` (epoch seconds), so a pid the
+    kernel reused for a newer process does not count as the owner of older files."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time() <= not_after + 1.0
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def sweep_debris(root: Path, legacy_before: float | None = None) -> list[Path]:
+    """Remove the temp files and staging folders under `root` whose owning process is gone; returns them.
+
+    Owned names (`owned_temp_name`, `atomic_path`) are removed when their pid is dead (or was reused
+    after the file was made). Unowned temp names of the previous release (`.x.staging-<hex>`,
+    `.x.retired-<hex>`, mkstemp's `.x.<random>.tmp`, `tempfile`'s `tmp<random>` folders) are removed
+    only when last modified before `legacy_before` (epoch seconds; the caller passes the start of the
+    oldest live run), never when it is None. Never follows symlinks.
+    """
+    removed: list[Path] = []
+    root = Path(root)
+    if not root.is_dir():
+        return removed
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            try:
+                mtime = path.lstat().st_mtime
+            except FileNotFoundError:
+                continue
+            owned = _OWNED_TEMP.match(name)
+            if owned:
+                dead = not _pid_is_alive(int(owned["pid"]), not_after=mtime)
+            else:
+                dead = bool(_LEGACY_TEMP.match(name)) and legacy_before is not None and mtime < legacy_before
+            if not dead:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+                dirnames.remove(name)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from sales_assets.io import staged_database
 from sales_assets.metadata import timed
 from sales_assets.resources import DUCKDB_WRITER_POOL, FILE_LOCK_RETRY, SalesSettingsResource
 from sales_assets.warehouse.loading import replace_sales_table, table_columns
@@ -23,16 +24,19 @@ def duckdb_table(
     """Table `sales` in `$SALES_DATA_DIR/duckdb/sales.duckdb`, replaced from the clean Parquet layer.
 
     This asset is the only writer of the DuckDB file (pool `duckdb_writer`); every other asset opens it
-    read-only."""
+    read-only. The table is built in a new file renamed over the old one, so readers never wait on the
+    writer's lock and see the old table or the new one."""
     settings = sales_settings.get()
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     table = settings.warehouse.table
     with (
         timed(context.log, f"load {table} into {settings.duckdb_path}") as timing,
-        duckdb.get_connection() as conn,
+        staged_database(settings.duckdb_path) as build,
     ):
-        rows = replace_sales_table(conn, settings.parquet_dir, table)
-        columns = table_columns(conn, table)
+        builder = DuckDBResource(database=str(build), connection_config=duckdb.connection_config)
+        with builder.get_connection() as conn:
+            rows = replace_sales_table(conn, settings.parquet_dir, table)
+            columns = table_columns(conn, table)
     context.log.info(f"{table}: {rows:,} rows, {len(columns)} columns")
     return dg.MaterializeResult(
         metadata={
