@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from sales_serving.contract.bundle import BundleError
 from sales_serving.features import RowError
 from sales_serving.loading import LoadedModel, load_current
-from sales_serving.registry import HOW_TO_TRAIN
 from sales_serving.schema import SalesFeatures
 from sales_serving.scoring import predict_many, predict_one
+from sales_serving.served_model import HOW_TO_TRAIN
 from sales_serving.settings import ServingSettings
 
 CSV_CHUNK_ROWS = 10_000

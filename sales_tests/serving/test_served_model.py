@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sales_serving.contract.bundle import point_current
-from sales_serving.registry import HOW_TO_TRAIN, ModelHolder
 from sales_serving.schema import EXAMPLE_ROW
+from sales_serving.served_model import HOW_TO_TRAIN, ModelHolder
 from sales_tests.serving.conftest import VERSION_1, VERSION_2
 
 
