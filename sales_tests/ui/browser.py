@@ -46,21 +46,21 @@ def find_chromium() -> str | None:
     return next((p for p in map(shutil.which, CHROMIUM_CANDIDATES) if p), None)
 
 
-def ensure_chromium() -> tuple[str | None, str]:
-    """The Chromium executable, installed from Debian by scripts/install_chromium.sh when missing;
-    (None, why) when it cannot be installed or does not start."""
-    if find_chromium() is None:
-        install = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=900)
-        if install.returncode != 0:
-            return None, f"installing chromium failed: {install.stderr.strip()[-500:]}"
+def usable_chromium() -> tuple[str | None, str]:
+    """The Chromium executable and its version, or (None, why) when it is not installed or does not
+    start. Finding only: the browser is installed by scripts/install_chromium.sh (which `.ci/run` calls),
+    never by a test run."""
     executable = find_chromium()
     if executable is None:
-        return None, "chromium is not on PATH after the install step"
+        return (
+            None,
+            f"chromium is not on PATH; install it with `bash {INSTALL_SCRIPT.relative_to(PROJECT_ROOT)}`",
+        )
     probe = subprocess.run(
         [executable, *QUIET_FLAGS, "--version"], capture_output=True, text=True, timeout=60
     )
     if probe.returncode != 0:
-        return None, f"chromium does not start: {probe.stderr.strip()[-500:]}"
+        return None, f"{executable} does not start: {probe.stderr.strip()[-500:]}"
     return executable, probe.stdout.strip()
 
 

@@ -1,5 +1,5 @@
-"""Fixtures of the browser tests: Debian Chromium (installed on demand, the only reason to skip) and a
-headless browser with a throw-away profile."""
+"""Fixtures of the browser tests: Debian Chromium (skipped, with the install command, when it is not
+installed: a test run installs nothing) and a headless browser with a throw-away profile."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sales_tests.ui.browser import HeadlessChromium, ensure_chromium
+from sales_tests.ui.browser import HeadlessChromium, usable_chromium
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def screenshot_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def chromium_executable() -> str:
-    executable, detail = ensure_chromium()
+    executable, detail = usable_chromium()
     if executable is None:
         pytest.skip(f"headless Chromium unavailable: {detail}")
     return executable
