@@ -1,7 +1,14 @@
-"""The one Definitions object of the code location: every group's assets, checks, jobs, schedules and
-sensors, the automation over the whole graph, and the resources they share."""
+"""The one Definitions object of the code location: every group's `defs` merged, the automation over the
+whole graph, the resources they share, and the catalogue attributes every asset gets here, in one place
+(owners, tags, a code version, a freshness policy matching the daily schedule) instead of in each group.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import warnings
+from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 
@@ -10,16 +17,98 @@ from sales_assets.analytics import defs as analytics
 from sales_assets.ingest import defs as ingest
 from sales_assets.ml import defs as ml
 from sales_assets.resources import build_resources
+from sales_assets.settings import Settings
 from sales_assets.timeseries import defs as timeseries
 from sales_assets.warehouse import defs as warehouse
 
-GROUPS = (ingest, analytics, ml, timeseries)
+PACKAGE = Path(__file__).resolve().parent
 
-defs = dg.Definitions(
-    assets=[a for group in GROUPS for a in group.assets] + list(warehouse.defs.assets or []),
-    asset_checks=[c for group in GROUPS for c in group.asset_checks],
-    jobs=[j for group in GROUPS for j in group.jobs] + automation.jobs,
-    schedules=[s for group in GROUPS for s in group.schedules] + automation.schedules,
-    sensors=[s for group in GROUPS for s in group.sensors] + automation.sensors,
-    resources=build_resources(),
-)
+# Who answers for a group's assets (Dagster owners: "team:<name>" or an e-mail address).
+GROUP_OWNERS = {
+    "ingest": "team:ingest",
+    "warehouse": "team:platform",
+    "analytics": "team:analytics",
+    "ml": "team:ml",
+    "timeseries": "team:timeseries",
+}
+
+# Assets whose step's own work takes most of a refresh; the rest is the cheap chain (see
+# `cheap_chain_job` in `sales_assets.automation` and BENCHMARKS.md for why the two run differently).
+HEAVY_ASSETS = {"trained_models", "shap_importance", "onnx_model", "ts_risk_reports"}
+
+# Modules every group's outputs depend on besides its own folder: a change there changes every version.
+SHARED_MODULES = ("settings.py", "io.py", "parquet_layer.py", "outliers.py", "metadata.py")
+
+
+def group_code_version(group: str) -> str:
+    """sha256 (first 12 hex digits) of the group's Python sources and the shared modules, so the UI marks
+    an asset "code version changed" exactly when code that shapes its output changed."""
+    digest = hashlib.sha256()
+    files = sorted((PACKAGE / group).rglob("*.py")) + [PACKAGE / name for name in SHARED_MODULES]
+    for path in files:
+        if path.is_file():
+            digest.update(path.relative_to(PACKAGE).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def daily_freshness(settings: Settings) -> dg.FreshnessPolicy:
+    """Fresh while materialised since the previous tick of the daily refresh schedule: at each tick the
+    last materialisation must be at most a day older than the tick (same cron and time zone)."""
+    return dg.FreshnessPolicy.cron(
+        deadline_cron=settings.automation.schedule_cron,
+        lower_bound_delta=timedelta(days=1),
+        timezone=settings.automation.schedule_timezone,
+    )
+
+
+def with_catalogue_attributes(defs: dg.Definitions, settings: Settings) -> dg.Definitions:
+    """`defs` with owners, tags, a code version and the daily freshness policy on every asset; what a
+    group set itself wins."""
+    versions = {group: group_code_version(group) for group in GROUP_OWNERS}
+    freshness = daily_freshness(settings)
+
+    def attributes(spec: dg.AssetSpec) -> dg.AssetSpec:
+        group = spec.group_name or "default"
+        name = spec.key.to_user_string()
+        spec = spec.replace_attributes(
+            owners=spec.owners or [GROUP_OWNERS.get(group, "team:platform")],
+            tags={
+                "domain": "sales",
+                "cost": "heavy" if name in HEAVY_ASSETS else "cheap",
+                **spec.tags,
+            },
+            code_version=spec.code_version or versions.get(group),
+            freshness_policy=spec.freshness_policy or freshness,
+        )
+        return spec
+
+    # map_asset_specs is the documented way to set attributes across a Definitions; its "preview" status
+    # is Dagster's, and the warning would print on every import of the code location.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return defs.map_asset_specs(func=attributes)
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    """Every group's `defs` merged with the automation and resources, catalogue attributes applied."""
+    settings = settings or Settings()
+    merged = dg.Definitions.merge(
+        ingest.defs,
+        warehouse.defs,
+        analytics.defs,
+        ml.defs,
+        timeseries.defs,
+        dg.Definitions(
+            jobs=automation.jobs,
+            schedules=automation.schedules,
+            sensors=automation.sensors,
+            resources=build_resources(),
+            # The console shows INFO and above; the framework's DEBUG events stay in the UI's event log.
+            loggers={"console": dg.colored_console_logger.configured({"log_level": "INFO"})},
+        ),
+    )
+    return with_catalogue_attributes(merged, settings)
+
+
+defs = build_definitions()

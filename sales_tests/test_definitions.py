@@ -1,9 +1,26 @@
-"""The code location loads, and holds the asset graph of the design with its groups and upstreams."""
+"""The code location loads, holds the asset graph of the design with its groups and upstreams, and matches
+the checked-in snapshot of the graph (so any change of the graph is a visible diff), with the catalogue
+attributes on every asset.
+
+Regenerate the snapshot after an intended change of the graph:
+    .venv/bin/python -m sales_tests.test_definitions
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from sales_assets.definitions import defs
+from sales_assets.definitions import GROUP_OWNERS, defs
+from sales_assets.settings import Settings
+
+SNAPSHOT = Path(__file__).with_name("asset_graph_snapshot.json")
+REGENERATE = "python -m sales_tests.test_definitions"
 
 DESIGN_GROUPS = {
     "raw_csv": "ingest",
@@ -15,6 +32,25 @@ DESIGN_GROUPS = {
     "onnx_model": "ml",
     "ts_risk_reports": "timeseries",
 }
+
+
+def graph_snapshot(definitions: dg.Definitions) -> dict[str, dict]:
+    """Per asset (by key): group, upstream keys, check names and kinds, all sorted."""
+    graph = definitions.resolve_asset_graph()
+    out: dict[str, dict] = {}
+    for key in sorted(graph.get_all_asset_keys()):
+        node = graph.get(key)
+        out[key.to_user_string()] = {
+            "group": node.group_name,
+            "upstreams": sorted(k.to_user_string() for k in node.parent_keys),
+            "checks": sorted(c.name for c in node.check_keys),
+            "kinds": sorted(node.kinds),
+        }
+    return out
+
+
+def write_snapshot() -> None:
+    SNAPSHOT.write_text(json.dumps(graph_snapshot(defs), indent=2) + "\n", encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +68,29 @@ def upstream_closure(graph, key: dg.AssetKey) -> set[dg.AssetKey]:
     return seen
 
 
+def test_the_graph_matches_the_checked_in_snapshot():
+    expected = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+    actual = graph_snapshot(defs)
+    assert actual == expected, f"the asset graph changed; if intended, regenerate with `{REGENERATE}`"
+
+
 def test_every_design_asset_exists_in_its_group(graph):
     for name, group in DESIGN_GROUPS.items():
         node = graph.get(dg.AssetKey(name))
         assert node.group_name == group, name
         assert node.description, f"{name} has no docstring for the UI"
+
+
+def test_every_asset_has_owners_tags_code_version_and_the_daily_freshness(graph):
+    automation = Settings().automation
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners == [GROUP_OWNERS[node.group_name]], key
+        assert node.tags["domain"] == "sales" and node.tags["cost"] in {"cheap", "heavy"}, key
+        assert node.code_version and len(node.code_version) == 12, key
+        policy = node.freshness_policy
+        assert policy.deadline_cron == automation.schedule_cron, key
+        assert policy.timezone == automation.schedule_timezone, key
 
 
 @pytest.mark.parametrize(
@@ -63,3 +117,17 @@ def test_only_duckdb_table_writes_the_warehouse(graph):
     ]
     assert writers == ["duckdb_table"]
     assert graph.get(dg.AssetKey("duckdb_table")).pools == {"duckdb_writer"}
+
+
+def test_dg_check_defs_passes_from_the_repository_root():
+    root = Path(__file__).resolve().parents[1]
+    dg_cli = Path(sys.executable).with_name("dg")
+    completed = subprocess.run(
+        [str(dg_cli), "check", "defs"], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+
+
+if __name__ == "__main__":
+    write_snapshot()
+    print(f"wrote {SNAPSHOT}")
