@@ -9,9 +9,12 @@ import dagster as dg
 import pytest
 
 from sales_assets.ingest.generator import generate_sales_csv
+from sales_assets.settings import Settings
+from sales_tests.real_csv import REAL_CSV_ENV, NotTheKaggleExportError, find_real_csv
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REAL_CSV = REPO_ROOT.parent / "shared" / "data" / "sales_data_sample.csv"
+# The user's configured raw CSV, read before the line below points SALES_DATA_DIR at a temp folder.
+CONFIGURED_RAW_CSV = Settings().raw_csv_path
 
 # Tests never write into the repository's data/ or dagster_home/.
 os.environ.setdefault(
@@ -21,10 +24,15 @@ os.environ.setdefault(
 
 @pytest.fixture(scope="session")
 def real_csv_path() -> Path:
-    """The real Kaggle export beside the project; tests that need it skip when it is absent."""
-    if not REAL_CSV.is_file():
-        pytest.skip(f"real data file {REAL_CSV} is absent")
-    return REAL_CSV
+    """The real Kaggle export (see sales_tests/real_csv.py for where it is looked for); tests that need it
+    skip when it is absent, and fail when SALES_TEST_REAL_CSV names another file."""
+    try:
+        path, reason = find_real_csv(os.environ.get(REAL_CSV_ENV), CONFIGURED_RAW_CSV)
+    except NotTheKaggleExportError as error:
+        pytest.fail(str(error))
+    if path is None:
+        pytest.skip(reason)
+    return path
 
 
 @pytest.fixture(scope="session")
