@@ -11,16 +11,19 @@ with SALES_DATA_DIR (default `data/`) naming the data folder the assets wrote.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import altair as alt
 import polars as pl
 import polars.selectors as cs
 import streamlit as st
 
 from sales_assets.settings import Settings
+from sales_assets.timeseries.series import month_is_complete
 
 METRICS_FILE = "sales_regression_metrics.json"
 SHAP_FILE = "shap_global_importance.json"
@@ -35,6 +38,10 @@ SEGMENT_COMMAND = (
 )
 # Columns the dashboard reads from the cleaned Parquet (the warehouse contract guarantees them, no nulls).
 SALES_COLUMNS = ("ORDERNUMBER", "SALES", "ORDERDATE", "PRODUCTLINE", "COUNTRY", "CUSTOMERNAME", "YEAR")
+# The export's amounts (SALES, PRICEEACH, MSRP, and so the models' errors) are US dollars.
+CURRENCY = "USD"
+# Vega-Lite's d3 format for dollar amounts on chart axes and tooltips.
+DOLLAR_FORMAT = "$,.0f"
 
 
 @dataclass(frozen=True)
@@ -126,9 +133,84 @@ def sales_by(sales: pl.LazyFrame, column: str) -> pl.DataFrame:
     return sales.group_by(column).agg(pl.col("SALES").sum()).sort("SALES", descending=True).collect()
 
 
-def sales_by_month(sales: pl.LazyFrame) -> pl.DataFrame:
+def partial_month(sales: pl.LazyFrame) -> tuple[dt.date, dt.date] | None:
+    """(first day of the newest month, last order date) when the data stops before that month's last day
+    (the rule of `sales_assets.timeseries.series.month_is_complete`, which the forecasts use too); None
+    when the newest month is complete. Pass the unfiltered sales: a filter that leaves a country's last
+    order early in the month does not make the month partial."""
+    last_order = sales.select(pl.col("ORDERDATE").max()).collect().item()
+    if last_order is None or month_is_complete(last_order):
+        return None
+    return dt.date(last_order.year, last_order.month, 1), last_order.date()
+
+
+def sales_by_month(sales: pl.LazyFrame, partial: dt.date | None = None) -> pl.DataFrame:
+    """Monthly SALES (columns `month`, `SALES`, `partial`); `partial` is True on the month `partial`
+    names (the first day of a month the data covers only in part)."""
     month = pl.col("ORDERDATE").dt.truncate("1mo").cast(pl.Date).alias("month")
-    return sales.group_by(month).agg(pl.col("SALES").sum()).sort("month").collect()
+    is_partial = pl.lit(False) if partial is None else pl.col("month") == partial
+    return (
+        sales.group_by(month)
+        .agg(pl.col("SALES").sum())
+        .with_columns(is_partial.alias("partial"))
+        .sort("month")
+        .collect()
+    )
+
+
+def dollars(amount: float | None) -> str:
+    """`$1,234,567.89`: an amount of the export's currency (CURRENCY) for headline figures."""
+    return f"${amount or 0:,.2f}"
+
+
+def readable_number(value: Any) -> str:
+    """A figure for a table cell: floats to four significant digits (thousands separated, never in
+    exponent form above 1,000), integers with separators, anything else as text."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def bar_chart(
+    frame: pl.DataFrame, category: str, value: str, value_title: str, value_format: str
+) -> alt.Chart:
+    """Horizontal bars, largest on top, with category labels never cut short (Vega-Lite's default
+    `labelLimit` of 180 px ellipsises long names such as SHAP's one-hot features)."""
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X(value, title=value_title, axis=alt.Axis(format=value_format)),
+            y=alt.Y(category, sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
+            tooltip=[category, alt.Tooltip(value, format=value_format)],
+        )
+    )
+
+
+def month_chart(monthly: pl.DataFrame) -> alt.LayerChart:
+    """Monthly SALES as a line with a point per month; a partial month's point is hollow and labelled."""
+    base = alt.Chart(monthly).encode(
+        x=alt.X("month:T", title=None),
+        y=alt.Y("SALES:Q", title=f"Sales ({CURRENCY})", axis=alt.Axis(format=DOLLAR_FORMAT)),
+        tooltip=[
+            alt.Tooltip("month:T", format="%Y-%m"),
+            alt.Tooltip("SALES:Q", format=DOLLAR_FORMAT),
+            "partial",
+        ],
+    )
+    points = base.mark_point(size=60, filled=True).encode(
+        shape=alt.Shape(
+            "partial:N",
+            title="Month",
+            scale=alt.Scale(domain=[False, True], range=["circle", "triangle-down"]),
+            legend=alt.Legend(labelExpr="datum.label == 'true' ? 'partial (data stops early)' : 'complete'"),
+        )
+    )
+    return base.mark_line() + points
 
 
 # ---- models -----------------------------------------------------------------------------------------
@@ -202,7 +284,7 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def risk_table(report: dict[str, Any]) -> pl.DataFrame:
     risk = _flatten(report.get("risk") or {})
     return pl.DataFrame(
-        {"measure": list(risk), "value": [str(v) for v in risk.values()]},
+        {"measure": list(risk), "value": [readable_number(v) for v in risk.values()]},
         schema={"measure": pl.String, "value": pl.String},
     )
 
@@ -254,23 +336,37 @@ def render_sales(parquet_dir: Path) -> None:
 
     numbers = headline(chosen)
     total, orders, customers, country_count = st.columns(4)
-    total.metric("Total sales", f"{numbers['total_sales'] or 0:,.2f}")
+    total.metric(f"Total sales ({CURRENCY})", dollars(numbers["total_sales"]))
     orders.metric("Orders", f"{numbers['orders']:,}")
     customers.metric("Customers", f"{numbers['customers']:,}")
     country_count.metric("Countries", f"{numbers['countries']:,}")
-    st.caption(f"{numbers['order_lines']:,} order lines from `{parquet_dir}`")
+    st.caption(
+        f"{numbers['order_lines']:,} order lines from `{parquet_dir}`; amounts are SALES in US dollars"
+        f" ({CURRENCY})."
+    )
 
+    sales_title = f"Sales ({CURRENCY})"
     left, right = st.columns(2)
     with left:
         st.subheader("Sales by product line")
-        st.bar_chart(
-            sales_by(chosen, "PRODUCTLINE"), x="PRODUCTLINE", y="SALES", horizontal=True, sort="-SALES"
+        by_line = sales_by(chosen, "PRODUCTLINE")
+        st.altair_chart(
+            bar_chart(by_line, "PRODUCTLINE", "SALES", sales_title, DOLLAR_FORMAT), width="stretch"
         )
     with right:
         st.subheader("Sales by country")
-        st.bar_chart(sales_by(chosen, "COUNTRY"), x="COUNTRY", y="SALES", horizontal=True, sort="-SALES")
+        by_country = sales_by(chosen, "COUNTRY")
+        st.altair_chart(
+            bar_chart(by_country, "COUNTRY", "SALES", sales_title, DOLLAR_FORMAT), width="stretch"
+        )
     st.subheader("Sales by month")
-    st.line_chart(sales_by_month(chosen), x="month", y="SALES")
+    partial = partial_month(sales)
+    st.altair_chart(month_chart(sales_by_month(chosen, partial and partial[0])), width="stretch")
+    if partial:
+        st.caption(
+            f"{partial[0]:%B %Y} is a partial month (marked ▼): the data stops on {partial[1]:%Y-%m-%d},"
+            " before the month's last day, so its total is not comparable with full months."
+        )
 
 
 def render_models(outputs: dict[str, ExpectedOutput]) -> None:
@@ -280,7 +376,8 @@ def render_models(outputs: dict[str, ExpectedOutput]) -> None:
     elif (metrics := _read_or_report(outputs["metrics"].path)) is not None:
         table, champion = leaderboard(metrics)
         st.markdown(
-            f"Champion: **{champion}** (chosen by CV RMSE; its held-out scores are in the metrics file)"
+            f"Champion: **{champion}** (chosen by CV RMSE; its held-out scores are in the metrics file)."
+            f" RMSE and MAE are errors of one order line's SALES, in {CURRENCY}."
         )
         st.table(table.with_columns(cs.float().round(3)))
 
@@ -289,7 +386,8 @@ def render_models(outputs: dict[str, ExpectedOutput]) -> None:
         _missing_note(outputs["shap"])
     elif (shap := _read_or_report(outputs["shap"].path)) is not None:
         importances = shap_importances(shap)
-        st.bar_chart(importances, x="feature", y="importance", horizontal=True, sort="-importance")
+        title = f"Mean |SHAP| ({CURRENCY} of predicted SALES)"
+        st.altair_chart(bar_chart(importances, "feature", "importance", title, ",.0f"), width="stretch")
 
 
 def render_forecasts(outputs: dict[str, ExpectedOutput]) -> None:

@@ -71,14 +71,65 @@ def test_headline_and_breakdowns_follow_the_filters(app, outputs_dir):
     by_line = app.sales_by(sales, "PRODUCTLINE")
     assert by_line.rows() == [("Classic Cars", 5500.5), ("Vintage Cars", 4000.0), ("Motorcycles", 500.0)]
     assert app.sales_by_month(sales).rows() == [
-        (dt.date(2003, 1, 1), 1500.0),
-        (dt.date(2003, 2, 1), 2000.0),
-        (dt.date(2004, 3, 1), 6500.5),
+        (dt.date(2003, 1, 1), 1500.0, False),
+        (dt.date(2003, 2, 1), 2000.0, False),
+        (dt.date(2004, 3, 1), 6500.5, False),
     ]
 
     chosen = app.filter_sales(sales, ["Classic Cars"], [], [2003])
     assert app.headline(chosen)["total_sales"] == pytest.approx(3000.0)
     assert app.sales_by(chosen, "COUNTRY").rows() == [("France", 2000.0), ("USA", 1000.0)]
+
+
+def test_the_newest_month_is_marked_partial_when_the_data_stops_early(app, outputs_dir):
+    sales = app.scan_sales(app.Settings(data_dir=outputs_dir).parquet_dir)
+    # The fixture's last order is on 2004-03-15: March 2004 is partial, whatever the filter leaves.
+    assert app.partial_month(sales) == (dt.date(2004, 3, 1), dt.date(2004, 3, 15))
+    norway = app.filter_sales(sales, [], ["Norway", "France"], [])
+    assert app.sales_by_month(norway, dt.date(2004, 3, 1)).rows() == [
+        (dt.date(2003, 2, 1), 2000.0, False),
+        (dt.date(2004, 3, 1), 6500.5, True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("last_order", "expected"),
+    [
+        (dt.datetime(2005, 5, 31), None),  # the real export: May 2005 runs to its last day
+        (dt.datetime(2005, 5, 23), (dt.date(2005, 5, 1), dt.date(2005, 5, 23))),  # the generated sample
+        (dt.datetime(2004, 2, 29), None),  # leap day
+        (dt.datetime(2004, 2, 28), (dt.date(2004, 2, 1), dt.date(2004, 2, 28))),
+    ],
+)
+def test_partial_month_rule_on_month_ends(app, last_order, expected):
+    frame = pl.LazyFrame({"ORDERDATE": [dt.datetime(2003, 1, 6), last_order]})
+    assert app.partial_month(frame) == expected
+
+
+def test_money_and_risk_figures_are_rounded_for_reading(app):
+    assert app.dollars(10_032_628.849) == "$10,032,628.85"
+    assert app.dollars(None) == "$0.00"
+    assert app.readable_number(546.6284911312105) == "546.6"
+    assert app.readable_number(0.099999912) == "0.1"
+    assert app.readable_number(1.23456789e-05) == "1.235e-05"
+    assert app.readable_number(1_234_567.891) == "1,234,568"
+    assert app.readable_number(2823) == "2,823"
+    assert app.readable_number(True) == "True" and app.readable_number("ok") == "ok"
+    report = {"risk": {"params": {"omega": 12.3456789, "alpha[1]": 0.123456789}, "converged": True}}
+    assert app.risk_table(report).rows() == [
+        ("params.omega", "12.35"),
+        ("params.alpha[1]", "0.1235"),
+        ("converged", "True"),
+    ]
+
+
+def test_bar_chart_labels_are_never_cut_short(app):
+    frame = pl.DataFrame(
+        {"feature": ["QUANTITYORDERED", "PRODUCTLINE_Trucks and Buses"], "importance": [2.0, 1]}
+    )
+    spec = app.bar_chart(frame, "feature", "importance", "Mean |SHAP|", ",.0f").to_dict()
+    assert spec["encoding"]["y"]["axis"]["labelLimit"] == 0
+    assert spec["encoding"]["y"]["sort"] == "-x"
 
 
 def test_scan_sales_names_missing_columns(app, tmp_path):
