@@ -16,6 +16,7 @@ from sales_assets import automation
 from sales_assets.analytics import defs as analytics
 from sales_assets.ingest import defs as ingest
 from sales_assets.ml import defs as ml
+from sales_assets.recovery import recovering
 from sales_assets.resources import build_resources
 from sales_assets.settings import Settings
 from sales_assets.timeseries import defs as timeseries
@@ -104,6 +105,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             schedules=automation.schedules,
             sensors=automation.sensors,
             resources=build_resources(),
+            # Every run starts by recovering runs whose process died (pool slots, status, MLflow runs).
+            executor=recovering(dg.multiprocess_executor),
             # The console shows INFO and above; the framework's DEBUG events stay in the UI's event log.
             loggers={"console": dg.colored_console_logger.configured({"log_level": "INFO"})},
         ),

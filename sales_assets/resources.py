@@ -23,6 +23,18 @@ class SalesSettingsResource(dg.ConfigurableResource):
     data_dir: str | None = None
     raw_csv: str | None = None
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Every step starts by sweeping what dead runs left in the data folder and by watching its run's
+        process (a step worker exits when the run's process dies); see `sales_assets.recovery`."""
+        from sales_assets.recovery import prepare_step
+
+        run_id = context.dagster_run.run_id if context.dagster_run is not None else None
+        removed = prepare_step(context.instance, run_id, self.get().root)
+        if removed:
+            context.log.info(
+                f"removed {len(removed)} temp file(s)/folder(s) that dead runs left: {removed[:5]}"
+            )
+
     def get(self) -> Settings:
         overrides: dict[str, Path] = {}
         if self.data_dir:
