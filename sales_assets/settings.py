@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from sales_serving.contract.bundle import models_dir as bundle_models_dir
+from sales_serving.contract.export import ExportLayout, ExportReading
 
 # Columns of the source export, in the order the real file has them.
 SOURCE_COLUMNS: tuple[str, ...] = (
@@ -52,19 +53,17 @@ SOURCE_COLUMNS: tuple[str, ...] = (
 )
 
 
-class IngestSettings(BaseModel):
-    """Reading and cleaning the raw export."""
+class IngestSettings(ExportReading):
+    """Reading and cleaning the raw export.
 
-    # Tried in order after strict UTF-8; the first whose non-ASCII characters all read as letters wins.
-    candidate_encodings: list[str] = ["cp850", "cp437", "cp1252", "latin-1"]
-    date_format: str = "%m/%d/%Y %H:%M"
-    date_fallback_formats: list[str] = [
-        "%Y-%m-%d",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y/%m/%d %H:%M:%S",
-        "%Y/%m/%d",
-        "%m/%d/%Y",
-    ]
+    The reading rules (`dialect`, `candidate_encodings`, `null_tokens`, `kept_tokens`, ...) come from the
+    one export reader, `sales_serving.contract.export.ExportReading`; every part of the dialect left
+    unset is detected per file, and setting one settles it (`SALES_INGEST__DIALECT__DATE_ORDER=day_first`).
+    """
+
+    # strptime formats tried after the built-in numeric dates (D/M/Y, M/D/Y, Y-M-D, Excel day numbers),
+    # for exports that spell dates some other way ("%d %b %Y").
+    extra_date_formats: list[str] = []
     required_columns: list[str] = [
         "ORDERNUMBER",
         "QUANTITYORDERED",
@@ -98,9 +97,15 @@ class IngestSettings(BaseModel):
     float_columns: list[str] = ["PRICEEACH", "SALES", "MSRP"]
     # Columns that are not in SOURCE_COLUMNS: kept as strings when True, dropped when False.
     keep_extra_columns: bool = True
-    # The configured plausible window for ORDERDATE (asset check "dates in range").
+    # The configured plausible window for ORDERDATE: a date outside it stops the run (a wrong date order
+    # or year pivot shows up here first).
     min_order_date: str = "2000-01-01"
     max_order_date: str = "2030-12-31"
+    # A share of rejected rows above this stops the run before it replaces the last good outputs: many
+    # rejects mean the export is read wrong, not that a few rows are bad.
+    max_reject_share: float = 0.05
+    # Integer columns with a fixed domain; a value outside rejects its row.
+    integer_ranges: dict[str, tuple[int, int]] = {"QTR_ID": (1, 4), "MONTH_ID": (1, 12), "YEAR_ID": (1900, 2100)}
     # Real DEALSIZE thresholds on SALES: Small below the first, Medium below the second, Large above.
     dealsize_thresholds: tuple[float, float] = (3000.0, 7000.0)
     price_cap: float = 100.0
@@ -111,6 +116,17 @@ class IngestSettings(BaseModel):
     generator_chunk_rows: int = 200_000
     generator_default_rows: int = 2823
     generator_seed: int = 42
+
+    def layout(self) -> ExportLayout:
+        """What the reader expects of a sales export: the columns and which hold integers, money, dates."""
+        return ExportLayout(
+            columns=SOURCE_COLUMNS,
+            required=tuple(self.required_columns),
+            integer_columns=tuple(self.integer_columns),
+            number_columns=tuple(self.float_columns),
+            date_column="ORDERDATE",
+            month_column="MONTH_ID",
+        )
 
 
 class WarehouseSettings(BaseModel):

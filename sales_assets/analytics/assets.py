@@ -13,7 +13,6 @@ from sales_assets.analytics.eda_report import eda_report_markdown
 from sales_assets.analytics.plots import EDA_PLOT_COLUMNS, EDA_PLOTS
 from sales_assets.analytics.summaries import compute_summaries, productline_chart
 from sales_assets.analytics.warehouse_reader import read_sales, with_sales_lazy
-from sales_assets.ingest.encoding import detect_encoding
 from sales_assets.io import write_frame_atomic, write_json_atomic, write_table_pair, write_text_atomic
 from sales_assets.metadata import markdown_table, save_figure, timed
 from sales_assets.outliers import iqr_filter
@@ -108,9 +107,9 @@ def missing_value_report(
     blank cells counted, 'NA' kept as North America) and after it (the warehouse `sales` table)."""
     settings = sales_settings.get()
     raw = settings.raw_csv_path
-    encoding = detect_encoding(raw, settings.ingest.candidate_encodings).encoding
-    with timed(context.log, f"counting blanks in {raw} ({encoding})") as raw_timing:
-        rows_before, before = missing_values.raw_blank_counts(raw, encoding)
+    with timed(context.log, f"counting blanks in {raw}") as raw_timing:
+        rows_before, before, dialect = missing_values.raw_blank_counts(raw, settings.ingest)
+    encoding = dialect.encoding
     with timed(context.log, "counting missing values in the sales table") as table_timing:
         rows_after, after = with_sales_lazy(duckdb_reader, missing_values.blank_counts)
     report = missing_values.missing_value_report(before, rows_before, after, rows_after)

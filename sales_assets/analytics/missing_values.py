@@ -3,13 +3,13 @@ warehouse table), side by side."""
 
 from __future__ import annotations
 
-import codecs
 import tempfile
 from pathlib import Path
 
 import polars as pl
 
-from sales_assets.ingest.encoding import transcode_to_utf8
+from sales_assets.settings import IngestSettings
+from sales_serving.contract.export import LINE, Dialect, open_export
 
 MISSING_REPORT_SCHEMA = {
     "column": pl.String,
@@ -21,20 +21,18 @@ MISSING_REPORT_SCHEMA = {
 }
 
 
-def raw_blank_counts(path: Path, encoding: str) -> tuple[int, pl.DataFrame]:
-    """`blank_counts` of the raw CSV read with every column as text and nothing but empty cells as null:
-    'NA' is a TERRITORY (North America), not a missing value. Polars reads only UTF-8, so any other
-    encoding (or a BOM) is first transcoded chunk by chunk to a temp copy."""
+def raw_blank_counts(path: Path, ingest: IngestSettings) -> tuple[int, pl.DataFrame, Dialect]:
+    """`blank_counts` of the raw CSV as the one export reader reads it (its dialect detected, every cell
+    as trimmed text, spreadsheet null tokens missing, 'NA' kept as a TERRITORY), and that dialect.
+    Malformed lines are left out, as cleaning leaves them out."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"raw CSV {path} does not exist")
-    with open(path, "rb") as handle:
-        has_bom = handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
-    if codecs.lookup(encoding).name == "utf-8" and not has_bom:
-        return blank_counts(pl.scan_csv(path, infer_schema=False, null_values=None))
     with tempfile.TemporaryDirectory(prefix="raw-utf8-") as scratch:
-        copy = transcode_to_utf8(path, Path(scratch) / path.name, encoding)
-        return blank_counts(pl.scan_csv(copy, infer_schema=False, null_values=None))
+        export = open_export(path, ingest.layout(), ingest, Path(scratch))
+        export.structure()
+        rows, counts = blank_counts(export.scan().drop(LINE))
+    return rows, counts, export.dialect
 
 
 def blank_counts(frame: pl.LazyFrame | pl.DataFrame) -> tuple[int, pl.DataFrame]:

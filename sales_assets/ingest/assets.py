@@ -1,22 +1,23 @@
 """Assets of group `ingest`: the raw export (`raw_csv`) and its cleaned, partitioned Parquet layer
 (`clean_parquet`), with the clean layer's checks. Wiring only; the rules live in the modules beside it."""
 
-import csv
-import io
 import tempfile
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
 
 from sales_assets.ingest.cleaning import (
     CleanStats,
     EmptyInputError,
-    MissingColumnsError,
-    check_header,
+    blocking_problems,
     clean_to_parquet,
+    open_source,
 )
-from sales_assets.ingest.encoding import NotCsvTextError, count_records, detect_encoding, transcode_to_utf8
 from sales_assets.ingest.generator import generate_sales_csv
 from sales_assets.ingest.quality import (
     BLOCKING_CHECKS,
@@ -25,37 +26,56 @@ from sales_assets.ingest.quality import (
     clean_layer_findings,
 )
 from sales_assets.io import atomic_path, sha256_file, staged_directory
-from sales_assets.metadata import markdown_table, timed
+from sales_assets.metadata import table_metadata, timed
 from sales_assets.resources import SalesSettingsResource
 from sales_assets.settings import Settings
+from sales_serving.contract.export import ExportError
 
 GROUP = "ingest"
+SETTINGS_HINT = "check the export and the SALES_INGEST__DIALECT__* settings"
 
 
-def read_header(path: Path, encoding: str) -> list[str]:
-    with open(path, encoding=encoding, newline="") as handle:
-        first_line = handle.readline().removeprefix("\ufeff")
-    return [c.strip() for c in next(csv.reader(io.StringIO(first_line)), [])]
+@contextmanager
+def failing_on_bad_input(path: Path) -> Iterator[None]:
+    """Any error reading the export reaches the user as one line (file, what, setting); the traceback of
+    a parser error (Polars, DuckDB, codecs) follows in the failure's metadata, never leads."""
+    try:
+        yield
+    except (ExportError, EmptyInputError) as error:
+        raise dg.Failure(description=str(error)) from error
+    except (pl.exceptions.PolarsError, duckdb.Error, UnicodeError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise dg.Failure(
+            description=f"{path}: {type(error).__name__}: {first[:200]}; {SETTINGS_HINT}",
+            metadata={"traceback": dg.MetadataValue.text(traceback.format_exc())},
+        ) from error
 
 
 def inspect_raw_csv(path: Path, settings: Settings) -> dict:
-    """Everything `raw_csv` records about the source file; raises a ValueError naming what is wrong."""
-    report = detect_encoding(path, settings.ingest.candidate_encodings)
-    check_header(read_header(path, report.encoding), settings.ingest, path)
-    rows = count_records(path)
-    if rows == 0:
-        raise EmptyInputError(f"{path}: has a header but no data rows")
+    """Everything `raw_csv` records about the source file: its dialect (with evidence) and its record
+    count from the reader. Raises ExportError / EmptyInputError naming what is wrong."""
+    with tempfile.TemporaryDirectory(dir=path.parent) as work:
+        export = open_source(path, settings.ingest, Path(work))
+        structure = export.structure()
+        if structure.records == 0:
+            raise EmptyInputError(f"{path}: has a header but no data rows")
+        export.resolve_date_order()
     return {
-        "encoding": report.encoding,
-        "has_bom": report.has_bom,
-        "non_ascii_bytes": report.non_ascii_bytes,
-        "rows": rows,
+        **export.dialect.metadata(),
+        "dialect_evidence": dg.MetadataValue.json(export.dialect.evidence),
+        "extra_columns": ", ".join(export.header.extra) or "none",
+        "unnamed_columns_dropped": len(export.header.unnamed),
+        "malformed_lines": structure.malformed.height,
+        "blank_lines": structure.blank_lines,
+        "dagster/row_count": structure.records,
     }
 
 
 @dg.asset(group_name=GROUP, kinds={"csv"})
 def raw_csv(context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource) -> dg.MaterializeResult:
-    """The sales export as it arrived: path, size, sha256, detected text encoding and row count.
+    """The sales export as it arrived: path, size, sha256, its dialect (encoding, delimiter, decimal mark,
+    thousands separator, currency signs, date order; each detected or set in `SALES_INGEST__DIALECT__*`)
+    and its record count as the one reader counts it (malformed lines included).
 
     When `SALES_RAW_CSV` (default `$SALES_DATA_DIR/raw/sales_data_sample.csv`) does not exist, a
     deterministic sample shaped like the real export is generated there first.
@@ -74,22 +94,19 @@ def raw_csv(context: dg.AssetExecutionContext, sales_settings: SalesSettingsReso
             price_cap=settings.ingest.price_cap,
         )
         context.log.info(f"generated {result['rows']:,} rows in {result['seconds']}s")
-    with timed(context.log, f"inspect {path}") as timing:
-        try:
-            facts = inspect_raw_csv(path, settings)
-            digest = sha256_file(path)
-        except (NotCsvTextError, MissingColumnsError, EmptyInputError, UnicodeDecodeError) as error:
-            raise dg.Failure(description=str(error)) from error
-    context.log.info(f"{path}: {facts['rows']:,} rows, encoding {facts['encoding']}, sha256 {digest[:12]}")
+    with timed(context.log, f"inspect {path}") as timing, failing_on_bad_input(path):
+        facts = inspect_raw_csv(path, settings)
+        digest = sha256_file(path)
+    context.log.info(
+        f"{path}: {facts['dagster/row_count']:,} records, encoding {facts['encoding']}, delimiter "
+        f"{facts['delimiter']!r}, date order {facts['date_order']}, sha256 {digest[:12]}"
+    )
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
             "bytes": path.stat().st_size,
             "sha256": digest,
-            "encoding": facts["encoding"],
-            "has_bom": facts["has_bom"],
-            "non_ascii_bytes": facts["non_ascii_bytes"],
-            "dagster/row_count": facts["rows"],
+            **facts,
             "generated_sample": generated,
             "seconds": timing["seconds"],
         },
@@ -98,20 +115,31 @@ def raw_csv(context: dg.AssetExecutionContext, sales_settings: SalesSettingsReso
 
 
 def _stats_metadata(stats: CleanStats) -> dict:
-    by_year = pl.DataFrame({"YEAR": list(stats.rows_by_year), "rows": list(stats.rows_by_year.values())})
-    reasons = pl.DataFrame(
-        {"reason": list(stats.rejects_by_reason), "rows": list(stats.rejects_by_reason.values())},
-        schema={"reason": pl.String, "rows": pl.Int64},
+    by_year = pl.DataFrame(
+        {"YEAR": list(stats.rows_by_year), "rows": list(stats.rows_by_year.values())},
+        schema={"YEAR": pl.Int64, "rows": pl.Int64},
     )
+    rules = pl.DataFrame(
+        {
+            "rule": list(stats.rejects_by_rule),
+            "rows": [c.rows for c in stats.rejects_by_rule.values()],
+            "example_lines": [", ".join(map(str, c.example_lines)) for c in stats.rejects_by_rule.values()],
+        },
+        schema={"rule": pl.String, "rows": pl.Int64, "example_lines": pl.String},
+    )
+    dialect = stats.dialect.metadata() if stats.dialect else {}
     return {
         "rows_in": stats.rows_in,
         "duplicates_removed": stats.duplicates_removed,
         "rows_rejected": stats.rows_rejected,
+        "malformed_lines": stats.rows_malformed,
         "dagster/row_count": stats.rows_clean,
-        "rows_by_year": dg.MetadataValue.md(markdown_table(by_year)),
-        "rejects_by_reason": dg.MetadataValue.md(markdown_table(reasons) if reasons.height else "_none_"),
+        "row_balance": stats.balance,
+        "rows_by_year": table_metadata(by_year),
+        "rejects_by_rule": table_metadata(rules),
         "absent_optional_columns": ", ".join(stats.absent_optional_columns) or "none",
         "extra_columns": ", ".join(stats.extra_columns) or "none",
+        **{f"dialect_{k}": v for k, v in dialect.items()},
         "seconds_by_step": dg.MetadataValue.json(stats.seconds),
     }
 
@@ -125,49 +153,42 @@ def _stats_metadata(stats: CleanStats) -> dict:
 def clean_parquet(
     context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource
 ) -> dg.MaterializeResult:
-    """The cleaned order lines: typed columns, ORDERDATE parsed, YEAR and MONTH added, ADDRESSLINE2
-    dropped, STATE/POSTALCODE blanks filled with `Unknown`, TERRITORY `NA` kept as North America, exact
-    duplicates removed, unusable rows quarantined with a reason. Hive-partitioned Parquet by YEAR,
-    swapped in whole so a failed run leaves the previous data."""
+    """The cleaned order lines: read by the one export reader (dialect detected, cells trimmed, null
+    tokens missing, strict numbers and dates), typed columns, YEAR and MONTH added, ADDRESSLINE2 dropped,
+    STATE/POSTALCODE blanks filled with `Unknown`, TERRITORY `NA` kept as North America, exact duplicates
+    removed, unusable rows and malformed lines quarantined with a reason and their line. Hive-partitioned
+    Parquet by YEAR, swapped in whole; a run that rejects too much, or meets dates that disagree with
+    YEAR_ID/MONTH_ID/QTR_ID or fall outside the configured range, stops and leaves the previous data."""
     settings = sales_settings.get()
     source = settings.raw_csv_path
     work_root = settings.root / "processed"
     work_root.mkdir(parents=True, exist_ok=True)
-    with timed(context.log, f"clean {source}") as timing, tempfile.TemporaryDirectory(dir=work_root) as work:
-        try:
-            report = detect_encoding(source, settings.ingest.candidate_encodings)
-            csv_path = source
-            if report.encoding != "utf-8" or report.has_bom:
-                context.log.info(f"transcoding {source} from {report.encoding} to UTF-8")
-                csv_path = transcode_to_utf8(source, Path(work) / "source_utf8.csv", report.encoding)
-            with (
-                staged_directory(settings.parquet_dir) as parquet_stage,
-                atomic_path(settings.rejects_path) as rejects_stage,
-            ):
-                stats = clean_to_parquet(csv_path, parquet_stage, rejects_stage, settings.ingest)
-                findings = clean_layer_findings(parquet_stage, settings)
-                blocking = {n: f for n, f in findings.items() if n in BLOCKING_CHECKS and not f.passed}
-                if blocking:
-                    # The staged output is thrown away: the previous good Parquet stays in place.
-                    raise dg.Failure(
-                        description=f"{source}: "
-                        + "; ".join(f.metadata["problem"] for f in blocking.values()),
-                        metadata={"failed_checks": ", ".join(blocking)},
-                    )
-        except (NotCsvTextError, MissingColumnsError, EmptyInputError, UnicodeDecodeError) as error:
-            raise dg.Failure(description=str(error)) from error
-    context.log.info(
-        f"{stats.rows_in:,} rows in, {stats.duplicates_removed:,} duplicates removed, "
-        f"{stats.rows_rejected:,} rejected, {stats.rows_clean:,} clean"
-    )
+    with (
+        timed(context.log, f"clean {source}") as timing,
+        tempfile.TemporaryDirectory(dir=work_root) as work,
+        failing_on_bad_input(source),
+        staged_directory(settings.parquet_dir) as parquet_stage,
+        atomic_path(settings.rejects_path) as rejects_stage,
+    ):
+        stats = clean_to_parquet(source, parquet_stage, rejects_stage, settings.ingest, Path(work))
+        stops = blocking_problems(stats, settings.ingest)
+        findings = clean_layer_findings(parquet_stage, settings)
+        stops += [f.metadata["problem"] for n, f in findings.items() if n in BLOCKING_CHECKS and not f.passed]
+        if stops:
+            # Raised inside the staging blocks: the staged output is thrown away and the previous good
+            # Parquet, rejects and everything downstream stay in place.
+            raise dg.Failure(
+                description=f"{source}: " + " | ".join(stops),
+                metadata={"row_balance": stats.balance},
+            )
+    context.log.info(stats.balance)
     preview = pl.scan_parquet(settings.parquet_dir, hive_partitioning=True).head(5).collect()
     return dg.MaterializeResult(
         metadata={
             **_stats_metadata(stats),
-            "encoding": report.encoding,
             "parquet_dir": dg.MetadataValue.path(str(settings.parquet_dir)),
             "rejects_path": dg.MetadataValue.path(str(settings.rejects_path)),
-            "preview": dg.MetadataValue.md(markdown_table(preview)),
+            "preview": table_metadata(preview),
             "seconds": timing["seconds"],
         },
         check_results=check_results(findings),

@@ -1,94 +1,116 @@
-"""Cleaning rules for the sales export, as Polars expressions, and the streaming run that applies them.
+"""Cleaning rules for the sales export, as Polars expressions, the streaming run that applies them, and the
+gates that stop a run whose export was evidently read wrong.
 
-Every rule comes from `IngestSettings`. Rows that cannot be used get a reason and go to a rejects file;
-exact duplicates are removed and counted; everything else is typed and written as Parquet partitioned by
-YEAR. The CSV is scanned lazily and sunk in streaming passes, so memory stays bounded on large files.
+The export is read by the one reader (`sales_serving.contract.export`): dialect detected once, cells
+trimmed, null tokens missing, numbers and dates parsed strictly. Every rule comes from `IngestSettings`.
+Rows that cannot be used get a reason and go to a rejects file with their line number, malformed lines
+too; exact duplicates are removed and counted; everything else is typed and written as Parquet partitioned
+by YEAR. The CSV is scanned lazily and sunk in streaming passes, so memory stays bounded on large files.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from sales_assets.settings import SOURCE_COLUMNS, IngestSettings
+from sales_assets.settings import IngestSettings
+from sales_serving.contract.export import (
+    LINE,
+    Dialect,
+    Export,
+    integer_value,
+    number_reason,
+    number_value,
+    open_export,
+    parse_dates,
+)
 
-ROW = "__row"  # 1-based data row number in the source file (the header is row 0)
 HASH = "__hash"
 REASON = "reason"
+RULE = "rule"
+SOURCE_LINE = "source_line"  # line of the file the rejected record starts on (the header is line 1)
+RAW_LINE = "raw_line"  # the text of a malformed line
 POSITIVE_COLUMNS = ("QUANTITYORDERED", "PRICEEACH")
 PARQUET_ROW_GROUP_ROWS = 122_880  # DuckDB's own row-group size
-
-
-class MissingColumnsError(ValueError):
-    """The header lacks columns the pipeline requires."""
+DATE = "ORDERDATE"
+RULE_MALFORMED = "malformed line"
+RULE_DATE_RANGE = "ORDERDATE outside the configured range"
+RULE_PERIOD = "ORDERDATE disagrees with YEAR_ID/MONTH_ID/QTR_ID"
+# Rules whose every hit stops the run: such rows mean the dates are read wrong, not that one row is bad.
+BLOCKING_RULES = (RULE_DATE_RANGE, RULE_PERIOD)
+EXAMPLE_LINES = 3
 
 
 class EmptyInputError(ValueError):
-    """The file has a header but no data rows."""
+    """The file has a header but no data rows, or no usable row."""
+
+
+@dataclass
+class RuleCount:
+    rows: int
+    example_lines: list[int]
 
 
 @dataclass
 class CleanStats:
     rows_in: int = 0
     duplicates_removed: int = 0
-    rows_rejected: int = 0
+    rows_rejected: int = 0  # malformed lines included
+    rows_malformed: int = 0
     rows_clean: int = 0
-    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    rejects_by_rule: dict[str, RuleCount] = field(default_factory=dict)
     rows_by_year: dict[int, int] = field(default_factory=dict)
     absent_optional_columns: list[str] = field(default_factory=list)
     extra_columns: list[str] = field(default_factory=list)
+    dialect: Dialect | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
-
-def check_header(columns: list[str], settings: IngestSettings, path: Path) -> None:
-    """Raise one error naming the file and every required column that is missing."""
-    missing = [c for c in settings.required_columns if c not in columns]
-    if missing:
-        raise MissingColumnsError(
-            f"{path}: missing required column(s) {', '.join(missing)}; the header has {', '.join(columns)}"
+    @property
+    def balance(self) -> str:
+        """`rows in = clean + rejected + duplicates`, with the numbers (it holds exactly)."""
+        return (
+            f"{self.rows_in:,} rows in = {self.rows_clean:,} clean + {self.rows_rejected:,} rejected "
+            f"+ {self.duplicates_removed:,} duplicates"
         )
 
 
-def parse_order_date(column: str, settings: IngestSettings) -> pl.Expr:
-    """The first of the configured formats that parses each value (configured format first)."""
-    text = pl.col(column).str.strip_chars()
-    formats = [settings.date_format, *settings.date_fallback_formats]
-    return pl.coalesce([text.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in formats])
-
-
-def _number(column: str, dtype: pl.DataType) -> pl.Expr:
-    as_float = pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
-    if dtype == pl.Int64:
-        # "30" and "30.0" are whole numbers; "30.5" is not a valid count.
-        return pl.when(as_float == as_float.round(0)).then(as_float).cast(pl.Int64)
-    return as_float
+def open_source(path: Path, settings: IngestSettings, work_dir: Path) -> Export:
+    """The export at `path` opened by the one reader with the ingest layout and reading rules."""
+    return open_export(path, settings.layout(), settings, work_dir)
 
 
 def _typed_name(column: str) -> str:
     return f"__typed_{column}"
 
 
-def typed_values(columns: list[str], settings: IngestSettings) -> list[pl.Expr]:
-    """Each numeric column parsed once, beside its raw text (null where the text is not a number)."""
-    exprs = [_number(c, pl.Int64).alias(_typed_name(c)) for c in settings.integer_columns if c in columns]
-    exprs += [_number(c, pl.Float64).alias(_typed_name(c)) for c in settings.float_columns if c in columns]
+def typed_values(columns: list[str], settings: IngestSettings, dialect: Dialect) -> list[pl.Expr]:
+    """Each numeric column parsed once, beside its text (null where the text is not a strict number)."""
+    exprs = [
+        integer_value(c, dialect).alias(_typed_name(c)) for c in settings.integer_columns if c in columns
+    ]
+    exprs += [number_value(c, dialect).alias(_typed_name(c)) for c in settings.float_columns if c in columns]
     return exprs
 
 
-def date_lookup(distinct_dates: pl.Series, settings: IngestSettings) -> pl.DataFrame:
-    """Parsed value of each distinct ORDERDATE text: an export has few distinct dates and many rows,
-    so every format is tried once per distinct text instead of once per row."""
-    frame = pl.DataFrame({"ORDERDATE": distinct_dates.drop_nulls()})
-    return frame.with_columns(parse_order_date("ORDERDATE", settings).alias(_typed_name("ORDERDATE")))
+def date_lookup(pairs: pl.DataFrame, settings: IngestSettings, dialect: Dialect) -> pl.DataFrame:
+    """Parsed value of each distinct ORDERDATE text: an export has few distinct dates and many rows, so
+    every date rule runs once per distinct text instead of once per row."""
+    frame = pairs.select(pl.col("text").alias(DATE)).unique()
+    parsed = parse_dates(pl.col(DATE), dialect, settings.extra_date_formats)
+    return frame.with_columns(parsed.alias(_typed_name(DATE)))
 
 
-def problems(columns: list[str], settings: IngestSettings) -> list[tuple[pl.Expr, pl.Expr]]:
-    """(condition, reason) pairs: a row meeting any condition cannot be used."""
-    found: list[tuple[pl.Expr, pl.Expr]] = []
+Problem = tuple[pl.Expr, str, pl.Expr]  # condition, rule (a stable name to count by), reason (with the value)
+
+
+def problems(columns: list[str], settings: IngestSettings, dialect: Dialect) -> list[Problem]:
+    """(condition, rule, reason) triples: a row meeting any condition cannot be used."""
+    found: list[Problem] = []
     typed = {c: "whole number" for c in settings.integer_columns} | {
         c: "number" for c in settings.float_columns
     }
@@ -96,29 +118,87 @@ def problems(columns: list[str], settings: IngestSettings) -> list[tuple[pl.Expr
         if column not in columns:
             continue
         raw, value = pl.col(column), pl.col(_typed_name(column))
-        found.append((raw.is_null(), pl.lit(f"{column} is blank")))
+        found.append((raw.is_null() | (raw == ""), f"{column} blank", pl.lit(f"{column} is blank")))
         found.append(
-            (raw.is_not_null() & value.is_null(), pl.format(f"{column} '{{}}' is not a {kind}", raw))
+            (
+                raw.is_not_null() & (raw != "") & value.is_null(),
+                f"{column} not a {kind}",
+                number_reason(column, dialect, kind),
+            )
         )
         if column in POSITIVE_COLUMNS:
-            found.append((value <= 0, pl.format(f"{column} {{}} is not positive", raw)))
-    date = pl.col(_typed_name("ORDERDATE"))
+            found.append(
+                (value <= 0, f"{column} not positive", pl.format(f"{column} {{}} is not positive", raw))
+            )
+        if column in settings.integer_ranges:
+            low, high = settings.integer_ranges[column]
+            found.append(
+                (
+                    (value < low) | (value > high),
+                    f"{column} out of range",
+                    pl.format(f"{column} {{}} is outside {low}..{high}", value),
+                )
+            )
+    date = pl.col(_typed_name(DATE))
     found.append(
         (
-            pl.col("ORDERDATE").is_not_null() & date.is_null(),
-            pl.format("ORDERDATE '{}' matches no configured date format", pl.col("ORDERDATE")),
+            pl.col(DATE).is_not_null() & date.is_null(),
+            "ORDERDATE not a date",
+            pl.format(
+                f"ORDERDATE '{{}}' is not a {dialect.date_order.replace('_', '-')} date"
+                if dialect.date_order
+                else "ORDERDATE '{}' is not a date",
+                pl.col(DATE).str.slice(0, 40),
+            ),
         )
     )
+    low, high = (
+        pl.lit(settings.min_order_date).str.to_datetime(),
+        pl.lit(settings.max_order_date).str.to_datetime(),
+    )
+    found.append(
+        (
+            (date < low) | (date > high + pl.duration(days=1)),
+            RULE_DATE_RANGE,
+            pl.format(
+                f"ORDERDATE {{}} is outside {settings.min_order_date}..{settings.max_order_date} "
+                "(SALES_INGEST__MIN_ORDER_DATE / MAX_ORDER_DATE)",
+                date.dt.date(),
+            ),
+        )
+    )
+    periods = [
+        (c, expr)
+        for c, expr in (
+            ("YEAR_ID", date.dt.year()),
+            ("MONTH_ID", date.dt.month()),
+            ("QTR_ID", date.dt.quarter()),
+        )
+        if c in columns
+    ]
+    if periods:
+        disagree = pl.any_horizontal([expr.cast(pl.Int64) != pl.col(_typed_name(c)) for c, expr in periods])
+        found.append(
+            (
+                disagree,
+                RULE_PERIOD,
+                pl.format(
+                    "ORDERDATE {} disagrees with " + ", ".join(f"{c} {{}}" for c, _ in periods),
+                    date.dt.date(),
+                    *[pl.col(c) for c, _ in periods],
+                ),
+            )
+        )
     for column in settings.required_columns:
         if column not in typed and column not in settings.fill_unknown_columns:
-            found.append((pl.col(column).is_null(), pl.lit(f"{column} is blank")))
+            found.append((pl.col(column).is_null(), f"{column} blank", pl.lit(f"{column} is blank")))
     return found
 
 
 def clean_columns(columns: list[str], settings: IngestSettings) -> list[pl.Expr]:
     """The clean layer's columns for usable rows: typed values, fills, YEAR and MONTH."""
     exprs: list[pl.Expr] = []
-    typed = {*settings.integer_columns, *settings.float_columns, "ORDERDATE"}
+    typed = {*settings.integer_columns, *settings.float_columns, DATE}
     for column in columns:
         if column in settings.drop_columns:
             continue
@@ -128,120 +208,193 @@ def clean_columns(columns: list[str], settings: IngestSettings) -> list[pl.Expr]
             exprs.append(pl.col(column).fill_null(settings.fill_value))
         else:
             exprs.append(pl.col(column))
-    date = pl.col(_typed_name("ORDERDATE"))
+    date = pl.col(_typed_name(DATE))
     exprs += [date.dt.year().cast(pl.Int64).alias("YEAR"), date.dt.month().cast(pl.Int64).alias("MONTH")]
     return exprs
 
 
-def scan_source(csv_path: Path, settings: IngestSettings) -> tuple[pl.LazyFrame, CleanStats]:
-    """Every column as a string, with the 1-based row number; absent optional columns added empty."""
-    columns = pl.scan_csv(csv_path, infer_schema=False, n_rows=0).collect_schema().names()
-    columns = [c.strip() for c in columns]
-    check_header(columns, settings, csv_path)
-    stats = CleanStats()
-    stats.extra_columns = [c for c in columns if c not in SOURCE_COLUMNS]
-    frame = pl.scan_csv(
-        csv_path,
-        infer_schema=False,
-        new_columns=columns,
-        row_index_name=ROW,
-        row_index_offset=1,
-    )
-    if not settings.keep_extra_columns and stats.extra_columns:
-        frame = frame.drop(stats.extra_columns)
-    stats.absent_optional_columns = [c for c in SOURCE_COLUMNS if c not in columns]
-    frame = frame.with_columns(
-        [pl.lit(None, dtype=pl.String).alias(c) for c in stats.absent_optional_columns]
-    )
-    return frame, stats
-
-
 def value_columns(frame: pl.LazyFrame) -> list[str]:
-    return [c for c in frame.collect_schema().names() if c != ROW]
+    return [c for c in frame.collect_schema().names() if c != LINE]
 
 
-def duplicate_rows(source: pl.LazyFrame) -> tuple[int, pl.Series]:
-    """The row count and the row numbers of exact repeats of an earlier row.
+def duplicate_rows(source: pl.LazyFrame) -> tuple[int, pl.Series, int]:
+    """The row count, the line numbers of exact repeats of an earlier row, and how many rows have their
+    last column empty (a sign of short lines, see `Export.looks_well_formed`).
 
     Only a 64-bit hash per row is held in memory; rows whose hash repeats are then compared on every
     value, so a hash collision between different rows is never taken for a duplicate.
     """
     values = value_columns(source)
-    hashes = source.select(ROW, pl.struct(values).hash(seed=0).alias(HASH)).collect(engine="streaming")
+    hashes = source.select(
+        LINE, pl.struct(values).hash(seed=0).alias(HASH), pl.col(values[-1]).is_null().alias("__last_null")
+    ).collect(engine="streaming")
+    last_nulls = int(hashes["__last_null"].sum())
     repeats = hashes.filter(~pl.col(HASH).is_first_distinct())
     if repeats.is_empty():
-        return hashes.height, pl.Series(ROW, [], dtype=pl.UInt32)
-    suspects = hashes.filter(pl.col(HASH).is_in(repeats[HASH].implode()))[ROW]
-    rows = source.filter(pl.col(ROW).is_in(suspects.implode())).collect().sort(ROW)
+        return hashes.height, pl.Series(LINE, [], dtype=pl.UInt32), last_nulls
+    suspects = hashes.filter(pl.col(HASH).is_in(repeats[HASH].implode()))[LINE]
+    rows = source.filter(pl.col(LINE).is_in(suspects.implode())).collect().sort(LINE)
     confirmed = rows.filter(~pl.struct(values).is_first_distinct())
-    return hashes.height, confirmed[ROW]
+    return hashes.height, confirmed[LINE], last_nulls
+
+
+def _read_records(export: Export) -> tuple[pl.LazyFrame, int, pl.Series]:
+    """The records frame, row count and duplicate lines; the line-by-line check runs only when the fast
+    parse shows doubt (a parser error, fewer records than lines, short lines)."""
+    source = export.scan()
+    try:
+        rows, repeats, last_nulls = duplicate_rows(source)
+        if export.looks_well_formed(rows, last_nulls):
+            return source, rows, repeats
+    except pl.exceptions.ComputeError:
+        pass  # too many fields or a broken quote: the line check below finds which lines
+    export.structure()
+    source = export.scan()
+    rows, repeats, _ = duplicate_rows(source)
+    return source, rows, repeats
 
 
 def clean_to_parquet(
-    csv_path: Path, parquet_dir: Path, rejects_path: Path, settings: IngestSettings
+    csv_path: Path,
+    parquet_dir: Path,
+    rejects_path: Path,
+    settings: IngestSettings,
+    work_dir: Path | None = None,
 ) -> CleanStats:
-    """Clean `csv_path` (UTF-8) into hive-partitioned Parquet in `parquet_dir` and a rejects file.
+    """Clean the export at `csv_path` (any dialect the reader knows) into hive-partitioned Parquet in
+    `parquet_dir` and a rejects file (one row per rejected record or malformed line, with its line).
 
-    Both outputs are written to the paths given, which the caller stages and swaps into place. The CSV
-    is read in two streaming passes: one for row hashes and distinct dates, one that writes.
+    Both outputs are written to the paths given, which the caller stages and swaps into place; temp copies
+    go to `work_dir` (default: beside `parquet_dir`). The CSV is read in streaming passes: row hashes,
+    distinct dates, and the one that writes. Raises MissingColumnsError, EmptyInputError, ExportError.
     """
     started = time.perf_counter()
     # Polars reads this knob from the environment only; it has no scan_csv parameter.
     os.environ["POLARS_CSV_CHUNK_SIZE"] = str(settings.csv_chunk_bytes)
-    source, stats = scan_source(csv_path, settings)
-    stats.rows_in, repeats = duplicate_rows(source)
-    if stats.rows_in == 0:
-        raise EmptyInputError(f"{csv_path}: has a header but no data rows")
-    stats.duplicates_removed = repeats.len()
-    dates = date_lookup(
-        source.select(pl.col("ORDERDATE").unique()).collect(engine="streaming")["ORDERDATE"], settings
-    )
-    stats.seconds["duplicates_and_dates"] = round(time.perf_counter() - started, 3)
-
-    columns = value_columns(source)
-    found = problems(columns, settings)
-    judged = (
-        source.filter(~pl.col(ROW).is_in(repeats.implode()))
-        .join(dates.lazy(), on="ORDERDATE", how="left", maintain_order="left")
-        .with_columns(typed_values(columns, settings))
-        .with_columns(pl.any_horizontal([condition for condition, _ in found]).fill_null(True).alias("__bad"))
-    )
-    usable = judged.filter(~pl.col("__bad")).select(clean_columns(columns, settings))
-    # Reasons are spelled out only for the (few) rejected rows.
-    reasons = pl.concat_list([pl.when(condition).then(reason) for condition, reason in found])
-    rejected = judged.filter(pl.col("__bad")).select(
-        pl.col(ROW).alias("source_row"),
-        *[pl.col(c) for c in columns],
-        reasons.list.drop_nulls().list.join("; ").alias(REASON),
-    )
     parquet_dir.mkdir(parents=True, exist_ok=True)
-    rejects_path.parent.mkdir(parents=True, exist_ok=True)
-    pl.collect_all(
-        [
-            usable.sink_parquet(
-                pl.PartitionBy(parquet_dir, key="YEAR", include_key=False),
-                # Bounded row groups keep every later reader's memory bounded too.
-                row_group_size=PARQUET_ROW_GROUP_ROWS,
-                lazy=True,
-                mkdir=True,
-            ),
-            rejected.sink_parquet(rejects_path, lazy=True),
-        ],
-        engine="streaming",
-    )
+    with tempfile.TemporaryDirectory(dir=work_dir or parquet_dir.parent) as work:
+        export = open_source(Path(csv_path), settings, Path(work))
+        stats = CleanStats(dialect=export.dialect)
+        stats.extra_columns = list(export.header.extra)
+        stats.absent_optional_columns = list(export.header.absent)
+        source, rows, repeats = _read_records(export)
+        malformed = export.structure().malformed if export.checked else None
+        stats.rows_malformed = malformed.height if malformed is not None else 0
+        stats.rows_in = rows + stats.rows_malformed
+        if stats.rows_in == 0:
+            raise EmptyInputError(f"{csv_path}: has a header but no data rows")
+        stats.duplicates_removed = repeats.len()
+        if not settings.keep_extra_columns and stats.extra_columns:
+            source = source.drop(stats.extra_columns)
+        source = source.with_columns(
+            pl.lit(None, dtype=pl.String).alias(c) for c in stats.absent_optional_columns
+        )
+        pairs = export.date_pairs(source)
+        export.resolve_date_order(pairs)
+        dates = date_lookup(pairs, settings, export.dialect)
+        stats.seconds["read_duplicates_and_dates"] = round(time.perf_counter() - started, 3)
+
+        columns = value_columns(source)
+        found = problems(columns, settings, export.dialect)
+        judged = (
+            source.filter(~pl.col(LINE).is_in(repeats.implode()))
+            .join(dates.lazy(), on=DATE, how="left", maintain_order="left")
+            .with_columns(typed_values(columns, settings, export.dialect))
+            .with_columns(
+                pl.any_horizontal([condition for condition, _, _ in found]).fill_null(True).alias("__bad")
+            )
+        )
+        usable = judged.filter(~pl.col("__bad")).select(clean_columns(columns, settings))
+        # Reasons are spelled out only for the (few) rejected rows.
+        reasons = pl.concat_list([pl.when(condition).then(reason) for condition, _, reason in found])
+        rules = pl.concat_list([pl.when(condition).then(pl.lit(rule)) for condition, rule, _ in found])
+        rejected = judged.filter(pl.col("__bad")).select(
+            pl.col(LINE).alias(SOURCE_LINE),
+            *[pl.col(c) for c in columns],
+            reasons.list.drop_nulls().list.join("; ").alias(REASON),
+            rules.list.drop_nulls().list.join("; ").alias(RULE),
+            pl.lit(None, dtype=pl.String).alias(RAW_LINE),
+        )
+        if malformed is not None and malformed.height:
+            rejected = pl.concat(
+                [
+                    rejected,
+                    malformed.lazy().select(
+                        pl.col(LINE).alias(SOURCE_LINE),
+                        *[pl.lit(None, dtype=pl.String).alias(c) for c in columns],
+                        pl.col("reason").alias(REASON),
+                        pl.lit(RULE_MALFORMED).alias(RULE),
+                        pl.col("text").alias(RAW_LINE),
+                    ),
+                ]
+            )
+        rejects_path.parent.mkdir(parents=True, exist_ok=True)
+        pl.collect_all(
+            [
+                usable.sink_parquet(
+                    pl.PartitionBy(parquet_dir, key="YEAR", include_key=False),
+                    # Bounded row groups keep every later reader's memory bounded too.
+                    row_group_size=PARQUET_ROW_GROUP_ROWS,
+                    lazy=True,
+                    mkdir=True,
+                ),
+                rejected.sink_parquet(rejects_path, lazy=True),
+            ],
+            engine="streaming",
+        )
     stats.seconds["clean_and_write"] = round(time.perf_counter() - started - sum(stats.seconds.values()), 3)
 
     rejects = pl.scan_parquet(rejects_path)
     stats.rows_rejected = rejects.select(pl.len()).collect().item()
-    stats.rejects_by_reason = dict(
-        rejects.group_by(REASON).len().sort("len", descending=True).head(20).collect().iter_rows()
-    )
+    stats.rejects_by_rule = rejects_by_rule(rejects)
     if stats.rows_rejected == stats.rows_in - stats.duplicates_removed:
         raise EmptyInputError(
             f"{csv_path}: none of its {stats.rows_in:,} rows is usable; first reasons: "
-            + "; ".join(list(stats.rejects_by_reason)[:3])
+            + summarise_rules(stats.rejects_by_rule, 3)
         )
     by_year = pl.scan_parquet(parquet_dir, hive_partitioning=True).group_by("YEAR").len().sort("YEAR")
     stats.rows_by_year = {int(y): int(n) for y, n in by_year.collect().iter_rows()}
     stats.rows_clean = sum(stats.rows_by_year.values())
     return stats
+
+
+def rejects_by_rule(rejects: pl.LazyFrame) -> dict[str, RuleCount]:
+    """Rejected rows per rule (a row may break several), most frequent first, with example lines."""
+    counted = (
+        rejects.select(SOURCE_LINE, pl.col(RULE).str.split("; "))
+        .explode(RULE)
+        .group_by(RULE)
+        .agg(pl.len().alias("rows"), pl.col(SOURCE_LINE).sort().head(EXAMPLE_LINES).alias("lines"))
+        .sort(["rows", RULE], descending=[True, False])
+        .collect()
+    )
+    return {rule: RuleCount(int(n), [int(x) for x in lines]) for rule, n, lines in counted.iter_rows()}
+
+
+def summarise_rules(by_rule: dict[str, RuleCount], top: int = 5) -> str:
+    """`rule: N rows (lines a, b, c)` for the most frequent rules."""
+    return "; ".join(
+        f"{rule}: {count.rows:,} row(s) (line {', '.join(map(str, count.example_lines))})"
+        for rule, count in list(by_rule.items())[:top]
+    )
+
+
+def blocking_problems(stats: CleanStats, settings: IngestSettings) -> list[str]:
+    """Why the run must stop before it replaces the last good outputs (empty when it may go on)."""
+    found = []
+    share = stats.rows_rejected / stats.rows_in if stats.rows_in else 0.0
+    if share > settings.max_reject_share:
+        found.append(
+            f"{stats.rows_rejected:,} of {stats.rows_in:,} rows rejected ({share:.1%}), above "
+            f"SALES_INGEST__MAX_REJECT_SHARE={settings.max_reject_share:g}; top reasons: "
+            + summarise_rules(stats.rejects_by_rule)
+        )
+    for rule in BLOCKING_RULES:
+        if rule in stats.rejects_by_rule:
+            count = stats.rejects_by_rule[rule]
+            found.append(
+                f"{rule} on {count.rows:,} row(s) (line {', '.join(map(str, count.example_lines))}): the "
+                "dates are read wrong or the export is; check SALES_INGEST__DIALECT__DATE_ORDER and "
+                "SALES_INGEST__DIALECT__TWO_DIGIT_YEAR_PIVOT"
+            )
+    return found

@@ -12,8 +12,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from sales_assets.parquet_layer import parquet_glob
 from sales_assets.settings import Settings
-from sales_assets.warehouse.loading import parquet_glob
 
 CHECK_REQUIRED_COLUMNS = "required_columns_present"
 CHECK_ROW_COUNT = "row_count_positive"

@@ -10,7 +10,6 @@ import pytest
 
 from sales_assets.analytics.assets import DRIFT_REPORT_FILE, PSI_WITHIN_BOUNDS
 from sales_assets.analytics.missing_values import raw_blank_counts
-from sales_assets.ingest.encoding import detect_encoding
 from sales_assets.outliers import iqr_filter
 from sales_assets.resources import build_resources
 from sales_assets.settings import Settings
@@ -24,9 +23,8 @@ IQR_KEPT = 2701
 
 
 def test_raw_blanks_read_in_the_detected_encoding(real_csv_path):
-    encoding = detect_encoding(real_csv_path).encoding
-    assert encoding == "cp850"
-    rows, counts = raw_blank_counts(real_csv_path, encoding)
+    rows, counts, dialect = raw_blank_counts(real_csv_path, Settings().ingest)
+    assert dialect.encoding == "cp850"
     assert rows == 2823
     assert {column: n for column, n in counts.rows() if n} == RAW_BLANKS
 

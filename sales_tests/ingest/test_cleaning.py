@@ -5,13 +5,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sales_assets.ingest.cleaning import (
-    EmptyInputError,
-    MissingColumnsError,
-    clean_to_parquet,
-    parse_order_date,
-)
+from sales_assets.ingest.cleaning import EmptyInputError, clean_to_parquet
 from sales_assets.settings import SOURCE_COLUMNS, IngestSettings
+from sales_serving.contract.export import Dialect, MissingColumnsError, parse_dates
 
 GOOD = {
     "ORDERNUMBER": "10107",
@@ -84,11 +80,19 @@ def test_types_fills_and_derived_columns(tmp_path):
         ("2004-11-05", "2004-11-05 00:00:00"),
         ("2004/11/05 08:30:00", "2004-11-05 08:30:00"),
         ("2004-11-05 08:30:00", "2004-11-05 08:30:00"),
+        ("2/24/03 0:00", "2003-02-24 00:00:00"),
+        ("2/24/69 0:00", "1969-02-24 00:00:00"),
+        ("2/24/2003 1:05 PM", "2003-02-24 13:05:00"),
+        ("37676", "2003-02-24 00:00:00"),
+        ("37676.5", "2003-02-24 12:00:00"),
+        ("2/30/2003", "None"),
+        ("24/2/2003", "None"),
         ("not a date", "None"),
     ],
 )
-def test_order_date_format_and_fallbacks(text, expected):
-    parsed = pl.DataFrame({"ORDERDATE": [text]}).select(parse_order_date("ORDERDATE", IngestSettings()))
+def test_order_dates_month_first(text, expected):
+    dialect = Dialect(encoding="utf-8", has_bom=False, delimiter=",", date_order="month_first")
+    parsed = pl.DataFrame({"ORDERDATE": [text]}).select(parse_dates(pl.col("ORDERDATE"), dialect))
     assert str(parsed.item()) == expected
 
 
@@ -108,10 +112,10 @@ def test_unusable_rows_are_quarantined_with_reasons(tmp_path):
     assert reasons["2"] == "QUANTITYORDERED 0 is not positive"
     assert reasons["3"] == "PRICEEACH -5 is not positive"
     assert reasons["4"] == "SALES is blank"
-    assert reasons["5"] == "ORDERDATE '31/31/2003' matches no configured date format"
+    assert reasons["5"] == "ORDERDATE '31/31/2003' is not a month-first date"
     assert reasons["6"] == "COUNTRY is blank"
-    assert rejects["source_row"].to_list() == [2, 3, 4, 5, 6, 7]
-    assert sum(stats.rejects_by_reason.values()) == 6
+    assert rejects["source_line"].to_list() == [3, 4, 5, 6, 7, 8]
+    assert sum(count.rows for count in stats.rejects_by_rule.values()) == 6
 
 
 def test_exact_duplicates_are_removed_and_counted(tmp_path):
@@ -147,7 +151,8 @@ def test_header_without_rows_is_an_error(tmp_path):
 
 def test_a_file_with_no_usable_row_is_an_error(tmp_path):
     with pytest.raises(
-        EmptyInputError, match=r"in\.csv: none of its 2 rows is usable; first reasons: SALES is blank"
+        EmptyInputError,
+        match=r"in\.csv: none of its 2 rows is usable; first reasons: SALES blank: 2 row\(s\) \(line 2, 3\)",
     ):
         run(tmp_path, [GOOD | {"SALES": ""}, GOOD | {"SALES": "", "ORDERNUMBER": "9"}])
 

@@ -1,0 +1,122 @@
+"""Encoding detection of the one export reader: BOMs, strict UTF-8, then the code page whose characters
+sit where letters and punctuation sit in text (DOS letters vs Windows-1252 punctuation)."""
+
+from pathlib import Path
+
+import pytest
+
+from sales_serving.contract.export import (
+    ExportError,
+    NotCsvTextError,
+    detect_encoding,
+    letter_share,
+    transcode_to_utf8,
+)
+
+CANDIDATES = ["cp850", "cp437", "cp1252", "latin-1"]
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_plain_utf8(tmp_path):
+    encoding, has_bom, non_ascii = detect_encoding(
+        write(tmp_path / "a.csv", "A,B\nBerguvsvägen,1\n".encode()), CANDIDATES
+    )
+    assert (encoding, has_bom, non_ascii) == ("utf-8", False, 2)
+
+
+def test_utf8_bom_and_crlf_are_accepted_and_bom_stripped(tmp_path):
+    source = write(tmp_path / "bom.csv", b"\xef\xbb\xbfA,B\r\nMart\xc3\xadn,1\r\n")
+    encoding, has_bom, _ = detect_encoding(source, CANDIDATES)
+    assert (encoding, has_bom) == ("utf-8-sig", True)
+    text = transcode_to_utf8(source, tmp_path / "out.csv", encoding).read_bytes()
+    assert text.startswith(b"A,B")
+    assert "Martín".encode() in text
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_with_bom_is_text_not_a_binary_file(tmp_path, codec):
+    bom = b"\xff\xfe" if codec.endswith("le") else b"\xfe\xff"
+    source = write(tmp_path / "unicode.txt", bom + "A\tB\r\nCataluña\t1\r\n".encode(codec))
+    encoding, has_bom, _ = detect_encoding(source, CANDIDATES)
+    assert (encoding, has_bom) == ("utf-16", True)
+    converted = transcode_to_utf8(source, tmp_path / "u.csv", encoding).read_bytes()
+    assert converted == "A\tB\r\nCataluña\t1\r\n".encode()
+
+
+def test_dos_code_page_is_chosen_over_cp1252_and_latin1(tmp_path):
+    data = "A,B\nBerguvsvägen,Martín\nCataluña,x\n".encode("cp850")
+    assert detect_encoding(write(tmp_path / "dos.csv", data), CANDIDATES)[0] == "cp850"
+
+
+def test_windows_code_page_is_chosen_for_windows_letters(tmp_path):
+    source = write(tmp_path / "win.csv", "A,B\ncafé,Müller\n".encode("cp1252"))
+    assert detect_encoding(source, CANDIDATES)[0] == "cp1252"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "“Harbour” Rd – Unit 4",
+        "Price 12 € — net",
+        "Children’s Toys ‘Deluxe’",
+        "Wait… 5 – 7 days",
+        "“Quoted”",
+    ],
+)
+def test_windows_punctuation_is_not_read_as_dos_letters(tmp_path, text):
+    source = write(tmp_path / "punct.csv", f"A,B\n{text},1\nplain,2\n".encode("cp1252"))
+    encoding = detect_encoding(source, CANDIDATES)[0]
+    assert encoding == "cp1252"
+    assert text in transcode_to_utf8(source, tmp_path / "u.csv", encoding).read_text("utf-8")
+
+
+@pytest.mark.parametrize("text", ["Berguvsvägen", "Martín", "Cataluña", "Bräcke", "snabbköp", "Ærø Ålborg"])
+def test_dos_letters_are_not_read_as_windows_punctuation(tmp_path, text):
+    source = write(tmp_path / "dos.csv", f"A,B\n{text},1\n".encode("cp850"))
+    encoding = detect_encoding(source, CANDIDATES)[0]
+    assert encoding in ("cp850", "cp437")
+    assert text in transcode_to_utf8(source, tmp_path / "u.csv", encoding).read_text("utf-8")
+
+
+def test_letter_share_scores_symbols_as_non_letters():
+    samples = [(b"sv", b"\x84", b"gen")]
+    assert letter_share(samples, "cp850") == 1.0  # ä
+    assert letter_share(samples, "cp1252") == 0.0  # „ inside a word is no quote
+
+
+def test_a_tie_that_reads_differently_stops_and_names_the_setting(tmp_path):
+    # 0x92 is ’ in cp1252 and Æ in cp850: `O’Hara` and `OÆHara` are equally plausible.
+    source = write(tmp_path / "tie.csv", b"A,B\nO\x92Hara,1\n")
+    with pytest.raises(ExportError, match=r"tie\.csv: .*equally well.*SALES_INGEST__DIALECT__ENCODING"):
+        detect_encoding(source, CANDIDATES)
+
+
+def test_undecodable_byte_names_file_line_and_setting(tmp_path):
+    source = write(tmp_path / "bad.csv", b"A,B\nok,1\nbad \x81 here,2\n")
+    with pytest.raises(ExportError, match=r"bad\.csv: line 3: byte .* is not cp1252 text .*ENCODING"):
+        transcode_to_utf8(source, tmp_path / "u.csv", "cp1252")
+
+
+def test_empty_file_is_refused_with_its_name(tmp_path):
+    with pytest.raises(NotCsvTextError, match=r"empty\.csv: the file is empty"):
+        detect_encoding(write(tmp_path / "empty.csv", b""), CANDIDATES)
+
+
+def test_binary_file_is_refused_with_its_name(tmp_path):
+    with pytest.raises(NotCsvTextError, match=r"blob\.csv: holds NUL bytes"):
+        detect_encoding(write(tmp_path / "blob.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), CANDIDATES)
+
+
+@pytest.mark.real_data
+def test_real_file_is_code_page_850(real_csv_path, tmp_path):
+    encoding, _, non_ascii = detect_encoding(real_csv_path, CANDIDATES)
+    assert encoding == "cp850"
+    assert non_ascii > 0
+    text = transcode_to_utf8(real_csv_path, tmp_path / "u.csv", encoding).read_text("utf-8")
+    for name in ("Berguvsvägen", "Martín", "Cataluña"):
+        assert name in text
+    assert "\ufffd" not in text
