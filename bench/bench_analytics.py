@@ -1,66 +1,138 @@
-"""Time the analytics group's EDA and drift assets on a generated warehouse of N rows (run by hand).
+"""Peak memory and wall time of the analytics assets on a generated warehouse of N rows, today's code
+against a baseline revision (by default the in-memory analytics before issue 15), in the same run.
 
     .venv/bin/python bench/bench_analytics.py --rows 1000000
+    .venv/bin/python bench/bench_analytics.py --rows 5000000 --baseline fcb1897
 
-Generates the CSV, materialises raw_csv -> clean_parquet -> duckdb_table in a temp data dir, then
-materialises each analytics asset on its own and prints its wall time and the peak RSS of this process.
+Generates the CSV with `sales-generate`, materialises raw_csv -> clean_parquet -> duckdb_table with
+today's code in a temp data dir, then materialises each analytics asset on its own in a fresh process,
+once with today's code and once with the baseline's (`git archive` of that revision on PYTHONPATH), and
+prints each process's wall time and peak RSS (`wait4`), beside the peak of a process that only imports
+the same modules (the floor every step process pays).
 """
 
+from __future__ import annotations
+
 import argparse
-import resource
+import os
+import subprocess
+import sys
+import tarfile
 import tempfile
 import time
+from io import BytesIO
 from pathlib import Path
 
-import dagster as dg
+ROOT = Path(__file__).resolve().parents[1]
+# The last revision whose analytics assets read the table into memory (Polars frames).
+DEFAULT_BASELINE = "fcb1897"
+ASSETS = [
+    "missing_value_report",
+    "numeric_descriptive_stats",
+    "eda_plots",
+    "iqr_filtered_sales",
+    "sales_drift",
+]
 
-from sales_assets.analytics.assets import (
-    eda_plots,
-    eda_report,
-    iqr_filtered_sales,
-    missing_value_report,
-    numeric_descriptive_stats,
-    sales_drift,
-)
+CHILD = """
+import sys, time
+import dagster as dg
+from sales_assets.analytics import assets as module
+from sales_assets.resources import build_resources
+data_dir, csv, name = sys.argv[1:4]
+if name != "imports only":
+    start = time.perf_counter()
+    result = dg.materialize(
+        [getattr(module, name)],
+        resources=build_resources(data_dir=data_dir, raw_csv=csv),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    print(f"{time.perf_counter() - start:.2f} {int(result.success)}")
+"""
+
+WAREHOUSE = """
+import sys
+import dagster as dg
 from sales_assets.ingest.defs import clean_parquet, raw_csv
-from sales_assets.ingest.generator import generate_sales_csv
 from sales_assets.resources import build_resources
 from sales_assets.warehouse.defs import duckdb_table
+result = dg.materialize(
+    [raw_csv, clean_parquet, duckdb_table],
+    resources=build_resources(data_dir=sys.argv[1], raw_csv=sys.argv[2]),
+    instance=dg.DagsterInstance.ephemeral(),
+)
+assert result.success
+"""
+
+
+def run_measured(code: str, args: list[str], pythonpath: Path) -> tuple[str, float, float]:
+    """(stdout, wall seconds, peak RSS in MiB) of `python -c code args` with `pythonpath` first, run
+    from a neutral directory so the `sales_assets` on `pythonpath` is the one imported."""
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=tempfile.gettempdir(),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    out = process.stdout.read() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"child failed ({process.returncode}): {code.strip().splitlines()[-1]} {args}")
+    return out.strip(), time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def export_revision(revision: str, target: Path) -> Path:
+    """The revision's `sales_assets` and `sales_serving` packages under `target` (via `git archive`)."""
+    archive = subprocess.run(
+        ["git", "archive", revision, "sales_assets", "sales_serving"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    return target
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git revision of the baseline")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-analytics-") as scratch:
-        data_dir = Path(scratch) / "data"
-        csv = Path(scratch) / "sales.csv"
+    with tempfile.TemporaryDirectory(prefix="bench-analytics-") as scratch_name:
+        scratch = Path(scratch_name)
+        csv, data_dir = scratch / "sales.csv", scratch / "data"
         start = time.perf_counter()
-        generate_sales_csv(csv, rows=args.rows)
-        print(f"generate {args.rows:,} rows: {time.perf_counter() - start:.1f}s")
-        resources = build_resources(data_dir=data_dir, raw_csv=csv)
-        instance = dg.DagsterInstance.ephemeral()
-        start = time.perf_counter()
-        assert dg.materialize(
-            [raw_csv, clean_parquet, duckdb_table], resources=resources, instance=instance
-        ).success
-        print(f"warehouse: {time.perf_counter() - start:.1f}s")
-        analytics = [
-            missing_value_report,
-            numeric_descriptive_stats,
-            eda_plots,
-            iqr_filtered_sales,
-            eda_report,
-            sales_drift,
-        ]
-        upstream = [raw_csv, clean_parquet, duckdb_table, *analytics]
-        for asset in analytics:
-            start = time.perf_counter()
-            result = dg.materialize(upstream, selection=[asset.key], resources=resources, instance=instance)
-            assert result.success, asset.key
-            print(f"{asset.key.to_user_string():<28} {time.perf_counter() - start:6.1f}s")
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"peak RSS: {peak_mib:,.0f} MiB")
+        subprocess.run(
+            [str(ROOT / ".venv/bin/sales-generate"), "--rows", str(args.rows), "--out", str(csv)],
+            check=True,
+            capture_output=True,
+        )
+        print(
+            f"generate {args.rows:,} rows: {time.perf_counter() - start:.1f}s, {csv.stat().st_size / 2**20:,.0f} MiB"
+        )
+        _, seconds, peak = run_measured(WAREHOUSE, [str(data_dir), str(csv)], ROOT)
+        print(f"warehouse (raw_csv, clean_parquet, duckdb_table): {seconds:.1f}s, peak {peak:,.0f} MiB")
+        trees = {
+            "today": ROOT,
+            f"baseline {args.baseline}": export_revision(args.baseline, scratch / "baseline"),
+        }
+        print(f"\n| asset | {' | '.join(f'{t} s | {t} peak MiB' for t in trees)} |")
+        print("| --- |" + " ---: |" * (2 * len(trees)))
+        for name in ["imports only", *ASSETS]:
+            cells = []
+            for tree in trees.values():
+                out, seconds, peak = run_measured(CHILD, [str(data_dir), str(csv), name], tree)
+                if out and not out.endswith(" 1"):
+                    raise RuntimeError(f"{name} failed in {tree}")
+                cells += [f"{seconds:.1f}", f"{peak:,.0f}"]
+            print(f"| {name} | {' | '.join(cells)} |", flush=True)
 
 
 if __name__ == "__main__":

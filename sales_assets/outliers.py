@@ -1,11 +1,28 @@
 """The seed's IQR outlier filter, shared by analytics and ml: rows outside Q1 - k*IQR .. Q3 + k*IQR are
-dropped column by column, each column's quartiles taken on the rows the previous columns kept."""
+dropped column by column, each column's quartiles taken on the rows the previous columns kept.
+
+The quartiles are computed in DuckDB (`quantile_cont`, linear interpolation between the two nearest
+ranks, as pandas' and Polars' default `quantile` and numpy's `percentile`), one column at a time, so the
+filter holds one column's values and never the table: `iqr_steps` runs it over any table or view,
+`iqr_filter` over a frame in memory.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
 import polars as pl
+
+STEPS_SCHEMA = {
+    "column": pl.String,
+    "q1": pl.Float64,
+    "q3": pl.Float64,
+    "lower": pl.Float64,
+    "upper": pl.Float64,
+    "rows_before": pl.Int64,
+    "rows_dropped": pl.Int64,
+}
 
 
 @dataclass(frozen=True)
@@ -15,43 +32,66 @@ class IqrFilterResult:
     steps: pl.DataFrame
 
 
-def iqr_filter(frame: pl.DataFrame, columns: list[str], factor: float) -> IqrFilterResult:
-    """Drop outliers column by column in the order given. Quartiles are linearly interpolated (as
-    pandas' `quantile`) and recomputed after each column; bounds are inclusive; nulls are dropped."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise KeyError(f"IQR filter: column(s) {missing} not in the frame; it has {frame.columns}")
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _within(column: str) -> str:
+    return f"CAST({_quote(column)} AS DOUBLE) BETWEEN ? AND ?"
+
+
+def iqr_keep_condition(steps: pl.DataFrame) -> tuple[str, list[float]]:
+    """(SQL condition, parameters) that keeps the rows every step kept: each column within its bounds
+    (inclusive; a null is outside). `TRUE` when there are no steps."""
+    conditions, parameters = ["TRUE"], []
+    for step in steps.iter_rows(named=True):
+        conditions.append(_within(step["column"]))
+        parameters += [step["lower"], step["upper"]]
+    return " AND ".join(conditions), parameters
+
+
+def iqr_steps(
+    conn: duckdb.DuckDBPyConnection, relation: str, columns: list[str], factor: float
+) -> pl.DataFrame:
+    """The filter's steps over the table or view `relation` (a quoted name), as `IqrFilterResult.steps`.
+
+    Raises KeyError naming the columns `relation` lacks (settings `analytics.iqr_columns`), ValueError
+    for a negative `factor` or a column with no value left to take quartiles of.
+    """
     if factor < 0:
-        raise ValueError(f"IQR filter: factor must be non-negative, got {factor}")
-    kept = frame
-    steps = []
-    for column in columns:
-        q1 = kept[column].quantile(0.25, interpolation="linear")
-        q3 = kept[column].quantile(0.75, interpolation="linear")
-        if q1 is None or q3 is None:
-            raise ValueError(f"IQR filter: column {column!r} has no values left to take quartiles of")
-        spread = q3 - q1
-        lower, upper = q1 - factor * spread, q3 + factor * spread
-        before = kept.height
-        kept = kept.filter(pl.col(column).is_between(lower, upper, closed="both"))
-        steps.append(
-            {
-                "column": column,
-                "q1": float(q1),
-                "q3": float(q3),
-                "lower": float(lower),
-                "upper": float(upper),
-                "rows_before": before,
-                "rows_dropped": before - kept.height,
-            }
+        raise ValueError(f"IQR filter: factor must be non-negative (analytics.iqr_factor), got {factor}")
+    present = [name for name, *_ in conn.execute(f"DESCRIBE {relation}").fetchall()]
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise KeyError(
+            f"IQR filter: column(s) {missing} (analytics.iqr_columns) not in {relation}; it has {present}"
         )
-    schema = {
-        "column": pl.String,
-        "q1": pl.Float64,
-        "q3": pl.Float64,
-        "lower": pl.Float64,
-        "upper": pl.Float64,
-        "rows_before": pl.Int64,
-        "rows_dropped": pl.Int64,
-    }
-    return IqrFilterResult(kept=kept, steps=pl.DataFrame(steps, schema=schema))
+    steps = pl.DataFrame(schema=STEPS_SCHEMA)
+    for column in columns:
+        kept, parameters = iqr_keep_condition(steps)
+        [(quartiles, before)] = conn.execute(
+            f"SELECT quantile_cont(CAST({_quote(column)} AS DOUBLE), [0.25, 0.75]), count(*) "
+            f"FROM {relation} WHERE {kept}",
+            parameters,
+        ).fetchall()
+        if quartiles is None:
+            raise ValueError(f"IQR filter: column {column!r} has no values left to take quartiles of")
+        q1, q3 = quartiles
+        lower, upper = q1 - factor * (q3 - q1), q3 + factor * (q3 - q1)
+        [(after,)] = conn.execute(
+            f"SELECT count(*) FROM {relation} WHERE {kept} AND {_within(column)}", [*parameters, lower, upper]
+        ).fetchall()
+        step = {"column": column, "q1": q1, "q3": q3, "lower": lower, "upper": upper}
+        step |= {"rows_before": before, "rows_dropped": before - after}
+        steps = pl.concat([steps, pl.DataFrame([step], schema=STEPS_SCHEMA)])
+    return steps
+
+
+def iqr_filter(frame: pl.DataFrame, columns: list[str], factor: float) -> IqrFilterResult:
+    """Drop outliers of a frame in memory column by column in the order given (`iqr_steps` on it).
+    Bounds are inclusive; nulls are dropped; the kept rows keep their order."""
+    with duckdb.connect() as conn:
+        conn.register("frame", frame)
+        steps = iqr_steps(conn, "frame", columns, factor)
+    within = [pl.col(s["column"]).is_between(s["lower"], s["upper"]) for s in steps.iter_rows(named=True)]
+    return IqrFilterResult(kept=frame.filter(*within) if within else frame, steps=steps)

@@ -1,21 +1,27 @@
 """Assets and checks of group `analytics`: the summaries, missing values before and after cleaning,
 descriptive statistics, the seed's plots, the IQR-filtered view, the EDA report and the PSI drift. Thin
-wiring over the pure modules beside this one."""
+wiring over the pure modules beside this one; every computation is DuckDB SQL or a streaming Polars pass
+over the warehouse table (read-only connection), so no step loads the table into memory."""
 
 import dagster as dg
 import polars as pl
-import polars.selectors as cs
 from dagster_duckdb import DuckDBResource
 
 from sales_assets.analytics import descriptive, missing_values
-from sales_assets.analytics.drift import drift_figure, drift_report, drift_status, drift_table
+from sales_assets.analytics.drift import (
+    drift_comparisons,
+    drift_figure,
+    drift_report,
+    drift_status,
+    drift_table,
+)
 from sales_assets.analytics.eda_report import eda_report_markdown
-from sales_assets.analytics.plots import EDA_PLOT_COLUMNS, EDA_PLOTS
+from sales_assets.analytics.plots import EDA_PLOTS
 from sales_assets.analytics.summaries import compute_summaries, productline_chart
-from sales_assets.analytics.warehouse_reader import read_sales, with_sales_lazy
-from sales_assets.io import write_frame_atomic, write_json_atomic, write_table_pair, write_text_atomic
-from sales_assets.metadata import markdown_table, save_figure, timed
-from sales_assets.outliers import iqr_filter
+from sales_assets.analytics.warehouse_reader import quote, scalar_row, with_table_lazy
+from sales_assets.io import atomic_path, write_json_atomic, write_table_pair, write_text_atomic
+from sales_assets.metadata import save_figure, table_metadata, timed
+from sales_assets.outliers import iqr_keep_condition, iqr_steps
 from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
 
 GROUP = "analytics"
@@ -28,6 +34,34 @@ IQR_STEPS_STEM = "iqr_filter_steps"
 EDA_REPORT_FILE = "eda_report.md"
 DRIFT_REPORT_FILE = "sales_drift.json"
 DRIFT_PLOT_FILE = "sales_drift.png"
+
+# Units and meanings of the columns the UI tables show, in their headers' tooltips.
+SUMMARY_COLUMNS = {
+    "total_sales": "sum of SALES, USD",
+    "average_sales": "mean SALES per order line, USD",
+    "order_lines": "order lines (rows)",
+}
+MISSING_COLUMNS = {
+    "missing_before": "blank or empty cells in the raw CSV",
+    "missing_before_pct": "% of the raw CSV's rows",
+    "missing_after": "null or blank cells in the warehouse table (empty: column dropped)",
+    "missing_after_pct": "% of the warehouse table's rows",
+    "in_warehouse": "the column is in the warehouse table",
+}
+IQR_COLUMNS = {
+    "q1": "first quartile, in the column's unit",
+    "q3": "third quartile, in the column's unit",
+    "lower": "Q1 - factor x IQR; rows below are dropped",
+    "upper": "Q3 + factor x IQR; rows above are dropped",
+    "rows_before": "rows this step saw (kept by the steps before)",
+    "rows_dropped": "rows outside [lower, upper] or null",
+}
+PSI_COLUMNS = {
+    "psi": "population stability index (0: same distribution)",
+    "status": "ok up to analytics.psi_warn, warn above it, fail above analytics.psi_fail",
+    "reference_rows": "rows of the reference period",
+    "current_rows": "rows of the current period",
+}
 
 
 @dg.asset(
@@ -51,25 +85,29 @@ def summaries(
     `output/plots/`."""
     settings = sales_settings.get()
     table = settings.warehouse.table
-    with timed(context.log, "summaries") as timing:
-        with duckdb_reader.get_connection() as conn:
-            tables = compute_summaries(conn, table, settings.analytics.top_n_countries)
-            table_total = conn.execute(f"SELECT round(sum(SALES), 2) FROM {table}").fetchone()[0]
+    with timed(context.log, "summaries") as timing, duckdb_reader.get_connection() as conn:
+        tables = compute_summaries(conn, table, settings.analytics.top_n_countries)
+        (table_total,) = scalar_row(conn, f"SELECT round(sum(SALES), 2) FROM {quote(table)}")
         paths = {name: write_table_pair(frame, settings.summary_dir, name) for name, frame in tables.items()}
         chart = save_figure(
-            productline_chart(tables["sales_by_productline"]), settings.plots_dir / "sales_by_productline.png"
+            productline_chart(tables["sales_by_productline"]),
+            settings.plots_dir / "sales_by_productline.png",
+            caption="Total SALES (USD) per product line over the whole table, largest at the top.",
         )
     totals = {
         name: round(tables[name]["total_sales"].sum(), 2)
         for name in ("sales_by_productline", "sales_by_year")
     }
     consistent = all(abs(total - table_total) < 0.01 for total in totals.values())
-    metadata: dict = {name: dg.MetadataValue.md(markdown_table(frame)) for name, frame in tables.items()}
+    metadata: dict = {
+        name: table_metadata(frame, max_rows=frame.height, descriptions=SUMMARY_COLUMNS)
+        for name, frame in tables.items()
+    }
     return dg.MaterializeResult(
         metadata={
             **metadata,
             "sales_by_productline_chart": chart,
-            "total_sales": float(table_total),
+            "total_sales_usd": float(table_total),
             "summary_dir": dg.MetadataValue.path(str(settings.summary_dir)),
             "files": dg.MetadataValue.json({n: {k: str(p) for k, p in v.items()} for n, v in paths.items()}),
             "seconds": timing["seconds"],
@@ -79,8 +117,8 @@ def summaries(
                 check_name=CHECK_SUMMARY_TOTALS,
                 passed=consistent,
                 metadata={
-                    "table_total": float(table_total),
-                    **{f"{n}_total": float(t) for n, t in totals.items()},
+                    "table_total_usd": float(table_total),
+                    **{f"{n}_total_usd": float(t) for n, t in totals.items()},
                 },
             )
         ],
@@ -110,14 +148,17 @@ def missing_value_report(
     with timed(context.log, f"counting blanks in {raw}") as raw_timing:
         rows_before, before, dialect = missing_values.raw_blank_counts(raw, settings.ingest)
     encoding = dialect.encoding
-    with timed(context.log, "counting missing values in the sales table") as table_timing:
-        rows_after, after = with_sales_lazy(duckdb_reader, missing_values.blank_counts)
+    with (
+        timed(context.log, "counting missing values in the sales table") as table_timing,
+        duckdb_reader.get_connection() as conn,
+    ):
+        rows_after, after = with_table_lazy(conn, settings.warehouse.table, missing_values.blank_counts)
     report = missing_values.missing_value_report(before, rows_before, after, rows_after)
     paths = write_table_pair(report, settings.summary_dir, MISSING_VALUES_STEM)
     still_missing = report.filter(pl.col("in_warehouse") & (pl.col("missing_after") > 0))
     return dg.MaterializeResult(
         metadata={
-            "missing_values": dg.MetadataValue.md(markdown_table(report, max_rows=report.height)),
+            "missing_values": table_metadata(report, max_rows=report.height, descriptions=MISSING_COLUMNS),
             "raw_encoding": encoding,
             "rows_before": rows_before,
             "rows_after": rows_after,
@@ -134,7 +175,7 @@ def missing_value_report(
                 check_name=NO_MISSING_AFTER_CLEANING,
                 passed=still_missing.is_empty(),
                 metadata={
-                    "columns_with_missing": dg.MetadataValue.md(markdown_table(still_missing))
+                    "columns_with_missing": table_metadata(still_missing, descriptions=MISSING_COLUMNS)
                     if still_missing.height
                     else "none",
                 },
@@ -146,7 +187,7 @@ def missing_value_report(
 @dg.asset(
     group_name=GROUP,
     deps=["duckdb_table"],
-    kinds={"duckdb", "polars", "csv", "parquet"},
+    kinds={"duckdb", "csv", "parquet"},
     retry_policy=FILE_LOCK_RETRY,
 )
 def numeric_descriptive_stats(
@@ -155,14 +196,18 @@ def numeric_descriptive_stats(
     """count, missing, mean, standard deviation, min, quartiles and max of every numeric column of the
     `sales` table, as `output/summary/numeric_descriptive_stats.{csv,parquet}`."""
     settings = sales_settings.get()
-    with timed(context.log, "describing the numeric columns") as timing:
-        numeric = with_sales_lazy(duckdb_reader, lambda sales: sales.select(cs.numeric()).collect())
-        stats = descriptive.numeric_descriptive_stats(numeric)
+    table = settings.warehouse.table
+    with (
+        timed(context.log, "describing the numeric columns") as timing,
+        duckdb_reader.get_connection() as conn,
+    ):
+        stats = descriptive.numeric_descriptive_stats(conn, table)
+        (rows,) = scalar_row(conn, f"SELECT count(*) FROM {quote(table)}")
     paths = write_table_pair(stats, settings.summary_dir, DESCRIPTIVE_STATS_STEM)
     return dg.MaterializeResult(
         metadata={
-            "statistics": dg.MetadataValue.md(markdown_table(stats, max_rows=stats.height)),
-            "rows": numeric.height,
+            "statistics": table_metadata(stats, max_rows=stats.height, descriptions=descriptive.DESCRIPTIONS),
+            "rows": int(rows),
             "numeric_columns": stats.height,
             "csv_path": dg.MetadataValue.path(str(paths["csv"])),
             "parquet_path": dg.MetadataValue.path(str(paths["parquet"])),
@@ -184,11 +229,16 @@ def eda_plots(
     QUANTITYORDERED, SALES against QUANTITYORDERED and PRICEEACH, SALES by PRODUCTLINE and
     QUANTITYORDERED by DEALSIZE."""
     settings = sales_settings.get()
-    sales = read_sales(duckdb_reader, EDA_PLOT_COLUMNS)
-    metadata: dict[str, object] = {"rows": sales.height}
-    with timed(context.log, f"drawing {len(EDA_PLOTS)} plots") as timing:
-        for stem, draw in EDA_PLOTS.items():
-            metadata[stem] = save_figure(draw(sales), settings.eda_dir / f"{stem}.png")
+    table = settings.warehouse.table
+    metadata: dict[str, object] = {}
+    with (
+        timed(context.log, f"drawing {len(EDA_PLOTS)} plots") as timing,
+        duckdb_reader.get_connection() as conn,
+    ):
+        (metadata["rows"],) = scalar_row(conn, f"SELECT count(*) FROM {quote(table)}")
+        for stem, plot in EDA_PLOTS.items():
+            figure = plot.draw(conn, table)
+            metadata[stem] = save_figure(figure, settings.eda_dir / f"{stem}.png", caption=plot.caption)
     metadata["eda_dir"] = dg.MetadataValue.path(str(settings.eda_dir))
     metadata["seconds"] = timing["seconds"]
     return dg.MaterializeResult(metadata=metadata)
@@ -197,7 +247,7 @@ def eda_plots(
 @dg.asset(
     group_name=GROUP,
     deps=["duckdb_table"],
-    kinds={"duckdb", "polars", "parquet"},
+    kinds={"duckdb", "parquet"},
     retry_policy=FILE_LOCK_RETRY,
 )
 def iqr_filtered_sales(
@@ -205,30 +255,45 @@ def iqr_filtered_sales(
 ) -> dg.MaterializeResult:
     """The `sales` table without IQR outliers, as the seed filtered it: column by column in the
     configured order (settings `analytics.iqr_columns`, factor `analytics.iqr_factor`), quartiles
-    recomputed on the rows left. A separate Parquet view; the warehouse tables keep every row."""
+    recomputed on the rows left. A separate Parquet view ordered by ORDERNUMBER, ORDERLINENUMBER; the
+    warehouse tables keep every row."""
     settings = sales_settings.get()
     analytics = settings.analytics
-    with timed(context.log, f"IQR filter on {analytics.iqr_columns}") as timing:
-        sales = read_sales(duckdb_reader).sort("ORDERNUMBER", "ORDERLINENUMBER")
-        result = iqr_filter(sales, analytics.iqr_columns, analytics.iqr_factor)
-    target = write_frame_atomic(result.kept, settings.iqr_filtered_path)
-    steps = write_table_pair(result.steps, settings.summary_dir, IQR_STEPS_STEM)
-    for step in result.steps.iter_rows(named=True):
+    table = quote(settings.warehouse.table)
+    target = settings.iqr_filtered_path
+    with (
+        timed(context.log, f"IQR filter on {analytics.iqr_columns}") as timing,
+        duckdb_reader.get_connection() as conn,
+    ):
+        steps = iqr_steps(conn, table, analytics.iqr_columns, analytics.iqr_factor)
+        keep, parameters = iqr_keep_condition(steps)
+        (rows_in,) = scalar_row(conn, f"SELECT count(*) FROM {table}")
+        with atomic_path(target) as staged:
+            path_literal = "'" + str(staged).replace("'", "''") + "'"
+            # DuckDB writes the view straight from the table; the ORDER BY spills past memory_limit.
+            conn.execute(
+                f"COPY (SELECT * FROM {table} WHERE {keep} ORDER BY ORDERNUMBER, ORDERLINENUMBER) "
+                f"TO {path_literal} (FORMAT parquet, COMPRESSION zstd)",
+                parameters,
+            ).fetchall()
+    rows_kept = rows_in - int(steps["rows_dropped"].sum())
+    steps_paths = write_table_pair(steps, settings.summary_dir, IQR_STEPS_STEM)
+    for step in steps.iter_rows(named=True):
         context.log.info(f"IQR {step['column']}: dropped {step['rows_dropped']:,} of {step['rows_before']:,}")
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": result.kept.height,
-            "rows_in": sales.height,
-            "rows_kept": result.kept.height,
-            "rows_dropped": sales.height - result.kept.height,
+            "dagster/row_count": rows_kept,
+            "rows_in": rows_in,
+            "rows_kept": rows_kept,
+            "rows_dropped": rows_in - rows_kept,
             **{
                 f"rows_dropped_{row['column']}": int(row["rows_dropped"])
-                for row in result.steps.iter_rows(named=True)
+                for row in steps.iter_rows(named=True)
             },
             "iqr_factor": analytics.iqr_factor,
-            "steps": dg.MetadataValue.md(markdown_table(result.steps)),
+            "steps": table_metadata(steps, descriptions=IQR_COLUMNS),
             "path": dg.MetadataValue.path(str(target)),
-            "steps_path": dg.MetadataValue.path(str(steps["parquet"])),
+            "steps_path": dg.MetadataValue.path(str(steps_paths["parquet"])),
             "seconds": timing["seconds"],
         }
     )
@@ -276,12 +341,12 @@ def drift_check_result(table: pl.DataFrame, warn: float, fail: float) -> dg.Asse
         passed=status == "ok",
         severity=dg.AssetCheckSeverity.ERROR if status == "fail" else dg.AssetCheckSeverity.WARN,
         metadata={
-            "max_psi": max_psi,
+            "max_psi": round(max_psi, 4),
             "status": status,
             "warn_above": warn,
             "fail_above": fail,
             "comparisons_above_warn": crossed.height,
-            "crossed": dg.MetadataValue.md(markdown_table(crossed, float_digits=3))
+            "crossed": table_metadata(crossed, float_digits=4, descriptions=PSI_COLUMNS)
             if crossed.height
             else "none",
         },
@@ -291,7 +356,7 @@ def drift_check_result(table: pl.DataFrame, warn: float, fail: float) -> dg.Asse
 @dg.asset(
     group_name=GROUP,
     deps=["duckdb_table"],
-    kinds={"duckdb", "polars", "json"},
+    kinds={"duckdb", "json"},
     retry_policy=FILE_LOCK_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
@@ -312,22 +377,25 @@ def sales_drift(
     analytics = settings.analytics
     columns, bins = analytics.drift_columns, analytics.drift_bins
     warn, fail = analytics.psi_warn, analytics.psi_fail
-    with timed(context.log, f"PSI of {columns}") as timing:
-        sales = read_sales(duckdb_reader, [*columns, "YEAR", "MONTH"])
-        table = drift_table(sales, columns, bins, warn, fail)
+    with timed(context.log, f"PSI of {columns}") as timing, duckdb_reader.get_connection() as conn:
+        comparisons = drift_comparisons(conn, settings.warehouse.table, columns, bins)
+        table = drift_table(comparisons, warn, fail)
     report = drift_report(table, bins, warn, fail)
     report_path = write_json_atomic(settings.monitoring_dir / DRIFT_REPORT_FILE, report)
     plot = save_figure(
-        drift_figure(sales, table, columns, bins, warn, fail), settings.monitoring_dir / DRIFT_PLOT_FILE
+        drift_figure(comparisons, columns, warn, fail),
+        settings.monitoring_dir / DRIFT_PLOT_FILE,
+        caption=f"Top: share of rows per {bins}-quantile bin, earliest vs latest year; "
+        f"bottom: PSI of each quarter against the one before (warn {warn}, fail {fail}).",
     )
     context.log.info(f"max PSI {report['max_psi']:.3f} ({report['status']})")
     return dg.MaterializeResult(
         metadata={
-            "max_psi": report["max_psi"],
+            "max_psi": round(report["max_psi"], 4),
             "status": report["status"],
             "comparisons": table.height,
             "comparisons_above_warn": table.filter(pl.col("psi") > warn).height,
-            "psi": dg.MetadataValue.md(markdown_table(table, max_rows=table.height, float_digits=3)),
+            "psi": table_metadata(table, max_rows=table.height, float_digits=4, descriptions=PSI_COLUMNS),
             "plot": plot,
             "report_path": dg.MetadataValue.path(str(report_path)),
             "seconds": timing["seconds"],

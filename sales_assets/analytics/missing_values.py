@@ -37,7 +37,8 @@ def raw_blank_counts(path: Path, ingest: IngestSettings) -> tuple[int, pl.DataFr
 
 def blank_counts(frame: pl.LazyFrame | pl.DataFrame) -> tuple[int, pl.DataFrame]:
     """(row count, frame of `column`, `missing`): a cell is missing when it is null or, in a text
-    column, empty or only whitespace. Columns keep the frame's order."""
+    column, empty or only whitespace. Columns keep the frame's order. One streaming pass over a lazy
+    frame (a CSV scan, a DuckDB table's batches)."""
     lazy = frame.lazy()
     schema = lazy.collect_schema()
     missing = [
@@ -48,7 +49,8 @@ def blank_counts(frame: pl.LazyFrame | pl.DataFrame) -> tuple[int, pl.DataFrame]
         ).alias(name)
         for name, dtype in schema.items()
     ]
-    counts = lazy.select(*missing, pl.len().alias("__rows__")).collect().row(0, named=True)
+    # The streaming engine reads the source in batches: memory follows the batch, not the table.
+    counts = lazy.select(*missing, pl.len().alias("__rows__")).collect(engine="streaming").row(0, named=True)
     rows = int(counts.pop("__rows__"))
     return rows, pl.DataFrame(
         {"column": list(counts), "missing": [int(v) for v in counts.values()]},

@@ -1,30 +1,72 @@
-"""Reading the warehouse `sales` table for the analytics assets, through the read-only DuckDB resource."""
+"""Reading the warehouse `sales` table for the analytics assets: identifier quoting, the column check
+every query starts with, the numeric columns, and a lazy scan that streams through DuckDB's batches.
+
+Every analytics computation runs as DuckDB SQL (or a streaming Polars pass) over the table, so what a
+step holds in memory is its aggregates (at most one column's values, for exact quantiles), never the
+table."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TypeVar
 
+import duckdb
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
-SALES_TABLE = "sales"
 T = TypeVar("T")
 
+# DuckDB type names whose values are numbers (DECIMAL(p, s) is matched by its prefix).
+_NUMERIC_TYPES = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "FLOAT",
+    "DOUBLE",
+}
 
-def _select(columns: list[str] | None) -> str:
-    projection = ", ".join(f'"{column}"' for column in columns) if columns else "*"
-    return f"SELECT {projection} FROM {SALES_TABLE}"
+
+def quote(identifier: str) -> str:
+    """`SALES` -> `"SALES"`, doubling embedded quotes, so a configured column name is never SQL."""
+    return '"' + identifier.replace('"', '""') + '"'
 
 
-def read_sales(reader: DuckDBResource, columns: list[str] | None = None) -> pl.DataFrame:
-    """The `sales` table (or the named columns of it) as a Polars frame."""
-    with reader.get_connection() as conn:
-        return conn.sql(_select(columns)).pl()
+def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Column name -> DuckDB type name of `table`, in the table's order."""
+    return {name: dtype for name, dtype, *_ in conn.execute(f"DESCRIBE {quote(table)}").fetchall()}
 
 
-def with_sales_lazy(reader: DuckDBResource, consume: Callable[[pl.LazyFrame], T]) -> T:
-    """Run `consume` on a lazy scan of the whole table while the connection is open, so an aggregate
-    streams through DuckDB's batches instead of loading every column."""
-    with reader.get_connection() as conn:
-        return consume(conn.sql(_select(None)).pl(lazy=True))
+def require_columns(conn: duckdb.DuckDBPyConnection, table: str, columns: list[str], what: str) -> None:
+    """Raises KeyError naming the columns of `columns` that `table` lacks; `what` says who asked (the
+    setting that lists them)."""
+    present = table_columns(conn, table)
+    missing = [column for column in columns if column not in present]
+    if missing:
+        raise KeyError(f"{what}: the {table} table lacks column(s) {missing}; it has {list(present)}")
+
+
+def numeric_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The columns of `table` whose type is an integer, a float or a decimal, in the table's order."""
+    return [
+        name
+        for name, dtype in table_columns(conn, table).items()
+        if dtype in _NUMERIC_TYPES or dtype.startswith("DECIMAL")
+    ]
+
+
+def scalar_row(conn: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> tuple:
+    """The one row a query returns (DuckDB 2 wants every result consumed, so `fetchall`, not `fetchone`)."""
+    [row] = conn.execute(sql, parameters).fetchall()
+    return row
+
+
+def with_table_lazy(conn: duckdb.DuckDBPyConnection, table: str, consume: Callable[[pl.LazyFrame], T]) -> T:
+    """Run `consume` on a lazy scan of the whole table while the connection is open; collected with
+    Polars' streaming engine, an aggregate reads DuckDB's batches one after another."""
+    return consume(conn.sql(f"SELECT * FROM {quote(table)}").pl(lazy=True))

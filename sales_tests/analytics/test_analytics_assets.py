@@ -15,6 +15,7 @@ from sales_assets.analytics.assets import (
     PSI_WITHIN_BOUNDS,
     iqr_filtered_sales,
     sales_drift,
+    summaries,
 )
 from sales_assets.analytics.plots import EDA_PLOTS
 from sales_assets.outliers import iqr_filter
@@ -77,11 +78,65 @@ def test_descriptive_stats_cover_the_numeric_columns(run, tiny_warehouse, settin
     assert sales["max"] == tiny_warehouse.sales["SALES"].max()
 
 
-def test_plots_are_written_and_embedded(run, settings):
+def test_plots_are_written_and_embedded_under_their_caption(run, settings):
     metadata = _metadata(run, "eda_plots")
-    for stem in EDA_PLOTS:
+    for stem, plot in EDA_PLOTS.items():
         assert (settings.eda_dir / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
-        assert metadata[stem].startswith(f"![{stem}](data:image/png;base64,")
+        assert metadata[stem].startswith(f"**{plot.caption}**\n\n![{stem}](data:image/png;base64,")
+    assert metadata["rows"] == 240
+    drift_plot = _metadata(run, "sales_drift")["plot"]
+    assert (
+        drift_plot.startswith("**Top: share of rows per 10-quantile bin") and "![sales_drift]" in drift_plot
+    )
+
+
+def _table(run, key: str, name: str) -> dg.TableMetadataValue:
+    [event] = run.asset_materializations_for_node(key)
+    value = event.metadata[name]
+    assert isinstance(value, dg.TableMetadataValue), (key, name, type(value))
+    return value
+
+
+def test_metadata_tables_are_typed_rounded_and_described(run):
+    stats = _table(run, "numeric_descriptive_stats", "statistics")
+    types = {column.name: column.type for column in stats.schema.columns}
+    assert types["column"] == "string" and types["count"] == "int" and types["mean"] == "float"
+    assert next(c for c in stats.schema.columns if c.name == "std").description.startswith("sample standard")
+    assert all(round(record.data["mean"], 2) == record.data["mean"] for record in stats.records)
+    psi = _table(run, "sales_drift", "psi")
+    assert [c.name for c in psi.schema.columns][:5] == ["column", "comparison", "reference", "current", "psi"]
+    assert len(psi.records) == 18
+    assert all(round(record.data["psi"], 4) == record.data["psi"] for record in psi.records)
+    steps = _table(run, "iqr_filtered_sales", "steps")
+    assert [record.data["column"] for record in steps.records] == [
+        "QUANTITYORDERED",
+        "PRICEEACH",
+        "SALES",
+        "MSRP",
+    ]
+    missing = _table(run, "missing_value_report", "missing_values")
+    assert len(missing.records) == 27  # 25 raw columns, then YEAR and MONTH the warehouse adds
+
+
+def test_summaries_show_typed_tables_a_captioned_chart_and_totals_in_usd(tiny_warehouse):
+    result = dg.materialize(
+        [summaries],
+        resources=build_resources(data_dir=tiny_warehouse.data_dir, raw_csv=tiny_warehouse.raw_csv),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    by_line = _table(result, "summaries", "sales_by_productline")
+    assert [c.name for c in by_line.schema.columns] == [
+        "PRODUCTLINE",
+        "total_sales",
+        "average_sales",
+        "order_lines",
+    ]
+    assert "USD" in next(c for c in by_line.schema.columns if c.name == "total_sales").description
+    metadata = _metadata(result, "summaries")
+    assert metadata["sales_by_productline_chart"].startswith("**Total SALES (USD) per product line")
+    assert metadata["total_sales_usd"] == pytest.approx(round(tiny_warehouse.sales["SALES"].sum(), 2))
+    [check] = result.get_asset_check_evaluations()
+    assert check.passed
 
 
 def test_iqr_view_matches_the_pure_filter_and_keeps_the_table_whole(run, tiny_warehouse, settings):

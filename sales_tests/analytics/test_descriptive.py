@@ -1,12 +1,22 @@
-"""Numeric descriptive statistics with exact numbers."""
+"""Numeric descriptive statistics computed in DuckDB, with exact numbers."""
 
+import math
+from fractions import Fraction
+
+import duckdb
 import polars as pl
 import pytest
 
 from sales_assets.analytics.descriptive import numeric_descriptive_stats
 
 
-def test_stats_of_each_numeric_column_in_frame_order():
+def _describe(frame: pl.DataFrame) -> pl.DataFrame:
+    with duckdb.connect() as conn:
+        conn.register("sales", frame)
+        return numeric_descriptive_stats(conn, "sales")
+
+
+def test_stats_of_each_numeric_column_in_table_order():
     frame = pl.DataFrame(
         {
             "SALES": [1.0, 2.0, 3.0, 4.0, None],
@@ -14,7 +24,7 @@ def test_stats_of_each_numeric_column_in_frame_order():
             "QUANTITYORDERED": [10, 20, 30, 40, 50],
         }
     )
-    stats = numeric_descriptive_stats(frame)
+    stats = _describe(frame)
     assert stats["column"].to_list() == ["SALES", "QUANTITYORDERED"]
     sales = stats.row(0, named=True)
     assert sales == {
@@ -33,6 +43,27 @@ def test_stats_of_each_numeric_column_in_frame_order():
     assert (quantity["count"], quantity["q25"], quantity["median"], quantity["q75"]) == (5, 20.0, 30.0, 40.0)
 
 
+def test_quartiles_match_polars_linear_quantiles_and_std_is_exact():
+    # Values far from zero with a small spread: a one-pass variance loses digits here.
+    values = [2003.0 + (index * 7919 % 1000) / 997 for index in range(5_001)]
+    stats = _describe(pl.DataFrame({"YEAR": values})).row(0, named=True)
+    series = pl.Series(values)
+    assert [stats["q25"], stats["median"], stats["q75"]] == [
+        series.quantile(q, interpolation="linear") for q in (0.25, 0.5, 0.75)
+    ]
+    mean = sum(Fraction(v) for v in values) / len(values)
+    exact_std = math.sqrt(sum((Fraction(v) - mean) ** 2 for v in values) / (len(values) - 1))
+    assert stats["std"] == pytest.approx(exact_std, rel=1e-15)
+    assert stats["mean"] == pytest.approx(float(mean), rel=1e-15)
+
+
+def test_column_without_values_and_single_value():
+    frame = pl.DataFrame({"A": [None, None], "B": [5.0, None]}, schema={"A": pl.Float64, "B": pl.Float64})
+    stats = _describe(frame)
+    assert stats.row(0) == ("A", 0, 2, None, None, None, None, None, None, None)
+    assert stats.row(1) == ("B", 1, 1, 5.0, None, 5.0, 5.0, 5.0, 5.0, 5.0)
+
+
 def test_no_numeric_column_is_an_error():
-    with pytest.raises(ValueError, match="COUNTRY"):
-        numeric_descriptive_stats(pl.DataFrame({"COUNTRY": ["USA"]}))
+    with pytest.raises(ValueError, match="no numeric column"):
+        _describe(pl.DataFrame({"COUNTRY": ["USA"]}))

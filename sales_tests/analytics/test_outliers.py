@@ -1,9 +1,12 @@
-"""The seed's column-by-column IQR filter with exact quartiles, bounds and drop counts."""
+"""The seed's column-by-column IQR filter with exact quartiles, bounds and drop counts, on a frame in
+memory and over a DuckDB table (the IQR view's path), which must agree row for row."""
 
+import duckdb
+import numpy as np
 import polars as pl
 import pytest
 
-from sales_assets.outliers import iqr_filter
+from sales_assets.outliers import iqr_filter, iqr_keep_condition, iqr_steps
 
 
 def test_iqr_filter_drops_outliers_with_linear_quartiles():
@@ -62,3 +65,50 @@ def test_bad_arguments_name_what_is_wrong():
         iqr_filter(frame, ["A"], -1.0)
     with pytest.raises(ValueError, match="'A'"):
         iqr_filter(pl.DataFrame({"A": [None, None]}, schema={"A": pl.Float64}), ["A"], 1.5)
+
+
+def _pandas_style_filter(frame: pl.DataFrame, columns: list[str], factor: float) -> list[int]:
+    """The seed's loop, written out with numpy's linear percentiles: rows dropped per column."""
+    dropped = []
+    for column in columns:
+        values = frame[column].drop_nulls().to_numpy()
+        q1, q3 = np.percentile(values, [25, 75])
+        kept = frame.filter(pl.col(column).is_between(q1 - factor * (q3 - q1), q3 + factor * (q3 - q1)))
+        dropped.append(frame.height - kept.height)
+        frame = kept
+    return dropped
+
+
+def test_table_and_frame_paths_agree_with_the_seeds_loop():
+    rng = np.random.default_rng(5)
+    frame = pl.DataFrame(
+        {
+            "ORDERNUMBER": np.arange(4_000),
+            "QUANTITYORDERED": rng.integers(6, 98, 4_000),
+            "PRICEEACH": np.minimum(rng.normal(80, 25, 4_000).round(2), 100.0),
+            "SALES": rng.lognormal(8, 0.6, 4_000).round(2),
+        }
+    )
+    columns = ["QUANTITYORDERED", "PRICEEACH", "SALES"]
+    in_memory = iqr_filter(frame, columns, 1.5)
+    assert in_memory.steps["rows_dropped"].to_list() == _pandas_style_filter(frame, columns, 1.5)
+    with duckdb.connect() as conn:
+        conn.execute("CREATE TABLE sales AS SELECT * FROM frame")
+        steps = iqr_steps(conn, "sales", columns, 1.5)
+        keep, parameters = iqr_keep_condition(steps)
+        kept = conn.execute(f"SELECT ORDERNUMBER FROM sales WHERE {keep} ORDER BY 1", parameters).fetchall()
+    assert steps.equals(in_memory.steps)
+    assert [number for (number,) in kept] == in_memory.kept["ORDERNUMBER"].to_list()
+
+
+def test_no_columns_keep_every_row():
+    frame = pl.DataFrame({"A": [1.0, 100.0]})
+    result = iqr_filter(frame, [], 1.5)
+    assert result.kept.equals(frame) and result.steps.is_empty()
+    assert iqr_keep_condition(result.steps) == ("TRUE", [])
+
+
+def test_a_missing_column_names_the_setting():
+    with duckdb.connect() as conn, pytest.raises(KeyError, match=r"\['MSRP'\] \(analytics.iqr_columns\)"):
+        conn.execute("CREATE TABLE sales AS SELECT 1.0 AS SALES")
+        iqr_steps(conn, "sales", ["SALES", "MSRP"], 1.5)
