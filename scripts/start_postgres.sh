@@ -12,7 +12,7 @@
 # the server's connection URL without a database. Exit code 3: no PostgreSQL server binaries (install them
 # with scripts/install_postgres.sh). The server refuses to run as root, so as root it runs as the
 # `postgres` user that Debian's package creates.
-set -euo pipefail
+set -Eeuo pipefail
 
 usage() {
     echo "usage: $0 start [DIR] | stop DIR" >&2
@@ -35,10 +35,11 @@ find_bindir() {
     echo "$dir"
 }
 
-# Runs a server binary as the cluster's owner: ourselves, or `postgres` when we are root.
+# Runs a server binary as the cluster's owner: ourselves, or `postgres` when we are root. From `/`, since
+# the server binaries stop when the owner cannot read the working directory (root's folders often).
 as_owner() {
     if [[ "$(id -u)" == "0" ]]; then
-        runuser -u postgres -- "$@"
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
@@ -58,6 +59,8 @@ start() {
         echo "$dir/data exists: stop that cluster first ($0 stop $dir)" >&2
         exit 2
     fi
+    # On failure: say where the cluster's logs are, and leave the folder for `stop` to remove.
+    trap 'echo "start failed; logs in $dir (remove with: $0 stop $dir)" >&2; tail -n 20 "$dir"/*.log >&2 2>/dev/null' ERR
     port=${PG_PORT:-$(free_port)}
     password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
     printf '%s\n' "$password" >"$dir/password"
@@ -70,11 +73,11 @@ start() {
             exit 2
         fi
     fi
-    # fsync=off: the cluster is thrown away, and durability would only slow the tests.
     # Local socket connections are trusted (only the owner can reach the socket in $dir); TCP needs the
     # password, as a real server's would.
     as_owner "$bindir/initdb" -D "$dir/data" -U sales --pwfile="$dir/password" \
         --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-locale >"$dir/initdb.log"
+    # fsync=off: the cluster is thrown away, and durability would only slow the tests down.
     as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
         -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off" start >/dev/null
     for database in dagster mlflow; do
@@ -96,6 +99,11 @@ EOF
 stop() {
     local dir=${1:-}
     [[ -n "$dir" ]] || usage
+    # Only a folder that `start` made (it holds `password`) is deleted.
+    if [[ ! -f "$dir/password" ]]; then
+        echo "$dir was not made by $0 start; not touching it" >&2
+        exit 2
+    fi
     if [[ -f "$dir/data/postmaster.pid" ]]; then
         as_owner "$(find_bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
     fi
