@@ -1,26 +1,39 @@
-"""Blank counting on the raw CSV (as text, 'NA' kept) and on a frame, and the before/after table."""
+"""Blank counting on the raw CSV (through the one export reader, 'NA' kept) and on a frame, and the
+before/after table."""
 
 import polars as pl
 import pytest
 
 from sales_assets.analytics.missing_values import blank_counts, missing_value_report, raw_blank_counts
-
-RAW = 'ORDERNUMBER,CITY,STATE,TERRITORY\n1,Nantes,,EMEA\n2,Málaga," ",EMEA\n3,NYC,NY,NA\n4,,"",NA\n'
+from sales_assets.settings import IngestSettings
+from sales_tests.analytics.conftest import _source_rows
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "cp850", "utf-8-sig"])
 def test_raw_blank_counts_read_text_in_its_encoding(tmp_path, encoding):
+    source = _source_rows(90, seed=3).with_columns(
+        # A whitespace-only cell and an empty city are blanks too; 'NA' is North America.
+        pl.when(pl.int_range(pl.len()) == 1).then(pl.lit("  ")).otherwise(pl.col("STATE")).alias("STATE"),
+        pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("")).otherwise(pl.col("CITY")).alias("CITY"),
+        pl.lit("NA").alias("TERRITORY"),
+    )
     path = tmp_path / "raw.csv"
-    path.write_bytes(RAW.encode(encoding))
-    rows, counts = raw_blank_counts(path, encoding)
-    assert rows == 4
-    # Empty, quoted-empty and whitespace-only cells are missing; 'NA' is North America.
-    assert counts.rows() == [("ORDERNUMBER", 0), ("CITY", 1), ("STATE", 3), ("TERRITORY", 0)]
+    path.write_bytes(source.write_csv().encode(encoding))
+    rows, counts, dialect = raw_blank_counts(path, IngestSettings())
+    assert rows == 90
+    assert (
+        dialect.encoding.replace("_", "-").lower().startswith(encoding.split("-sig")[0].replace("cp", "cp"))
+    )
+    expected = {
+        name: int((source[name].cast(pl.String).str.strip_chars() == "").sum()) for name in source.columns
+    }
+    assert dict(counts.rows()) == expected
+    assert (expected["STATE"], expected["CITY"], expected["TERRITORY"]) == (31, 1, 0)
 
 
 def test_raw_blank_counts_names_a_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere.csv"):
-        raw_blank_counts(tmp_path / "nowhere.csv", "utf-8")
+        raw_blank_counts(tmp_path / "nowhere.csv", IngestSettings())
 
 
 def test_blank_counts_on_typed_columns():
