@@ -38,10 +38,15 @@ def dagster_db(env: dict[str, str]) -> str:
     return f"{env['SALES_PG_URL']}/{env['DAGSTER_PG_DB']}"
 
 
-def test_profile_keeps_the_local_run_limit_and_pools_and_names_the_driver():
+def test_profile_differs_from_the_local_instance_only_in_storage_and_run_coordinator():
     production = yaml.safe_load(PROFILE.read_text())
     local = yaml.safe_load((REPO_ROOT / "dagster_home" / "dagster.yaml").read_text())
-    assert production["concurrency"] == local["concurrency"]
+    # Only where runs are stored and how they are started differ from the local instance.
+    profile_only = {"storage", "run_coordinator"}
+    assert {key: value for key, value in production.items() if key not in profile_only} == {
+        key: value for key, value in local.items() if key not in profile_only
+    }
+    assert production["concurrency"]["pools"]["default_limit"] == 1  # the duckdb_writer pool
     assert production["run_coordinator"]["class"] == "QueuedRunCoordinator"
     # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which is not installed.
     assert production["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
