@@ -112,6 +112,11 @@ class LoadedModel:
     def version(self) -> str:
         return self.metadata.version
 
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """(model_name, version, backend): the labels of the `sales_model_info` metric."""
+        return (self.metadata.model_name, self.metadata.version, self.backend)
+
     def predict(self, rows: list[dict[str, Any]]) -> tuple[np.ndarray, FeatureColumns]:
         features = self.builder.build(rows)
         return self.predictor.predict(features.columns), features

@@ -1,121 +1,128 @@
-"""Prometheus text exposition for the service, kept in-process and dependency-free.
+"""Prometheus metrics of the service, kept by prometheus_client.
 
-Counts requests by endpoint/method/status, a latency histogram per endpoint, predicted rows, model reloads.
+With `PROMETHEUS_MULTIPROC_DIR` set (`sales-serve --workers N` sets it) every worker writes its values to
+files there and a scrape of any worker reads them all (prometheus_client's multiprocess mode), so /metrics
+counts every worker's requests. Process metrics come from prometheus_client's process collector in one
+process, and as `sales_worker_*` gauges labelled by pid with workers (the collector sees one process only).
+Requests are timed by `instrumentation.InstrumentedRoute` from routing to the response object (parsing, validation,
+prediction, serialisation), not by a middleware around every request.
 """
 
 from __future__ import annotations
 
-import time
-from bisect import bisect_left
-from collections import Counter, defaultdict
+import os
+from pathlib import Path
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    multiprocess,
+)
 
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
-
-def _labels(**labels: str) -> str:
-    escaped = (
-        f'{key}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for key, value in labels.items()
-    )
-    return "{" + ",".join(escaped) + "}"
-
-
-class ServiceMetrics:
-    def __init__(self) -> None:
-        self.requests: Counter[tuple[str, str, int]] = Counter()
-        self.latency_buckets: defaultdict[str, list[int]] = defaultdict(lambda: [0] * len(LATENCY_BUCKETS))
-        self.latency_sum: Counter[str] = Counter()
-        self.latency_count: Counter[str] = Counter()
-        self.predicted_rows: Counter[str] = Counter()
-
-    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        self.requests[(endpoint, method, status)] += 1
-        index = bisect_left(LATENCY_BUCKETS, seconds)
-        if index < len(LATENCY_BUCKETS):
-            self.latency_buckets[endpoint][index] += 1
-        self.latency_sum[endpoint] += seconds
-        self.latency_count[endpoint] += 1
-
-    def observe_predictions(self, backend: str, rows: int) -> None:
-        self.predicted_rows[backend] += rows
-
-    def render(self, model_info: dict[str, str] | None, reloads: int, refusals: int) -> str:
-        lines = [
-            "# HELP sales_http_requests_total HTTP requests by endpoint, method and status code.",
-            "# TYPE sales_http_requests_total counter",
-        ]
-        for (endpoint, method, status), count in sorted(self.requests.items()):
-            lines.append(
-                f"sales_http_requests_total{_labels(endpoint=endpoint, method=method, status=str(status))} {count}"
-            )
-        lines += [
-            "# HELP sales_http_request_duration_seconds Time from request start to response end.",
-            "# TYPE sales_http_request_duration_seconds histogram",
-        ]
-        for endpoint in sorted(self.latency_count):
-            cumulative = 0
-            for bound, count in zip(LATENCY_BUCKETS, self.latency_buckets[endpoint], strict=True):
-                cumulative += count
-                lines.append(
-                    f"sales_http_request_duration_seconds_bucket{_labels(endpoint=endpoint, le=repr(bound))} {cumulative}"
-                )
-            total = self.latency_count[endpoint]
-            lines.append(
-                f"sales_http_request_duration_seconds_bucket{_labels(endpoint=endpoint, le='+Inf')} {total}"
-            )
-            lines.append(
-                f"sales_http_request_duration_seconds_sum{_labels(endpoint=endpoint)} {self.latency_sum[endpoint]:.6f}"
-            )
-            lines.append(f"sales_http_request_duration_seconds_count{_labels(endpoint=endpoint)} {total}")
-        lines += [
-            "# HELP sales_predictions_total Rows scored, by backend.",
-            "# TYPE sales_predictions_total counter",
-        ]
-        for backend, count in sorted(self.predicted_rows.items()):
-            lines.append(f"sales_predictions_total{_labels(backend=backend)} {count}")
-        lines += [
-            "# HELP sales_model_info The served model (value 1), or nothing when no model is loaded.",
-            "# TYPE sales_model_info gauge",
-        ]
-        if model_info:
-            lines.append(f"sales_model_info{_labels(**model_info)} 1")
-        lines += [
-            "# HELP sales_model_reloads_total Bundles loaded since start.",
-            "# TYPE sales_model_reloads_total counter",
-            f"sales_model_reloads_total {reloads}",
-            "# HELP sales_model_refusals_total Bundles refused (the old model kept serving).",
-            "# TYPE sales_model_refusals_total counter",
-            f"sales_model_refusals_total {refusals}",
-        ]
-        return "\n".join(lines) + "\n"
+REQUESTS = Counter(
+    "sales_http_requests",
+    "HTTP requests by endpoint (route template), method and status code.",
+    ["endpoint", "method", "status"],
+)
+LATENCY = Histogram(
+    "sales_http_request_duration_seconds",
+    "Time from routing to the response object, by endpoint.",
+    ["endpoint"],
+    buckets=LATENCY_BUCKETS,
+)
+PREDICTED_ROWS = Counter("sales_predictions", "Rows scored, by backend.", ["backend"])
+MODEL_RELOADS = Counter("sales_model_reloads", "Bundles loaded (per worker) since start.")
+MODEL_REFUSALS = Counter("sales_model_refusals", "Bundles refused (the old model kept serving).")
+MODEL_INFO = Gauge(
+    "sales_model_info",
+    "1 for the model a worker serves, 0 for one it served before.",
+    ["model_name", "version", "backend"],
+    multiprocess_mode="liveall",
+)
+# Only with workers: one process's collector cannot see the others, so each worker reports itself.
+WORKER_GAUGES = (
+    {
+        sample: Gauge(
+            f"sales_worker_{sample.removeprefix('process_').removesuffix('_total')}",
+            f"{help_text} (this worker, labelled by pid).",
+            multiprocess_mode="liveall",
+        )
+        for sample, help_text in (
+            ("process_cpu_seconds_total", "CPU seconds used"),
+            ("process_resident_memory_bytes", "Resident memory"),
+            ("process_virtual_memory_bytes", "Virtual memory"),
+            ("process_open_fds", "Open file descriptors"),
+            ("process_start_time_seconds", "Start time since the epoch"),
+        )
+    }
+    if MULTIPROCESS
+    else {}
+)
+_OWN_PROCESS = ProcessCollector(registry=None)
 
 
-class MetricsMiddleware:
-    """Pure ASGI (no BaseHTTPMiddleware) so timing every request costs microseconds, not a task switch."""
+def record_worker_process() -> None:
+    """Copies this worker's process figures into its `sales_worker_*` gauges (workers only)."""
+    if not WORKER_GAUGES:
+        return
+    for family in _OWN_PROCESS.collect():
+        for sample in family.samples:
+            gauge = WORKER_GAUGES.get(sample.name)
+            if gauge is not None:
+                gauge.set(sample.value)
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
+def worker_exited() -> None:
+    """Drops this worker's live gauges from the shared directory (workers only)."""
+    if MULTIPROCESS:
+        multiprocess.mark_process_dead(os.getpid())
 
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
 
+def _forget_dead_workers(directory: Path) -> None:
+    """Drops the live gauges of workers that are gone: uvicorn restarts a worker that stops answering its
+    health check, and nobody else calls mark_process_dead for it. Counters of a dead worker stay counted."""
+    for path in directory.glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
         try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = scope.get("route")
-            # Label by route template, never by raw path, so unknown URLs cannot blow up the label set.
-            endpoint = getattr(route, "path", "unmatched")
-            self.metrics.observe_request(endpoint, scope["method"], status, time.perf_counter() - started)
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, str(directory))
+        except PermissionError:  # alive, owned by another user
+            continue
+
+
+def render() -> tuple[bytes, str]:
+    """(Prometheus text exposition, its content type); all workers' values in multiprocess mode."""
+    if not MULTIPROCESS:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    record_worker_process()
+    _forget_dead_workers(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def model_loaded(previous: tuple[str, str, str] | None, current: tuple[str, str, str]) -> None:
+    """(model_name, version, backend) of the model given up (None at first) and the one now served."""
+    if previous is not None and previous != current:
+        MODEL_INFO.labels(*previous).set(0)
+    MODEL_INFO.labels(*current).set(1)
+    MODEL_RELOADS.inc()
+
+
+def model_refused() -> None:
+    MODEL_REFUSALS.inc()
+
+
+def observe_unrouted(method: str, status: int) -> None:
+    """A request no route took (404, 405, a body refused before routing)."""
+    REQUESTS.labels("unmatched", method, str(status)).inc()

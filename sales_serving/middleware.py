@@ -7,6 +7,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sales_serving.errors import ServiceError, body_too_large_message, error_response
+from sales_serving.metrics import observe_unrouted
 
 
 class BodyLimitMiddleware:
@@ -23,7 +24,8 @@ class BodyLimitMiddleware:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             error = ServiceError(413, "payload_too_large", body_too_large_message(self.max_body_bytes))
-            await error_response(error)(scope, receive, send)
+            observe_unrouted(scope["method"], 413)
+            await error_response(error, scope.get("path", ""))(scope, receive, send)
             return
         received = 0
 

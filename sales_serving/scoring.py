@@ -1,16 +1,73 @@
-"""Scoring validated SalesFeatures rows with a LoadedModel into response objects; shared by the app and CLI."""
+"""Scoring validated SalesFeatures rows with a LoadedModel: predictions, intervals, warnings.
+
+`score` is the one scoring path; `predict_one` / `predict_many` shape its result for /predict, /predict/batch
+and the CLI, and the protocol routers (/invocations, /v2) shape it their own way.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from sales_serving.features import FeatureColumns
+from sales_serving.intervals import NO_INTERVALS_WARNING, interval_bounds
 from sales_serving.loading import LoadedModel
-from sales_serving.schema import BatchPredictionResponse, PredictionResponse, RowWarning, SalesFeatures
+from sales_serving.schema import (
+    BatchInterval,
+    BatchPredictionResponse,
+    PredictionInterval,
+    PredictionResponse,
+    RowWarning,
+    SalesFeatures,
+)
+
+LEAKY_MODEL_WARNING = (
+    "this model is marked leaky: one of its inputs is derived from SALES itself, so its answers look better "
+    "than they can be on new orders"
+)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Predictions (SALES, USD, one per row), interval bounds per level (None without calibration), the
+    model's input columns, and warnings: about the model, then (row, message) pairs."""
+
+    predictions: np.ndarray
+    intervals: dict[float, tuple[np.ndarray, np.ndarray]] | None
+    features: FeatureColumns
+    model_warnings: list[str]
+
+    @property
+    def row_warnings(self) -> list[tuple[int, str]]:
+        return self.features.warnings
 
 
 def row_mapping(row: SalesFeatures) -> dict[str, Any]:
     return {**row.__dict__, **row.model_extra} if row.model_extra else row.__dict__
+
+
+def model_warnings(model: LoadedModel) -> list[str]:
+    warnings = [LEAKY_MODEL_WARNING] if model.metadata.leaky else []
+    if model.metadata.intervals is None:
+        warnings.append(NO_INTERVALS_WARNING)
+    return warnings
+
+
+def score(model: LoadedModel, rows: Sequence[Mapping[str, Any]]) -> Scored:
+    """Scores request rows (validated SalesFeatures as mappings); raises features.RowError naming the
+    0-based row when the bundle needs a field a row lacks or a value it cannot take."""
+    predictions, features = model.predict(rows)
+    spec = model.metadata.intervals
+    bounds = None
+    if spec is not None:
+        price = None
+        if spec.price_cap is not None:
+            price = np.fromiter((row[spec.price_field] for row in rows), dtype=np.float64, count=len(rows))
+        bounds = interval_bounds(spec, predictions, price)
+    return Scored(predictions, bounds, features, model_warnings(model))
 
 
 def ignored_fields(rows: Sequence[SalesFeatures], model: LoadedModel) -> list[str]:
@@ -23,46 +80,50 @@ def ignored_fields(rows: Sequence[SalesFeatures], model: LoadedModel) -> list[st
     return sorted(sent - used)
 
 
-def _identity(model: LoadedModel, rows: Sequence[SalesFeatures]) -> dict[str, Any]:
+def identity(model: LoadedModel, rows: Sequence[SalesFeatures]) -> dict[str, Any]:
     metadata = model.metadata
     return {
         "target": metadata.target,
         "model_name": metadata.model_name,
         "model_version": metadata.version,
-        "mlflow_run_id": metadata.lineage.mlflow_run_id,
+        "mlflow_run_id": metadata.lineage.mlflow_model_run_id,
         "backend": model.backend,
         "ignored_features": ignored_fields(rows, model),
     }
 
 
-LEAKY_MODEL_WARNING = (
-    "this model is marked leaky: one of its inputs is derived from SALES itself, so its answers look better "
-    "than they can be on new orders"
-)
-
-
-def model_warnings(model: LoadedModel) -> list[str]:
-    return [LEAKY_MODEL_WARNING] if model.metadata.leaky else []
-
-
-def predict_one(model: LoadedModel, row: SalesFeatures) -> PredictionResponse:
-    """Raises features.RowError when the bundle needs a field the row lacks."""
-    predictions, features = model.predict([row_mapping(row)])
+def predict_one(model: LoadedModel, row: SalesFeatures, echo_features: bool = False) -> PredictionResponse:
+    """/predict's answer; `echo_features` adds the model's inputs. Raises features.RowError."""
+    scored = score(model, [row_mapping(row)])
+    intervals = None
+    if scored.intervals is not None:
+        intervals = [
+            PredictionInterval(level=level, lower=float(lower[0]), upper=float(upper[0]))
+            for level, (lower, upper) in scored.intervals.items()
+        ]
     return PredictionResponse(
-        prediction=float(predictions[0]),
-        features_used=features.row(0),
-        warnings=model_warnings(model) + [message for _, message in features.warnings],
-        **_identity(model, [row]),
+        prediction=float(scored.predictions[0]),
+        intervals=intervals,
+        features_used=scored.features.row(0) if echo_features else None,
+        warnings=scored.model_warnings + [message for _, message in scored.row_warnings],
+        **identity(model, [row]),
     )
 
 
 def predict_many(model: LoadedModel, rows: Sequence[SalesFeatures]) -> BatchPredictionResponse:
-    """Raises features.RowError (naming the 0-based row) when the bundle needs a field a row lacks."""
-    predictions, features = model.predict([row_mapping(row) for row in rows])
+    """/predict/batch's answer. Raises features.RowError naming the 0-based row."""
+    scored = score(model, [row_mapping(row) for row in rows])
+    intervals = None
+    if scored.intervals is not None:
+        intervals = [
+            BatchInterval(level=level, lower=lower.tolist(), upper=upper.tolist())
+            for level, (lower, upper) in scored.intervals.items()
+        ]
     return BatchPredictionResponse(
         count=len(rows),
-        predictions=predictions.tolist(),
-        warnings=[RowWarning(row=None, message=message) for message in model_warnings(model)]
-        + [RowWarning(row=row, message=message) for row, message in features.warnings],
-        **_identity(model, rows),
+        predictions=scored.predictions.tolist(),
+        intervals=intervals,
+        warnings=[RowWarning(row=None, message=message) for message in scored.model_warnings]
+        + [RowWarning(row=row, message=message) for row, message in scored.row_warnings],
+        **identity(model, rows),
     )

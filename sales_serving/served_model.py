@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from sales_serving import metrics
 from sales_serving.contract.bundle import CURRENT_FILE, BundleError
 from sales_serving.loading import LoadedModel, load_bundle, served_version
 from sales_serving.settings import Backend
@@ -96,15 +97,22 @@ class ModelHolder:
         except BundleError as error:
             self._refuse(str(error))
             return
-        previous = self.model.version if self.model else None
+        previous = self.model
         self.model = model
         self.last_error = None
         self.reloads += 1
-        log.info("serving model %s (%s backend), replacing %s", model.version, model.backend, previous)
+        metrics.model_loaded(previous.identity if previous else None, model.identity)
+        log.info(
+            "serving model %s (%s backend), replacing %s",
+            model.version,
+            model.backend,
+            previous.version if previous else None,
+        )
 
     def _refuse(self, reason: str) -> None:
         if self.model is not None:
             reason = f"refused the bundle named by CURRENT, still serving {self.model.version}: {reason}"
         self.last_error = reason
         self.refusals += 1
+        metrics.model_refused()
         log.warning("%s", reason)

@@ -9,9 +9,15 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 from sales_serving.contract.bundle import models_dir
+from sales_serving.contract.local_settings import default_data_dir, settings_file
 
 Backend = Literal["auto", "onnx", "joblib"]
 
@@ -21,15 +27,33 @@ class ServingSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SALES_", extra="ignore")
 
-    data_dir: Path = Path("data")
+    # Same default and settings file as the pipeline (sales_serving.contract.local_settings).
+    data_dir: Path = Field(default_factory=default_data_dir)
     # Default: $SALES_DATA_DIR/models/sales_regressor, the directory the onnx_model asset writes.
     serving_model_dir: Path | None = None
     # auto: ONNX when the bundle's parity check passed, else the joblib pipeline.
     serving_backend: Backend = "auto"
     serving_batch_limit: int = Field(default=10_000, ge=1)
     serving_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # Unknown fields are accepted and ignored (the seed's clients send whole export rows), but a row with
+    # more than this many is refused: it is not an order line, and each one costs parsing time.
+    serving_max_unknown_fields: int = Field(default=50, ge=0)
     # How often the service looks at CURRENT for a new bundle.
     serving_reload_interval_ms: int = Field(default=1_000, ge=10)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = settings_file()
+        if yaml_file is None:
+            return (init_settings, env_settings)
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
 
     @property
     def model_dir(self) -> Path:

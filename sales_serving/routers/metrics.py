@@ -1,23 +1,20 @@
-"""GET /metrics: Prometheus text format."""
+"""GET /metrics: Prometheus text exposition (all workers' values when the service runs with workers)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 
-from sales_serving.dependencies import Holder
+from sales_serving import metrics
 
 router = APIRouter(tags=["service"])
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-async def prometheus_metrics(holder: Holder, request: Request) -> PlainTextResponse:
-    """Prometheus text format: requests, latency histogram, predictions, served model version."""
-    model = holder.model
-    info = (
-        {"model_name": model.metadata.model_name, "version": model.version, "backend": model.backend}
-        if model
-        else None
-    )
-    text = request.app.state.metrics.render(info, holder.reloads, holder.refusals)
-    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def prometheus_metrics() -> Response:
+    """Requests by endpoint and status, latency histograms, predicted rows, the served model, reloads and
+    refusals, and process figures (per worker with workers)."""
+    # Reading every worker's files is disk work: off the event loop.
+    body, content_type = await run_in_threadpool(metrics.render)
+    return Response(body, media_type=content_type)

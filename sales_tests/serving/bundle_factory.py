@@ -121,6 +121,20 @@ def export_onnx(pipeline: Pipeline) -> bytes:
     return onnx_model.SerializeToString()
 
 
+# Relative bands as training stores them; rows priced below the cap are exact.
+TEST_INTERVALS = {
+    "method": "split-conformal on out-of-fold relative residuals (test fixture)",
+    "price_field": "PRICEEACH",
+    "price_cap": 100.0,
+    "levels": {
+        "0.8": {"lower_relative": -0.1, "upper_relative": 0.12},
+        "0.95": {"lower_relative": -0.2, "upper_relative": 0.25},
+    },
+    "coverage_holdout": {"0.8": 0.81, "0.95": 0.95},
+    "calibration_rows": 400,
+}
+
+
 def write_bundle(
     models_dir: Path,
     version: str,
@@ -184,8 +198,11 @@ def write_bundle(
             "dagster_run_id": f"dagster-{version}",
             "mlflow_run_id": f"mlflow-{version}",
             "mlflow_model_version": "1",
+            "mlflow_model_run_id": f"mlflow-child-{version}",
             "data_sha256": "0" * 64,
         },
+        "promotion": {"promoted": True, "policy": "champion", "reason": "first model"},
+        "intervals": TEST_INTERVALS,
         "library_versions": {"python": sys.version.split()[0], "scikit-learn": sklearn.__version__},
     }
     metadata |= metadata_overrides or {}

@@ -63,3 +63,16 @@ def client(settings: ServingSettings, bundle_v1: Path) -> Iterator[TestClient]:
 @pytest.fixture
 def example_row() -> dict:
     return dict(EXAMPLE_ROW)
+
+
+def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """GET /metrics parsed with prometheus_client's parser: (sample name, sorted labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }

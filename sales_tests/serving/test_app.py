@@ -12,7 +12,7 @@ from sales_serving.app import create_app
 from sales_serving.contract.bundle import point_current
 from sales_serving.schema import EXAMPLE_ROW
 from sales_serving.settings import ServingSettings
-from sales_tests.serving.conftest import VERSION_1, VERSION_2
+from sales_tests.serving.conftest import VERSION_1, VERSION_2, scrape
 
 
 def wait_for_version(client: TestClient, status: str, version: str, timeout: float = 5.0) -> dict:
@@ -33,7 +33,11 @@ def test_health_reports_the_served_bundle(client: TestClient) -> None:
         VERSION_1,
         "onnx",
     )
-    assert health["mlflow_run_id"] == f"mlflow-{VERSION_1}"
+    # The registered version points at the child run; the parent (training) run is named beside it.
+    assert health["mlflow_run_id"] == f"mlflow-child-{VERSION_1}"
+    assert health["mlflow_training_run_id"] == f"mlflow-{VERSION_1}"
+    assert (health["serving_policy"], health["promoted"]) == ("champion", True)
+    assert health["intervals"] == [0.8, 0.95]
     assert health["dagster_run_id"] == f"dagster-{VERSION_1}"
     assert health["features"][:2] == ["QUANTITYORDERED", "PRICEEACH"] and "SEASON" in health["features"]
     assert health["loaded_at"].startswith("20")
@@ -59,13 +63,17 @@ def test_seed_example_payload_predicts_and_lists_dealsize_as_ignored(
     assert (body["model_name"], body["model_version"], body["mlflow_run_id"]) == (
         "sales_regressor",
         VERSION_1,
-        f"mlflow-{VERSION_1}",
+        f"mlflow-child-{VERSION_1}",
     )
     # Synthetic SALES is about QUANTITYORDERED x unit price (30 x ~96).
     assert 1_500 < body["prediction"] < 4_500
     assert body["ignored_features"] == ["DEALSIZE"]
-    assert body["features_used"]["SEASON"] == "Winter"
-    assert body["features_used"]["LINE_TOTAL_APPROX"] == pytest.approx(2871.0)
+    # The echo of every model input comes only on request.
+    assert body["features_used"] is None
+    echoed = client.post("/predict?echo_features=true", json=example_row).json()
+    assert echoed["prediction"] == body["prediction"]
+    assert echoed["features_used"]["SEASON"] == "Winter"
+    assert echoed["features_used"]["LINE_TOTAL_APPROX"] == pytest.approx(2871.0)
     assert body["warnings"] == []
 
 
@@ -104,7 +112,7 @@ def test_batch_predicts_each_row_in_order_matching_single_predictions(
         ({"MONTH_ID": 13}, "MONTH_ID", "less than or equal to 12"),
         ({"QTR_ID": 5}, "QTR_ID", "less than or equal to 4"),
         ({"QTR_ID": 3}, "QTR_ID", "QTR_ID 3 does not match MONTH_ID 2: expected QTR_ID 1"),
-        ({"QUANTITYORDERED": "thirty"}, "QUANTITYORDERED", "valid integer"),
+        ({"QUANTITYORDERED": "thirty"}, "QUANTITYORDERED", 'expected a JSON number, got "thirty" (a string)'),
         ({"PRODUCTLINE": ""}, "PRODUCTLINE", "at least 1 character"),
         ({"COUNTRY": None}, "COUNTRY", "valid string"),
         ({"MSRP": None}, "MSRP", "valid number"),
@@ -225,18 +233,20 @@ def test_hot_reload_when_current_moves(
     client: TestClient, models_dir: Path, bundle_v2: Path, example_row: dict
 ) -> None:
     before = client.post("/predict", json=example_row).json()
+    reloads = scrape(client)[("sales_model_reloads_total", ())]
     point_current(models_dir, VERSION_2)
     health = wait_for_version(client, "ok", VERSION_2)
     assert health["model_version"] == VERSION_2
     after = client.post("/predict", json=example_row).json()
     assert (before["model_version"], after["model_version"]) == (VERSION_1, VERSION_2)
     assert after["prediction"] != before["prediction"]
-    assert "sales_model_reloads_total 2" in client.get("/metrics").text
+    assert scrape(client)[("sales_model_reloads_total", ())] == reloads + 1
 
 
 def test_refused_bundle_keeps_old_model_and_health_says_degraded(
     client: TestClient, models_dir: Path, bundle_v2: Path, example_row: dict
 ) -> None:
+    refusals = scrape(client).get(("sales_model_refusals_total", ()), 0.0)
     (bundle_v2 / "metadata.json").write_text("{}")
     point_current(models_dir, VERSION_2)
     health = wait_for_version(client, "degraded", VERSION_1)
@@ -244,22 +254,37 @@ def test_refused_bundle_keeps_old_model_and_health_says_degraded(
     assert health["model_version"] == VERSION_1
     assert "metadata.json: breaks the bundle contract" in health["reason"]
     assert client.post("/predict", json=example_row).json()["model_version"] == VERSION_1
-    assert "sales_model_refusals_total 1" in client.get("/metrics").text
+    assert scrape(client)[("sales_model_refusals_total", ())] == refusals + 1
 
 
 def test_metrics_count_requests_latency_predictions_and_version(
     client: TestClient, example_row: dict
 ) -> None:
+    before = scrape(client)
     client.post("/predict", json=example_row)
     client.post("/predict", json=example_row | {"MONTH_ID": 0})
     client.post("/predict/batch", json={"rows": [example_row] * 4})
-    text = client.get("/metrics").text
-    assert 'sales_http_requests_total{endpoint="/predict",method="POST",status="200"} 1' in text
-    assert 'sales_http_requests_total{endpoint="/predict",method="POST",status="422"} 1' in text
-    assert 'sales_http_request_duration_seconds_count{endpoint="/predict"} 2' in text
-    assert 'sales_http_request_duration_seconds_bucket{endpoint="/predict",le="+Inf"} 2' in text
-    assert 'sales_predictions_total{backend="onnx"} 5' in text
-    assert f'sales_model_info{{model_name="sales_regressor",version="{VERSION_1}",backend="onnx"}} 1' in text
+    client.get("/nope")
+    after = scrape(client)
+
+    def added(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert added("sales_http_requests_total", endpoint="/predict", method="POST", status="200") == 1
+    assert added("sales_http_requests_total", endpoint="/predict", method="POST", status="422") == 1
+    assert added("sales_http_requests_total", endpoint="/predict/batch", method="POST", status="200") == 1
+    assert added("sales_http_requests_total", endpoint="unmatched", method="GET", status="404") == 1
+    assert added("sales_http_request_duration_seconds_count", endpoint="/predict") == 2
+    assert added("sales_http_request_duration_seconds_bucket", endpoint="/predict", le="+Inf") == 2
+    assert added("sales_predictions_total", backend="onnx") == 5
+    info = (
+        "sales_model_info",
+        (("backend", "onnx"), ("model_name", "sales_regressor"), ("version", VERSION_1)),
+    )
+    assert after[info] == 1
+    # Process metrics from prometheus_client's own collector.
+    assert after[("process_resident_memory_bytes", ())] > 0
 
 
 def test_docs_examples_work_as_given(client: TestClient) -> None:

@@ -7,11 +7,15 @@ from pathlib import Path
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from sales_serving.app import create_app
 from sales_serving.settings import ServingSettings
 
 EXAMPLES_PER_OPERATION = 25
+# The protocols' bodies are generic (MLflow's dataframes, OIP's tensors): their JSON Schema cannot say which
+# columns a row needs, so a schema-valid body may rightly get a 4xx; everything else is still checked.
+GENERIC_BODIES = ("POST /invocations", "POST /v2/models/{model_name}/infer")
 
 
 def test_api_conforms_to_its_schema(data_dir: Path, bundle_v1: Path) -> None:
@@ -25,6 +29,9 @@ def test_api_conforms_to_its_schema(data_dir: Path, bundle_v1: Path) -> None:
         "POST /predict",
         "POST /predict/batch",
         "GET /health",
+        "POST /invocations",
+        "POST /v2/models/{model_name}/infer",
+        "GET /v2/health/ready",
     }
     statuses: list[int] = []
 
@@ -38,7 +45,8 @@ def test_api_conforms_to_its_schema(data_dir: Path, bundle_v1: Path) -> None:
             database=None,
         )
         def check(case) -> None:
-            statuses.append(case.call_and_validate().status_code)
+            excluded = [positive_data_acceptance] if case.operation.label.startswith(GENERIC_BODIES) else []
+            statuses.append(case.call_and_validate(excluded_checks=excluded).status_code)
 
         check()
     assert max(statuses) < 500
