@@ -21,14 +21,12 @@ usage() {
 
 find_bindir() {
     # The newest installed major version; PG_BINDIR overrides (another distribution's layout).
-    if [[ -n "${PG_BINDIR:-}" ]]; then
-        echo "$PG_BINDIR"
-        return
+    local dir=${PG_BINDIR:-}
+    if [[ -z "$dir" ]]; then
+        dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
     fi
-    local dir
-    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
     if [[ -z "$dir" || ! -x "$dir/initdb" ]]; then
-        echo "no PostgreSQL server binaries (initdb) under /usr/lib/postgresql/*/bin;" \
+        echo "no PostgreSQL server binaries (initdb) in ${PG_BINDIR:-/usr/lib/postgresql/*/bin};" \
             "run scripts/install_postgres.sh or set PG_BINDIR" >&2
         exit 3
     fi

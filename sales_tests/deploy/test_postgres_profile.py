@@ -97,9 +97,11 @@ def test_cli_and_segment_backfill_record_their_runs_in_postgres(warehouse_on_pos
 
 
 @pytest.fixture
-def daemon(warehouse_on_postgres: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen]:
-    """`dagster-daemon run` on the code location, in a process group of its own, interrupted afterwards."""
-    log = (tmp_path / "daemon.log").open("w")
+def daemon(warehouse_on_postgres: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """`dagster-daemon run` on the code location, in a process group of its own, interrupted afterwards;
+    yields the process and its log file."""
+    log_path = tmp_path / "daemon.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
         [str(BIN / "dagster-daemon"), "run", "-m", "sales_assets.definitions"],
         cwd=REPO_ROOT,
@@ -109,7 +111,7 @@ def daemon(warehouse_on_postgres: dict[str, str], tmp_path: Path) -> Iterator[su
         start_new_session=True,
     )
     try:
-        yield process
+        yield process, log_path
     finally:
         # SIGINT is the daemon's orderly shutdown; it stops its code server too.
         os.killpg(process.pid, signal.SIGINT)
@@ -121,15 +123,18 @@ def daemon(warehouse_on_postgres: dict[str, str], tmp_path: Path) -> Iterator[su
         log.close()
 
 
-def wait_for_run_status(url: str, run_id: str, done: set[str], timeout: float) -> str:
+def wait_for_run_end(url: str, run_id: str, daemon: tuple[subprocess.Popen, Path], timeout: float) -> str:
+    """The run's final status; fails with the daemon's log when the daemon exits or the run does not end."""
+    process, log = daemon
     deadline = time.monotonic() + timeout
     status = ""
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         status = query(url, "SELECT status FROM runs WHERE run_id = :run_id", run_id=run_id)[0][0]
-        if status in done:
+        if status in {"SUCCESS", "FAILURE", "CANCELED"}:
             return status
         time.sleep(1)
-    return status
+    detail = f"exited with {process.returncode}" if process.poll() is not None else f"after {timeout:.0f}s"
+    pytest.fail(f"run {run_id} still {status or 'unknown'}; daemon {detail}:\n{log.read_text()[-3000:]}")
 
 
 def test_a_launched_run_waits_in_the_postgres_queue_until_the_daemon_starts_it(
@@ -146,9 +151,8 @@ def test_a_launched_run_waits_in_the_postgres_queue_until_the_daemon_starts_it(
     run_id = queued[0][0]
     time.sleep(2)
     assert query(url, "SELECT status FROM runs WHERE run_id = :run_id", run_id=run_id) == [("QUEUED",)]
-    request.getfixturevalue("daemon")
-    status = wait_for_run_status(url, run_id, {"SUCCESS", "FAILURE", "CANCELED"}, timeout=180)
-    assert status == "SUCCESS", f"run {run_id} ended {status or 'still queued'}"
+    status = wait_for_run_end(url, run_id, request.getfixturevalue("daemon"), timeout=180)
+    assert status == "SUCCESS", f"run {run_id} ended {status}"
 
 
 def run_roundtrip(command: str, env: dict[str, str]) -> dict:
