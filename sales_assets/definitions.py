@@ -107,8 +107,6 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             resources=build_resources(),
             # Every run starts by recovering runs whose process died (pool slots, status, MLflow runs).
             executor=recovering(dg.multiprocess_executor),
-            # The console shows INFO and above; the framework's DEBUG events stay in the UI's event log.
-            loggers={"console": dg.colored_console_logger.configured({"log_level": "INFO"})},
         ),
     )
     return with_catalogue_attributes(merged, settings)

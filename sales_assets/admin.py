@@ -1,0 +1,272 @@
+"""`sales-admin`: housekeeping of the data folder and the Dagster instance.
+
+sales-admin prune            keep the newest `keep_bundles` model bundles (plus CURRENT's and the
+                             champion's), delete the others and the MLflow artifacts of old runs no
+                             kept bundle or registered model version needs
+sales-admin recover          mark runs whose process is gone failed, free their pool slots, sweep
+                             their temp files (every run and command does this on its own too)
+sales-admin remember         write the data folder / raw CSV given to the project's settings file
+sales-admin cancel-interrupted --pid N
+                             mark the runs process N executed, interrupted by Ctrl-C, canceled
+sales-admin summary --since EPOCH
+                             the checks that failed in runs created since EPOCH (JSON)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+from sales_assets.settings import Settings
+from sales_serving.contract.bundle import CURRENT_FILE, METADATA_FILE, read_current
+from sales_serving.contract.local_settings import local_settings_path, settings_file
+
+
+@dataclass
+class Pruned:
+    bundles_kept: list[str] = field(default_factory=list)
+    bundles_deleted: list[str] = field(default_factory=list)
+    mlflow_runs_deleted: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+
+    def line(self) -> str:
+        return (
+            f"prune: kept {len(self.bundles_kept)} bundle(s), deleted {len(self.bundles_deleted)}; "
+            f"deleted {len(self.mlflow_runs_deleted)} old MLflow run(s); freed {self.bytes_freed / 2**20:,.1f} MiB"
+        )
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def bundle_versions(models_dir: Path) -> list[str]:
+    """Bundle folders under `models_dir` (complete ones: they hold metadata.json), oldest first."""
+    if not models_dir.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in models_dir.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and (p / METADATA_FILE).is_file()
+    )
+
+
+def _lineage(models_dir: Path, version: str) -> dict:
+    raw = json.loads((models_dir / version / METADATA_FILE).read_text(encoding="utf-8"))
+    return raw.get("lineage") or {}
+
+
+def _mlflow_client(settings: Settings):
+    uri = settings.mlflow_tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return None
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def champion_model_version(settings: Settings, client) -> str | None:
+    """The registered model version the champion alias names, None when there is none."""
+    if client is None:
+        return None
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(
+            client.get_model_version_by_alias(
+                settings.ml.registered_model_name, settings.ml.champion_alias
+            ).version
+        )
+    except MlflowException:
+        return None
+
+
+def prune(settings: Settings, keep: int | None = None) -> Pruned:
+    """Delete model bundles beyond the newest `keep` (default `settings.keep_bundles`), never the one CURRENT
+    names nor the champion's; then delete MLflow runs (and their artifacts and logged models) that are
+    finished, not a registered model version's source, and not the training run of a kept bundle or a
+    child of one. Raises nothing when there is no MLflow store or no bundle."""
+    keep = settings.keep_bundles if keep is None else keep
+    models_dir = settings.models_dir
+    pruned = Pruned()
+    client = _mlflow_client(settings)
+    versions = bundle_versions(models_dir)
+    champion = champion_model_version(settings, client)
+    kept = set(versions[-keep:]) if keep else set()
+    current = read_current(models_dir) if (models_dir / CURRENT_FILE).is_file() else None
+    if current:
+        kept.add(current)
+    if champion is not None:
+        kept |= {v for v in versions if str(_lineage(models_dir, v).get("mlflow_model_version")) == champion}
+    for version in versions:
+        if version in kept:
+            pruned.bundles_kept.append(version)
+        else:
+            pruned.bytes_freed += _size(models_dir / version)
+            shutil.rmtree(models_dir / version)
+            pruned.bundles_deleted.append(version)
+    if client is not None:
+        needed = set()
+        for version in pruned.bundles_kept:
+            lineage = _lineage(models_dir, version)
+            needed |= {lineage.get("mlflow_run_id"), lineage.get("mlflow_model_run_id")}
+        _prune_mlflow(settings, client, needed - {None}, pruned)
+    return pruned
+
+
+def _prune_mlflow(settings: Settings, client, needed: set[str], pruned: Pruned) -> None:
+    from mlflow.entities import ViewType
+
+    registered = {
+        mv.run_id for mv in client.search_model_versions(f"name='{settings.ml.registered_model_name}'")
+    }
+    experiment_ids = [e.experiment_id for e in client.search_experiments()]
+    if not experiment_ids:
+        return
+    runs = client.search_runs(experiment_ids, run_view_type=ViewType.ACTIVE_ONLY, max_results=50_000)
+    parent_of = {r.info.run_id: r.data.tags.get("mlflow.parentRunId") for r in runs}
+    keep = needed | registered
+    keep |= {parent_of[r] for r in keep if parent_of.get(r)}
+    keep |= {r for r, parent in parent_of.items() if parent in keep}
+    artifacts_root = settings.mlflow_dir.resolve()
+    for run in runs:
+        run_id = run.info.run_id
+        if run_id in keep or run.info.status == "RUNNING":
+            continue
+        for model in client.search_logged_models(experiment_ids, filter_string=f"source_run_id = '{run_id}'"):
+            pruned.bytes_freed += _remove_local_artifacts(model.artifact_location, artifacts_root)
+            client.delete_logged_model(model.model_id)
+        pruned.bytes_freed += _remove_local_artifacts(run.info.artifact_uri, artifacts_root)
+        client.delete_run(run_id)
+        pruned.mlflow_runs_deleted.append(run_id)
+
+
+def _remove_local_artifacts(uri: str | None, inside: Path) -> int:
+    """Remove the artifact folder `uri` when it is a local path under `inside`; returns the bytes freed."""
+    if not uri:
+        return 0
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("", "file"):
+        return 0
+    path = Path(url2pathname(parsed.path)).resolve()
+    if not path.is_relative_to(inside) or not path.exists():
+        return 0
+    size = _size(path)
+    shutil.rmtree(path, ignore_errors=True)
+    return size
+
+
+def remember(data_dir: Path | None, raw_csv: Path | None) -> Path | None:
+    """Write the data folder and raw CSV given (absolute) into the project's `sales-settings.yaml`, keeping
+    its other keys (a file `SALES_SETTINGS_FILE` names is the user's own and is never written). Returns the
+    file, None when nothing was given."""
+    import yaml
+
+    if data_dir is None and raw_csv is None:
+        return None
+    target = local_settings_path()
+    current = yaml.safe_load(target.read_text(encoding="utf-8")) if target.is_file() else None
+    values = dict(current or {})
+    if data_dir is not None:
+        values["data_dir"] = str(Path(data_dir).expanduser().resolve())
+    if raw_csv is not None:
+        values["raw_csv"] = str(Path(raw_csv).expanduser().resolve())
+    from sales_assets.io import write_text_atomic
+
+    header = (
+        "# Written by scripts/quickstart.py: the choices every command reads (environment variables win).\n"
+    )
+    write_text_atomic(target, header + yaml.safe_dump(values, sort_keys=True))
+    return target
+
+
+def failed_checks(since: float) -> list[dict]:
+    """Asset checks whose last evaluation in runs created since `since` (epoch seconds) did not pass."""
+    import dagster as dg
+    from dagster._core.events import DagsterEventType
+
+    latest: dict[str, dict] = {}
+    with dg.DagsterInstance.get() as instance:
+        for record in instance.get_run_records(dg.RunsFilter(created_after=_utc(since)), ascending=True):
+            for entry in instance.all_logs(
+                record.dagster_run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+            ):
+                evaluation = entry.dagster_event.event_specific_data
+                name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                description = evaluation.description or ""
+                latest[name] = {
+                    "check": name,
+                    "passed": evaluation.passed,
+                    "severity": evaluation.severity.value,
+                    "description": description[:200],
+                }
+    return [c for c in latest.values() if not c["passed"]]
+
+
+def _utc(epoch: float):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sales-admin", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    prune_cmd = commands.add_parser("prune", help="delete old model bundles and MLflow artifacts")
+    prune_cmd.add_argument("--keep", type=int, help="newest bundles kept (default: setting keep_bundles)")
+    commands.add_parser("recover", help="recover runs whose process is gone")
+    remember_cmd = commands.add_parser("remember", help="write choices to the settings file")
+    remember_cmd.add_argument("--data-dir", type=Path)
+    remember_cmd.add_argument("--raw-csv", type=Path)
+    cancel_cmd = commands.add_parser(
+        "cancel-interrupted", help="mark runs of an interrupted process canceled"
+    )
+    cancel_cmd.add_argument("--pid", type=int, required=True)
+    summary_cmd = commands.add_parser("summary", help="failed checks of runs since a moment (JSON)")
+    summary_cmd.add_argument("--since", type=float, required=True)
+    args = parser.parse_args(argv)
+
+    if args.command in ("recover", "cancel-interrupted", "summary"):
+        from sales_assets.cli import default_dagster_home
+
+        os.environ.setdefault("DAGSTER_HOME", str(default_dagster_home()))
+    settings = Settings()
+    if args.command == "prune":
+        print(prune(settings, args.keep).line())
+    elif args.command == "recover":
+        from sales_assets.recovery import recover_on_start
+
+        recover_on_start(settings)
+    elif args.command == "remember":
+        target = remember(args.data_dir, args.raw_csv)
+        named = settings_file()
+        if target is not None:
+            print(f"settings: saved to {target} (every command reads it; environment variables win)")
+        if target is not None and named is not None and named != target:
+            print(f"settings: SALES_SETTINGS_FILE={named} is in force instead while it is set")
+    elif args.command == "cancel-interrupted":
+        import dagster as dg
+
+        from sales_assets.recovery import cancel_interrupted_runs
+
+        with dg.DagsterInstance.get() as instance:
+            canceled = cancel_interrupted_runs(instance, args.pid, settings)
+        print(f"canceled: {', '.join(r[:8] for r in canceled) or 'no run'}")
+    elif args.command == "summary":
+        json.dump({"data_dir": str(settings.root), "failed_checks": failed_checks(args.since)}, sys.stdout)
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
