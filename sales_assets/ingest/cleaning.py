@@ -44,6 +44,8 @@ RULE_PERIOD = "ORDERDATE disagrees with YEAR_ID/MONTH_ID/QTR_ID"
 # Rules whose every hit stops the run: such rows mean the dates are read wrong, not that one row is bad.
 BLOCKING_RULES = (RULE_DATE_RANGE, RULE_PERIOD)
 EXAMPLE_LINES = 3
+DATE_PARTS = {"year": "YEAR_ID", "month": "MONTH_ID", "quarter": "QTR_ID"}  # ORDERDATE part -> its column
+OUT_OF_RANGE = "__date_out_of_range"
 
 
 class EmptyInputError(ValueError):
@@ -98,11 +100,20 @@ def typed_values(columns: list[str], settings: IngestSettings, dialect: Dialect)
 
 
 def date_lookup(pairs: pl.DataFrame, settings: IngestSettings, dialect: Dialect) -> pl.DataFrame:
-    """Parsed value of each distinct ORDERDATE text: an export has few distinct dates and many rows, so
-    every date rule runs once per distinct text instead of once per row."""
+    """Parsed value of each distinct ORDERDATE text with its year, month, quarter and whether it lies in
+    the configured range: an export has few distinct dates and many rows, so every date rule runs once
+    per distinct text instead of once per row."""
     frame = pairs.select(pl.col("text").alias(DATE)).unique()
-    parsed = parse_dates(pl.col(DATE), dialect, settings.extra_date_formats)
-    return frame.with_columns(parsed.alias(_typed_name(DATE)))
+    date = parse_dates(pl.col(DATE), dialect, settings.extra_date_formats)
+    low = pl.lit(settings.min_order_date).str.to_datetime(time_unit="us")
+    end = pl.lit(settings.max_order_date).str.to_datetime(time_unit="us") + pl.duration(days=1)
+    return frame.with_columns(date.alias(_typed_name(DATE))).with_columns(
+        *[
+            getattr(pl.col(_typed_name(DATE)).dt, part)().cast(pl.Int64).alias(_typed_name(part))
+            for part in DATE_PARTS
+        ],
+        ((pl.col(_typed_name(DATE)) < low) | (pl.col(_typed_name(DATE)) >= end)).alias(OUT_OF_RANGE),
+    )
 
 
 Problem = tuple[pl.Expr, str, pl.Expr]  # condition, rule (a stable name to count by), reason (with the value)
@@ -118,10 +129,10 @@ def problems(columns: list[str], settings: IngestSettings, dialect: Dialect) -> 
         if column not in columns:
             continue
         raw, value = pl.col(column), pl.col(_typed_name(column))
-        found.append((raw.is_null() | (raw == ""), f"{column} blank", pl.lit(f"{column} is blank")))
+        found.append((raw.is_null(), f"{column} blank", pl.lit(f"{column} is blank")))
         found.append(
             (
-                raw.is_not_null() & (raw != "") & value.is_null(),
+                raw.is_not_null() & value.is_null(),
                 f"{column} not a {kind}",
                 number_reason(column, dialect, kind),
             )
@@ -152,13 +163,9 @@ def problems(columns: list[str], settings: IngestSettings, dialect: Dialect) -> 
             ),
         )
     )
-    low, high = (
-        pl.lit(settings.min_order_date).str.to_datetime(),
-        pl.lit(settings.max_order_date).str.to_datetime(),
-    )
     found.append(
         (
-            (date < low) | (date > high + pl.duration(days=1)),
+            pl.col(OUT_OF_RANGE),
             RULE_DATE_RANGE,
             pl.format(
                 f"ORDERDATE {{}} is outside {settings.min_order_date}..{settings.max_order_date} "
@@ -167,25 +174,19 @@ def problems(columns: list[str], settings: IngestSettings, dialect: Dialect) -> 
             ),
         )
     )
-    periods = [
-        (c, expr)
-        for c, expr in (
-            ("YEAR_ID", date.dt.year()),
-            ("MONTH_ID", date.dt.month()),
-            ("QTR_ID", date.dt.quarter()),
-        )
-        if c in columns
-    ]
+    periods = [(part, column) for part, column in DATE_PARTS.items() if column in columns]
     if periods:
-        disagree = pl.any_horizontal([expr.cast(pl.Int64) != pl.col(_typed_name(c)) for c, expr in periods])
+        disagree = pl.any_horizontal(
+            [pl.col(_typed_name(part)) != pl.col(_typed_name(column)) for part, column in periods]
+        )
         found.append(
             (
                 disagree,
                 RULE_PERIOD,
                 pl.format(
-                    "ORDERDATE {} disagrees with " + ", ".join(f"{c} {{}}" for c, _ in periods),
+                    "ORDERDATE {} disagrees with " + ", ".join(f"{column} {{}}" for _, column in periods),
                     date.dt.date(),
-                    *[pl.col(c) for c, _ in periods],
+                    *[pl.col(column) for _, column in periods],
                 ),
             )
         )
@@ -208,8 +209,7 @@ def clean_columns(columns: list[str], settings: IngestSettings) -> list[pl.Expr]
             exprs.append(pl.col(column).fill_null(settings.fill_value))
         else:
             exprs.append(pl.col(column))
-    date = pl.col(_typed_name(DATE))
-    exprs += [date.dt.year().cast(pl.Int64).alias("YEAR"), date.dt.month().cast(pl.Int64).alias("MONTH")]
+    exprs += [pl.col(_typed_name("year")).alias("YEAR"), pl.col(_typed_name("month")).alias("MONTH")]
     return exprs
 
 
@@ -241,17 +241,16 @@ def duplicate_rows(source: pl.LazyFrame) -> tuple[int, pl.Series, int]:
 def _read_records(export: Export) -> tuple[pl.LazyFrame, int, pl.Series]:
     """The records frame, row count and duplicate lines; the line-by-line check runs only when the fast
     parse shows doubt (a parser error, fewer records than lines, short lines)."""
-    source = export.scan()
+    # Duplicates are exact: judged on the cells as written, which also spares this pass the trimming.
     try:
-        rows, repeats, last_nulls = duplicate_rows(source)
+        rows, repeats, last_nulls = duplicate_rows(export.scan(normalise=False))
         if export.looks_well_formed(rows, last_nulls):
-            return source, rows, repeats
+            return export.scan(), rows, repeats
     except pl.exceptions.ComputeError:
         pass  # too many fields or a broken quote: the line check below finds which lines
     export.structure()
-    source = export.scan()
-    rows, repeats, _ = duplicate_rows(source)
-    return source, rows, repeats
+    rows, repeats, _ = duplicate_rows(export.scan(normalise=False))
+    return export.scan(), rows, repeats
 
 
 def clean_to_parquet(

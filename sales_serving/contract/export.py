@@ -885,7 +885,8 @@ class Export:
 
     def scan(self, normalise: bool = True) -> pl.LazyFrame:
         """Records as text: LINE (UInt32) and the header's columns under their canonical names, unnamed
-        columns dropped; with `normalise`, every cell trimmed and text cells holding a null token missing.
+        columns dropped; with `normalise`, text cells trimmed and missing when empty or a null token
+        (number cells are left to their parsers).
 
         Before `structure()` has run this assumes the file is well formed (check with
         `looks_well_formed`); after it, malformed and blank lines are left out.
@@ -912,7 +913,9 @@ class Export:
         if self.header.unnamed:
             frame = frame.drop(list(self.header.unnamed))
         if normalise:
-            frame = frame.with_columns(self.normalised(c) for c in names if c not in self.header.unnamed)
+            # Number columns are trimmed by their parsers (`number_value`, `integer_value`).
+            text_columns = [c for c in names if c not in self.header.unnamed and c not in self.layout.numeric]
+            frame = frame.with_columns(self.normalised(c) for c in text_columns)
         return frame
 
     def normalised(self, column: str) -> pl.Expr:
