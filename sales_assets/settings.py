@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -188,7 +188,10 @@ class MLSettings(BaseModel):
         "capped_price_residual",
     ]
     tuning_iterations: int = 8
-    # Models train on at most this many rows (sampled reproducibly) so the graph scales.
+    # Worker processes for CV folds and final fits (the one level of parallelism of training; estimators
+    # run single-threaded inside). Results do not depend on it.
+    n_jobs: int = Field(default=2, ge=1)
+    # Models train on at most this many rows (a repeatable DuckDB sample) so the graph scales.
     max_training_rows: int = 200_000
     shap_rows: int = 500
     onnx_tolerance: float = 0.01
@@ -198,6 +201,9 @@ class MLSettings(BaseModel):
     mlflow_experiment: str = "sales_regression"
     registered_model_name: str = "sales_regressor"
     champion_alias: str = "champion"
+    # Which bundle CURRENT names: "champion" (only a model that won its promotion, the one the MLflow alias
+    # names) or "newest_candidate" (every trained candidate, for experiments). Bundles are written either way.
+    serving_policy: Literal["champion", "newest_candidate"] = "champion"
 
 
 class TimeseriesSettings(BaseModel):

@@ -1,29 +1,13 @@
 """The ML assets: `trained_models` (training, MLflow, leakage check), `shap_importance` and `onnx_model`
-(the published bundle, behind a blocking parity check). Thin wiring around the pure modules of this group."""
+(a bundle per candidate, behind a blocking parity check; CURRENT moves only through the serving gate).
+Thin wiring around the pure modules of this group, which are imported when an asset runs so that loading
+the code location imports no ML library."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from sales_assets.io import write_json_atomic
-from sales_assets.metadata import markdown_table, timed
-from sales_assets.ml.bundle import bundle_metadata, bundle_version, write_bundle
-from sales_assets.ml.candidate import (
-    HOLDOUT_FILE,
-    SHAP_SAMPLE_FILE,
-    load_candidate,
-    read_frame,
-    spec_of,
-    write_candidate,
-)
-from sales_assets.ml.catalogue import MODEL_CATALOGUE
-from sales_assets.ml.data import frame_sha256, read_sales
-from sales_assets.ml.evaluation import seed_protocol_report
-from sales_assets.ml.explain import shap_global_importance
-from sales_assets.ml.onnx_export import check_parity, export_onnx
-from sales_assets.ml.plots import holdout_plot, importance_plot, leaderboard_plot
-from sales_assets.ml.report import candidate_card, metrics_payload
-from sales_assets.ml.tracking import track_training
-from sales_assets.ml.training import train_models
+from sales_assets.metadata import table_metadata, timed
 from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
 
 GROUP = "ml"
@@ -42,76 +26,113 @@ SHAP_FILE = "shap_global_importance.json"
         dg.AssetCheckSpec(
             LEAKAGE_CHECK,
             asset="trained_models",
-            description="No model input is a known target-derived column (DEALSIZE) or a near-deterministic "
-            "function of the target or of its bins.",
+            description="No model input is a known target-derived column (DEALSIZE), a near-deterministic "
+            "function of the target or of its bins, or rebuilds the target as a product or ratio with "
+            "QUANTITYORDERED or PRICEEACH.",
         )
     ],
 )
 def trained_models(
     context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb_reader: DuckDBResource
 ) -> dg.MaterializeResult:
-    """Every regressor of settings.ml.models, trained on the `sales` table to predict order-line SALES:
-    repeated K-fold CV on the training part, the champion (best CV RMSE that exports to ONNX) scored once on
-    the held-out split, the seed-protocol report (leaky, for comparison), all tracked in MLflow with the
-    champion registered. Writes output/metrics/sales_regression_metrics.json and the champion candidate."""
+    """Every regressor of settings.ml.models, trained on a repeatable sample (at most
+    settings.ml.max_training_rows rows) of the `sales` table to predict order-line SALES: repeated K-fold CV
+    on the training part (folds in parallel), the champion (best CV RMSE that exports to ONNX) scored once
+    on the held-out split with 80% and 95% prediction intervals, the seed-protocol report (leaky, for
+    comparison) on the same sample, all tracked in MLflow with the champion registered. Writes
+    output/metrics/sales_regression_metrics.json and the champion candidate."""
+    from sales_assets.ml.candidate import write_candidate
+    from sales_assets.ml.data import data_lineage, read_training_sample
+    from sales_assets.ml.evaluation import seed_protocol_report
+    from sales_assets.ml.plots import holdout_plot, leaderboard_plot
+    from sales_assets.ml.report import candidate_card, metrics_payload
+    from sales_assets.ml.tracking import track_training
+    from sales_assets.ml.training import train_models
+
     settings = sales_settings.get()
-    frame = read_sales(duckdb_reader)
-    data_sha256 = frame_sha256(frame)
-    context.log.info(f"read {len(frame):,} rows from the sales table (sha256 {data_sha256[:12]})")
-    with timed(context.log, "training") as training_time:
-        outcome = train_models(frame, settings, context.log.info)
-    seed_report = seed_protocol_report(
-        frame,
-        outcome.spec,
-        settings.analytics.iqr_columns,
-        settings.analytics.iqr_factor,
-        settings.ml.test_size,
-        settings.ml.random_state,
+    ml = settings.ml
+    data = read_training_sample(duckdb_reader, ml.max_training_rows, ml.random_state)
+    lineage = data_lineage(settings.parquet_dir, settings.raw_csv_path) | {
+        "table_rows": data.table_rows,
+        "sampled": data.sampled,
+    }
+    context.log.info(
+        f"read {len(data.frame):,} of {data.table_rows:,} rows from the sales table"
+        f"{' (repeatable sample)' if data.sampled else ''}; data sha256 {lineage['data_sha256'][:12]}"
     )
-    with timed(context.log, "MLflow tracking") as tracking_time:
-        lineage = track_training(
-            settings, outcome, seed_report, context.run_id, data_sha256, context.log.info
+    with timed(context.log, "training") as training_time:
+        outcome = train_models(data.frame, settings, context.log.info)
+    with timed(context.log, "seed-protocol report") as seed_time:
+        seed_report = seed_protocol_report(
+            data.frame,
+            outcome.spec,
+            settings.analytics.iqr_columns,
+            settings.analytics.iqr_factor,
+            ml.test_size,
+            ml.random_state,
         )
-    payload = metrics_payload(outcome, settings, seed_report, lineage, context.run_id, data_sha256)
+    with timed(context.log, "MLflow tracking") as tracking_time:
+        tracking = track_training(
+            settings, outcome, seed_report, context.run_id, lineage, data.frame, context.log.info
+        )
+    payload = metrics_payload(outcome, settings, seed_report, tracking, context.run_id, lineage)
     metrics_path = write_json_atomic(settings.metrics_dir / METRICS_FILE, payload)
-    candidate = candidate_card(outcome, payload)
-    write_candidate(settings, outcome, candidate)
+    write_candidate(settings, outcome, candidate_card(outcome, payload))
 
     test_x, test_y = outcome.part("test")
     leaky = outcome.leaky_features
     champion_cv = outcome.champion_cv
+    intervals = outcome.intervals
+    interval_metadata = (
+        {
+            f"interval_{round(level * 100)}_coverage_holdout": dg.MetadataValue.float(share)
+            for level, share in intervals.coverage_holdout.items()
+        }
+        | {
+            f"interval_{round(level * 100)}_relative_band": f"{band['lower_relative']:+.1%} / {band['upper_relative']:+.1%}"
+            for level, band in intervals.levels.items()
+        }
+        | {"interval_method": intervals.method}
+        if intervals
+        else {"interval_method": "none (see the training log)"}
+    )
     return dg.MaterializeResult(
         metadata={
-            "leaderboard": dg.MetadataValue.md(markdown_table(outcome.board.drop("estimator"), max_rows=50)),
+            "leaderboard": table_metadata(outcome.board.drop("estimator")),
             "leaderboard_plot": leaderboard_plot(outcome.board, settings.plots_dir / "ml_leaderboard.png"),
             "champion": outcome.champion,
-            "champion_cv_rmse": champion_cv["rmse_mean"],
-            "champion_cv_rmse_std": champion_cv["rmse_std"],
-            "champion_cv_mae": champion_cv["mae_mean"],
-            "champion_cv_r2": champion_cv["r2_mean"],
-            "champion_holdout_rmse": outcome.champion_holdout["rmse"],
-            "champion_holdout_mae": outcome.champion_holdout["mae"],
-            "champion_holdout_r2": outcome.champion_holdout["r2"],
+            "champion_cv_rmse": round(champion_cv["rmse_mean"], 1),
+            "champion_cv_rmse_std": round(champion_cv["rmse_std"], 1),
+            "champion_cv_mae": round(champion_cv["mae_mean"], 1),
+            "champion_cv_r2": round(champion_cv["r2_mean"], 4),
+            "champion_holdout_rmse": round(outcome.champion_holdout["rmse"], 1),
+            "champion_holdout_mae": round(outcome.champion_holdout["mae"], 1),
+            "champion_holdout_r2": round(outcome.champion_holdout["r2"], 4),
             "champion_holdout_plot": holdout_plot(
                 test_y,
                 outcome.champion_pipeline.predict(test_x),
                 f"{outcome.champion}: held-out rows",
                 settings.plots_dir / "ml_champion_holdout.png",
             ),
+            **interval_metadata,
             "ineligible_models": dg.MetadataValue.json(outcome.ineligible),
             "seed_protocol_leaky_not_eligible": dg.MetadataValue.json(
                 {"rows": seed_report["rows_after_filter"], **seed_report["holdout"]}
             ),
             "leaky": outcome.leaky,
-            "promotion": dg.MetadataValue.json(lineage["promotion"]),
-            "mlflow_run_id": lineage["mlflow_run_id"],
-            "mlflow_model_version": lineage["mlflow_model_version"],
+            "promotion": dg.MetadataValue.json(tracking["promotion"]),
+            "mlflow_run_id": tracking["mlflow_run_id"],
+            "mlflow_model_run_id": tracking["mlflow_model_run_id"],
+            "mlflow_model_version": tracking["mlflow_model_version"],
             "mlflow_tracking_uri": settings.mlflow_tracking_uri,
+            "rows_table": data.table_rows,
+            "rows_sampled": data.sampled,
             "rows_train": len(outcome.split.train_index),
             "rows_test": len(outcome.split.test_index),
-            "data_sha256": data_sha256,
+            "data_sha256": lineage["data_sha256"],
             "metrics_path": dg.MetadataValue.path(str(metrics_path)),
             "training_seconds": training_time["seconds"],
+            "seed_protocol_seconds": seed_time["seconds"],
             "tracking_seconds": tracking_time["seconds"],
         },
         check_results=[
@@ -121,10 +142,8 @@ def trained_models(
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={
                     "leaky_features": dg.MetadataValue.json(leaky),
-                    "threshold": settings.ml.leakage_r2_threshold,
-                    "report": dg.MetadataValue.md(
-                        markdown_table(outcome.leakage, max_rows=50, float_digits=3)
-                    ),
+                    "threshold": ml.leakage_r2_threshold,
+                    "report": table_metadata(outcome.leakage, float_digits=3),
                 },
                 description="model card says leaky" if leaky else "no input leaks the target",
             )
@@ -138,6 +157,11 @@ def shap_importance(
 ) -> dg.MaterializeResult:
     """Global SHAP importance of the champion on up to settings.ml.shap_rows training rows, one-hot columns
     collapsed to their feature and ranked; written to output/explainability/shap_global_importance.json."""
+    from sales_assets.ml.candidate import SHAP_SAMPLE_FILE, load_candidate, read_frame, spec_of
+    from sales_assets.ml.catalogue import MODEL_CATALOGUE
+    from sales_assets.ml.explain import shap_global_importance
+    from sales_assets.ml.plots import importance_plot
+
     settings = sales_settings.get()
     candidate, pipeline, directory = load_candidate(settings)
     spec = spec_of(candidate)
@@ -163,7 +187,7 @@ def shap_importance(
             "explainer": explainer,
             "rows": len(rows),
             "top_feature": ranked["feature"][0],
-            "importance": dg.MetadataValue.md(markdown_table(ranked, max_rows=50)),
+            "importance": table_metadata(ranked),
             "importance_plot": importance_plot(
                 ranked,
                 f"{candidate['model']}: global importance ({explainer})",
@@ -191,9 +215,17 @@ def shap_importance(
 def onnx_model(
     context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource
 ) -> dg.MaterializeResult:
-    """The champion pipeline, preprocessing included, exported to ONNX and checked against the joblib
-    pipeline on every held-out row; when parity holds it is published as a new model bundle
-    (models/sales_regressor/<version>/) and CURRENT moves to it. On a parity failure nothing is published."""
+    """The champion candidate, preprocessing included, exported to ONNX and checked against the joblib
+    pipeline on every held-out row. When parity holds it is written as a bundle
+    (models/sales_regressor/<version>/) for inspection, and CURRENT moves to it only through the serving
+    gate: a candidate that won its promotion (CURRENT and the MLflow alias `champion` name the same model),
+    or every candidate under settings.ml.serving_policy "newest_candidate". On a parity failure nothing is
+    written."""
+    from sales_assets.ml.bundle import bundle_metadata, serving_gate
+    from sales_assets.ml.candidate import HOLDOUT_FILE, load_candidate, read_frame, spec_of
+    from sales_assets.ml.onnx_export import check_parity, export_onnx
+    from sales_serving.contract.bundle import bundle_version, point_current, write_bundle
+
     settings = sales_settings.get()
     candidate, pipeline, directory = load_candidate(settings)
     spec = spec_of(candidate)
@@ -205,23 +237,34 @@ def onnx_model(
         f"parity on {parity.rows_checked:,} held-out rows: max abs diff {parity.max_abs_diff:.6f} "
         f"(tolerance {parity.tolerance}), {parity.rows_outside} outside"
     )
+    gate = serving_gate(candidate["promotion"], settings.ml.serving_policy, parity.passed)
     version = bundle_version(context.run_id)
-    metadata = bundle_metadata(
-        settings.ml.registered_model_name, version, candidate, spec, onnx_bytes, parity
-    )
     result_metadata: dict = {
         "model": candidate["model"],
         "onnx_bytes": len(onnx_bytes),
         "max_abs_diff": parity.max_abs_diff,
         "rows_checked": parity.rows_checked,
+        "serving_policy": gate.policy,
+        "promoted": gate.promoted,
+        "gate": gate.reason,
         "seconds": export_time["seconds"],
     }
     if parity.passed:
-        bundle = write_bundle(settings.models_dir, version, pipeline, onnx_bytes, metadata)
-        context.log.info(f"published bundle {bundle}")
+        metadata = bundle_metadata(
+            settings.ml.registered_model_name, version, candidate, spec, onnx_bytes, parity, gate
+        )
+        bundle = write_bundle(
+            settings.models_dir, version, pipeline, onnx_bytes, metadata, make_current=False
+        )
         result_metadata |= {"version": version, "bundle": dg.MetadataValue.path(str(bundle))}
+        if gate.make_current:
+            point_current(settings.models_dir, version)
+            context.log.info(f"bundle {version} written and served (CURRENT moved): {gate.reason}")
+        else:
+            context.log.info(f"bundle {version} written for inspection; CURRENT stays: {gate.reason}")
+        result_metadata["served"] = gate.make_current
     else:
-        context.log.error("ONNX parity failed: the bundle is not published and CURRENT stays where it was")
+        context.log.error("ONNX parity failed: no bundle is written and CURRENT stays where it was")
     return dg.MaterializeResult(
         metadata=result_metadata,
         check_results=[

@@ -1,55 +1,40 @@
-"""The model bundle (see the bundle contract): `<version>/` with pipeline.joblib, model.onnx and
-metadata.json, written as `.<version>.partial` and renamed whole, then the `CURRENT` pointer replaced."""
+"""The bundle metadata training publishes (validated against `sales_serving.contract.bundle.BundleMetadata`
+by `write_bundle`), and the serving gate: which bundle CURRENT names."""
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import shutil
-import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
-
-import joblib
-from sklearn.pipeline import Pipeline
 
 from sales_assets.ml.features import FeatureSpec
 from sales_assets.ml.onnx_export import ParityResult, onnx_input_types, onnx_output_name
-
-CURRENT_FILE = "CURRENT"
-BUNDLE_FILES = ("pipeline.joblib", "model.onnx", "metadata.json")
-VERSIONED_LIBRARIES = (
-    "scikit-learn",
-    "numpy",
-    "pandas",
-    "onnx",
-    "onnxruntime",
-    "skl2onnx",
-    "onnxmltools",
-    "xgboost",
-    "lightgbm",
-    "catboost",
-    "mlflow",
-    "joblib",
-)
+from sales_serving.contract.bundle import ServingPolicy, library_versions
 
 
-def bundle_version(run_id: str, now: datetime | None = None) -> str:
-    """Sortable: UTC timestamp plus the first 8 characters of the Dagster run id."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
-    return f"{moment:%Y%m%dT%H%M%SZ}-{run_id[:8]}"
+@dataclass(frozen=True)
+class Gate:
+    """Whether CURRENT moves to a new bundle, and why."""
+
+    make_current: bool
+    promoted: bool
+    policy: ServingPolicy
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"promoted": self.promoted, "policy": self.policy, "reason": self.reason}
 
 
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for library in VERSIONED_LIBRARIES:
-        try:
-            versions[library] = version(library)
-        except PackageNotFoundError:
-            continue
-    return versions
+def serving_gate(promotion: dict, policy: ServingPolicy, parity_passed: bool) -> Gate:
+    """The one gate of publication. Under policy "champion" CURRENT moves only to a candidate that won its
+    promotion (so CURRENT and the MLflow alias name the same model); under "newest_candidate" it follows
+    every candidate. A candidate whose ONNX parity fails is never served."""
+    promoted = bool(promotion["promote"])
+    reason = promotion["reason"]
+    if not parity_passed:
+        return Gate(False, promoted, policy, f"ONNX parity failed; {reason}")
+    if policy == "newest_candidate":
+        return Gate(True, promoted, policy, f"policy newest_candidate serves every candidate; {reason}")
+    return Gate(promoted, promoted, policy, reason)
 
 
 def bundle_metadata(
@@ -59,8 +44,10 @@ def bundle_metadata(
     spec: FeatureSpec,
     onnx_bytes: bytes,
     parity: ParityResult,
+    gate: Gate,
 ) -> dict:
-    """metadata.json of a bundle: the candidate's model card plus the ONNX export and library versions."""
+    """metadata.json of a bundle: the candidate's model card plus the ONNX export, the gate's verdict and
+    library versions."""
     return {
         "schema_version": 1,
         "model_name": model_name,
@@ -85,47 +72,7 @@ def bundle_metadata(
         },
         "metrics": candidate["metrics"],
         "lineage": candidate["lineage"],
+        "promotion": gate.as_dict(),
+        "intervals": candidate.get("intervals"),
         "library_versions": library_versions(),
     }
-
-
-def read_current(models_dir: Path) -> str | None:
-    pointer = Path(models_dir) / CURRENT_FILE
-    return pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else None
-
-
-def point_current(models_dir: Path, bundle: str) -> None:
-    """Replace CURRENT in one rename, so a reader sees the old or the new name, never a partial file."""
-    models_dir = Path(models_dir)
-    temporary = models_dir / f"{CURRENT_FILE}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        temporary.write_text(bundle + "\n", encoding="utf-8")
-        os.replace(temporary, models_dir / CURRENT_FILE)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def write_bundle(
-    models_dir: Path, bundle: str, pipeline: Pipeline, onnx_bytes: bytes, metadata: dict
-) -> Path:
-    """Write a complete bundle, then move CURRENT to it. A failure at any step leaves CURRENT (and every
-    existing bundle) as it was and removes the partial directory."""
-    models_dir = Path(models_dir)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    final = models_dir / bundle
-    if final.exists():
-        raise FileExistsError(f"{final}: bundle version {bundle!r} already exists")
-    partial = models_dir / f".{bundle}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    try:
-        joblib.dump(pipeline, partial / "pipeline.joblib")
-        (partial / "model.onnx").write_bytes(onnx_bytes)
-        (partial / "metadata.json").write_text(
-            json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8"
-        )
-        os.replace(partial, final)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    point_current(models_dir, bundle)
-    return final

@@ -4,21 +4,20 @@ choice, held-out scoring of the champion only, and the labelled "seed protocol" 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import polars as pl
-from sklearn.base import clone
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
-from sklearn.model_selection import RepeatedKFold, train_test_split
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from sales_assets.analytics.outliers import iqr_filter
 from sales_assets.ml.catalogue import preprocessor
 from sales_assets.ml.features import FeatureSpec, build_feature_matrix
+from sales_assets.outliers import iqr_filter
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,49 @@ class CVResult:
         return summary
 
 
+def fold_splits(
+    n_rows: int, folds: int, repeats: int, random_state: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) row positions of repeated K-fold; the first `folds` pairs partition the rows once."""
+    from sklearn.model_selection import RepeatedKFold
+
+    splitter = RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=random_state)
+    return list(splitter.split(np.arange(n_rows)))
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """One fold of one model: its scores and its predictions for the rows it did not see."""
+
+    scores: dict[str, float]
+    test_index: np.ndarray
+    predictions: np.ndarray
+    seconds: float
+
+
+def fit_and_score(
+    pipeline: Pipeline, features: pd.DataFrame, target: np.ndarray, train: np.ndarray, test: np.ndarray
+) -> FoldResult:
+    """Fit a fresh clone on the `train` rows and score it on the `test` rows it did not see."""
+    from sklearn.base import clone
+
+    started = time.perf_counter()
+    fitted = clone(pipeline).fit(features.iloc[train], target[train])
+    predictions = np.asarray(fitted.predict(features.iloc[test]), dtype="float64")
+    return FoldResult(
+        regression_scores(target[test], predictions), test, predictions, time.perf_counter() - started
+    )
+
+
+def run_parallel(tasks: list, n_jobs: int) -> Iterator:
+    """joblib tasks on `n_jobs` worker processes (loky), results in submission order as they finish.
+
+    The one level of parallelism of training: estimators inside run single-threaded (see the catalogue)."""
+    from joblib import Parallel
+
+    return Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+
+
 def cross_validate(
     pipeline: Pipeline,
     features: pd.DataFrame,
@@ -67,14 +109,23 @@ def cross_validate(
     folds: int,
     repeats: int,
     random_state: int,
+    n_jobs: int = 1,
 ) -> list[dict[str, float]]:
     """Repeated K-fold on the given rows: each fold fits a fresh clone and scores the rows it did not see."""
-    scores = []
-    splitter = RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=random_state)
-    for train, test in splitter.split(features):
-        fitted = clone(pipeline).fit(features.iloc[train], target[train])
-        scores.append(regression_scores(target[test], fitted.predict(features.iloc[test])))
-    return scores
+    from joblib import delayed
+
+    splits = fold_splits(len(features), folds, repeats, random_state)
+    tasks = [delayed(fit_and_score)(pipeline, features, target, train, test) for train, test in splits]
+    return [result.scores for result in run_parallel(tasks, n_jobs)]
+
+
+def out_of_fold_predictions(fold_results: list[FoldResult], n_rows: int) -> np.ndarray:
+    """One prediction per row from the folds that left it out, taken from the first K-fold partition."""
+    predictions = np.full(n_rows, np.nan)
+    for result in fold_results:
+        unset = np.isnan(predictions[result.test_index])
+        predictions[result.test_index[unset]] = result.predictions[unset]
+    return predictions
 
 
 def leaderboard(results: list[CVResult]) -> pl.DataFrame:

@@ -36,6 +36,9 @@ DERIVED_FEATURES: dict[str, tuple[str, tuple[str, ...]]] = {
     "LINE_TOTAL_APPROX": ("multiply", ("QUANTITYORDERED", "PRICEEACH")),
 }
 
+# The unit price field and its cap define the two regimes of SALES = QUANTITYORDERED x unit price.
+PRICE_FIELD = "PRICEEACH"
+
 # Computed from the target (Small < 3,000 <= Medium < 7,000 <= Large), so it leaks the answer.
 LEAKY_COLUMNS = ("DEALSIZE",)
 

@@ -17,7 +17,6 @@ from lightgbm import LGBMRegressor
 from onnx.helper import get_attribute_value
 from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
 from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
-from sales_serving.contract.estimators import CappedPriceRegressor
 from skl2onnx import convert_sklearn, update_registered_converter
 from skl2onnx.algebra.onnx_operator import OnnxSubEstimator
 from skl2onnx.algebra.onnx_ops import (
@@ -35,6 +34,7 @@ from sklearn.pipeline import Pipeline
 from xgboost import XGBRegressor
 
 from sales_assets.ml.features import FeatureSpec
+from sales_serving.contract.estimators import CappedPriceRegressor
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 

@@ -17,7 +17,9 @@ def leaderboard_plot(board: pl.DataFrame, path: Path) -> dg.MetadataValue:
     axis.barh(ordered["model"].to_list(), ordered["rmse_mean"].to_list(), xerr=ordered["rmse_std"].to_list())
     axis.set_xlabel("CV RMSE (mean ± sd)")
     axis.set_title("Leaderboard")
-    return save_figure(fig, path)
+    return save_figure(
+        fig, path, caption="CV RMSE of every model (mean ± sd over the folds), best at the top"
+    )
 
 
 def holdout_plot(y_true: np.ndarray, y_pred: np.ndarray, title: str, path: Path) -> dg.MetadataValue:
@@ -28,7 +30,7 @@ def holdout_plot(y_true: np.ndarray, y_pred: np.ndarray, title: str, path: Path)
     axis.set_xlabel("actual SALES")
     axis.set_ylabel("predicted SALES")
     axis.set_title(title)
-    return save_figure(fig, path)
+    return save_figure(fig, path, caption="The champion's predictions against actual SALES on held-out rows")
 
 
 def importance_plot(ranked: pl.DataFrame, title: str, path: Path) -> dg.MetadataValue:
@@ -37,4 +39,4 @@ def importance_plot(ranked: pl.DataFrame, title: str, path: Path) -> dg.Metadata
     axis.barh(ordered["feature"].to_list(), ordered["mean_abs_shap"].to_list())
     axis.set_xlabel("mean |SHAP| (SALES)")
     axis.set_title(title)
-    return save_figure(fig, path)
+    return save_figure(fig, path, caption="Mean |SHAP| per input feature of the champion (SALES units)")

@@ -30,9 +30,9 @@ def metrics_payload(
     outcome: TrainingOutcome,
     settings: Settings,
     seed_report: dict,
-    lineage: dict,
+    tracking: dict,
     run_id: str,
-    data_sha256: str,
+    data: dict,
 ) -> dict:
     by_model = {result.model: result for result in outcome.results}
     return {
@@ -50,6 +50,8 @@ def metrics_payload(
             "cv_folds": settings.ml.cv_folds,
             "cv_repeats": settings.ml.cv_repeats,
             "champion_rule": "lowest CV RMSE among models whose ONNX export passes parity",
+            "table_rows": data["table_rows"],
+            "sampled": data["sampled"],
         },
         "models": [
             {
@@ -72,12 +74,14 @@ def metrics_payload(
         },
         "seed_protocol": seed_report,
         "leakage": outcome.leakage.to_dicts(),
-        "promotion": lineage["promotion"],
+        "intervals": outcome.intervals.as_dict() if outcome.intervals else None,
+        "promotion": tracking["promotion"],
         "lineage": {
             "dagster_run_id": run_id,
-            "mlflow_run_id": lineage["mlflow_run_id"],
-            "mlflow_model_version": lineage["mlflow_model_version"],
-            "data_sha256": data_sha256,
+            "mlflow_run_id": tracking["mlflow_run_id"],
+            "mlflow_model_version": tracking["mlflow_model_version"],
+            "mlflow_model_run_id": tracking["mlflow_model_run_id"],
+            **data,
         },
     }
 
@@ -94,5 +98,7 @@ def candidate_card(outcome: TrainingOutcome, payload: dict) -> dict:
         "derived_features": outcome.spec.derived,
         "features": feature_records(outcome.spec, outcome.features),
         "metrics": {"cv": outcome.champion_cv, "holdout": outcome.champion_holdout},
+        "intervals": payload["intervals"],
+        "promotion": payload["promotion"],
         "lineage": payload["lineage"],
     }

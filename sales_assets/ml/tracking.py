@@ -7,20 +7,27 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import mlflow
-import numpy as np
-import pandas as pd
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
-from sklearn.pipeline import Pipeline
-
-from sales_assets.ml.bundle import library_versions
 from sales_assets.ml.evaluation import regression_scores
 from sales_assets.ml.training import TrainingOutcome
 from sales_assets.settings import Settings
 
+if TYPE_CHECKING:
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+# MLflow 3's UI opens an experiment without a kind in its GenAI view, which hides the runs table; this tag
+# makes it open in the model-training view.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+# Links a model's run to the training run of the same materialisation (model runs are top-level, so the
+# runs table lists one row per model with its metrics as columns instead of a collapsed parent).
+TRAINING_RUN_TAG = "training_run_id"
+# MLflow keeps a dataset digest of at most 36 characters.
+DATASET_DIGEST_CHARS = 36
 # The libraries a logged pipeline needs to load; pinned to this environment so MLflow need not infer them.
 MODEL_REQUIREMENTS = ("scikit-learn", "numpy", "pandas", "xgboost", "lightgbm", "catboost")
 # Run tag values are capped at 8,000 characters; a scoring error can quote long column lists.
@@ -66,34 +73,56 @@ def decide_promotion(
             f"evaluation ({unscored_reason or 'the champion could not be scored'})",
         )
     else:
-        promote, reason = True, unscored_reason or "there is no champion to beat"
+        promote, reason = True, "first champion: no model carried the alias yet, so this one is promoted"
     return PromotionDecision(promote, reason, candidate_rmse, incumbent_rmse, incumbent_version)
 
 
 def configure_mlflow(settings: Settings) -> str:
-    """Point MLflow at the settings' store and make sure the experiment exists; returns its id."""
+    """Point MLflow at the settings' store and make sure the experiment exists, tagged to open in the
+    model-training view; returns its id."""
+    import mlflow
+
     Path(settings.mlflow_dir).mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     experiment = mlflow.get_experiment_by_name(settings.ml.mlflow_experiment)
     if experiment is None:
         experiment_id = mlflow.create_experiment(
-            settings.ml.mlflow_experiment, artifact_location=settings.mlflow_artifact_location
+            settings.ml.mlflow_experiment,
+            artifact_location=settings.mlflow_artifact_location,
+            tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
         )
     else:
         experiment_id = experiment.experiment_id
+        if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+            mlflow.MlflowClient().set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
 
 @contextlib.contextmanager
-def parent_run(settings: Settings, run_name: str, tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
+def parent_run(
+    settings: Settings, run_name: str, tags: dict[str, str], run_id: str | None = None
+) -> Iterator[mlflow.ActiveRun]:
+    """The training run of one materialisation, active inside the block (resumed when `run_id` is given)."""
+    import mlflow
+
     configure_mlflow(settings)
-    with mlflow.start_run(run_name=run_name, tags=tags) as run:
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name, tags=tags) as run:
         yield run
 
 
+def create_training_run(settings: Settings, run_name: str, tags: dict[str, str]) -> str:
+    """Create the training run without activating it, so model runs can name it before it is resumed."""
+    import mlflow
+
+    experiment_id = configure_mlflow(settings)
+    return mlflow.MlflowClient().create_run(experiment_id, tags=tags, run_name=run_name).info.run_id
+
+
 def _requirements() -> list[str]:
+    from sales_serving.contract.bundle import library_versions
+
     versions = library_versions()
     return [f"{library}=={versions[library]}" for library in MODEL_REQUIREMENTS if library in versions]
 
@@ -105,10 +134,16 @@ def log_model_run(
     metrics: dict[str, float],
     tags: dict[str, str],
     input_example: pd.DataFrame,
+    dataset: object | None = None,
 ) -> tuple[str, str]:
-    """A nested run for one model: params, metrics, tags and the logged pipeline with signature and input
-    example. Returns (run id, model URI)."""
-    with mlflow.start_run(run_name=model_name, nested=True, tags=tags) as run:
+    """A top-level run for one model: params, metrics, tags and the logged pipeline with signature and input
+    example (and the training data as its dataset input, when given). Returns (run id, model URI)."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    with mlflow.start_run(run_name=model_name, tags=tags) as run:
+        if dataset is not None:
+            mlflow.log_input(dataset, context="training")
         mlflow.log_params({key: str(value)[:500] for key, value in params.items()})
         mlflow.log_metrics(metrics)
         signature = infer_signature(input_example, pipeline.predict(input_example))
@@ -127,12 +162,16 @@ def score_incumbent(
     settings: Settings, features: pd.DataFrame, target: np.ndarray
 ) -> tuple[str | None, float | None, str | None]:
     """The current champion's held-out RMSE on these rows: (version, rmse, why it could not be scored)."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
     client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
     name, alias = settings.ml.registered_model_name, settings.ml.champion_alias
     try:
         incumbent = client.get_model_version_by_alias(name, alias)
     except MlflowException:
-        return None, None, f"no model carries the alias {alias!r} yet"
+        return None, None, None
     try:
         model = mlflow.sklearn.load_model(f"models:/{name}@{alias}")
         rmse = regression_scores(target, model.predict(features))["rmse"]
@@ -150,6 +189,9 @@ def register_champion(
 ) -> str:
     """Register the candidate as a new version; move the alias only if the decision says so, and record the
     decision on the version and on the active (parent) run either way. Returns the new version number."""
+    import mlflow
+    from mlflow import MlflowClient
+
     client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
     name = settings.ml.registered_model_name
     registered = mlflow.register_model(model_uri, name, tags=tags)
@@ -167,22 +209,77 @@ def register_champion(
     return version
 
 
+def training_dataset(frame: pd.DataFrame, target: str, lineage: dict) -> object:
+    """The training data as an MLflow dataset: the rows trained on, named by the source they were read from
+    and digested from its files (see `sales_assets.ml.data.data_lineage`); MLflow records its row count."""
+    import mlflow.data
+
+    return mlflow.data.from_pandas(
+        frame,
+        source=lineage.get("parquet_dir") or lineage.get("raw_path"),
+        targets=target,
+        name="sales",
+        digest=lineage["data_sha256"][:DATASET_DIGEST_CHARS],
+    )
+
+
+def model_metrics(outcome: TrainingOutcome, model: str, rank: int) -> dict[str, float]:
+    """The leaderboard row of one model under the same metric names in every run, so the runs table shows
+    them as aligned columns: CV mean and sd, rank, fit time, and held-out scores for the champion."""
+    result = next(result for result in outcome.results if result.model == model)
+    metrics = {f"cv_{key}": value for key, value in result.summary().items()} | {
+        "leaderboard_rank": float(rank),
+        "fit_seconds": result.fit_seconds,
+    }
+    if model == outcome.champion:
+        metrics |= {f"holdout_{key}": value for key, value in outcome.champion_holdout.items()}
+        if outcome.intervals is not None:
+            metrics |= {
+                f"holdout_coverage_{round(level * 100)}": share
+                for level, share in outcome.intervals.coverage_holdout.items()
+            }
+    return metrics
+
+
 def track_training(
     settings: Settings,
     outcome: TrainingOutcome,
     seed_report: dict,
     dagster_run_id: str,
-    data_sha256: str,
+    lineage: dict,
+    training_frame: pd.DataFrame,
     log: Callable[[str], None] = lambda message: None,
 ) -> dict:
-    """Log the whole training to MLflow (parent run, one nested run per model), register the champion and
-    apply the promotion rule. Returns the lineage and the promotion decision."""
+    """Log the whole training to MLflow: one run per model (top-level, tagged with the training run) and
+    the training run itself (the data as its dataset input, champion summary, seed report, promotion);
+    register the champion and apply the promotion rule. Returns the lineage and the promotion decision."""
+    import mlflow
+
     leaky = "true" if outcome.leaky else "false"
-    tags = {"dagster_run_id": dagster_run_id, "data_sha256": data_sha256, "leaky": leaky}
+    tags = {"dagster_run_id": dagster_run_id, "data_sha256": lineage["data_sha256"], "leaky": leaky}
     train_x, _ = outcome.part("train")
     test_x, test_y = outcome.part("test")
     input_example = train_x.head(5)
-    with parent_run(settings, f"trained_models-{dagster_run_id[:8]}", tags) as parent:
+    dataset = training_dataset(training_frame, outcome.spec.target, lineage)
+    training_run_id = create_training_run(settings, f"trained_models-{dagster_run_id[:8]}", tags)
+    model_runs: dict[str, str] = {}
+    model_uris: dict[str, str] = {}
+    for rank, result in enumerate(outcome.board.iter_rows(named=True), start=1):
+        name = result["model"]
+        pipeline = outcome.pipelines[name]
+        model_runs[name], model_uris[name] = log_model_run(
+            name,
+            pipeline,
+            params={"estimator": result["estimator"]} | pipeline.named_steps["model"].get_params(deep=False),
+            metrics=model_metrics(outcome, name, rank),
+            tags=tags
+            | {"champion": str(name == outcome.champion).lower(), TRAINING_RUN_TAG: training_run_id},
+            input_example=input_example,
+            dataset=dataset,
+        )
+        log(f"MLflow: logged {name}")
+    with parent_run(settings, "", tags, run_id=training_run_id) as parent:
+        mlflow.log_input(dataset, context="training")
         mlflow.log_params(
             {
                 "target": outcome.spec.target,
@@ -195,23 +292,6 @@ def track_training(
                 "rows_test": len(test_x),
             }
         )
-        model_uris: dict[str, str] = {}
-        for result in outcome.results:
-            pipeline = outcome.pipelines[result.model]
-            metrics = {f"cv_{key}": value for key, value in result.summary().items()} | {
-                "fit_seconds": result.fit_seconds
-            }
-            if result.model == outcome.champion:
-                metrics |= {f"holdout_{key}": value for key, value in outcome.champion_holdout.items()}
-            _, model_uris[result.model] = log_model_run(
-                result.model,
-                pipeline,
-                params={"estimator": result.estimator} | pipeline.named_steps["model"].get_params(deep=False),
-                metrics=metrics,
-                tags=tags | {"champion": str(result.model == outcome.champion).lower()},
-                input_example=input_example,
-            )
-            log(f"MLflow: logged {result.model}")
         mlflow.log_metrics(
             {f"champion_cv_{key}": value for key, value in outcome.champion_cv.items()}
             | {f"champion_holdout_{key}": value for key, value in outcome.champion_holdout.items()}
@@ -225,10 +305,15 @@ def track_training(
             settings, model_uris[outcome.champion], decision, tags | {"champion_model": outcome.champion}
         )
         mlflow.set_tag("champion", outcome.champion)
-        log(f"MLflow: registered {settings.ml.registered_model_name} v{version}; {decision.reason}")
+        verdict = "promoted to" if decision.promote else "kept off"
+        log(
+            f"MLflow: registered {settings.ml.registered_model_name} v{version}, {verdict} the alias "
+            f"{settings.ml.champion_alias!r}: {decision.reason}"
+        )
         return {
             "mlflow_run_id": parent.info.run_id,
             "mlflow_model_version": version,
             "mlflow_model_uri": model_uris[outcome.champion],
+            "mlflow_model_run_id": model_runs[outcome.champion],
             "promotion": decision.as_dict(),
         }

@@ -16,15 +16,26 @@ from sklearn.pipeline import Pipeline
 from sales_assets.ml.catalogue import MODEL_CATALOGUE, build_pipeline, finalize_pipeline
 from sales_assets.ml.evaluation import (
     CVResult,
+    FoldResult,
     Split,
     choose_champion,
-    cross_validate,
+    fit_and_score,
+    fold_splits,
     holdout_split,
     leaderboard,
+    out_of_fold_predictions,
     regression_scores,
+    run_parallel,
 )
-from sales_assets.ml.features import LEAKY_COLUMNS, FeatureSpec, build_feature_matrix, feature_spec
-from sales_assets.ml.leakage import leakage_report, leaky_features
+from sales_assets.ml.features import (
+    LEAKY_COLUMNS,
+    PRICE_FIELD,
+    FeatureSpec,
+    build_feature_matrix,
+    feature_spec,
+)
+from sales_assets.ml.intervals import IntervalCalibration, calibrate_intervals, with_holdout_coverage
+from sales_assets.ml.leakage import leakage_partners, leakage_report, leaky_features
 from sales_assets.ml.onnx_export import ParityResult, check_parity, export_onnx
 from sales_assets.settings import Settings
 
@@ -42,6 +53,7 @@ class TrainingOutcome:
     champion_holdout: dict[str, float]
     champion_parity: ParityResult
     leakage: pl.DataFrame
+    intervals: IntervalCalibration | None = None
     ineligible: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -68,43 +80,57 @@ class TrainingOutcome:
         return self.features.iloc[index].reset_index(drop=True), self.target[index]
 
 
-def sample_rows(frame: pd.DataFrame, max_rows: int, random_state: int) -> pd.DataFrame:
-    """At most `max_rows` rows, drawn reproducibly, so training scales to large tables."""
-    if len(frame) <= max_rows:
-        return frame.reset_index(drop=True)
-    return frame.sample(n=max_rows, random_state=random_state).sort_index().reset_index(drop=True)
+def _fit_final(pipeline: Pipeline, features: pd.DataFrame, target: np.ndarray) -> tuple[Pipeline, float]:
+    from sklearn.base import clone
+
+    started = time.perf_counter()
+    fitted = finalize_pipeline(clone(pipeline).fit(features, target))
+    return fitted, round(time.perf_counter() - started, 3)
 
 
 def train_models(
     frame: pd.DataFrame, settings: Settings, log: Callable[[str], None] = lambda message: None
 ) -> TrainingOutcome:
+    """Every model of settings.ml.models on `frame` (already sampled to at most ml.max_training_rows):
+    CV folds and final fits of all models run as one pool of single-threaded tasks on ml.n_jobs processes;
+    the champion is scored once on the held-out rows and its intervals calibrated on its out-of-fold
+    residuals. Raises RuntimeError naming why no model is eligible as champion."""
+    from joblib import delayed
+
     ml = settings.ml
     spec = feature_spec(ml)
-    data = sample_rows(frame, ml.max_training_rows, ml.random_state)
-    features, target = build_feature_matrix(data, spec)
+    features, target = build_feature_matrix(frame.reset_index(drop=True), spec)
     split = holdout_split(len(features), ml.test_size, ml.random_state)
     train_x = features.iloc[split.train_index].reset_index(drop=True)
     train_y = target[split.train_index]
     test_x = features.iloc[split.test_index].reset_index(drop=True)
     test_y = target[split.test_index]
-    log(f"training {len(ml.models)} models on {len(train_x):,} rows, holding out {len(test_x):,}")
+    log(
+        f"training {len(ml.models)} models on {len(train_x):,} rows, holding out {len(test_x):,} "
+        f"({ml.n_jobs} worker processes)"
+    )
+
+    splits = fold_splits(len(train_x), ml.cv_folds, ml.cv_repeats, ml.random_state)
+    tasks = []
+    for pipeline in (build_pipeline(name, spec, settings) for name in ml.models):
+        tasks += [delayed(fit_and_score)(pipeline, train_x, train_y, train, test) for train, test in splits]
+        tasks.append(delayed(_fit_final)(pipeline, train_x, train_y))
+    outputs = run_parallel(tasks, ml.n_jobs)
 
     results: list[CVResult] = []
     pipelines: dict[str, Pipeline] = {}
+    out_of_fold: dict[str, np.ndarray] = {}
     for position, name in enumerate(ml.models, start=1):
-        pipeline = build_pipeline(name, spec, settings)
-        started = time.perf_counter()
-        folds = cross_validate(pipeline, train_x, train_y, ml.cv_folds, ml.cv_repeats, ml.random_state)
-        cv_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        pipelines[name] = finalize_pipeline(pipeline.fit(train_x, train_y))
-        result = CVResult(name, MODEL_CATALOGUE[name].label, folds, round(time.perf_counter() - started, 3))
+        folds: list[FoldResult] = [next(outputs) for _ in splits]
+        pipelines[name], fit_seconds = next(outputs)
+        out_of_fold[name] = out_of_fold_predictions(folds[: ml.cv_folds], len(train_x))
+        result = CVResult(name, MODEL_CATALOGUE[name].label, [fold.scores for fold in folds], fit_seconds)
         results.append(result)
         summary = result.summary()
         log(
             f"[{position}/{len(ml.models)}] {name}: CV RMSE {summary['rmse_mean']:,.1f} ± {summary['rmse_std']:,.1f}, "
             f"MAE {summary['mae_mean']:,.1f}, R2 {summary['r2_mean']:.3f} "
-            f"(CV {cv_seconds:.1f}s, fit {result.fit_seconds:.1f}s)"
+            f"(CV {sum(fold.seconds for fold in folds):.1f}s of work, fit {fit_seconds:.1f}s)"
         )
     board = leaderboard(results)
 
@@ -128,9 +154,13 @@ def train_models(
         raise RuntimeError(f"{error}; why each is not eligible: {ineligible}") from error
     for name, reason in ineligible.items():
         log(f"{name} is not eligible as champion: {reason}")
-    holdout = regression_scores(test_y, pipelines[champion].predict(test_x))
+    test_predictions = pipelines[champion].predict(test_x)
+    holdout = regression_scores(test_y, test_predictions)
     log(
         f"champion {champion}: held-out RMSE {holdout['rmse']:,.1f}, MAE {holdout['mae']:,.1f}, R2 {holdout['r2']:.3f}"
+    )
+    intervals = champion_intervals(
+        settings, train_x, train_y, out_of_fold[champion], test_x, test_y, test_predictions, log
     )
     return TrainingOutcome(
         spec=spec,
@@ -143,6 +173,41 @@ def train_models(
         champion=champion,
         champion_holdout=holdout,
         champion_parity=parity[champion],
-        leakage=leakage_report(train_x, train_y, ml.leakage_r2_threshold, ml.random_state),
+        leakage=leakage_report(
+            train_x, train_y, ml.leakage_r2_threshold, ml.random_state, leakage_partners(spec.numeric)
+        ),
+        intervals=intervals,
         ineligible=ineligible,
     )
+
+
+def champion_intervals(
+    settings: Settings,
+    train_x: pd.DataFrame,
+    train_y: np.ndarray,
+    out_of_fold: np.ndarray,
+    test_x: pd.DataFrame,
+    test_y: np.ndarray,
+    test_predictions: np.ndarray,
+    log: Callable[[str], None],
+) -> IntervalCalibration | None:
+    """The champion's interval calibration with its held-out coverage; None (logged) when the features
+    lack the price field or no row can calibrate, so the bundle is served without intervals."""
+    price_field = PRICE_FIELD
+    if price_field not in train_x.columns:
+        log(f"no prediction intervals: {price_field} is not a model input")
+        return None
+    try:
+        calibration = calibrate_intervals(
+            train_y, out_of_fold, train_x[price_field].to_numpy(), settings.ingest.price_cap, price_field
+        )
+    except ValueError as error:
+        log(f"no prediction intervals: {error}")
+        return None
+    calibration = with_holdout_coverage(calibration, test_y, test_predictions, test_x[price_field].to_numpy())
+    log(
+        "prediction intervals: held-out coverage "
+        + ", ".join(f"{share:.1%} at {level:.0%}" for level, share in calibration.coverage_holdout.items())
+        + f" on {calibration.holdout_rows_with_band:,} rows with a band"
+    )
+    return calibration

@@ -13,9 +13,10 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from sales_assets.ml.assets import LEAKAGE_CHECK, ONNX_PARITY_CHECK, onnx_model, trained_models
-from sales_assets.ml.bundle import read_current
+from sales_assets.ml.tracking import TRAINING_RUN_TAG
 from sales_assets.settings import MLSettings, Settings
-from sales_tests.ml.conftest import materialize_ml
+from sales_serving.contract.bundle import read_current, read_metadata
+from sales_tests.ml.conftest import FAST_ML_ENV, materialize_ml
 
 CONTRACT_KEYS = {
     "schema_version", "model_name", "version", "created_at", "target", "estimator", "leaky", "request_fields",
@@ -30,6 +31,11 @@ def _read_json(path):
 
 def _bundle_card(settings: Settings) -> dict:
     return _read_json(settings.models_dir / read_current(settings.models_dir) / "metadata.json")
+
+
+def _bundles(settings: Settings) -> list[str]:
+    """The bundle versions written so far, oldest first (names sort by time)."""
+    return sorted(path.name for path in settings.models_dir.iterdir() if path.is_dir())
 
 
 def _published(settings: Settings) -> list[str]:
@@ -68,6 +74,17 @@ def test_ml_assets_train_explain_export_and_publish_a_bundle(ml_run):
         card["lineage"]["dagster_run_id"] == result.run_id and card["lineage"]["mlflow_model_version"] == "1"
     )
     assert (bundle / "model.onnx").stat().st_size > 0 and (bundle / "pipeline.joblib").is_file()
+    read_metadata(bundle)  # the contract's own model accepts it
+    assert card["promotion"] == {
+        "promoted": True,
+        "policy": "champion",
+        "reason": metrics["promotion"]["reason"],
+    }
+    assert card["promotion"]["reason"].startswith("first champion")  # logged as a promotion
+    intervals = card["intervals"]
+    assert intervals["price_cap"] == 100.0 and intervals["price_field"] == "PRICEEACH"
+    assert set(intervals["levels"]) == set(intervals["coverage_holdout"]) == {"0.8", "0.95"}
+    assert all(0 < share <= 1 for share in intervals["coverage_holdout"].values())
 
     client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
     champion = client.get_model_version_by_alias(
@@ -76,10 +93,18 @@ def test_ml_assets_train_explain_export_and_publish_a_bundle(ml_run):
     assert str(champion.version) == "1" and champion.tags["promotion_decision"] == "promoted"
 
     train_metadata = result.asset_materializations_for_node("trained_models")[0].metadata
-    assert "| model |" in train_metadata["leaderboard"].value
+    assert {row.data["model"] for row in train_metadata["leaderboard"].value.records} == {
+        "linear_regression",
+        "capped_price_residual",
+    }
+    for level in ("80", "95"):
+        shown = train_metadata[f"interval_{level}_coverage_holdout"].value
+        assert shown == intervals["coverage_holdout"][{"80": "0.8", "95": "0.95"}[level]]
+    onnx_metadata = result.asset_materializations_for_node("onnx_model")[0].metadata
+    assert onnx_metadata["served"].value is True and onnx_metadata["serving_policy"].value == "champion"
 
 
-def test_mlflow_holds_one_parent_run_with_a_nested_run_and_logged_model_per_model(ml_run):
+def test_mlflow_holds_a_training_run_with_the_data_and_one_visible_run_per_model(ml_run):
     settings = ml_run.settings
     card = _bundle_card(settings)
     client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
@@ -91,34 +116,81 @@ def test_mlflow_holds_one_parent_run_with_a_nested_run_and_logged_model_per_mode
     }
 
     runs = client.search_runs([experiment_id])
-    (parent,) = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
-    assert parent.info.run_id == card["lineage"]["mlflow_run_id"]
-    assert expected_tags.items() <= parent.data.tags.items()
+    assert not any("mlflow.parentRunId" in run.data.tags for run in runs)  # nothing hidden under a parent
+    (training,) = [run for run in runs if TRAINING_RUN_TAG not in run.data.tags]
+    assert training.info.run_id == card["lineage"]["mlflow_run_id"]
+    assert expected_tags.items() <= training.data.tags.items()
     assert (
-        parent.data.tags["promotion_decision"] == "promoted" and parent.data.tags["registered_version"] == "1"
+        training.data.tags["promotion_decision"] == "promoted"
+        and training.data.tags["registered_version"] == "1"
     )
+    (dataset_input,) = training.inputs.dataset_inputs
+    dataset = dataset_input.dataset
+    assert card["lineage"]["data_sha256"].startswith(dataset.digest) and dataset.name == "sales"
+    assert json.loads(dataset.source)["uri"].endswith("sales_parquet")
+    assert json.loads(dataset.profile)["num_rows"] == card["lineage"]["table_rows"]
 
-    nested = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-    assert len(runs) == 1 + len(nested)
-    assert {run.info.run_name: run.data.params["estimator"] for run in nested} == {
+    models = [run for run in runs if run.data.tags.get(TRAINING_RUN_TAG) == training.info.run_id]
+    assert len(runs) == 1 + len(models)
+    assert {run.info.run_name: run.data.params["estimator"] for run in models} == {
         "linear_regression": "LinearRegression",
         "capped_price_residual": "CappedPriceRegressor",
     }
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)  # models:/<id> URIs resolve through it
     feature_names = [feature["name"] for feature in card["features"]]
-    for run in nested:
-        assert set(run.data.metrics) >= CV_METRICS | {"fit_seconds"}
+    for run in models:
+        assert set(run.data.metrics) >= CV_METRICS | {"fit_seconds", "leaderboard_rank"}
         assert run.data.metrics["cv_rmse_mean"] > 0 and run.data.metrics["cv_rmse_std"] >= 0
         assert expected_tags.items() <= run.data.tags.items()
+        assert [i.dataset.digest for i in run.inputs.dataset_inputs] == [dataset.digest]
         is_champion = run.info.run_name == "capped_price_residual"
         assert run.data.tags["champion"] == str(is_champion).lower()
         assert ("holdout_rmse" in run.data.metrics) is is_champion
+        assert ("holdout_coverage_80" in run.data.metrics) is is_champion
+        assert (run.data.metrics["leaderboard_rank"] == 1.0) is is_champion
 
         (logged,) = client.search_logged_models([experiment_id], f"source_run_id = '{run.info.run_id}'")
         info = mlflow.models.get_model_info(f"models:/{logged.model_id}")
         assert info.signature.inputs.input_names() == feature_names
         assert info.signature.outputs is not None
         assert info.saved_input_example_info["type"] == "dataframe"
+
+    # /health names the run the registered version points at: the champion's own run.
+    version = client.get_model_version(
+        settings.ml.registered_model_name, card["lineage"]["mlflow_model_version"]
+    )
+    (champion_run,) = [run for run in models if run.info.run_name == "capped_price_residual"]
+    assert version.run_id == card["lineage"]["mlflow_model_run_id"] == champion_run.info.run_id
+
+
+def test_a_candidate_that_does_not_win_is_written_but_not_served_unless_the_policy_says_so(
+    ml_run, tmp_path, monkeypatch
+):
+    data_dir = tmp_path / "data"
+    shutil.copytree(ml_run.data_dir, data_dir)
+    settings = Settings(data_dir=data_dir)
+    for name, value in {**FAST_ML_ENV, "SALES_ML__MODELS": '["capped_price_residual"]'}.items():
+        monkeypatch.setenv(name, value)
+    first = read_current(settings.models_dir)
+    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+
+    def champion_version() -> str:
+        alias = client.get_model_version_by_alias(settings.ml.registered_model_name, "champion")
+        return str(alias.version)
+
+    # The same data and model again: equal held-out RMSE does not beat the champion.
+    assert materialize_ml(data_dir, [trained_models, onnx_model]).success
+    newest = _bundles(settings)[-1]
+    assert newest != first and read_current(settings.models_dir) == first
+    card = _read_json(settings.models_dir / newest / "metadata.json")
+    assert card["promotion"]["promoted"] is False and card["promotion"]["policy"] == "champion"
+    assert champion_version() == _bundle_card(settings)["lineage"]["mlflow_model_version"] == "1"
+
+    monkeypatch.setenv("SALES_ML__SERVING_POLICY", "newest_candidate")
+    assert materialize_ml(data_dir, [trained_models, onnx_model]).success
+    served = _bundle_card(settings)
+    assert served["version"] == _bundles(settings)[-1] and served["promotion"]["policy"] == "newest_candidate"
+    assert served["promotion"]["promoted"] is False and champion_version() == "1"
 
 
 def test_a_leak_the_guard_finds_makes_the_run_leaky_everywhere_and_blocks_promotion(ml_data_dir, fast_ml_env):
@@ -139,7 +211,10 @@ def test_a_leak_the_guard_finds_makes_the_run_leaky_everywhere_and_blocks_promot
     assert not checks[LEAKAGE_CHECK].passed and checks[LEAKAGE_CHECK].severity == dg.AssetCheckSeverity.WARN
     assert checks[LEAKAGE_CHECK].metadata["leaky_features"].value == ["SALES_COPY"]
     candidate = _read_json(settings.model_candidate_dir / "candidate.json")
-    card = _bundle_card(settings)
+    assert read_current(settings.models_dir) is None  # a leaky model is never served
+    (version,) = _bundles(settings)
+    card = _read_json(settings.models_dir / version / "metadata.json")
+    assert card["promotion"]["promoted"] is False
     metrics = _read_json(settings.metrics_dir / "sales_regression_metrics.json")
     for document in (candidate, card, metrics):
         assert document["leaky"] is True and document["leaky_features"] == ["SALES_COPY"]

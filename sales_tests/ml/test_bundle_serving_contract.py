@@ -32,7 +32,7 @@ def served(ml_run) -> dict[str, dict]:
         settings = ServingSettings(data_dir=ml_run.data_dir, serving_backend=backend)
         assert settings.model_dir == ml_run.settings.models_dir.resolve()
         with TestClient(create_app(settings)) as client:
-            response = client.post("/predict", json=SEED_ROW)
+            response = client.post("/predict?echo_features=true", json=SEED_ROW)
         assert response.status_code == 200, response.text
         answers[backend] = response.json()
     return answers
@@ -59,7 +59,7 @@ def test_the_service_answers_the_seed_row_from_the_published_bundle(ml_run, serv
 
     for backend, answer in served.items():
         assert answer["backend"] == backend and answer["model_version"] == card["version"]
-        assert answer["mlflow_run_id"] == card["lineage"]["mlflow_run_id"]
+        assert answer["mlflow_run_id"] == card["lineage"]["mlflow_model_run_id"]  # the registered run
         assert "DEALSIZE" in answer["ignored_features"]  # the leak-free model does not use it
         assert answer["features_used"]["LINE_TOTAL_APPROX"] == pytest.approx(30 * 95.7)
         _assert_plausible(answer["prediction"], card["estimator"], backend)

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
-from sales_serving.contract.estimators import CappedPriceRegressor
 
 from sales_assets.ml.catalogue import MODEL_CATALOGUE, build_pipeline, finalize_pipeline
 from sales_assets.ml.features import build_feature_matrix, feature_spec
 from sales_assets.ml.onnx_export import check_parity, export_onnx, onnx_predict
 from sales_assets.settings import MLSettings, Settings
+from sales_serving.contract.estimators import CappedPriceRegressor
 
 
 def test_catalogue_covers_the_default_model_list():

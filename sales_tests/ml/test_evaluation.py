@@ -1,12 +1,12 @@
 import polars as pl
 import pytest
-from sales_serving.contract.estimators import CappedPriceRegressor
 
 from sales_assets.ml import training
 from sales_assets.ml.evaluation import choose_champion, seed_protocol_report
 from sales_assets.ml.features import feature_spec
 from sales_assets.ml.training import train_models
 from sales_assets.settings import MLSettings
+from sales_serving.contract.estimators import CappedPriceRegressor
 
 
 def test_training_reports_cv_mean_and_sd_per_model_and_scores_the_champion_once(frame, fast_settings):

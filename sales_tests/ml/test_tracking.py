@@ -7,6 +7,9 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 
 from sales_assets.ml.tracking import (
+    EXPERIMENT_KIND,
+    EXPERIMENT_KIND_TAG,
+    configure_mlflow,
     decide_promotion,
     log_model_run,
     parent_run,
@@ -26,10 +29,9 @@ def _fit(model, columns: list[str]) -> Pipeline:
 def _train_and_register(settings: Settings, label: str, pipeline: Pipeline) -> tuple[str, str]:
     """What track_training does for its champion, on a toy model: returns (new version, parent run id)."""
     columns = list(pipeline.feature_names_in_)
+    configure_mlflow(settings)
+    _, uri = log_model_run(label, pipeline, {"kind": label}, {"cv_rmse_mean": 1.0}, {}, X[columns].head(3))
     with parent_run(settings, f"parent-{label}", {"dagster_run_id": label}) as run:
-        _, uri = log_model_run(
-            label, pipeline, {"kind": label}, {"cv_rmse_mean": 1.0}, {}, X[columns].head(3)
-        )
         incumbent_version, incumbent_rmse, why_not = score_incumbent(settings, X[columns], Y)
         candidate_rmse = float(np.sqrt(np.mean((pipeline.predict(X[columns]) - Y) ** 2)))
         decision = decide_promotion(candidate_rmse, incumbent_rmse, False, incumbent_version, why_not)
@@ -53,7 +55,7 @@ def _run_tags(settings: Settings, run_id: str) -> dict[str, str]:
 
 def test_promotion_rule():
     first = decide_promotion(500.0, None)
-    assert first.promote and first.incumbent_version is None
+    assert first.promote and first.incumbent_version is None and first.reason.startswith("first champion")
     assert decide_promotion(499.0, 500.0, incumbent_version="3").promote
     kept = decide_promotion(500.0, 500.0, incumbent_version="3")
     assert not kept.promote and "does not beat" in kept.reason and kept.incumbent_version == "3"
@@ -76,9 +78,11 @@ def test_alias_stays_on_a_better_incumbent_and_moves_to_a_better_candidate(tmp_p
     exact = _fit(LinearRegression(), ["QUANTITYORDERED"])
     poor = _fit(DummyRegressor(), ["QUANTITYORDERED"])
 
+    assert score_incumbent(settings, X, Y) == (None, None, None)  # no champion yet: nothing to explain
     poor_version, poor_run = _train_and_register(settings, "poor", poor)
     assert (poor_version, _champion_version(settings)) == ("1", "1")
     assert _version_tags(settings, "1")["promotion_decision"] == "promoted"
+    assert _version_tags(settings, "1")["promotion_reason"].startswith("first champion")
     assert _run_tags(settings, poor_run)["promotion_incumbent_version"] == "none"
 
     better_version, better_run = _train_and_register(settings, "exact", exact)
@@ -91,7 +95,8 @@ def test_alias_stays_on_a_better_incumbent_and_moves_to_a_better_candidate(tmp_p
     assert (worse_version, _champion_version(settings)) == ("3", "2")
     for tags in (_version_tags(settings, "3"), _run_tags(settings, worse_run)):
         assert tags["promotion_decision"] == "kept" and "does not beat" in tags["promotion_reason"]
-    assert mlflow.get_experiment_by_name(settings.ml.mlflow_experiment) is not None
+    experiment = mlflow.get_experiment_by_name(settings.ml.mlflow_experiment)
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND  # opens in the model-training view
 
 
 def test_alias_stays_when_the_incumbent_cannot_score_the_evaluation_rows(tmp_path):
