@@ -1,13 +1,19 @@
-"""The assets of group `timeseries`: the segment catalogue that registers the dynamic partitions, and one
-forecast-and-risk report per segment partition."""
+"""The assets of group `timeseries`: the segment catalogue that registers the dynamic partitions, one
+forecast-and-risk report per segment partition, and the coherent forecasts of the hierarchy ALL = sum of
+the product lines. Wiring only; the modelling lives in the pure modules beside this one.
+
+The modelling modules (numpy, pandas, statsmodels, arch, matplotlib) are imported inside the asset
+bodies, so loading the code location does not pay for them.
+"""
 
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from sales_assets.metadata import markdown_table, timed
+from sales_assets.io import write_text_atomic
+from sales_assets.metadata import table_metadata, timed
 from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
-from sales_assets.timeseries.forecast import SEASONAL_NAIVE, SELECTION_METRIC
+from sales_assets.timeseries.archive import archive_stale_reports
 from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
 from sales_assets.timeseries.reads import (
     UnknownSegmentError,
@@ -15,11 +21,15 @@ from sales_assets.timeseries.reads import (
     require_segment,
     segment_catalogue,
 )
-from sales_assets.timeseries.report import INSUFFICIENT_DATA, build_report, write_report
-from sales_assets.timeseries.series import Segment
+from sales_assets.timeseries.report_model import INSUFFICIENT_DATA, HierarchyReport, TimeseriesReport
+from sales_assets.timeseries.series import ALL, Segment
 
 GROUP = "timeseries"
+REPORT_AGREES_WITH_ITSELF = "report_message_model_and_legend_agree"
 SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE = "shipped_forecast_not_worse_than_seasonal_naive"
+HIERARCHY_IS_COHERENT = "product_lines_sum_to_all"
+# Coherent forecasts sum to ALL up to float rounding of sums of a few hundred thousand.
+COHERENCE_TOLERANCE = 1e-6
 
 
 @dg.asset(
@@ -35,7 +45,8 @@ def ts_segments(
     PRODUCTLINE x COUNTRY pair with orders in at least `timeseries.segment_min_months` months.
 
     Registers them as the dynamic partitions `sales_segments` of `ts_risk_reports`, adding new segments
-    and removing ones the data no longer supports, so the partitions follow the warehouse.
+    and removing ones the data no longer supports, so the partitions follow the warehouse. Reports of
+    removed segments move to `output/timeseries/archive/`, which the dashboard does not read.
     """
     settings = sales_settings.get()
     min_months = settings.timeseries.segment_min_months
@@ -49,15 +60,22 @@ def ts_segments(
         context.instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, added)
     for key in removed:
         context.instance.delete_dynamic_partition(SEGMENTS_PARTITIONS.name, key)
-    context.log.info(f"{len(keys)} segments; added {added or 'none'}; removed {removed or 'none'}")
+    archived = (
+        archive_stale_reports(settings.timeseries_dir, keys) if settings.timeseries_dir.is_dir() else []
+    )
+    context.log.info(
+        f"{len(keys)} segments; added {added or 'none'}; removed {removed or 'none'}; "
+        f"archived reports {archived or 'none'}"
+    )
     return dg.MaterializeResult(
         metadata={
             "segments": len(keys),
             "added": len(added),
             "removed": len(removed),
+            "archived_reports": dg.MetadataValue.json(archived),
             "segment_min_months": min_months,
             "partition_keys": dg.MetadataValue.json(keys),
-            "catalogue": dg.MetadataValue.md(markdown_table(catalogue, max_rows=40)),
+            "catalogue": table_metadata(catalogue),
         }
     )
 
@@ -70,10 +88,17 @@ def ts_segments(
     retry_policy=FILE_LOCK_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
+            REPORT_AGREES_WITH_ITSELF,
+            asset="ts_risk_reports",
+            blocking=True,
+            description="The message, the JSON's shipped model and the plot legend name the same model, and "
+            "its reported score comes from evaluation origins that took no part in choosing it.",
+        ),
+        dg.AssetCheckSpec(
             SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE,
             asset="ts_risk_reports",
-            description="The shipped forecast's backtest RMSE is at most seasonal naive's.",
-        )
+            description="On the evaluation origins, the shipped forecast's RMSE is at most seasonal naive's.",
+        ),
     ],
 )
 def ts_risk_reports(
@@ -81,13 +106,22 @@ def ts_risk_reports(
 ) -> dg.MaterializeResult:
     """Monthly SALES forecast and volatility report of one segment (the partition key).
 
-    Baselines (last value, seasonal naive, training mean) and the configured SARIMA candidates compete
-    in a rolling-origin backtest; the best baseline ships unless a SARIMA beats it by a clear margin in
-    RMSE (never worse than seasonal naive), with 80%/95% intervals for the next months.
-    A GARCH(1,1) on month-on-month returns gives long-run and forecast volatility. Writes
-    `output/timeseries/sales_ts_risk_<product>_<country>.json` and `.png`; a short series gets status
-    `insufficient_data` instead of a forecast.
+    Baselines (last value, seasonal naive, training mean) and the configured SARIMA candidates are
+    backtested on nested rolling origins: the model is chosen on the selection origins (a SARIMA whose
+    fits failed to estimate is not eligible; ties go to the simpler model) and scored on later evaluation
+    origins, the score the report gives. The forecast carries conformal 80%/95% intervals from the
+    backtest errors, with their measured coverage. A GARCH(1,1) on month-on-month changes gives monthly
+    volatility. Writes `output/timeseries/sales_ts_risk_<product>_<country>.json` and `.png`; a short
+    series gets status `insufficient_data` instead of a forecast.
     """
+    from sales_assets.timeseries.report import (
+        build_report,
+        candidate_table,
+        forecast_table,
+        report_problems,
+        write_report,
+    )
+
     settings = sales_settings.get()
     segment = Segment.from_key(context.partition_key)
     with duckdb_reader.get_connection() as connection:
@@ -98,50 +132,142 @@ def ts_risk_reports(
             raise dg.Failure(description=str(error), allow_retries=False) from error
         series = load_segment_series(connection, segment)
     with timed(context.log, f"report {segment.key}") as timing:
-        report = build_report(segment, series, settings.timeseries)
-        written = write_report(report, settings.timeseries_dir)
-    payload = report.payload
-    for warning in payload["warnings"]:
-        context.log.warning(f"{warning['warning']} (x{warning['count']})")
-    risk = payload["risk"]
+        written = write_report(build_report(segment, series, settings.timeseries), settings.timeseries_dir)
+    report = written.report
+    # Expected statsmodels/arch warnings (too few observations, convergence) are counted in the report;
+    # one line here, the table in the metadata.
+    if report.warnings:
+        context.log.info(f"{sum(w.count for w in report.warnings)} fitting warnings, summarised in metadata")
     metadata: dict = {
-        "status": payload["status"],
-        "months": payload["data"]["model_months"],
-        "zero_months": payload["data"]["n_zero_months"],
-        "partial_last_month": payload["data"]["partial_last_month"],
-        "garch_exploratory": risk["exploratory"],
-        "garch_observations": risk["n_observations"],
-        "long_run_volatility_monthly_pct": risk.get("long_run_volatility_monthly_pct"),
+        "status": report.status,
+        "months": report.data.model_months,
+        "zero_months": report.data.n_zero_months,
+        "partial_last_month": report.data.partial_last_month,
+        "garch_exploratory": report.risk.exploratory,
+        "garch_observations": report.risk.n_observations,
+        "long_run_volatility_monthly_pct": report.risk.long_run_volatility_monthly_pct,
         "report_path": dg.MetadataValue.path(str(written.json_path)),
         "plot_path": dg.MetadataValue.path(str(written.png_path)),
         "plot": written.plot_markdown,
-        "warnings": len(payload["warnings"]),
+        "fitting_warnings": table_metadata(
+            pl.DataFrame(
+                [w.model_dump() for w in report.warnings], schema={"warning": pl.String, "count": pl.Int64}
+            )
+        ),
         "seconds": timing["seconds"],
     }
-    if payload["status"] == INSUFFICIENT_DATA:
-        metadata["reason"] = payload["reason"]
-        check = dg.AssetCheckResult(
+    problems = report_problems(report)
+    agrees = dg.AssetCheckResult(
+        check_name=REPORT_AGREES_WITH_ITSELF,
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "problems": dg.MetadataValue.json(problems),
+            "plot_legend": dg.MetadataValue.json(report.plot_legend),
+        },
+    )
+    if report.status == INSUFFICIENT_DATA:
+        metadata["reason"] = report.reason
+        versus = dg.AssetCheckResult(
             check_name=SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE,
             passed=True,
-            metadata={"status": INSUFFICIENT_DATA, "reason": payload["reason"]},
+            metadata={"status": INSUFFICIENT_DATA, "reason": report.reason},
         )
-    else:
-        decision = payload["decision"]
-        rmse = {row["model"]: row[SELECTION_METRIC] for row in payload["backtest"]["metrics"]}
-        shipped_rmse, seasonal_rmse = rmse[decision["shipped_model"]], rmse.get(SEASONAL_NAIVE)
-        metadata |= {
-            "shipped_model": decision["shipped_model"],
-            "sarima_beats_seasonal_naive": decision["sarima_beats_seasonal_naive"],
-            "decision": decision["message"],
-            "shipped_backtest_rmse": shipped_rmse,
-            "seasonal_naive_backtest_rmse": seasonal_rmse,
-            "backtest_metrics": dg.MetadataValue.md(markdown_table(report.metrics_table())),
-            "forecast": dg.MetadataValue.md(markdown_table(pl.from_pandas(report.forecast.reset_index()))),
-        }
-        check = dg.AssetCheckResult(
-            check_name=SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE,
-            passed=seasonal_rmse is None or shipped_rmse <= seasonal_rmse,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"shipped_rmse": shipped_rmse, "seasonal_naive_rmse": seasonal_rmse},
+        return dg.MaterializeResult(metadata=metadata, check_results=[agrees, versus])
+    decision = report.decision
+    seasonal = decision.seasonal_naive_score.rmse if decision.seasonal_naive_score else None
+    coverage = {f"interval_coverage_{c.level}": c.coverage for c in report.forecast.coverage}
+    metadata |= {
+        "shipped_model": decision.shipped_model,
+        "decision": decision.reason,
+        "evaluation_rmse": decision.reported_score.rmse,
+        "seasonal_naive_evaluation_rmse": seasonal,
+        **coverage,
+        "coverage_points": report.forecast.coverage[0].points,
+        "protocol": report.backtest.protocol.description,
+        "candidates": table_metadata(candidate_table(report)),
+        "forecast": table_metadata(forecast_table(report)),
+    }
+    versus = dg.AssetCheckResult(
+        check_name=SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE,
+        passed=seasonal is None or decision.reported_score.rmse <= seasonal,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "shipped_evaluation_rmse": decision.reported_score.rmse,
+            "seasonal_naive_evaluation_rmse": seasonal,
+        },
+    )
+    return dg.MaterializeResult(metadata=metadata, check_results=[agrees, versus])
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"numpy", "python"},
+    deps=["duckdb_table", ts_risk_reports],
+    retry_policy=FILE_LOCK_RETRY,
+    check_specs=[
+        dg.AssetCheckSpec(
+            HIERARCHY_IS_COHERENT,
+            asset="ts_reconciliation",
+            blocking=True,
+            description="Every month of the reconciled forecast: the product lines sum to ALL.",
         )
-    return dg.MaterializeResult(metadata=metadata, check_results=[check])
+    ],
+)
+def ts_reconciliation(
+    context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb_reader: DuckDBResource
+) -> dg.MaterializeResult:
+    """Coherent forecasts of the hierarchy ALL = sum of the product lines, from the segments' reports.
+
+    Bottom-up and MinT (shrinkage) reconciliation of each node's shipped forecast compete: the one with
+    the lower summed RMSE on the selection origins ships; base, bottom-up and MinT are all scored on the
+    evaluation origins. Writes `output/timeseries/sales_ts_hierarchy.json`. Needs the reports of ALL and
+    of every product line (`python -m sales_assets.timeseries.backfill` materialises all of them first).
+    """
+    from sales_assets.timeseries.hierarchy import (
+        HIERARCHY_FILE,
+        coherence_error,
+        inputs_from_reports,
+        reconcile_hierarchy,
+    )
+
+    settings = sales_settings.get()
+    with duckdb_reader.get_connection() as connection:
+        catalogue = segment_catalogue(connection, settings.timeseries.segment_min_months)
+    product_lines = catalogue.filter(pl.col("country").is_null() & pl.col("product_line").is_not_null())[
+        "segment"
+    ].to_list()
+    reports = {}
+    for key in [ALL, *product_lines]:
+        path = settings.timeseries_dir / f"{Segment.from_key(key).file_stem}.json"
+        if path.is_file():
+            reports[key] = TimeseriesReport.read(path)
+    try:
+        hierarchy = reconcile_hierarchy(inputs_from_reports(reports, product_lines))
+    except ValueError as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from error
+    path = settings.timeseries_dir / HIERARCHY_FILE
+    write_text_atomic(path, hierarchy.model_dump_json(indent=2) + "\n")
+    coherence = coherence_error(HierarchyReport.read(path))
+    context.log.info(hierarchy.reason)
+    return dg.MaterializeResult(
+        metadata={
+            "shipped_method": hierarchy.shipped_method,
+            "reason": hierarchy.reason,
+            "nodes": len(hierarchy.nodes),
+            "mint_shrinkage": hierarchy.shrinkage,
+            "scores": table_metadata(
+                pl.DataFrame([s.model_dump(exclude={"evaluation_by_node"}) for s in hierarchy.scores])
+            ),
+            **{f"interval_coverage_{c.level}": c.coverage for c in hierarchy.coverage},
+            "report_path": dg.MetadataValue.path(str(path)),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=HIERARCHY_IS_COHERENT,
+                passed=coherence <= COHERENCE_TOLERANCE,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"max_relative_difference": coherence, "tolerance": COHERENCE_TOLERANCE},
+            )
+        ],
+    )

@@ -58,11 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         series = load_segment_series(connection, segment)
-    report = build_report(segment, series, config)
-    written = write_report(report, settings.timeseries_dir)
-    payload = report.payload
-    print(f"{segment.key}: status {payload['status']}")
-    if payload.get("decision"):
-        print(payload["decision"]["message"])
+    written = write_report(build_report(segment, series, config), settings.timeseries_dir)
+    print(f"{segment.key}: status {written.report.status}")
+    if written.report.decision is not None:
+        print(written.report.decision.reason)
     print(f"wrote {written.json_path}\nwrote {written.png_path}")
     return 0

@@ -1,9 +1,11 @@
-"""Monthly forecasting: the baselines, SARIMA candidates, the rolling-origin backtest that chooses between
-them, error metrics, and the shipped forecast with 80% and 95% intervals."""
+"""Monthly forecasters: the baselines, SARIMA candidates with a verdict on whether their fit estimated
+anything, the error metrics, and the log that gathers third-party warnings once per report.
+
+statsmodels is imported inside `fit_sarima`, so importing this module costs numpy only.
+"""
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -12,9 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from scipy.stats import norm
-from statsmodels.tsa.statespace.sarimax import SARIMAX
 
 from sales_assets.timeseries.series import SEASONAL_PERIOD
 
@@ -22,9 +21,14 @@ LAST_VALUE = "last_value"
 SEASONAL_NAIVE = "seasonal_naive"
 TRAINING_MEAN = "training_mean"
 BASELINES = (LAST_VALUE, SEASONAL_NAIVE, TRAINING_MEAN)
-INTERVAL_LEVELS = (80, 95)
+BASELINE = "baseline"
+SARIMA = "sarima"
 # Models are chosen on RMSE: sales planning cares most about the large misses.
 SELECTION_METRIC = "rmse"
+# statsmodels' own words for a fit that could not estimate its seasonal parameters (it sets them to 0).
+TOO_FEW_OBSERVATIONS = "Too few observations"
+# Largest gradient of the mean negative log-likelihood at which a stopped optimiser still sits at the optimum.
+GRADIENT_TOLERANCE = 1e-4
 
 
 # ---- baselines ---------------------------------------------------------------------------------------
@@ -55,7 +59,44 @@ BASELINE_FORECASTERS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
 }
 
 
-# ---- SARIMA ------------------------------------------------------------------------------------------
+# ---- warnings ----------------------------------------------------------------------------------------
+
+
+class WarningLog:
+    """Counts the warnings raised while fitting, so each lands once in the report (and the asset's
+    metadata) with its count, instead of once per fit in the run log."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    @contextmanager
+    def capture(self, label: str) -> Iterator[list[str]]:
+        """Record the warnings of the block under `label`; the yielded list holds them (as
+        `Category: first line`) once the block has finished."""
+        seen: list[str] = []
+        with warnings.catch_warnings(record=True) as records:
+            warnings.simplefilter("always")
+            try:
+                yield seen
+            finally:
+                for record in records:
+                    lines = str(record.message).strip().splitlines() or [""]
+                    seen.append(f"{record.category.__name__}: {lines[0]}")
+                    self.counts[f"{label}: {seen[-1]}"] += 1
+
+    def as_list(self) -> list[dict[str, Any]]:
+        return [{"warning": text, "count": count} for text, count in self.counts.items()]
+
+
+# ---- fits --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One forecast from one training window, and why its estimate cannot be trusted (empty: sound)."""
+
+    forecast: np.ndarray
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +109,16 @@ class SarimaSpec:
         p, d, q = self.order
         sp, sd, sq, s = self.seasonal_order
         return f"SARIMA({p},{d},{q})({sp},{sd},{sq},{s})"
+
+    @property
+    def parameters(self) -> int:
+        """Estimated AR and MA coefficients (p + q + P + Q), the measure of complexity for ties."""
+        return self.order[0] + self.order[2] + self.seasonal_order[0] + self.seasonal_order[2]
+
+    @property
+    def min_train(self) -> int:
+        # Differencing consumes d + D*s months; a fit needs at least a couple left.
+        return self.order[1] + self.seasonal_order[1] * self.seasonal_order[3] + 2
 
     @classmethod
     def from_setting(cls, candidate: dict[str, Any]) -> SarimaSpec:
@@ -87,31 +138,47 @@ class SarimaSpec:
         return cls(order=order, seasonal_order=seasonal_order)  # type: ignore[arg-type]
 
 
-class WarningLog:
-    """Collects warnings raised while fitting, so they land in the report once each instead of the log."""
+def fit_problems(
+    param_names: Sequence[str], params: np.ndarray, converged: bool, seen: Sequence[str]
+) -> tuple[str, ...]:
+    """Why a SARIMA fit estimated nothing one can trust: statsmodels' too-few-observations warning among the
+    `seen` warnings (it then sets every coefficient to 0), no convergence, coefficients left at exactly 0,
+    or non-finite values."""
+    problems = []
+    if any(TOO_FEW_OBSERVATIONS in text for text in seen):
+        problems.append("too few observations to estimate the seasonal coefficients")
+    if not converged:
+        problems.append("the likelihood optimisation did not converge")
+    zeroed = [
+        name for name, value in zip(param_names, params, strict=True) if name != "sigma2" and value == 0.0
+    ]
+    if zeroed:
+        problems.append(f"coefficients left at 0: {', '.join(zeroed)}")
+    if not np.all(np.isfinite(params)):
+        problems.append("non-finite parameter estimates")
+    return tuple(problems)
 
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
 
-    @contextmanager
-    def capture(self, label: str) -> Iterator[None]:
-        with warnings.catch_warnings(record=True) as records:
-            warnings.simplefilter("always")
-            try:
-                yield
-            finally:
-                for record in records:
-                    lines = str(record.message).strip().splitlines() or [""]
-                    self.counts[f"{label}: {record.category.__name__}: {lines[0]}"] += 1
-
-    def as_list(self) -> list[dict[str, Any]]:
-        return [{"warning": text, "count": count} for text, count in self.counts.items()]
+def optimiser_converged(retvals: dict[str, Any]) -> bool:
+    """statsmodels' verdict, except that L-BFGS's "abnormal termination in line search" (warnflag 2) at a
+    vanishing gradient means the starting values were already the optimum, not that the fit failed."""
+    if retvals.get("converged", True):
+        return True
+    gradient = np.asarray(retvals.get("gopt", [np.inf]), dtype=float)
+    return retvals.get("warnflag") == 2 and bool(np.max(np.abs(gradient)) < GRADIENT_TOLERANCE)
 
 
-def fit_sarima(train: np.ndarray, spec: SarimaSpec, maxiter: int, warning_log: WarningLog) -> Any:
-    """A fitted SARIMAX. Stationarity and invertibility are not enforced: on 20-odd months the enforced
-    parameterisation often fails to converge, and the backtest judges the forecasts anyway."""
-    with warning_log.capture(spec.name):
+def fit_sarima(
+    train: np.ndarray, spec: SarimaSpec, maxiter: int, warning_log: WarningLog
+) -> tuple[Any, tuple[str, ...]]:
+    """A fitted statsmodels `SARIMAXResults` and the problems of its estimate (see `fit_problems`).
+
+    Stationarity and invertibility are not enforced: on 20-odd months the enforced parameterisation
+    often fails to converge, and the backtest judges the forecasts anyway.
+    """
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    with warning_log.capture(spec.name) as seen:
         model = SARIMAX(
             np.asarray(train, dtype=float),
             order=spec.order,
@@ -119,22 +186,58 @@ def fit_sarima(train: np.ndarray, spec: SarimaSpec, maxiter: int, warning_log: W
             enforce_stationarity=False,
             enforce_invertibility=False,
         )
-        return model.fit(disp=False, maxiter=maxiter)
+        fitted = model.fit(disp=False, maxiter=maxiter)
+    converged = optimiser_converged(fitted.mle_retvals or {})
+    params = np.asarray(fitted.params, dtype=float)
+    return fitted, fit_problems(list(fitted.param_names), params, converged, seen)
 
 
-def sarima_forecaster(
-    spec: SarimaSpec, maxiter: int, warning_log: WarningLog
-) -> Callable[[np.ndarray, int], np.ndarray]:
-    def forecast(train: np.ndarray, steps: int) -> np.ndarray:
-        # Differencing consumes d + D*s months; a fit needs at least a couple left.
-        minimum = spec.order[1] + spec.seasonal_order[1] * spec.seasonal_order[3] + 2
-        if len(train) < minimum:
+# ---- candidates --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A forecaster that competes in the backtest. `parameters` counts estimated coefficients; with
+    `kind` it orders candidates from simple to complex (baselines first) so that ties go to the simpler."""
+
+    name: str
+    kind: str  # BASELINE or SARIMA
+    parameters: int
+    fit: Callable[[np.ndarray, int], Fit] = field(repr=False)
+
+    @property
+    def complexity(self) -> tuple[int, int]:
+        return (0 if self.kind == BASELINE else 1, self.parameters)
+
+
+def baseline_candidate(name: str) -> Candidate:
+    forecaster = BASELINE_FORECASTERS[name]
+    return Candidate(name, BASELINE, 0, lambda train, steps: Fit(forecaster(train, steps)))
+
+
+def sarima_candidate(spec: SarimaSpec, maxiter: int, warning_log: WarningLog) -> Candidate:
+    def fit(train: np.ndarray, steps: int) -> Fit:
+        if len(train) < spec.min_train:
             raise ValueError(
-                f"{spec.name} needs at least {minimum} months of training data, got {len(train)}"
+                f"{spec.name} needs at least {spec.min_train} months of training data, got {len(train)}"
             )
-        return np.asarray(fit_sarima(train, spec, maxiter, warning_log).forecast(steps), dtype=float)
+        fitted, problems = fit_sarima(train, spec, maxiter, warning_log)
+        forecast = np.asarray(fitted.forecast(steps), dtype=float)
+        if not np.all(np.isfinite(forecast)):
+            problems = (*problems, "non-finite forecast")
+        return Fit(forecast, problems)
 
-    return forecast
+    return Candidate(spec.name, SARIMA, spec.parameters, fit)
+
+
+def candidates_from_settings(
+    sarima_candidates: Sequence[dict[str, Any]], maxiter: int, warning_log: WarningLog
+) -> list[Candidate]:
+    """The three baselines followed by every SARIMA candidate of the settings."""
+    specs = [SarimaSpec.from_setting(candidate) for candidate in sarima_candidates]
+    return [baseline_candidate(name) for name in BASELINES] + [
+        sarima_candidate(spec, maxiter, warning_log) for spec in specs
+    ]
 
 
 # ---- metrics -----------------------------------------------------------------------------------------
@@ -147,8 +250,8 @@ def forecast_errors(actual: np.ndarray, predicted: np.ndarray) -> dict[str, floa
     counted in `mape_points`; MAPE is None when no point is left. sMAPE counts a point where actual and
     forecast are both 0 as a perfect 0 rather than 0/0.
     """
-    actual = np.asarray(actual, dtype=float)
-    predicted = np.asarray(predicted, dtype=float)
+    actual = np.asarray(actual, dtype=float).ravel()
+    predicted = np.asarray(predicted, dtype=float).ravel()
     if actual.shape != predicted.shape or actual.size == 0:
         raise ValueError(
             f"errors: actual {actual.shape} and predicted {predicted.shape} must be equal and non-empty"
@@ -166,218 +269,3 @@ def forecast_errors(actual: np.ndarray, predicted: np.ndarray) -> dict[str, floa
         "points": int(actual.size),
         "mape_points": int(nonzero.sum()),
     }
-
-
-# ---- backtest ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Candidate:
-    name: str
-    kind: str  # "baseline" or "sarima"
-    forecast: Callable[[np.ndarray, int], np.ndarray]
-
-
-def candidates_from_settings(
-    sarima_candidates: Sequence[dict[str, Any]], maxiter: int, warning_log: WarningLog
-) -> list[Candidate]:
-    """The three baselines followed by every SARIMA candidate of the settings."""
-    baselines = [Candidate(name, "baseline", BASELINE_FORECASTERS[name]) for name in BASELINES]
-    specs = [SarimaSpec.from_setting(candidate) for candidate in sarima_candidates]
-    return baselines + [
-        Candidate(s.name, "sarima", sarima_forecaster(s, maxiter, warning_log)) for s in specs
-    ]
-
-
-def _non_negative(values: np.ndarray) -> np.ndarray:
-    # Monthly sales cannot be negative; a forecast below 0 is floored in the backtest and when shipped.
-    return np.maximum(np.asarray(values, dtype=float), 0.0)
-
-
-@dataclass
-class BacktestResult:
-    horizon: int
-    origins: list[int]  # index of the first forecast month of each origin
-    metrics: pd.DataFrame  # one row per successful candidate
-    forecasts: dict[str, list[np.ndarray]]  # candidate -> forecast per origin
-    failures: dict[str, str] = field(default_factory=dict)
-
-    def residuals(self, name: str, actual: np.ndarray) -> np.ndarray:
-        """(origins x horizon) actual minus forecast of one candidate."""
-        return np.array(
-            [
-                actual[o : o + self.horizon] - f
-                for o, f in zip(self.origins, self.forecasts[name], strict=True)
-            ]
-        )
-
-
-def backtest_origins(length: int, horizon: int, origins: int, step: int) -> list[int]:
-    """Forecast start indices, the last one leaving exactly `horizon` months to test."""
-    last = length - horizon
-    return [last - step * k for k in reversed(range(origins))]
-
-
-def rolling_origin_backtest(
-    sales: np.ndarray, candidates: Sequence[Candidate], horizon: int, origins: int, step: int = 1
-) -> BacktestResult:
-    """Fit every candidate on each expanding window and forecast the next `horizon` months.
-
-    Metrics pool the errors of all origins. A candidate that fails on any origin is left out of the
-    metrics and named in `failures` with its error, rather than judged on fewer origins than the others.
-    """
-    sales = np.asarray(sales, dtype=float)
-    starts = backtest_origins(len(sales), horizon, origins, step)
-    if starts[0] < 1:
-        raise ValueError(
-            f"backtest: {len(sales)} months cannot hold {origins} origins {step} month(s) apart with horizon {horizon}"
-        )
-    actual = np.concatenate([sales[s : s + horizon] for s in starts])
-    forecasts: dict[str, list[np.ndarray]] = {}
-    failures: dict[str, str] = {}
-    for candidate in candidates:
-        try:
-            forecasts[candidate.name] = [
-                _non_negative(candidate.forecast(sales[:s], horizon)) for s in starts
-            ]
-        except Exception as error:  # noqa: BLE001 - one failing candidate must not sink the others
-            failures[candidate.name] = f"{type(error).__name__}: {error}"
-    kinds = {c.name: c.kind for c in candidates}
-    rows = []
-    for name, per_origin in forecasts.items():
-        row = {"model": name, "kind": kinds[name], **forecast_errors(actual, np.concatenate(per_origin))}
-        row["rmse_by_origin"] = [
-            float(np.sqrt(np.mean((sales[s : s + horizon] - f) ** 2)))
-            for s, f in zip(starts, per_origin, strict=True)
-        ]
-        rows.append(row)
-    metrics = pd.DataFrame(rows)
-    for baseline in BASELINES:
-        if baseline in forecasts:
-            reference = float(metrics.loc[metrics["model"] == baseline, SELECTION_METRIC].iloc[0])
-            metrics[f"improvement_vs_{baseline}"] = (
-                1 - metrics[SELECTION_METRIC] / reference if reference > 0 else np.nan
-            )
-    return BacktestResult(
-        horizon=horizon, origins=starts, metrics=metrics, forecasts=forecasts, failures=failures
-    )
-
-
-# ---- the shipped forecast ----------------------------------------------------------------------------
-
-
-@dataclass
-class Decision:
-    shipped_model: str
-    shipped_kind: str
-    best_baseline: str
-    best_sarima: str | None
-    sarima_beats_seasonal_naive: bool
-    min_improvement: float
-    message: str
-
-
-def choose_model(backtest: BacktestResult, min_improvement: float) -> Decision:
-    """Ship the best SARIMA only when its backtest RMSE beats the best baseline's by `min_improvement`
-    (a fraction); otherwise ship the best baseline. Either way the shipped forecast is never worse than
-    seasonal naive in the backtest.
-
-    The margin is there because a few dozen test points cannot tell apart models within a few percent,
-    and a SARIMA that nests a baseline (an IMA(1,1) is nearly a mean) wins such ties half the time by chance.
-    """
-    metrics = backtest.metrics.set_index("model")[["kind", SELECTION_METRIC]]
-    ranked = metrics.sort_values(SELECTION_METRIC, kind="stable")
-    baselines, sarimas = ranked[ranked["kind"] == "baseline"], ranked[ranked["kind"] == "sarima"]
-    if baselines.empty:
-        raise ValueError(f"backtest: every baseline failed ({backtest.failures}); nothing safe to ship")
-    best_baseline, baseline_rmse = str(baselines.index[0]), float(baselines[SELECTION_METRIC].iloc[0])
-    seasonal_rmse = (
-        float(metrics.loc[SEASONAL_NAIVE, SELECTION_METRIC]) if SEASONAL_NAIVE in metrics.index else None
-    )
-    best_sarima = str(sarimas.index[0]) if len(sarimas) else None
-    sarima_rmse = float(sarimas[SELECTION_METRIC].iloc[0]) if len(sarimas) else math.inf
-    beats_seasonal = best_sarima is not None and (seasonal_rmse is None or sarima_rmse < seasonal_rmse)
-    ships_sarima = best_sarima is not None and sarima_rmse <= (1 - min_improvement) * baseline_rmse
-    versus = (
-        f"RMSE {sarima_rmse:,.0f} vs {seasonal_rmse:,.0f}"
-        if seasonal_rmse is not None
-        else "no seasonal naive"
-    )
-    if best_sarima is None:
-        message = (
-            f"No SARIMA candidate could be fitted on every origin; shipping the baseline {best_baseline}."
-        )
-    elif not beats_seasonal:
-        message = f"No SARIMA beats seasonal naive in the backtest (best: {best_sarima}, {versus}); shipping the baseline {best_baseline}."
-    elif not ships_sarima:
-        message = (
-            f"{best_sarima} beats seasonal naive ({versus}) but not the best baseline {best_baseline} by "
-            f"{min_improvement:.0%} (RMSE {sarima_rmse:,.0f} vs {baseline_rmse:,.0f}); shipping the baseline {best_baseline}."
-        )
-    else:
-        message = (
-            f"{best_sarima} beats seasonal naive ({versus}) and the best baseline {best_baseline} by "
-            f"{1 - sarima_rmse / baseline_rmse:.0%} (RMSE {baseline_rmse:,.0f}); shipping {best_sarima}."
-        )
-    shipped = best_sarima if ships_sarima else best_baseline
-    return Decision(
-        shipped_model=shipped,
-        shipped_kind=str(metrics.loc[shipped, "kind"]),
-        best_baseline=best_baseline,
-        best_sarima=best_sarima,
-        sarima_beats_seasonal_naive=bool(beats_seasonal),
-        min_improvement=min_improvement,
-        message=message,
-    )
-
-
-def forecast_index(history: pd.Series, steps: int) -> pd.DatetimeIndex:
-    return pd.date_range(history.index[-1] + pd.offsets.MonthBegin(1), periods=steps, freq="MS", name="month")
-
-
-def residual_scale_by_step(residuals: np.ndarray, steps: int) -> np.ndarray:
-    """Forecast-error scale per step ahead: RMSE of the backtest residuals at that step, never shrinking
-    with the horizon, and held at the last tested step beyond the backtest horizon."""
-    per_step = np.maximum.accumulate(np.sqrt(np.mean(residuals**2, axis=0)))
-    return np.array([per_step[min(step, len(per_step) - 1)] for step in range(steps)])
-
-
-def shipped_forecast(
-    history: pd.Series,
-    decision: Decision,
-    backtest: BacktestResult,
-    candidates: Sequence[Candidate],
-    sarima_specs: dict[str, SarimaSpec],
-    steps: int,
-    maxiter: int,
-    warning_log: WarningLog,
-) -> tuple[pd.DataFrame, str]:
-    """The next `steps` months from the full history with 80% and 95% intervals, and how they were made.
-
-    A SARIMA's intervals come from its state-space forecast variance. A baseline has no model variance,
-    so its intervals are normal bands whose scale is the backtest RMSE at each step ahead.
-    """
-    values = history.to_numpy(dtype=float)
-    frame = pd.DataFrame(index=forecast_index(history, steps))
-    if decision.shipped_kind == "sarima":
-        fitted = fit_sarima(values, sarima_specs[decision.shipped_model], maxiter, warning_log)
-        prediction = fitted.get_forecast(steps)
-        frame["forecast"] = np.asarray(prediction.predicted_mean, dtype=float)
-        for level in INTERVAL_LEVELS:
-            bounds = np.asarray(prediction.conf_int(alpha=1 - level / 100), dtype=float)
-            frame[f"lower_{level}"], frame[f"upper_{level}"] = bounds[:, 0], bounds[:, 1]
-        method = "SARIMA state-space forecast variance (Gaussian)"
-    else:
-        forecaster = next(c for c in candidates if c.name == decision.shipped_model).forecast
-        frame["forecast"] = forecaster(values, steps)
-        scale = residual_scale_by_step(backtest.residuals(decision.shipped_model, values), steps)
-        for level in INTERVAL_LEVELS:
-            z = float(norm.ppf(0.5 + level / 200))
-            frame[f"lower_{level}"] = frame["forecast"] - z * scale
-            frame[f"upper_{level}"] = frame["forecast"] + z * scale
-        method = (
-            f"normal bands from the backtest RMSE per step ahead ({len(backtest.origins)} origins), "
-            "non-decreasing with the horizon"
-        )
-    frame = frame.clip(lower=0.0)
-    return frame, method + "; forecasts and lower bounds floored at 0 (sales are non-negative)"

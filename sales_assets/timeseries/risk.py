@@ -7,25 +7,31 @@ falls to 0 is kept as a -100% return, which is exactly what happened. The altern
 (sales + offset), defines every return but makes the zero months' returns, and so the volatility, depend
 mostly on the arbitrary offset; percentage changes keep the unit readable (a monthly volatility of 40
 means sales typically move about 40% from one month to the next).
+
+Figures stay monthly. Annualising by the square root of 12 assumes independent changes that add up, as
+for a price; the changes of a seasonal sales level revert to the mean instead (a November peak is
+followed by a fall), so a yearly figure scaled that way has no meaning here.
+
+pandas and arch are imported inside the functions that use them.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from arch import arch_model
 
 from sales_assets.timeseries.forecast import WarningLog
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RETURN_METHOD = (
     "simple percentage change of monthly SALES, in percent; returns whose previous month is 0 are skipped "
     "(undefined), a month falling to 0 counts as -100%"
 )
-MONTHS_PER_YEAR = 12
 # Fewer returns than this cannot identify 4 GARCH parameters at all; the fit is not attempted.
 MIN_FIT_OBSERVATIONS = 8
 # A persistence (alpha + beta) this close to 1 sits on the stationarity constraint: no finite long-run variance.
@@ -40,6 +46,8 @@ class MonthlyReturns:
 
 def monthly_returns(sales: pd.Series) -> MonthlyReturns:
     """Month-on-month percentage changes of `sales` (see the module docstring for zero months)."""
+    import pandas as pd
+
     values = sales.to_numpy(dtype=float)
     previous, current = values[:-1], values[1:]
     months = sales.index[1:]
@@ -95,6 +103,8 @@ def fit_garch(
             "status": "insufficient_data",
             "reason": f"{n} returns, a fit needs {MIN_FIT_OBSERVATIONS}",
         }
+    from arch import arch_model
+
     with warning_log.capture("GARCH(1,1)"):
         model = arch_model(values, mean="Constant", vol="GARCH", p=1, q=1, dist="normal", rescale=False)
         fitted = model.fit(disp="off", options={"maxiter": maxiter})
@@ -119,9 +129,6 @@ def fit_garch(
         "optimizer_message": str(fitted.optimization_result.message),
         "parameters_on_bounds": on_bounds,
         "long_run_volatility_monthly_pct": long_run_monthly,
-        "long_run_volatility_annualised_pct": _finite(long_run_monthly * math.sqrt(MONTHS_PER_YEAR))
-        if long_run_monthly is not None
-        else None,
         "conditional_variance_forecast": [float(v) for v in variance_forecast],
         "conditional_volatility_forecast_pct": [float(math.sqrt(v)) for v in variance_forecast],
         "log_likelihood": float(fitted.loglikelihood),
@@ -131,7 +138,10 @@ def fit_garch(
 def risk_summary(
     sales: pd.Series, horizon: int, min_observations: int, maxiter: int, warning_log: WarningLog
 ) -> dict[str, Any]:
-    """The risk section of a report: the return method, its skipped months, and the GARCH fit."""
+    """The risk section of a report: the return method, its skipped months, the GARCH fit (monthly
+    figures only) and the caveats a reader needs before using them."""
+    import pandas as pd
+
     returns = monthly_returns(sales)
     result = fit_garch(returns.returns, horizon, min_observations, maxiter, warning_log)
     forecast_months = pd.date_range(sales.index[-1] + pd.offsets.MonthBegin(1), periods=horizon, freq="MS")
@@ -141,4 +151,28 @@ def risk_summary(
         "horizon": horizon,
         "forecast_months": [m.strftime("%Y-%m") for m in forecast_months],
         **result,
+        "caveats": risk_caveats(result, returns.skipped_zero_denominator),
     }
+
+
+def risk_caveats(result: dict[str, Any], skipped: list[str]) -> list[str]:
+    """Plain-language limits of a GARCH summary: sample size, parameters on bounds, convergence, zeros."""
+    caveats = [
+        "monthly figures only: changes of a seasonal sales level revert to the mean, so they are not "
+        "annualised with the square root of 12"
+    ]
+    n, minimum = result["n_observations"], result["min_observations"]
+    if result["exploratory"]:
+        caveats.append(
+            f"exploratory: {n} monthly returns, fewer than the {minimum} a GARCH fit needs to be trusted"
+        )
+    if result["status"] != "ok":
+        caveats.append(f"not fitted: {result.get('reason')}")
+    if result.get("parameters_on_bounds"):
+        on_bounds = ", ".join(f"{k} ({v})" for k, v in result["parameters_on_bounds"].items())
+        caveats.append(f"parameters on their bounds: {on_bounds}; the long-run volatility is not identified")
+    if result.get("converged") is False:
+        caveats.append(f"the optimiser did not converge: {result.get('optimizer_message')}")
+    if skipped:
+        caveats.append(f"{len(skipped)} return(s) after a month without sales are undefined and left out")
+    return caveats

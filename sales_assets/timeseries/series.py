@@ -1,5 +1,6 @@
 """Segments and their monthly SALES series: segment keys, file-safe names, and the month-start series with
-gaps filled, zero months counted and a partial last month flagged."""
+gaps filled, zero months counted and a partial last month flagged. pandas is imported where a series is
+built, so the segment keys cost nothing to import."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import polars as pl
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
 
 # Monthly data: the seasonal period of every seasonal model and baseline.
 SEASONAL_PERIOD = 12
@@ -94,6 +97,8 @@ def build_monthly_series(
     `last_order_date` are the extent of the whole table, so the last month is flagged partial when the
     data stops before that month's last day.
     """
+    import pandas as pd
+
     missing = {"month", "sales"} - set(month_totals.columns)
     if missing:
         raise KeyError(f"month totals: missing column(s) {sorted(missing)}; expected 'month' and 'sales'")

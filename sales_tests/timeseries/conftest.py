@@ -10,9 +10,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sales_assets.settings import Settings
+from sales_assets.settings import Settings, TimeseriesSettings
 
 MONTHS = pd.date_range("2003-01-01", "2005-05-01", freq="MS")  # 29 months, as in the real file
+SARIMA_CANDIDATES = TimeseriesSettings().sarima_candidates
+
+
+def seasonal_series(seed: int, months: int = 72) -> np.ndarray:
+    """A strong yearly cycle plus AR(1) noise: the AR part is what a SARIMA can use and seasonal naive cannot."""
+    rng = np.random.default_rng(seed)
+    noise = np.zeros(months)
+    for t in range(1, months):
+        noise[t] = 0.8 * noise[t - 1] + rng.normal(0, 60)
+    return 1000 + 400 * np.sin(2 * np.pi * np.arange(months) / 12) + noise
+
+
+def white_noise(seed: int, months: int = 72) -> np.ndarray:
+    return 1000 + np.random.default_rng(seed).normal(0, 100, months)
 
 
 def synthetic_order_lines(seed: int = 3) -> pd.DataFrame:

@@ -1,5 +1,7 @@
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -8,10 +10,18 @@ import pytest
 from sales_assets.resources import build_resources
 from sales_assets.settings import Settings
 from sales_assets.timeseries import defs as timeseries_defs
-from sales_assets.timeseries.assets import SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE, ts_risk_reports, ts_segments
-from sales_assets.timeseries.backfill import backfill_segments
+from sales_assets.timeseries.assets import (
+    HIERARCHY_IS_COHERENT,
+    REPORT_AGREES_WITH_ITSELF,
+    SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE,
+    ts_reconciliation,
+    ts_risk_reports,
+    ts_segments,
+)
+from sales_assets.timeseries.backfill import backfill_segments, reconcile
 from sales_assets.timeseries.cli import main
 from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
+from sales_assets.timeseries.report_model import HierarchyReport, TimeseriesReport
 
 EXPECTED_SEGMENTS = [
     "ALL",
@@ -23,20 +33,65 @@ EXPECTED_SEGMENTS = [
 ]
 
 
-def test_defs_exports_every_list() -> None:
+QUICK_CANDIDATES = json.dumps(
+    [
+        {"order": [1, 0, 0], "seasonal_order": [0, 1, 0, 12]},
+        {"order": [0, 0, 0], "seasonal_order": [1, 1, 0, 12]},
+    ]
+)
+
+
+def test_defs_is_one_definitions_object_and_keeps_the_lists() -> None:
+    defs = timeseries_defs.defs
+    assert isinstance(defs, dg.Definitions)
+    keys = {a.key.to_user_string() for a in defs.assets}
+    assert keys == {"ts_segments", "ts_risk_reports", "ts_reconciliation"}
+    assert {j.name for j in defs.jobs} == {"ts_segments_job", "ts_risk_reports_job", "ts_reconciliation_job"}
     for name in ("assets", "asset_checks", "jobs", "schedules", "sensors"):
         assert isinstance(getattr(timeseries_defs, name), list)
-    assert {a.key.to_user_string() for a in timeseries_defs.assets} == {"ts_segments", "ts_risk_reports"}
+    assert {a.key.to_user_string() for a in timeseries_defs.assets} == keys
+    checks = {spec.name: spec.blocking for a in defs.assets for spec in a.check_specs}
+    assert checks == {
+        REPORT_AGREES_WITH_ITSELF: True,
+        SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE: False,
+        HIERARCHY_IS_COHERENT: True,
+    }
+
+
+def test_loading_the_group_imports_no_modelling_library() -> None:
+    """Issue 14: the code location's import must not pay for numpy, pandas, statsmodels, arch, matplotlib."""
+    heavy = ("numpy", "pandas", "scipy", "statsmodels", "arch", "matplotlib")
+    code = (
+        "import sys, sales_assets.timeseries.defs, sales_assets.timeseries.backfill;"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_segments_register_partitions_and_drop_stale_ones(warehouse: Settings) -> None:
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, ["Planes|Norway"])
+    # Reports of a segment that no longer exists, one that still does, and the hierarchy's file.
+    warehouse.timeseries_dir.mkdir(parents=True)
+    for name in ("sales_ts_risk_Planes_Norway", "sales_ts_risk_Classic_Cars_USA"):
+        (warehouse.timeseries_dir / f"{name}.json").write_text("{}")
+        (warehouse.timeseries_dir / f"{name}.png").write_bytes(b"png")
+    (warehouse.timeseries_dir / "sales_ts_hierarchy.json").write_text("{}")
     result = dg.materialize([ts_segments], instance=instance, resources=build_resources(warehouse.data_dir))
     assert result.success
     assert instance.get_dynamic_partitions(SEGMENTS_PARTITIONS.name) == EXPECTED_SEGMENTS
     metadata = result.asset_materializations_for_node("ts_segments")[0].metadata
     assert metadata["segments"].value == 6 and metadata["added"].value == 6 and metadata["removed"].value == 1
+    assert metadata["archived_reports"].value == ["sales_ts_risk_Planes_Norway"]
+    current = sorted(p.name for p in warehouse.timeseries_dir.iterdir() if p.is_file())
+    assert current == [
+        "sales_ts_hierarchy.json",
+        "sales_ts_risk_Classic_Cars_USA.json",
+        "sales_ts_risk_Classic_Cars_USA.png",
+    ]
+    archived = sorted(p.name for p in (warehouse.timeseries_dir / "archive").iterdir())
+    assert archived == ["sales_ts_risk_Planes_Norway.json", "sales_ts_risk_Planes_Norway.png"]
 
 
 def test_one_partition_materialises_its_report(warehouse: Settings) -> None:
@@ -51,14 +106,23 @@ def test_one_partition_materialises_its_report(warehouse: Settings) -> None:
     assert result.success
     metadata = result.asset_materializations_for_node("ts_risk_reports")[0].metadata
     assert metadata["status"].value == "ok" and metadata["months"].value == 29
-    assert metadata["plot"].value.startswith("![sales_ts_risk_Classic_Cars_USA](data:image/png;base64,")
-    assert "seasonal_naive" in metadata["backtest_metrics"].value
+    assert metadata["plot"].value.startswith("**Classic Cars|USA: monthly SALES, the shipped forecast (")
+    assert "![sales_ts_risk_Classic_Cars_USA](data:image/png;base64," in metadata["plot"].value
+    assert "seasonal_naive" in [row.data["model"] for row in metadata["candidates"].value.records]
     report_path = warehouse.timeseries_dir / "sales_ts_risk_Classic_Cars_USA.json"
-    payload = json.loads(report_path.read_text())
-    assert payload["segment"] == {"key": "Classic Cars|USA", "product_line": "Classic Cars", "country": "USA"}
+    report = TimeseriesReport.read(report_path)
+    assert report.segment.model_dump() == {
+        "key": "Classic Cars|USA",
+        "product_line": "Classic Cars",
+        "country": "USA",
+    }
     assert metadata["report_path"].value == str(report_path)
-    [check] = result.get_asset_check_evaluations()
-    assert check.check_name == SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE and check.passed
+    assert metadata["shipped_model"].value == report.decision.shipped_model == report.forecast.model
+    assert metadata["decision"].value == report.decision.reason
+    assert metadata["coverage_points"].value == 18
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks[REPORT_AGREES_WITH_ITSELF].passed
+    assert checks[SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE].check_name == SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE
 
 
 def test_unknown_partition_fails_with_the_valid_segments(warehouse: Settings) -> None:
@@ -113,19 +177,51 @@ def test_cli_rejects_an_unknown_segment_listing_valid_ones(
     assert not warehouse.timeseries_dir.exists()
 
 
-def test_backfill_materialises_every_segment_in_one_call(warehouse: Settings) -> None:
-    defs = dg.Definitions(
-        assets=timeseries_defs.assets,
-        jobs=timeseries_defs.jobs,
-        resources=build_resources(warehouse.data_dir),
+def test_backfill_materialises_every_segment_then_the_coherent_hierarchy(
+    warehouse: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SALES_TIMESERIES__SARIMA_CANDIDATES", QUICK_CANDIDATES)
+    defs = dg.Definitions.merge(
+        timeseries_defs.defs, dg.Definitions(resources=build_resources(warehouse.data_dir))
     )
     instance = dg.DagsterInstance.ephemeral()
     outcome = backfill_segments(defs, instance)
     assert outcome == dict.fromkeys(EXPECTED_SEGMENTS, True)
-    written = sorted(p.name for p in warehouse.timeseries_dir.glob("*.json"))
+    written = sorted(p.name for p in warehouse.timeseries_dir.glob("sales_ts_risk_*.json"))
     assert len(written) == 6 and "sales_ts_risk_ALL_ALL.json" in written
     with pytest.raises(ValueError, match="unknown segment"):
         backfill_segments(defs, instance, ["Trains"])
+
+    assert reconcile(defs, instance)
+    hierarchy = HierarchyReport.read(warehouse.timeseries_dir / "sales_ts_hierarchy.json")
+    assert hierarchy.nodes == ["ALL", "Classic Cars", "Motorcycles"]
+    by_node = {f.segment: [p.forecast for p in f.points] for f in hierarchy.forecasts}
+    assert by_node["ALL"] == [
+        a + b for a, b in zip(by_node["Classic Cars"], by_node["Motorcycles"], strict=True)
+    ]
+    [check] = (
+        defs.resolve_job_def("ts_reconciliation_job")
+        .execute_in_process(instance=instance)
+        .get_asset_check_evaluations()
+    )
+    assert check.check_name == HIERARCHY_IS_COHERENT and check.passed
+
+
+def test_reconciliation_without_every_product_line_report_names_the_missing_and_the_fix(
+    warehouse: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SALES_TIMESERIES__SARIMA_CANDIDATES", QUICK_CANDIDATES)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, ["ALL"])
+    resources = build_resources(warehouse.data_dir)
+    assert dg.materialize(
+        [ts_risk_reports], instance=instance, partition_key="ALL", resources=resources
+    ).success
+    result = dg.materialize([ts_reconciliation], instance=instance, resources=resources, raise_on_error=False)
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "no report for ['Classic Cars', 'Motorcycles']" in message
+    assert "python -m sales_assets.timeseries.backfill" in message
 
 
 def test_reports_on_the_generated_warehouse(warehouse_data_dir: Path, tmp_path: Path) -> None:

@@ -1,12 +1,13 @@
-"""The seed-parity command on the real export: Classic Cars in the USA."""
+"""The seed-parity command on the real export: Classic Cars in the USA, 29 months, 3 of them zero."""
 
-import json
 from pathlib import Path
 
 import pytest
 
 from sales_assets.settings import Settings
 from sales_assets.timeseries.cli import main
+from sales_assets.timeseries.report import report_problems
+from sales_assets.timeseries.report_model import TimeseriesReport
 
 pytestmark = pytest.mark.real_data
 
@@ -25,38 +26,61 @@ SEED_ARGV = [
 
 
 @pytest.fixture(scope="module")
-def classic_cars_usa(real_warehouse_data_dir: Path) -> dict:
+def classic_cars_usa(real_warehouse_data_dir: Path) -> TimeseriesReport:
     """The report the seed-parity command writes on the warehouse built from the real export."""
     assert main([*SEED_ARGV, "--data-dir", str(real_warehouse_data_dir)]) == 0
     report = Settings(data_dir=real_warehouse_data_dir).timeseries_dir / "sales_ts_risk_Classic_Cars_USA.json"
-    return json.loads(report.read_text())
+    return TimeseriesReport.read(report)
 
 
-def test_the_series_matches_the_known_facts(classic_cars_usa: dict) -> None:
-    data = classic_cars_usa["data"]
-    assert classic_cars_usa["status"] == "ok"
-    assert data["months"] == 29 and not data["partial_last_month"]
-    assert data["zero_months"] == ["2003-01", "2003-02", "2004-04"]
-    history = {point["month"][:7]: point["sales"] for point in classic_cars_usa["history"]}
+def test_the_series_matches_the_known_facts(classic_cars_usa: TimeseriesReport) -> None:
+    data = classic_cars_usa.data
+    assert classic_cars_usa.status == "ok"
+    assert data.months == 29 and not data.partial_last_month
+    assert data.zero_months == ["2003-01", "2003-02", "2004-04"]
+    history = {point.month[:7]: point.sales for point in classic_cars_usa.history}
     for year in ("2003", "2004"):
         year_sales = {month: value for month, value in history.items() if month.startswith(year)}
         assert max(year_sales, key=year_sales.get) == f"{year}-11"
 
 
-def test_backtest_lists_seasonal_naive_and_the_shipped_model_is_not_worse(classic_cars_usa: dict) -> None:
-    rmse = {row["model"]: row["rmse"] for row in classic_cars_usa["backtest"]["metrics"]}
-    assert {"last_value", "seasonal_naive", "training_mean"} <= set(rmse)
-    assert sum(name.startswith("SARIMA") for name in rmse) == 5
-    shipped = classic_cars_usa["decision"]["shipped_model"]
-    assert rmse[shipped] <= rmse["seasonal_naive"]
-    assert rmse["seasonal_naive"] < rmse["last_value"]
-    forecast = classic_cars_usa["forecast"]["points"]
-    assert [point["month"] for point in forecast][0] == "2005-06-01" and len(forecast) == 6
+def test_message_shipped_model_and_legend_agree(classic_cars_usa: TimeseriesReport) -> None:
+    """Issue 13: the report used to say 'shipping the baseline seasonal_naive' while shipping a SARIMA."""
+    decision = classic_cars_usa.decision
+    shipped = decision.shipped_model
+    assert report_problems(classic_cars_usa) == []
+    assert decision.reason.startswith(f"Shipping {shipped} ({decision.shipped_kind}): ")
+    assert classic_cars_usa.forecast.model == shipped
+    assert [label for label in classic_cars_usa.plot_legend if label.startswith("forecast:")] == [
+        f"forecast: {shipped}"
+    ]
 
 
-def test_risk_is_exploratory_on_monthly_data(classic_cars_usa: dict) -> None:
-    risk = classic_cars_usa["risk"]
+def test_no_degenerate_sarima_is_eligible_and_the_score_comes_from_later_origins(
+    classic_cars_usa: TimeseriesReport,
+) -> None:
+    """On 13 to 15 training months the seasonal SARIMA fits cannot estimate anything: not eligible."""
+    candidates = {c.model: c for c in classic_cars_usa.backtest.candidates}
+    assert {"last_value", "seasonal_naive", "training_mean"} <= set(candidates)
+    assert sum(name.startswith("SARIMA") for name in candidates) == 5
+    for name in ("SARIMA(1,0,0)(0,1,0,12)", "SARIMA(0,0,0)(1,1,0,12)"):
+        assert not candidates[name].eligible
+    assert all(not c.problems and c.failure is None for c in candidates.values() if c.eligible)
+    protocol = classic_cars_usa.backtest.protocol
+    assert protocol.evaluation_origins == ["2004-10", "2004-11", "2004-12"]
+    assert protocol.selection_last_month < protocol.evaluation_origins[0]
+    decision = classic_cars_usa.decision
+    assert decision.reported_score == candidates[decision.shipped_model].evaluation
+    assert decision.reported_score.points == 18
+    forecast = classic_cars_usa.forecast
+    assert forecast.points[0].month == "2005-06-01" and len(forecast.points) == 6
+    assert [(c.level, c.points) for c in forecast.coverage] == [(80, 18), (95, 18)]
+
+
+def test_risk_is_monthly_and_exploratory(classic_cars_usa: TimeseriesReport) -> None:
+    risk = classic_cars_usa.risk
     # 28 month-on-month changes, 3 of them after a zero month and so undefined.
-    assert risk["n_observations"] == 25 and risk["exploratory"] is True
-    assert risk["skipped_zero_denominator_months"] == ["2003-02", "2003-03", "2004-05"]
-    assert len(risk["conditional_variance_forecast"]) == 6
+    assert risk.n_observations == 25 and risk.exploratory is True
+    assert risk.skipped_zero_denominator_months == ["2003-02", "2003-03", "2004-05"]
+    assert len(risk.conditional_variance_forecast) == 6
+    assert any("not annualised" in caveat for caveat in risk.caveats)

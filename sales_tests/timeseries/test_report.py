@@ -8,8 +8,20 @@ import polars as pl
 import pytest
 
 from sales_assets.settings import TimeseriesSettings
-from sales_assets.timeseries.report import INSUFFICIENT_DATA, OK, build_report, required_months, write_report
+from sales_assets.timeseries.report import (
+    build_report,
+    candidate_table,
+    report_problems,
+    required_months,
+    write_report,
+)
+from sales_assets.timeseries.report_model import INSUFFICIENT_DATA, OK, TimeseriesReport
 from sales_assets.timeseries.series import MonthlySeries, Segment, build_monthly_series
+
+# Two SARIMA candidates keep the report tests quick; the selection tests use the full default set.
+QUICK = TimeseriesSettings(
+    forecast_steps=4, garch_horizon=3, sarima_candidates=TimeseriesSettings().sarima_candidates[:2]
+)
 
 
 def strict_json(path: Path) -> dict:
@@ -32,59 +44,117 @@ def series_of(months: int, last_day: int | None = None, seed: int = 0) -> Monthl
     return build_monthly_series(frame, datetime(2001, 1, 1), last.to_pydatetime())
 
 
-def test_required_months_covers_the_backtest_and_seasonal_naive() -> None:
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory):
+    """A full report on 31 months whose last month is cut on the 15th, written to disk."""
+    report = build_report(Segment("Classic Cars"), series_of(31, last_day=15), QUICK)
+    return write_report(report, tmp_path_factory.mktemp("reports"))
+
+
+def test_required_months_covers_the_nested_backtest_and_seasonal_naive() -> None:
     config = TimeseriesSettings()
-    assert required_months(config) == max(
-        config.min_history_months, 12 + config.backtest_horizon + config.backtest_origins - 1
-    )
+    assert required_months(config) == 12 + 2 + 6 + 2 + 6 == 28
     assert required_months(TimeseriesSettings(min_history_months=40)) == 40
+    assert (
+        required_months(TimeseriesSettings(selection_origins=5, evaluation_origins=1)) == 12 + 4 + 6 + 0 + 6
+    )
 
 
 def test_short_series_yields_insufficient_data_not_a_crash(tmp_path: Path) -> None:
-    segment = Segment("Planes", "Norway")
-    report = build_report(segment, series_of(14), TimeseriesSettings())
-    assert report.status == INSUFFICIENT_DATA
-    assert "14 complete months" in report.payload["reason"]
-    assert report.payload["forecast"] is None and report.payload["backtest"] is None
-    assert report.payload["risk"]["exploratory"] is True
+    report = build_report(Segment("Planes", "Norway"), series_of(14), QUICK)
+    assert report.status == INSUFFICIENT_DATA and "14 complete months" in report.reason
+    assert report.forecast is None and report.backtest is None and report.decision is None
+    assert report.risk.exploratory is True
     written = write_report(report, tmp_path)
     assert written.json_path.name == "sales_ts_risk_Planes_Norway.json"
     assert written.png_path.stat().st_size > 1000
     payload = strict_json(written.json_path)
     assert payload["status"] == INSUFFICIENT_DATA and len(payload["history"]) == 14
-    assert report.metrics_table().height == 0
+    assert TimeseriesReport.read(written.json_path) == written.report
+    assert candidate_table(report).height == 0 and report_problems(written.report) == []
 
 
-def test_full_report_sections_and_partial_month(tmp_path: Path) -> None:
-    config = TimeseriesSettings(
-        forecast_steps=4, garch_horizon=3, sarima_candidates=TimeseriesSettings().sarima_candidates[:2]
-    )
-    series = series_of(31, last_day=15)  # the 31st month is cut on the 15th
-    report = build_report(Segment("Classic Cars"), series, config)
-    payload = report.payload
+def test_full_report_sections_and_partial_month(written) -> None:
+    report = written.report
     assert report.status == OK
-    assert payload["data"]["partial_last_month"] and payload["data"]["partial_month_excluded"] == "2003-07"
-    assert payload["data"]["model_months"] == 30 and payload["data"]["zero_months"] == ["2001-04"]
-    assert [p["month"] for p in payload["forecast"]["points"]] == [
+    assert report.data.partial_last_month and report.data.partial_month_excluded == "2003-07"
+    assert report.data.model_months == 30 and report.data.zero_months == ["2001-04"]
+    assert [p.month for p in report.forecast.points] == [
         "2003-07-01",
         "2003-08-01",
         "2003-09-01",
         "2003-10-01",
     ]
-    models = {row["model"] for row in payload["backtest"]["metrics"]}
+    protocol = report.backtest.protocol
+    assert protocol.evaluation_origins == ["2002-11", "2002-12", "2003-01"]  # the last leaves 6 months
+    assert protocol.selection_origins == ["2002-03", "2002-04", "2002-05"]
+    assert protocol.selection_last_month == "2002-10"
+    assert "whose months all come later" in protocol.description
+    models = {c.model for c in report.backtest.candidates}
     assert {"last_value", "seasonal_naive", "training_mean"} <= models
-    assert payload["backtest"]["origins"] == ["2002-10", "2002-11", "2002-12", "2003-01"]
-    assert payload["decision"]["shipped_model"] in models
-    assert len(payload["risk"]["conditional_variance_forecast"]) == 3
-    assert report.metrics_table().columns[:2] == ["model", "kind"]
-    written = write_report(report, tmp_path)
-    on_disk = strict_json(written.json_path)
-    assert on_disk["plot"] == "sales_ts_risk_Classic_Cars_ALL.png"
-    assert on_disk["forecast"]["interval_levels"] == [80, 95]
+    assert report.decision.shipped_model in models
+    assert len(report.risk.conditional_variance_forecast) == 3
+    assert candidate_table(report).columns[:3] == ["model", "kind", "eligible"]
+
+
+def test_every_shipped_model_has_intervals_with_measured_coverage(written) -> None:
+    forecast = written.report.forecast
+    assert forecast.interval_levels == [80, 95] and "conformal" in forecast.interval_method
+    assert [(c.level, c.points) for c in forecast.coverage] == [(80, 18), (95, 18)]
+    assert all(0 <= c.coverage <= 1 for c in forecast.coverage)
+    assert forecast.calibration_points == 36
+    for p in forecast.points:
+        assert 0 <= p.lower_95 <= p.lower_80 <= p.forecast <= p.upper_80 <= p.upper_95
+        assert p.upper_95 > p.lower_95
+
+
+def test_written_report_agrees_with_itself_and_reads_back(written) -> None:
+    on_disk = TimeseriesReport.read(written.json_path)
+    assert on_disk == written.report and on_disk.plot == "sales_ts_risk_Classic_Cars_ALL.png"
+    assert f"forecast: {on_disk.decision.shipped_model}" in on_disk.plot_legend
+    assert report_problems(on_disk) == []
+    strict_json(written.json_path)
+
+
+def contradict(report: TimeseriesReport, kind: str) -> TimeseriesReport:
+    decision = report.decision
+    other = next(c.model for c in report.backtest.candidates if c.model != decision.shipped_model)
+    if kind == "message":
+        return report.model_copy(
+            update={
+                "decision": decision.model_copy(update={"reason": f"No SARIMA beats it; shipping {other}."})
+            }
+        )
+    if kind == "forecast":
+        return report.model_copy(update={"forecast": report.forecast.model_copy(update={"model": other})})
+    if kind == "legend":
+        return report.model_copy(update={"plot_legend": ["monthly SALES", f"forecast: {other}"]})
+    if kind == "score":
+        return report.model_copy(
+            update={
+                "decision": decision.model_copy(update={"reported_on_origins": decision.chosen_on_origins})
+            }
+        )
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["message", "forecast", "legend", "score"])
+def test_report_problems_catch_each_kind_of_contradiction(written, kind: str) -> None:
+    assert report_problems(contradict(written.report, kind))
+
+
+def test_a_report_of_another_shape_is_named_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "sales_ts_risk_ALL_ALL.json"
+    path.write_text(json.dumps({"segment": "ALL", "risk": {"annualised_volatility": 7.66}}))
+    with pytest.raises(
+        ValueError,
+        match=r"ALL_ALL.json: not a TimeseriesReport .*\(\+\d+ more\)\); rematerialise ts_risk_reports",
+    ):
+        TimeseriesReport.read(path)
 
 
 @pytest.mark.parametrize("months", [1, 2])
 def test_tiny_series_still_report(months: int) -> None:
-    report = build_report(Segment(), series_of(months), TimeseriesSettings())
+    report = build_report(Segment(), series_of(months), QUICK)
     assert report.status == INSUFFICIENT_DATA
-    assert report.payload["risk"]["status"] == INSUFFICIENT_DATA
+    assert report.risk.status == INSUFFICIENT_DATA

@@ -3,7 +3,13 @@ import pandas as pd
 import pytest
 
 from sales_assets.timeseries.forecast import WarningLog
-from sales_assets.timeseries.risk import fit_garch, monthly_returns, parameters_on_bounds, risk_summary
+from sales_assets.timeseries.risk import (
+    fit_garch,
+    monthly_returns,
+    parameters_on_bounds,
+    risk_caveats,
+    risk_summary,
+)
 
 
 def simulate_garch(n: int, mu: float, omega: float, alpha: float, beta: float, seed: int) -> pd.Series:
@@ -42,9 +48,7 @@ def test_garch_recovers_simulated_parameters(seed: int) -> None:
     assert result["persistence"] == pytest.approx(alpha + beta, abs=0.03)
     long_run_sd = np.sqrt(omega / (1 - alpha - beta))
     assert result["long_run_volatility_monthly_pct"] == pytest.approx(long_run_sd, rel=0.2)
-    assert result["long_run_volatility_annualised_pct"] == pytest.approx(
-        result["long_run_volatility_monthly_pct"] * np.sqrt(12)
-    )
+    assert not any("annualised" in key for key in result)  # monthly figures only
     assert result["parameters_on_bounds"] == {}
     # The variance forecast reverts towards the long-run variance.
     forecast = np.array(result["conditional_variance_forecast"])
@@ -79,3 +83,22 @@ def test_risk_summary_states_the_method_and_forecast_months() -> None:
     assert summary["forecast_months"] == ["2005-01", "2005-02", "2005-03"]
     assert summary["exploratory"] is True
     assert len(summary["conditional_variance_forecast"]) == 3
+    caveats = " | ".join(summary["caveats"])
+    assert "not annualised" in caveats and "exploratory: 22 monthly returns" in caveats
+    assert "1 return(s) after a month without sales" in caveats
+
+
+def test_caveats_name_bounds_and_non_convergence() -> None:
+    result = {
+        "n_observations": 200,
+        "min_observations": 100,
+        "exploratory": False,
+        "status": "ok",
+        "parameters_on_bounds": {"alpha[1]": "lower"},
+        "converged": False,
+        "optimizer_message": "Iteration limit reached",
+    }
+    caveats = risk_caveats(result, [])
+    assert any("alpha[1] (lower)" in c for c in caveats)
+    assert any("Iteration limit reached" in c for c in caveats)
+    assert not any(c.startswith("exploratory") for c in caveats)

@@ -1,0 +1,261 @@
+"""The typed shape of the time-series outputs: one segment's report (`sales_ts_risk_<product>_<country>.json`)
+and the hierarchy's coherent forecasts (`sales_ts_hierarchy.json`). The assets validate what they write
+with these models and the dashboard reads through them, so a change of shape fails on both sides.
+
+Pydantic only: importing this module stays cheap (no numpy, pandas or statsmodels).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+OK = "ok"
+INSUFFICIENT_DATA = "insufficient_data"
+# Bumped when the JSON changes shape; the dashboard names files of another version instead of misreading them.
+REPORT_SCHEMA_VERSION = 2
+
+
+def validation_summary(error: ValidationError, limit: int = 3) -> str:
+    """`field.path: message` of the first `limit` errors, and how many more: one readable line."""
+    problems = [f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in error.errors()]
+    more = f" (+{len(problems) - limit} more)" if len(problems) > limit else ""
+    return "; ".join(problems[:limit]) + more
+
+
+def read_model(model: type[_Model], path: Path, produced_by: str) -> _Model:
+    """Validate the JSON file `path` as `model`; `ValueError` names the file, what does not match, and the
+    asset that writes it."""
+    try:
+        return model.model_validate_json(path.read_bytes())
+    except ValidationError as error:
+        raise ValueError(
+            f"{path}: not a {model.__name__} of schema version {REPORT_SCHEMA_VERSION} "
+            f"({validation_summary(error)}); rematerialise {produced_by}"
+        ) from error
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SegmentInfo(_Model):
+    key: str
+    product_line: str | None
+    country: str | None
+
+
+class DataSummary(_Model):
+    first_order_date: str
+    last_order_date: str
+    months: int = Field(description="months from the first to the last month of the whole table")
+    model_months: int = Field(description="months the models see (a partial last month left out)")
+    zero_months: list[str]
+    n_zero_months: int
+    partial_last_month: bool
+    partial_month_excluded: str | None
+    required_months: int
+    total_sales: float
+
+
+class MonthValue(_Model):
+    month: str  # YYYY-MM-DD, the first day of the month
+    sales: float
+
+
+class Errors(_Model):
+    """Pooled errors of forecasts against actual monthly SALES (currency of the data; percent for MAPE/sMAPE)."""
+
+    rmse: float
+    mae: float
+    mape: float | None
+    smape: float
+    points: int
+    mape_points: int
+
+
+class CandidateResult(_Model):
+    model: str
+    kind: Literal["baseline", "sarima"]
+    parameters: int = Field(description="estimated AR/MA coefficients; with kind, the order for ties")
+    eligible: bool
+    problems: list[str] = Field(description="why a fit estimated nothing one can trust (not eligible)")
+    failure: str | None = None
+    selection: Errors | None = Field(description="errors on the selection origins, the choice rests on these")
+    evaluation: Errors | None = Field(
+        default=None, description="errors on the later evaluation origins (baselines and the shipped model)"
+    )
+
+
+class OriginForecast(_Model):
+    phase: Literal["selection", "evaluation"]
+    origin: str  # YYYY-MM, the first forecast month
+    forecast: list[float]
+
+
+class Protocol(_Model):
+    horizon: int
+    step: int
+    selection_origins: list[str]
+    evaluation_origins: list[str]
+    selection_last_month: str = Field(description="the last month any selection forecast covered")
+    description: str
+
+
+class Backtest(_Model):
+    protocol: Protocol
+    selection_metric: str
+    candidates: list[CandidateResult]
+    forecasts: dict[str, list[OriginForecast]]
+
+
+class Decision(_Model):
+    """The one decision that the message, the forecast, the plot legend and the dashboard all show."""
+
+    shipped_model: str
+    shipped_kind: Literal["baseline", "sarima"]
+    reason: str = Field(description="the message: what ships and why, built from the fields below")
+    margin_rule: str
+    min_improvement: float
+    best_on_selection: str
+    selection_rmse: dict[str, float] = Field(
+        description="eligible candidates' selection RMSE, the choice rests on these"
+    )
+    not_eligible: dict[str, str]
+    chosen_on_origins: list[str]
+    reported_score: Errors = Field(description="the shipped model on the evaluation origins only")
+    reported_on_origins: list[str]
+    seasonal_naive_score: Errors | None = Field(description="seasonal naive on the same evaluation origins")
+
+    @property
+    def message(self) -> str:
+        return self.reason
+
+
+class Coverage(_Model):
+    level: int
+    coverage: float
+    points: int
+
+
+class ForecastPoint(_Model):
+    month: str
+    forecast: float
+    lower_80: float
+    upper_80: float
+    lower_95: float
+    upper_95: float
+
+
+class ShippedForecast(_Model):
+    model: str
+    steps: int
+    interval_levels: list[int]
+    interval_method: str
+    calibration_points: int = Field(description="backtest errors the shipped intervals are calibrated on")
+    capped_levels: list[int] = Field(
+        description="levels with too few errors for the conformal rank: largest score used"
+    )
+    coverage: list[Coverage] = Field(
+        description="intervals calibrated on the selection origins, measured on the evaluation origins"
+    )
+    points: list[ForecastPoint]
+
+
+class Risk(_Model):
+    """Month-to-month volatility of SALES (GARCH(1,1) on percentage changes). Monthly figures only: the
+    changes of a seasonal sales level revert to the mean, so they do not scale with the square root of time."""
+
+    return_method: str
+    skipped_zero_denominator_months: list[str]
+    horizon: int
+    forecast_months: list[str]
+    model: str
+    n_observations: int
+    min_observations: int
+    exploratory: bool
+    mean_return_pct: float | None
+    sd_return_pct: float | None
+    status: str
+    reason: str | None = None
+    params: dict[str, float] | None = None
+    persistence: float | None = None
+    converged: bool | None = None
+    optimizer_message: str | None = None
+    parameters_on_bounds: dict[str, str] = {}
+    long_run_volatility_monthly_pct: float | None = None
+    conditional_variance_forecast: list[float] = []
+    conditional_volatility_forecast_pct: list[float] = []
+    log_likelihood: float | None = None
+    caveats: list[str]
+
+
+class WarningCount(_Model):
+    warning: str
+    count: int
+
+
+class TimeseriesReport(_Model):
+    """One segment's report, as written to `sales_ts_risk_<product>_<country>.json`."""
+
+    schema_version: int = REPORT_SCHEMA_VERSION
+    segment: SegmentInfo
+    status: Literal["ok", "insufficient_data"]
+    reason: str | None = None
+    data: DataSummary
+    history: list[MonthValue]
+    settings: dict
+    backtest: Backtest | None = None
+    decision: Decision | None = None
+    forecast: ShippedForecast | None = None
+    risk: Risk
+    warnings: list[WarningCount]
+    seconds: float
+    plot: str | None = Field(default=None, description="the PNG beside the JSON")
+    plot_legend: list[str] = Field(default=[], description="the legend labels of the plot's forecast panel")
+
+    @classmethod
+    def read(cls, path: Path) -> TimeseriesReport:
+        """Validate a written report; `ValueError` names the file and what does not match."""
+        return read_model(cls, path, "ts_risk_reports")
+
+
+class NodeForecast(_Model):
+    """One node of the hierarchy (ALL or a product line): coherent forecasts and their intervals."""
+
+    segment: str
+    points: list[ForecastPoint]
+
+
+class MethodScore(_Model):
+    method: str
+    selection_rmse: float = Field(description="summed over nodes' RMSE on the selection origins")
+    evaluation_rmse: float = Field(description="summed over nodes' RMSE on the evaluation origins (reported)")
+    evaluation_by_node: dict[str, float]
+
+
+class HierarchyReport(_Model):
+    """Coherent forecasts of ALL and the product lines, written to `sales_ts_hierarchy.json`."""
+
+    schema_version: int = REPORT_SCHEMA_VERSION
+    nodes: list[str] = Field(description="ALL first, then the product lines that sum to it")
+    base_models: dict[str, str] = Field(description="the shipped model of each node's own report")
+    protocol: str
+    scores: list[MethodScore] = Field(description="base (incoherent), bottom_up and mint_shrink")
+    shipped_method: str
+    reason: str
+    shrinkage: float | None = Field(description="MinT shrinkage intensity towards the diagonal")
+    interval_method: str
+    coverage: list[Coverage]
+    forecasts: list[NodeForecast]
+
+    @classmethod
+    def read(cls, path: Path) -> HierarchyReport:
+        try:
+            return cls.model_validate_json(path.read_bytes())
+        except ValueError as error:
+            raise ValueError(
+                f"{path}: not a hierarchy report ({error}); rematerialise ts_reconciliation"
+            ) from error
