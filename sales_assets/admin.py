@@ -167,14 +167,14 @@ def _remove_local_artifacts(uri: str | None, inside: Path) -> int:
 
 
 def remember(data_dir: Path | None, raw_csv: Path | None) -> Path | None:
-    """Write the data folder and raw CSV given (absolute) into the project's `sales-settings.yaml`, keeping
-    its other keys (a file `SALES_SETTINGS_FILE` names is the user's own and is never written). Returns the
-    file, None when nothing was given."""
+    """Write the data folder and raw CSV given (absolute) into the settings file in force (the one
+    `SALES_SETTINGS_FILE` names, else the project's `sales-settings.yaml`), keeping its other keys.
+    Returns the file, None when nothing was given."""
     import yaml
 
     if data_dir is None and raw_csv is None:
         return None
-    target = local_settings_path()
+    target = settings_file() or local_settings_path()
     current = yaml.safe_load(target.read_text(encoding="utf-8")) if target.is_file() else None
     values = dict(current or {})
     if data_dir is not None:
@@ -249,11 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         recover_on_start(settings)
     elif args.command == "remember":
         target = remember(args.data_dir, args.raw_csv)
-        named = settings_file()
         if target is not None:
             print(f"settings: saved to {target} (every command reads it; environment variables win)")
-        if target is not None and named is not None and named != target:
-            print(f"settings: SALES_SETTINGS_FILE={named} is in force instead while it is set")
     elif args.command == "cancel-interrupted":
         import dagster as dg
 
@@ -261,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         with dg.DagsterInstance.get() as instance:
             canceled = cancel_interrupted_runs(instance, args.pid, settings)
-        print(f"canceled: {', '.join(r[:8] for r in canceled) or 'no run'}")
+        print(f"run(s) marked canceled: {', '.join(r[:8] for r in canceled) or 'none'}")
     elif args.command == "summary":
         json.dump({"data_dir": str(settings.root), "failed_checks": failed_checks(args.since)}, sys.stdout)
         print()

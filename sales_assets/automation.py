@@ -92,11 +92,18 @@ def build_automation(
     ) -> dg.SensorResult | dg.SkipReason:
         """Starts `refresh_all` when the bytes of the raw CSV change. The cursor holds the sha256 of the
         content last acted on, so touching the file (new mtime, same bytes) starts nothing. The first
-        evaluation after switching it on refreshes from the file as it is."""
+        evaluation after switching it on only records the file's hash: switching the sensor on is not a
+        change of the data, and the outputs on disk may come from another file the user chose."""
         path = sales_settings.get().raw_csv_path
         if not path.is_file():
             return dg.SkipReason(f"raw CSV {path} does not exist")
         digest = sha256_file(path)
+        if context.cursor is None:
+            return dg.SensorResult(
+                skip_reason=f"first evaluation: recorded raw CSV {path} (sha256 {digest[:12]}); "
+                "a later change of its content starts a refresh",
+                cursor=digest,
+            )
         if digest == context.cursor:
             return dg.SkipReason(f"raw CSV {path} unchanged (sha256 {digest[:12]})")
         context.log.info(f"raw CSV {path} changed: sha256 {context.cursor} -> {digest}")

@@ -189,11 +189,12 @@ def recover_dead_runs(
 def cancel_interrupted_runs(
     instance: dg.DagsterInstance, pid: int, settings: Settings | None = None
 ) -> list[str]:
-    """After Ctrl-C: runs executed by process `pid` that are still in progress, or that Dagster ended as
-    failed because it was interrupted, are marked canceled, with their pool slots and MLflow runs
-    (KILLED). Returns their ids."""
+    """After Ctrl-C: the runs process `pid` executed that are still in progress, or that Dagster ended as
+    failed because it was interrupted, are marked canceled, with their pool slots freed and their MLflow
+    runs ended KILLED. Returns the ids of that process's canceled runs (those Dagster already marked
+    canceled included)."""
     canceled = []
-    statuses = [*IN_PROGRESS, dg.DagsterRunStatus.FAILURE]
+    statuses = [*IN_PROGRESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
     for record in instance.get_run_records(dg.RunsFilter(statuses=statuses), limit=50):
         run = record.dagster_run
         process = run_process(instance, run.run_id)
@@ -201,7 +202,8 @@ def cancel_interrupted_runs(
             continue
         if run.status == dg.DagsterRunStatus.FAILURE and not _failed_by_interrupt(instance, run.run_id):
             continue
-        instance.report_run_canceled(run, message="Interrupted by the user (Ctrl-C).")
+        if run.status != dg.DagsterRunStatus.CANCELED:
+            instance.report_run_canceled(run, message="Interrupted by the user (Ctrl-C).")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         canceled.append(run.run_id)
     if settings is not None:

@@ -1,0 +1,114 @@
+"""Ctrl-C that stops a run cleanly, for the quickstart and the backfill (standard library only: the
+quickstart imports it before the virtual environment exists).
+
+The command runs in its own session, so the terminal's Ctrl-C reaches only the supervisor, which sends the
+command one SIGINT (Dagster then interrupts its steps), drops the command's output from then on (Dagster's
+interruption tracebacks), and kills its process group if it has not stopped within a grace period. It then
+marks the runs that process executed canceled (`sales-admin cancel-interrupted`), prints the state of the
+outputs and the command that finishes the job, and exits 130. Every output is written atomically, so each
+one is whole, old or new.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+# Set in the supervised command's environment: that process does the work instead of supervising again.
+SUPERVISED_ENV = "SALES_SUPERVISED"
+
+
+class Interrupted(Exception):
+    """Ctrl-C while `command` ran as process `pid`; the process has stopped."""
+
+    def __init__(self, command: Sequence[str], pid: int):
+        super().__init__(" ".join(command))
+        self.command, self.pid = list(command), pid
+
+
+def run_supervised(
+    command: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None, grace: float = 90
+) -> int:
+    """Run `command`, echoing its output; return its exit code. On Ctrl-C stop it (see the module) and
+    raise Interrupted."""
+    child = subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        assert child.stdout is not None
+        for line in iter(child.stdout.readline, b""):
+            sys.stdout.buffer.write(line)
+            sys.stdout.flush()
+        return child.wait()
+    except KeyboardInterrupt:
+        stop(child, grace)
+        raise Interrupted(command, child.pid) from None
+
+
+def stop(child: subprocess.Popen, grace: float) -> None:
+    """One SIGINT, then SIGKILL to the process group after `grace` seconds; output is read and dropped."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the cleanup
+    print("\nCtrl-C: stopping the run (it will be marked canceled) ...", flush=True)
+    child.send_signal(signal.SIGINT)
+    try:
+        child.communicate(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+
+
+def mark_canceled(python: str, pid: int, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
+    """`sales-admin cancel-interrupted --pid` with `python`; its one-line answer."""
+    completed = subprocess.run(
+        [python, "-m", "sales_assets.admin", "cancel-interrupted", "--pid", str(pid)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = (completed.stdout.strip() or completed.stderr.strip()).splitlines()
+    return lines[-1] if lines else f"cancel-interrupted exited {completed.returncode}"
+
+
+def supervised(
+    module: str, finish: str, grace: float = 20
+) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Decorate the `main(argv)` of `python -m <module>` so it runs supervised (in a child process), after
+    recovering runs whose process is gone. `finish` is the command printed as the way to finish the job."""
+
+    def decorate(main: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def wrapped(argv: Sequence[str] | None = None) -> int:
+            if os.environ.get(SUPERVISED_ENV):
+                from sales_assets.cli import default_dagster_home
+                from sales_assets.recovery import recover_on_start
+
+                os.environ.setdefault("DAGSTER_HOME", str(default_dagster_home()))
+                recover_on_start()
+                return main(argv)
+            arguments = list(sys.argv[1:] if argv is None else argv)
+            env = {**os.environ, SUPERVISED_ENV: "1"}
+            try:
+                return run_supervised([sys.executable, "-m", module, *arguments], env=env, grace=grace)
+            except Interrupted as stopped:
+                print(mark_canceled(sys.executable, stopped.pid, env))
+                print(
+                    "Outputs are whole: each one the previous or the new version, never half-written. "
+                    f"To finish the job: {finish}"
+                )
+                return 130
+
+        return wrapped
+
+    return decorate
