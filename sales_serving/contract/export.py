@@ -1012,7 +1012,9 @@ def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_d
     else:
         encoding, has_bom, non_ascii = detect_encoding(path, reading.candidate_encodings)
     text_path = path
-    if encoding != "utf-8" or has_bom:
+    # A file not plain UTF-8, or read with an encoding from settings, goes through the strict decoder,
+    # which names the first line the encoding cannot read.
+    if encoding != "utf-8" or has_bom or override.encoding:
         text_path = transcode_to_utf8(path, work_dir / "export_utf8.csv", encoding)
     lines = _head_lines(text_path)
     if not lines or not lines[0].strip():

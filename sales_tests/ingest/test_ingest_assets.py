@@ -10,10 +10,12 @@ import polars as pl
 import pytest
 
 from sales_assets.analytics.assets import summaries
+from sales_assets.ingest.assets import failing_on_bad_input
 from sales_assets.ingest.defs import clean_parquet, raw_csv
 from sales_assets.ingest.generator import generate_sales_csv
 from sales_assets.resources import build_resources
 from sales_assets.warehouse.defs import duckdb_table
+from sales_tests.ingest.exports import sample_rows, write_export
 
 CHAIN = [raw_csv, clean_parquet, duckdb_table, summaries]
 
@@ -193,3 +195,98 @@ def test_quarantined_rows_are_counted_and_kept(tmp_path):
     rejects = pl.read_parquet(tmp_path / "data/processed/rejects/sales_rejects.parquet")
     assert rejects["reason"].to_list() == ["QUANTITYORDERED 'n/a' is not a whole number"]
     assert rejects["source_line"].to_list() == [202]  # the header is line 1
+
+
+def _styled_export(path: Path, edit) -> Path:
+    """A 200-row export derived from the generated sample with `edit(rows)` applied to its text cells."""
+    rows = sample_rows(200)
+    edit(rows)
+    return write_export(path, rows)
+
+
+def _set(column: str, value: str, every: int):
+    def edit(rows):
+        for i in range(0, len(rows), every):
+            rows[i][column] = value
+
+    return edit
+
+
+def _date(rows, index: int, date: str, year: str, month: str, quarter: str):
+    rows[index].update(ORDERDATE=date, YEAR_ID=year, MONTH_ID=month, QTR_ID=quarter)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            _set("SALES", "abc", 10),
+            r"20 of 200 rows rejected \(10\.0%\), above SALES_INGEST__MAX_REJECT_SHARE=0\.05; top reasons: "
+            r"SALES not a number: 20 row\(s\) \(line 2, 12, 22\)",
+        ),
+        (
+            lambda rows: rows[4].update(MONTH_ID="3", QTR_ID="1") if rows[4]["MONTH_ID"] != "3" else None,
+            r"ORDERDATE disagrees with YEAR_ID/MONTH_ID/QTR_ID on 1 row\(s\) \(line 6\).*DATE_ORDER",
+        ),
+        (
+            lambda rows: _date(rows, 9, "1/15/1999 0:00", "1999", "1", "1"),
+            r"ORDERDATE outside the configured range on 1 row\(s\) \(line 11\)",
+        ),
+    ],
+    ids=["reject-share", "period-mismatch", "date-out-of-range"],
+)
+def test_blocking_gates_stop_the_run_and_keep_the_last_good_outputs(good_data_dir, tmp_path, edit, expected):
+    bad = _styled_export(tmp_path / "gated.csv", edit)
+    before = outputs_digest(good_data_dir)
+    result = materialize(good_data_dir, bad)
+    assert not result.success
+    assert result.asset_materializations_for_node("raw_csv")  # the export itself was readable
+    message = failure_message(result, "clean_parquet")
+    assert re.search(r"gated\.csv: .*" + expected, message), message
+    assert outputs_digest(good_data_dir) == before
+
+
+def test_raw_csv_counts_records_as_the_reader_does_and_records_the_dialect(tmp_path):
+    path = write_export(tmp_path / "semi.csv", sample_rows(200), delimiter=";")
+    lines = path.read_text().splitlines(keepends=True)
+    lines[30] = lines[30].replace(";Shipped;", ';"Shipped;', 1)  # a stray quote: one broken line
+    path.write_text("".join(lines))
+    result = materialize(tmp_path / "data", path)
+    assert result.success
+    raw = result.asset_materializations_for_node("raw_csv")[0].metadata
+    assert raw["dagster/row_count"].value == 200
+    assert raw["malformed_lines"].value == 1
+    assert (raw["delimiter"].value, raw["decimal_mark"].value, raw["date_order"].value) == (
+        ";",
+        ".",
+        "month_first",
+    )
+    assert raw["encoding"].value == "utf-8"
+    clean = result.asset_materializations_for_node("clean_parquet")[0].metadata
+    assert clean["row_balance"].value == "200 rows in = 199 clean + 1 rejected + 0 duplicates"
+    assert clean["rows_in"].value == raw["dagster/row_count"].value
+
+
+def test_a_parser_error_reaches_the_user_as_one_line_naming_the_file(tmp_path):
+    source = tmp_path / "x.csv"
+    with pytest.raises(dg.Failure) as failure, failing_on_bad_input(source):
+        raise pl.exceptions.ComputeError(
+            "could not parse `12,5` as dtype `f64` at column 'SALES'\n\nhints..."
+        )
+    assert failure.value.description == (
+        f"{source}: ComputeError: could not parse `12,5` as dtype `f64` at column 'SALES'; "
+        "check the export and the SALES_INGEST__DIALECT__* settings"
+    )
+    assert "Traceback" in failure.value.metadata["traceback"].value
+
+
+def test_a_byte_the_encoding_setting_cannot_read_names_line_and_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("SALES_INGEST__DIALECT__ENCODING", "utf-8")
+    source = write_export(tmp_path / "dos.csv", sample_rows(200), encoding="cp850")
+    assert not source.read_bytes().isascii()
+    result = materialize(tmp_path / "data", source)
+    assert not result.success
+    message = failure_message(result, "raw_csv")
+    assert re.search(
+        r"dos\.csv: line \d+: byte .* is not utf-8 text .*; set SALES_INGEST__DIALECT__ENCODING", message
+    )
