@@ -20,6 +20,8 @@ CONFIGURED_RAW_CSV = Settings().raw_csv_path
 os.environ.setdefault(
     "SALES_DATA_DIR", str(Path(os.environ.get("PYTEST_TMP_DATA", "/tmp")) / "sales-tests-data")
 )
+# Nor read the user's choices: the project's sales-settings.yaml (written by the quickstart) is ignored.
+os.environ.setdefault("SALES_SETTINGS_FILE", "")
 
 
 @pytest.fixture(scope="session")

@@ -40,3 +40,14 @@ def settings_file() -> Path | None:
         return Path(named)
     local = local_settings_path()
     return local if local.is_file() else None
+
+
+def data_dir_hint(data_dir: Path) -> str:
+    """The sentence every "not found" message ends with: which data folder was read and how to name
+    another, since a command run from elsewhere or with other settings reads another folder."""
+    source = settings_file()
+    return (
+        f"The data folder read is {Path(data_dir).resolve()} (from SALES_DATA_DIR, else "
+        f"{source or local_settings_path()}, else the project's data/); if the pipeline wrote elsewhere, "
+        "set SALES_DATA_DIR to that folder."
+    )
