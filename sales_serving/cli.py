@@ -1,21 +1,40 @@
 """`sales-predict`: score rows with the bundle the service would serve (CURRENT under the model directory).
 
 --show-schema, --json '{...}', --json-file f.json (one object or a list), --csv in.csv --out out.csv.
+A CSV is read by the one export reader (`sales_serving.contract.export`: encoding, delimiter, decimal mark,
+thousands separator detected, strict numbers); --out is written atomically, never over --csv, and text
+cells that a spreadsheet would run as formulas are prefixed with an apostrophe.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import polars as pl
 from pydantic import ValidationError
 
 from sales_serving.contract.bundle import BundleError
+from sales_serving.contract.export import (
+    LINE,
+    Dialect,
+    ExportDialect,
+    ExportError,
+    ExportLayout,
+    ExportReading,
+    integer_value,
+    number_reason,
+    number_value,
+    open_export,
+)
 from sales_serving.features import RowError
 from sales_serving.loading import LoadedModel, load_current
 from sales_serving.schema import SalesFeatures
@@ -24,6 +43,7 @@ from sales_serving.served_model import HOW_TO_TRAIN
 from sales_serving.settings import ServingSettings
 
 CSV_CHUNK_ROWS = 10_000
+FORMULA_START = r"^[=+\-@\t\r]"
 
 
 class InputError(Exception):
@@ -68,57 +88,141 @@ def score_json(model: LoadedModel, payload: Any, source: str) -> dict[str, Any]:
         raise InputError(f"{source}: {error}") from error
 
 
-def _csv_chunks(reader: csv.DictReader) -> Iterator[list[tuple[int, dict[str, str]]]]:
-    chunk: list[tuple[int, dict[str, str]]] = []
-    for record in reader:
-        chunk.append((reader.line_num, record))
-        if len(chunk) == CSV_CHUNK_ROWS:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def csv_layout() -> ExportLayout:
+    """The request fields as an export layout: the columns a scoring CSV must (or may) carry."""
+    fields = SalesFeatures.model_fields
+    return ExportLayout(
+        columns=tuple(fields),
+        required=tuple(name for name, spec in fields.items() if spec.is_required()),
+        integer_columns=tuple(name for name, spec in fields.items() if spec.annotation is int),
+        number_columns=tuple(name for name, spec in fields.items() if spec.annotation is float),
+    )
 
 
-def score_csv(model: LoadedModel, source: TextIO, out: TextIO, errors: TextIO) -> tuple[int, int]:
-    """Writes every input row plus a prediction (or the reason it has none); returns (scored, rejected)."""
-    reader = csv.DictReader(source)
-    if not reader.fieldnames:
-        raise InputError("CSV input is empty (expected a header line)")
+def spreadsheet_safe(column: str) -> pl.Expr:
+    """A text cell that a spreadsheet would run as a formula (starts with = + - @, tab or CR) gets a
+    leading apostrophe (OWASP's CSV injection rule), so the scored file cannot run anything."""
+    text = pl.col(column)
+    return pl.when(text.str.contains(FORMULA_START)).then(pl.lit("'") + text).otherwise(text).alias(column)
+
+
+def score_csv(
+    model: LoadedModel, path: Path, out: TextIO, errors: TextIO, reading: ExportReading
+) -> tuple[int, int]:
+    """Read `path` through the one export reader (any dialect it knows), write every record plus a
+    prediction or the reason it has none to `out`; malformed lines are reported and written with their
+    text in the error. Returns (scored, rejected)."""
+    layout = csv_layout()
     prediction_column = f"predicted_{model.metadata.target}"
-    writer = csv.DictWriter(out, [*reader.fieldnames, prediction_column, "error"], extrasaction="ignore")
-    writer.writeheader()
-    scored = rejected = 0
-    for chunk in _csv_chunks(reader):
-        results: dict[int, tuple[str, str]] = {}
-        valid: list[tuple[int, SalesFeatures]] = []
-        for line, record in chunk:
-            # Blank cells are missing values, so an optional column like DEALSIZE may be left empty.
-            present = {
-                key: value for key, value in record.items() if key is not None and value not in ("", None)
-            }
-            try:
-                valid.append((line, SalesFeatures.model_validate_strings(present)))
-            except ValidationError as error:
-                results[line] = ("", describe_validation_error(error))
-        while valid:
-            try:
-                response = predict_many(model, [row for _, row in valid])
-            except RowError as error:
-                line = valid.pop(error.row)[0]
-                results[line] = ("", f"{error.field}: {error.message}")
-                continue
-            for (line, _), prediction in zip(valid, response.predictions, strict=True):
-                results[line] = (repr(prediction), "")
-            break
-        for line, record in chunk:
-            prediction, reason = results[line]
-            if reason:
-                rejected += 1
-                print(f"line {line}: {reason}", file=errors)
-            else:
-                scored += 1
-            writer.writerow({**record, prediction_column: prediction, "error": reason})
+    with tempfile.TemporaryDirectory(prefix="sales-predict-") as work:
+        try:
+            export = open_export(path, layout, reading, Path(work))
+            structure = export.structure()
+        except ExportError as error:
+            raise InputError(str(error)) from error
+        dialect = export.dialect
+        columns = [c for c in export.header.names if c not in export.header.unnamed]
+        writer = csv.writer(out)
+        writer.writerow([*columns, prediction_column, "error"])
+        rejected = 0
+        for line, text, reason in structure.malformed.iter_rows():
+            rejected += 1
+            print(f"line {line}: {reason}", file=errors)
+            writer.writerow([*([""] * len(columns)), "", f"line {line}: {reason}: {text[:80]}"])
+        numeric = [c for c in columns if c in layout.numeric]
+        typed = [
+            (integer_value(c, dialect) if c in layout.integer_columns else number_value(c, dialect)).alias(
+                f"__typed_{c}"
+            )
+            for c in numeric
+        ]
+        scored = 0
+        frame = export.scan().with_columns(typed)
+        for batch in frame.collect_batches(chunk_size=CSV_CHUNK_ROWS):
+            scored_here, rejected_here = _score_batch(model, batch, columns, numeric, dialect, writer, errors)
+            scored, rejected = scored + scored_here, rejected + rejected_here
     return scored, rejected
+
+
+def _score_batch(
+    model: LoadedModel,
+    batch: pl.DataFrame,
+    columns: list[str],
+    numeric: list[str],
+    dialect: Dialect,
+    writer: Any,
+    errors: TextIO,
+) -> tuple[int, int]:
+    results: dict[int, tuple[str, str]] = {}
+    valid: list[tuple[int, SalesFeatures]] = []
+    fields = SalesFeatures.model_fields
+    reasons = batch.select(
+        LINE,
+        *[
+            number_reason(
+                c, dialect, "whole number" if c in fields and fields[c].annotation is int else "number"
+            ).alias(c)
+            for c in numeric
+        ],
+    )
+    for record, why in zip(batch.iter_rows(named=True), reasons.iter_rows(named=True), strict=True):
+        line = record[LINE]
+        not_numbers = [why[c] for c in numeric if record[c] is not None and record[f"__typed_{c}"] is None]
+        if not_numbers:
+            results[line] = ("", "; ".join(not_numbers))
+            continue
+        # Only the request's own fields are validated; other columns pass through to the output.
+        present = {
+            c: record[f"__typed_{c}"] if c in numeric else record[c]
+            for c in fields
+            if c in record and record[c] is not None
+        }
+        try:
+            valid.append((line, SalesFeatures.model_validate(present)))
+        except ValidationError as error:
+            results[line] = ("", describe_validation_error(error))
+    while valid:
+        try:
+            response = predict_many(model, [row for _, row in valid])
+        except RowError as error:
+            line = valid.pop(error.row)[0]
+            results[line] = ("", f"{error.field}: {error.message}")
+            continue
+        for (line, _), prediction in zip(valid, response.predictions, strict=True):
+            results[line] = (repr(prediction), "")
+        break
+    # Number cells are written trimmed, as the reader read them; a number is never prefixed.
+    safe = batch.with_columns(pl.col(numeric).str.strip_chars()).with_columns(
+        [spreadsheet_safe(c) for c in columns if c not in numeric]
+        + [
+            pl.when(pl.col(f"__typed_{c}").is_null()).then(spreadsheet_safe(c)).otherwise(pl.col(c)).alias(c)
+            for c in numeric
+        ]
+    )
+    scored = rejected = 0
+    for line, *cells in safe.select(LINE, *columns).iter_rows():
+        prediction, reason = results[line]
+        if reason:
+            rejected += 1
+            print(f"line {line}: {reason}", file=errors)
+        else:
+            scored += 1
+        writer.writerow([*("" if c is None else c for c in cells), prediction, reason])
+    return scored, rejected
+
+
+@contextlib.contextmanager
+def atomic_output(target: Path) -> Iterator[TextIO]:
+    """A text file beside `target` that replaces it in one rename only when the block succeeds; on any
+    error the temp file goes and `target` is untouched."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            yield handle
+        os.replace(name, target)
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,9 +247,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--backend", choices=["auto", "onnx", "joblib"], help="force a backend (default: settings)"
     )
+    dialect = parser.add_argument_group(
+        "CSV dialect", "detected from the file unless given (see the README's 'What exports it reads')"
+    )
+    dialect.add_argument("--encoding", help="text encoding, e.g. utf-8, cp1252, cp850, utf-16")
+    dialect.add_argument("--delimiter", choices=[",", ";", "tab", "|"], help="field delimiter")
+    dialect.add_argument("--decimal-mark", choices=[".", ","], help="decimal mark of numbers")
+    dialect.add_argument(
+        "--thousands-separator", choices=[",", ".", "'", "space", "none"], help="thousands separator"
+    )
     args = parser.parse_args(argv)
     if args.csv and not args.out:
         parser.error("--csv needs --out OUT.csv")
+    if args.csv and _same_file(args.csv, args.out):
+        parser.error(f"--out {args.out} is the input --csv: the scored rows would overwrite it")
 
     overrides: dict[str, Any] = {}
     if args.model_dir:
@@ -185,8 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
         else:
-            with _open_csv(args.csv) as source, args.out.open("w", newline="", encoding="utf-8") as out:
-                scored, rejected = score_csv(model, source, out, sys.stderr)
+            if not args.csv.is_file():
+                raise InputError(f"{args.csv}: no such file")
+            with atomic_output(args.out) as out:
+                scored, rejected = score_csv(model, args.csv, out, sys.stderr, _reading(args))
             print(f"scored {scored} rows, rejected {rejected}; wrote {args.out}", file=sys.stderr)
             return 1 if rejected else 0
     except InputError as error:
@@ -209,11 +326,20 @@ def _read_text(path: Path) -> str:
         raise InputError(f"{path}: cannot read: {error}") from error
 
 
-def _open_csv(path: Path) -> TextIO:
-    try:
-        return path.open(newline="", encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"{path}: cannot read: {error}") from error
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+
+
+def _reading(args: argparse.Namespace) -> ExportReading:
+    """The reader's rules with the dialect parts given on the command line."""
+    spelled = {"tab": "\t", "space": " ", "none": ""}
+    given = {
+        "encoding": args.encoding,
+        "delimiter": spelled.get(args.delimiter, args.delimiter),
+        "decimal_mark": args.decimal_mark,
+        "thousands_separator": spelled.get(args.thousands_separator, args.thousands_separator),
+    }
+    return ExportReading(dialect=ExportDialect(**{k: v for k, v in given.items() if v is not None}))
 
 
 if __name__ == "__main__":

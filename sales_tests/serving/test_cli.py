@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
 import pytest
 
+from sales_assets.ingest.generator import generate_sales_csv
 from sales_serving.cli import main
 from sales_tests.serving.conftest import VERSION_1
 
@@ -89,3 +91,130 @@ def test_no_model_exits_2_with_how_to(capsys: pytest.CaptureFixture, example_row
     assert main(["--json", json.dumps(example_row)]) == 2
     error = capsys.readouterr().err
     assert "CURRENT: missing" in error and "onnx_model" in error
+
+
+def _write_rows(path: Path, rows: list[dict], delimiter: str = ",", encoding: str = "utf-8") -> Path:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, list(rows[0]), delimiter=delimiter, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_bytes(buffer.getvalue().encode(encoding))
+    return path
+
+
+def test_csv_in_the_projects_own_cp850_sample_scores_every_row(
+    bundle_v1: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    source = tmp_path / "sample.csv"
+    generate_sales_csv(source, rows=300)
+    assert not source.read_bytes().isascii()  # DOS letters, not UTF-8
+    out = tmp_path / "scored.csv"
+    assert main(["--csv", str(source), "--out", str(out)]) == 0
+    assert "scored 300 rows, rejected 0" in capsys.readouterr().err
+    text = out.read_text(encoding="utf-8")
+    scored = list(csv.DictReader(io.StringIO(text)))
+    assert len(scored) == 300 and all(float(row["predicted_SALES"]) > 0 for row in scored)
+    names = {
+        v for row in csv.DictReader(io.StringIO(source.read_bytes().decode("cp850"))) for v in row.values()
+    }
+    assert all(name in text for name in names if not name.isascii())
+
+
+def test_a_european_export_scores_like_the_plain_one(
+    bundle_v1: Path, example_row: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    rows = [example_row | {"QUANTITYORDERED": q, "PRICEEACH": 95.7 - q / 10} for q in (20, 30, 45)]
+    plain = _write_rows(tmp_path / "plain.csv", rows)
+    european = [
+        {k: str(v).replace(".", ",") if isinstance(v, float) else v for k, v in row.items()} for row in rows
+    ]
+    semi = _write_rows(tmp_path / "semi.csv", european, delimiter=";", encoding="cp1252")
+    assert main(["--csv", str(plain), "--out", str(tmp_path / "a.csv")]) == 0
+    assert main(["--csv", str(semi), "--out", str(tmp_path / "b.csv")]) == 0
+    capsys.readouterr()
+    first, second = (
+        [row["predicted_SALES"] for row in csv.DictReader((tmp_path / name).open(newline=""))]
+        for name in ("a.csv", "b.csv")
+    )
+    assert first == second and len(first) == 3
+
+
+def test_a_failed_run_leaves_out_untouched(
+    bundle_v1: Path, example_row: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "scored.csv"
+    out.write_text("last good output\n")
+    missing = _write_rows(tmp_path / "missing.csv", [{k: v for k, v in example_row.items() if k != "MSRP"}])
+    assert main(["--csv", str(missing), "--out", str(out)]) == 1
+    assert "missing.csv: missing required column(s) MSRP" in capsys.readouterr().err
+    assert out.read_text() == "last good output\n"
+    assert main(["--csv", str(tmp_path / "absent.csv"), "--out", str(out)]) == 1
+    assert out.read_text() == "last good output\n"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".scored.csv")]  # no temp left
+
+
+def test_no_model_leaves_out_untouched(
+    example_row: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "scored.csv"
+    out.write_text("last good output\n")
+    source = _write_rows(tmp_path / "in.csv", [example_row])
+    assert main(["--csv", str(source), "--out", str(out)]) == 2
+    assert out.read_text() == "last good output\n"
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotted", "symlink"])
+def test_out_equal_to_csv_is_refused_and_the_input_kept(
+    bundle_v1: Path, example_row: dict, tmp_path: Path, capsys: pytest.CaptureFixture, spelling: str
+) -> None:
+    source = _write_rows(tmp_path / "in.csv", [example_row])
+    before = source.read_bytes()
+    out = {
+        "same": source,
+        "dotted": tmp_path / "sub" / ".." / "in.csv",
+        "symlink": tmp_path / "link.csv",
+    }[spelling]
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.csv").symlink_to(source)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--csv", str(source), "--out", str(out)])
+    assert exit_.value.code == 2
+    assert "is the input --csv" in capsys.readouterr().err
+    assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("payload", ['=HYPERLINK("http://x")', "+1+2", "-2+3", "@SUM(A1)", " =1+2"])
+def test_scored_csv_cannot_run_spreadsheet_formulas(
+    bundle_v1: Path, example_row: dict, tmp_path: Path, capsys: pytest.CaptureFixture, payload: str
+) -> None:
+    rows = [
+        example_row | {"COUNTRY": payload, "NOTE": payload, "ORDERNUMBER": "1"},
+        example_row | {"QUANTITYORDERED": payload, "NOTE": "fine", "ORDERNUMBER": "2"},
+        example_row | {"QUANTITYORDERED": -4, "NOTE": "-4", "ORDERNUMBER": "3"},
+    ]
+    source = _write_rows(tmp_path / "in.csv", rows)
+    out = tmp_path / "out.csv"
+    main(["--csv", str(source), "--out", str(out)])
+    capsys.readouterr()
+    scored = list(csv.DictReader(out.open(newline="")))
+    assert scored[0]["COUNTRY"] == "'" + payload.strip() and scored[0]["NOTE"] == "'" + payload.strip()
+    assert scored[1]["QUANTITYORDERED"] == "'" + payload.strip()
+    assert scored[2]["QUANTITYORDERED"] == "-4"  # a number stays a number (and is rejected as not > 0)
+    assert scored[2]["NOTE"] == "'-4"  # text that starts like a formula is prefixed, even if it looks numeric
+    for row in scored:
+        for value in row.values():
+            assert not value or value[0] not in "=+@\t\r" and not (value[0] == "-" and value != "-4")
+
+
+def test_malformed_lines_are_reported_by_line_and_the_rest_scored(
+    bundle_v1: Path, example_row: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    source = _write_rows(tmp_path / "in.csv", [example_row, example_row, example_row])
+    lines = source.read_text().splitlines()
+    lines[2] += ",surplus"
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.csv"
+    assert main(["--csv", str(source), "--out", str(out)]) == 1
+    assert "line 3: has 11 field(s) where the header has 10" in capsys.readouterr().err
+    scored = list(csv.DictReader(out.open(newline="")))
+    assert sum(bool(row["predicted_SALES"]) for row in scored) == 2
