@@ -139,6 +139,7 @@ class HeadlessChromium:
         os.close(from_browser_write)
         self._buffer = b""
         self._next_id = 0
+        self._targets: dict[str, str] = {}  # page session -> its target, to close the tab
 
     def __enter__(self) -> HeadlessChromium:
         return self
@@ -178,6 +179,7 @@ class HeadlessChromium:
     def open(self, url: str) -> str:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self._targets[session] = target
         self.send(
             "Emulation.setDeviceMetricsOverride",
             {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False},
@@ -185,6 +187,10 @@ class HeadlessChromium:
         )
         self.send("Page.navigate", {"url": url}, session)
         return session
+
+    def close_page(self, session: str) -> None:
+        """Close the tab `open` made (a single-page app keeps polling its server while its tab is open)."""
+        self.send("Target.closeTarget", {"targetId": self._targets.pop(session)})
 
     def evaluate(self, session: str, expression: str) -> Any:
         result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session)
