@@ -1,9 +1,16 @@
-"""Benchmark of sales_serving: in-process latency, HTTP throughput/latency against a seed-style endpoint, batch rows/s.
+"""Benchmark of sales_serving as a user reproduces it: `wrk` against uvicorn, the seed-style endpoint in the same run.
 
-Run from the project root:  .venv/bin/python bench/bench_serving.py [--seconds 8] [--concurrency 8]
-Uses the bundle CURRENT names under $SALES_DATA_DIR/models/sales_regressor when there is one, else trains a
-GradientBoosting bundle like the test fixture. Servers run under uvicorn (one worker) on loopback; the load
-generator is a second process speaking keep-alive HTTP/1.1 over raw asyncio streams (bounded by count and time).
+Run from the project root (needs `wrk`: apt-get install wrk):
+    .venv/bin/python bench/bench_serving.py [--seconds 10] [--connections 16]
+
+Uses the bundle CURRENT names under $SALES_DATA_DIR/models/sales_regressor when there is one, else a
+GradientBoosting bundle (200 trees) like the test fixture, with interval calibration. Measures:
+1. cost of each request layer in-process (JSON parsing, validation, features, ONNX, intervals, response
+   encoding, metrics, the whole ASGI app), so the HTTP server's share is the rest of a wrk request;
+2. /predict on one uvicorn worker pinned to core 0, wrk (1 thread, --connections) pinned to core 1;
+3. the seed-style endpoint (FastAPI handler, joblib pipeline on a one-row pandas DataFrame) the same way;
+4. `sales-serve --workers 1` and `--workers 2` with intervals on (wrk and the workers share the cores).
+Prints a Markdown table with the ratio against the same-run seed figure (goal >= 10x, p99 <= 10 ms).
 """
 
 from __future__ import annotations
@@ -11,10 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
+import re
+import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,16 +38,10 @@ sys.path.insert(0, str(ROOT))
 from sales_serving.contract.bundle import BundleError  # noqa: E402
 from sales_serving.loading import LoadedModel, load_current, served_version  # noqa: E402
 from sales_serving.schema import EXAMPLE_ROW, SalesFeatures  # noqa: E402
-from sales_serving.scoring import predict_one, row_mapping  # noqa: E402
 from sales_serving.settings import ServingSettings  # noqa: E402
 
-TARGETS = {
-    "in_process_p50_us": 100.0,
-    "http_rps": 1_000.0,
-    "http_p99_ms": 20.0,
-    "ratio": 10.0,
-    "batch_rows_per_s": 50_000.0,
-}
+GOAL_RATIO = 10.0
+GOAL_P99_MS = 10.0
 
 
 # ---- the seed-style endpoint: a plain FastAPI handler calling the joblib pipeline on a one-row DataFrame ----
@@ -78,83 +79,85 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-# ---- load generator (runs in its own process) ----
+# ---- layers, in-process ----
 
 
-async def _load(
-    port: int, path: str, body: bytes, concurrency: int, max_requests: int, seconds: float
-) -> dict[str, Any]:
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    deadline = time.perf_counter() + seconds
+def _per_call_us(call, repeats: int) -> float:
+    """CPU microseconds per call (process time: what other processes on the machine do does not count)."""
+    for _ in range(max(repeats // 10, 50)):
+        call()
+    started = time.process_time()
+    for _ in range(repeats):
+        call()
+    return (time.process_time() - started) / repeats * 1e6
 
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        while len(latencies) < max_requests and time.perf_counter() < deadline:
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = next(
-                int(line.split(b":", 1)[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            )
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            statuses[status] = statuses.get(status, 0) + 1
-        writer.close()
 
-    started = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "seconds": elapsed,
-        "rps": len(latencies) / elapsed,
-        "p50_ms": latencies[len(latencies) // 2] * 1e3,
-        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1e3,
-        "statuses": statuses,
+def layer_costs(data_dir: Path, model: LoadedModel, repeats: int = 3000) -> dict[str, float]:
+    """CPU microseconds per single-row request spent in each layer, and in the whole ASGI app (no network)."""
+    import orjson
+
+    from sales_serving import metrics
+    from sales_serving.app import create_app
+    from sales_serving.scoring import prediction_payload, row_mapping, score
+
+    body = json.dumps(EXAMPLE_ROW).encode()
+    row = SalesFeatures.model_validate_json(body)
+    mapping = row_mapping(row)
+    columns = model.builder.build([mapping]).columns
+    payload = prediction_payload(model, row)
+    latency = metrics.LATENCY.labels("/bench")
+    figures = {
+        "JSON parsing + validation (SalesFeatures from bytes)": _per_call_us(
+            lambda: SalesFeatures.model_validate_json(body), repeats
+        ),
+        "features (derived columns, checks)": _per_call_us(lambda: model.builder.build([mapping]), repeats),
+        "prediction (onnxruntime run)": _per_call_us(lambda: model.predictor.predict(columns), repeats),
+        "score: features + prediction + intervals": _per_call_us(lambda: score(model, [mapping]), repeats),
+        "score + response (payload dict, orjson)": _per_call_us(
+            lambda: orjson.dumps(prediction_payload(model, row)), repeats
+        ),
+        "response encoding alone (orjson)": _per_call_us(lambda: orjson.dumps(payload), repeats),
+        "metrics (counter + histogram)": _per_call_us(
+            lambda: (metrics.REQUESTS.labels("/bench", "POST", "200").inc(), latency.observe(0.001)), repeats
+        ),
+    }
+    app = create_app(ServingSettings(data_dir=data_dir))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
     }
 
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
 
-def run_load(
-    port: int, path: str, body: bytes, concurrency: int, max_requests: int, seconds: float
-) -> dict[str, Any]:
-    return asyncio.run(_load(port, path, body, concurrency, max_requests, seconds))
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            assert message["status"] == 200, message
 
+    async def whole_app() -> float:
+        async with app.router.lifespan_context(app):
+            for _ in range(300):
+                await app(dict(scope), receive, send)
+            started = time.process_time()
+            for _ in range(repeats):
+                await app(dict(scope), receive, send)
+            return (time.process_time() - started) / repeats * 1e6
 
-def measure_http(
-    server: subprocess.Popen,
-    port: int,
-    path: str,
-    body: bytes,
-    concurrency: int,
-    max_requests: int,
-    seconds: float,
-) -> dict[str, Any]:
-    """Wall-clock figures from the load process, plus the server's own CPU time per request.
-
-    CPU per request does not depend on what else the machine runs, so it is the fair comparison on a shared box.
-    """
-    context = multiprocessing.get_context("spawn")
-    process = psutil.Process(server.pid)
-    with context.Pool(1) as pool:
-        pool.apply(run_load, (port, path, body, concurrency, 200, 2.0))  # warm-up
-        before = process.cpu_times()
-        figures = pool.apply(run_load, (port, path, body, concurrency, max_requests, seconds))
-        after = process.cpu_times()
-    cpu_seconds = (after.user + after.system) - (before.user + before.system)
-    figures["server_cpu_us_per_request"] = cpu_seconds / figures["requests"] * 1e6
+    figures["whole ASGI app, /predict (no network)"] = asyncio.run(whole_app())
     return figures
 
 
-# ---- servers ----
+# ---- wrk against uvicorn ----
 
 
 def free_port() -> int:
@@ -163,41 +166,98 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(app: str, env: dict[str, str], app_dir: Path | None = None) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    command += ["--no-access-log", "--log-level", "warning"]
-    if app_dir:
-        command += ["--app-dir", str(app_dir)]
-    server = subprocess.Popen(command, env=os.environ | env, cwd=ROOT)
-    deadline = time.monotonic() + 60
+def pinned(command: list[str], core: int | None) -> list[str]:
+    return ["taskset", "-c", str(core), *command] if core is not None and shutil.which("taskset") else command
+
+
+def start(command: list[str], env: dict[str, str], port: int, cwd: Path = ROOT) -> subprocess.Popen:
+    server = subprocess.Popen(command, env=os.environ | env, cwd=cwd, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
-            httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1)
-            return server, port
+            if httpx.post(f"http://127.0.0.1:{port}/predict", json=EXAMPLE_ROW, timeout=2).status_code == 200:
+                return server
         except httpx.TransportError:
-            time.sleep(0.2)
+            pass
+        if server.poll() is not None:
+            raise RuntimeError(f"{command} exited with {server.returncode}")
+        time.sleep(0.3)
     server.kill()
-    raise RuntimeError(f"{app} did not start")
+    raise RuntimeError(f"{command} did not answer /predict within 90 s")
 
 
 def stop(server: subprocess.Popen) -> None:
     server.terminate()
-    server.wait(timeout=20)
+    server.wait(timeout=30)
 
 
-# ---- bundle and in-process figures ----
+def uvicorn_command(app: str, port: int, workers: int = 1, app_dir: Path | None = None) -> list[str]:
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    return command + (["--app-dir", str(app_dir)] if app_dir else [])
+
+
+def server_cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU time of the server and its children (uvicorn workers), user + system."""
+    root = psutil.Process(server.pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def wrk(
+    server: subprocess.Popen, port: int, body: bytes, connections: int, seconds: float, core: int | None
+) -> dict[str, Any]:
+    """wrk's requests/s and latency percentiles for POST /predict (after a 2 s warm-up run), plus the
+    server's CPU time per request, which does not depend on what else the machine runs."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = {json.dumps(body.decode())}\n"
+        )
+    base = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        "--latency",
+        "-s",
+        script.name,
+        f"http://127.0.0.1:{port}/predict",
+    ]
+    subprocess.run(pinned([*base[:-1], "-d2s", base[-1]], core), capture_output=True, check=True)
+    cpu_before = server_cpu_seconds(server)
+    measured = pinned([*base[:-1], f"-d{seconds:g}s", base[-1]], core)
+    output = subprocess.run(measured, capture_output=True, text=True, check=True).stdout
+    cpu = server_cpu_seconds(server) - cpu_before
+    os.unlink(script.name)
+    figures = parse_wrk(output)
+    figures["cpu_us_per_request"] = cpu / figures["requests"] * 1e6
+    return figures
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+    def milliseconds(text: str) -> float:
+        number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+        return float(number) * units[unit]
+
+    percentiles = {
+        int(p): milliseconds(v) for p, v in re.findall(r"^\s+(\d+)%\s+(\S+)", output, re.MULTILINE)
+    }
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": percentiles[50],
+        "p99_ms": percentiles[99],
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
 
 
 def find_or_build_bundle(workdir: Path) -> tuple[Path, str]:
@@ -209,139 +269,97 @@ def find_or_build_bundle(workdir: Path) -> tuple[Path, str]:
         from sales_tests.serving.bundle_factory import export_onnx, train_pipeline, write_bundle
 
         pipeline, _ = train_pipeline(rows=2823, seed=0, n_estimators=200)
-        models_dir = workdir / "models" / "sales_regressor"
-        write_bundle(models_dir, "bench-gbr200", pipeline, export_onnx(pipeline))
-        return workdir, "synthetic GradientBoosting (200 trees, depth 3) bundle, as the test fixture builds"
-
-
-def in_process_latency(model: LoadedModel, repeats: int = 5_000) -> dict[str, float]:
-    row = SalesFeatures.model_validate(EXAMPLE_ROW)
-    mapping = row_mapping(row)
-    figures = {}
-    for label, call in (
-        ("predict", lambda: model.predict([mapping])),
-        ("validate+respond", lambda: predict_one(model, SalesFeatures.model_validate(EXAMPLE_ROW))),
-    ):
-        for _ in range(500):
-            call()
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - started)
-        figures[f"{label}_p50_us"] = statistics.median(times) * 1e6
-        figures[f"{label}_p99_us"] = sorted(times)[int(repeats * 0.99)] * 1e6
-    return figures
+        write_bundle(workdir / "models" / "sales_regressor", "bench-gbr200", pipeline, export_onnx(pipeline))
+        return workdir, "synthetic GradientBoosting (200 trees, depth 3) bundle with interval calibration"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=8.0, help="time bound of each HTTP measurement")
-    parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections for /predict")
-    parser.add_argument("--max-requests", type=int, default=100_000, help="request bound of each measurement")
-    parser.add_argument("--batch-rows", type=int, default=1_000, help="rows per /predict/batch call")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each wrk run")
+    parser.add_argument("--connections", type=int, default=16, help="wrk keep-alive connections")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    two_cores = (os.cpu_count() or 1) >= 2
+    server_core, load_core = (0, 1) if two_cores else (None, None)
+    body = json.dumps(EXAMPLE_ROW).encode()
 
     with tempfile.TemporaryDirectory() as workdir:
         data_dir, source = find_or_build_bundle(Path(workdir))
-        models_dir = data_dir / "models" / "sales_regressor"
-        model = load_current(models_dir)
-        latency = in_process_latency(model)
+        model = load_current(data_dir / "models" / "sales_regressor")
+        layers = layer_costs(data_dir, model)
+        env = {"SALES_DATA_DIR": str(data_dir)}
+        results: dict[str, dict[str, Any]] = {}
 
-        single = json.dumps(EXAMPLE_ROW).encode()
-        batch = json.dumps({"rows": [EXAMPLE_ROW] * args.batch_rows}).encode()
-        env = {
-            "SALES_DATA_DIR": str(data_dir),
-            "SALES_SERVING_BATCH_LIMIT": str(max(args.batch_rows, 10_000)),
-        }
-        server, port = start_server("sales_serving.app:app", env)
+        port = free_port()
+        server = start(pinned(uvicorn_command("sales_serving.app:app", port), server_core), env, port)
         try:
-            service = measure_http(
-                server, port, "/predict", single, args.concurrency, args.max_requests, args.seconds
+            results["service /predict, 1 worker (core 0)"] = wrk(
+                server, port, body, args.connections, args.seconds, load_core
             )
-            batches = measure_http(server, port, "/predict/batch", batch, 2, args.max_requests, args.seconds)
         finally:
             stop(server)
-        seed_server, seed_port = start_server(
-            "bench_serving:seed_app", {"BENCH_BUNDLE_DIR": str(model.directory)}, ROOT / "bench"
+
+        port = free_port()
+        seed_env = {"BENCH_BUNDLE_DIR": str(model.directory)}
+        seed = start(
+            pinned(uvicorn_command("bench_serving:seed_app", port, app_dir=ROOT / "bench"), server_core),
+            seed_env,
+            port,
         )
         try:
-            seed = measure_http(
-                seed_server, seed_port, "/predict", single, args.concurrency, args.max_requests, args.seconds
+            results["seed-style /predict, 1 worker (core 0)"] = wrk(
+                seed, port, body, args.connections, args.seconds, load_core
             )
         finally:
-            stop(seed_server)
+            stop(seed)
 
-    batch_rows_per_s = batches["rps"] * args.batch_rows
-    ratio = service["rps"] / seed["rps"]
-    cpu_ratio = seed["server_cpu_us_per_request"] / service["server_cpu_us_per_request"]
-    rows = [
-        (
-            "in-process single-row predict p50",
-            f"{latency['predict_p50_us']:.0f} us",
-            "<= 100 us",
-            latency["predict_p50_us"] <= TARGETS["in_process_p50_us"],
-        ),
-        ("in-process single-row predict p99", f"{latency['predict_p99_us']:.0f} us", "", None),
-        (
-            "in-process validate + predict + response p50",
-            f"{latency['validate+respond_p50_us']:.0f} us",
-            "",
-            None,
-        ),
-        (
-            f"HTTP /predict throughput (c={args.concurrency})",
-            f"{service['rps']:,.0f} req/s",
-            ">= 1,000",
-            service["rps"] >= TARGETS["http_rps"],
-        ),
-        (
-            "HTTP /predict p50 / p99",
-            f"{service['p50_ms']:.2f} / {service['p99_ms']:.2f} ms",
-            "p99 <= 20 ms",
-            service["p99_ms"] <= TARGETS["http_p99_ms"],
-        ),
-        ("seed-style /predict throughput", f"{seed['rps']:,.0f} req/s", "", None),
-        ("seed-style /predict p50 / p99", f"{seed['p50_ms']:.2f} / {seed['p99_ms']:.2f} ms", "", None),
-        (
-            "throughput ratio service / seed-style (wall clock)",
-            f"{ratio:.1f}x",
-            ">= 10x",
-            ratio >= TARGETS["ratio"],
-        ),
-        (
-            "server CPU per request: service / seed-style",
-            f"{service['server_cpu_us_per_request']:.0f} / {seed['server_cpu_us_per_request']:.0f} us",
-            "",
-            None,
-        ),
-        (
-            "one-core capacity: service (1e6 / CPU us per request)",
-            f"{1e6 / service['server_cpu_us_per_request']:,.0f} req/s",
-            ">= 1,000",
-            1e6 / service["server_cpu_us_per_request"] >= TARGETS["http_rps"],
-        ),
-        (
-            "throughput ratio at equal CPU (seed CPU / service CPU)",
-            f"{cpu_ratio:.1f}x",
-            ">= 10x",
-            cpu_ratio >= TARGETS["ratio"],
-        ),
-        (
-            f"HTTP /predict/batch ({args.batch_rows} rows/call, c=2)",
-            f"{batch_rows_per_s:,.0f} rows/s",
-            ">= 50,000",
-            batch_rows_per_s >= TARGETS["batch_rows_per_s"],
-        ),
-    ]
+        for workers in (1, 2):
+            port = free_port()
+            command = [str(Path(sys.executable).parent / "sales-serve"), "--port", str(port)]
+            command += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+            server = start(command, env, port)
+            try:
+                results[f"sales-serve --workers {workers} (cores shared with wrk)"] = wrk(
+                    server, port, body, args.connections, args.seconds, None
+                )
+            finally:
+                stop(server)
+
+    service = results["service /predict, 1 worker (core 0)"]
+    seed_figures = results["seed-style /predict, 1 worker (core 0)"]
+    ratio = service["rps"] / seed_figures["rps"]
     print(
-        f"bundle: {source}; backend {model.backend}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}"
+        f"bundle: {source}; backend {model.backend}; intervals {'on' if model.metadata.intervals else 'off'}"
     )
-    print(f"load average (1/5/15 min) at the end, from every process on the machine: {os.getloadavg()}")
-    print(f"statuses: service {service['statuses']}, batch {batches['statuses']}, seed {seed['statuses']}")
-    print("| figure | value | target | met |\n| --- | --- | --- | --- |")
-    for name, value, target, met in rows:
-        print(f"| {name} | {value} | {target} | {'' if met is None else ('yes' if met else 'NO')} |")
+    print(
+        f"{os.cpu_count()} CPUs; python {sys.version.split()[0]}; load average at the end {os.getloadavg()}"
+    )
+    print(f"\nwrk -t1 -c{args.connections} -d{args.seconds:g}s, POST /predict with the seed example row")
+    print("| run | req/s | p50 ms | p99 ms | server CPU us/request | non-2xx |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, figures in results.items():
+        print(
+            f"| {name} | {figures['rps']:,.0f} | {figures['p50_ms']:.2f} | {figures['p99_ms']:.2f} "
+            f"| {figures['cpu_us_per_request']:.0f} | {figures['non_2xx']} |"
+        )
+    met = "met" if ratio >= GOAL_RATIO and service["p99_ms"] <= GOAL_P99_MS else "NOT met"
+    print(
+        f"\nratio service / seed-style: {ratio:.1f}x; service p99 {service['p99_ms']:.2f} ms "
+        f"(goal >= {GOAL_RATIO:g}x and p99 <= {GOAL_P99_MS:g} ms: {met})"
+    )
+    cpu_ratio = seed_figures["cpu_us_per_request"] / service["cpu_us_per_request"]
+    print(f"ratio at equal CPU (seed-style CPU per request / service CPU per request): {cpu_ratio:.1f}x")
+    print(f"wrk time per request on one worker: {1e6 / service['rps']:.0f} us")
+    print("\nin-process CPU cost per single-row request\n| layer | CPU us |\n| --- | --- |")
+    for name, microseconds in layers.items():
+        print(f"| {name} | {microseconds:.1f} |")
+    http_share = service["cpu_us_per_request"] - layers["whole ASGI app, /predict (no network)"]
+    print(
+        f"| uvicorn: HTTP parsing and writing (server CPU per request minus the whole ASGI app) | {http_share:.1f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from fastapi_offline import FastAPIOffline
 
 from sales_serving import metrics as service_metrics
 from sales_serving.errors import install_error_handlers
+from sales_serving.fast_predict import PredictFastPath
 from sales_serving.middleware import BodyLimitMiddleware
 from sales_serving.routers import health, metrics, predict, protocols
 from sales_serving.served_model import ModelHolder
@@ -66,14 +67,19 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         version="2.0.0",
         lifespan=lifespan,
         static_url=DOCS_ASSETS_URL,
+        # Metrics are Prometheus's (sales_serving.metrics); skip OpenTelemetry's per-request provider checks.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.holder = ModelHolder(
         settings.model_dir, settings.serving_backend, settings.serving_reload_interval_ms / 1000
     )
+    # Added first, so it sits inside the body limit (the last added layer is the outermost).
+    app.add_middleware(PredictFastPath, state=app.state)
+    # Our own limit, not FastAPI's max_body_size: that one answers a declared oversize body in plain text.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.serving_max_body_bytes)
     install_error_handlers(app, settings.serving_max_body_bytes)
-    for router in (health.router, predict.router, protocols.router, metrics.router):
+    for router in (predict.router, health.router, protocols.router, metrics.router):
         app.include_router(router)
     return app
 

@@ -1,6 +1,7 @@
 """Typed FastAPI dependencies: the settings, the served-model holder and the model a request is answered with.
 
-`ServedModel` is taken once per request, so a reload mid-request cannot mix two models.
+`ServedModel` is taken once per request, so a reload mid-request cannot mix two models. They are coroutines
+because FastAPI runs a plain `def` dependency in a worker thread, a thread hop per request for an attribute read.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ from sales_serving.served_model import ModelHolder
 from sales_serving.settings import ServingSettings
 
 
-def get_settings(request: Request) -> ServingSettings:
+async def get_settings(request: Request) -> ServingSettings:
     return request.app.state.settings
 
 
-def get_holder(request: Request) -> ModelHolder:
+async def get_holder(request: Request) -> ModelHolder:
     return request.app.state.holder
 
 
-def get_served_model(request: Request) -> LoadedModel:
+async def get_served_model(request: Request) -> LoadedModel:
     """The model being served; ServiceError 503 (with how to train one) when there is none."""
     holder: ModelHolder = request.app.state.holder
     model = holder.model

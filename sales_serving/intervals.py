@@ -26,20 +26,15 @@ def interval_bounds(
 
     `price` is the `spec.price_field` column (needed when `spec.price_cap` is set; rows below the cap get
     zero width). Bounds are ordered lower <= upper even for a negative prediction."""
+    if spec.price_cap is not None and price is None:
+        raise ValueError(f"intervals need the {spec.price_field} column to tell exact rows from capped ones")
+    levels = sorted(spec.levels)
+    # All levels in one pass: (rows, levels) arrays, a handful of numpy calls whatever the row count.
+    low = np.multiply.outer(predictions, [1.0 + spec.levels[level].lower_relative for level in levels])
+    high = np.multiply.outer(predictions, [1.0 + spec.levels[level].upper_relative for level in levels])
+    lower, upper = np.minimum(low, high), np.maximum(low, high)
     if spec.price_cap is not None:
-        if price is None:
-            raise ValueError(
-                f"intervals need the {spec.price_field} column to tell exact rows from capped ones"
-            )
         exact = price < spec.price_cap
-    else:
-        exact = np.zeros(predictions.shape, dtype=bool)
-    bounds: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-    for level in sorted(spec.levels):
-        band = spec.levels[level]
-        low = predictions * (1.0 + band.lower_relative)
-        high = predictions * (1.0 + band.upper_relative)
-        lower = np.where(exact, predictions, np.minimum(low, high))
-        upper = np.where(exact, predictions, np.maximum(low, high))
-        bounds[level] = (lower, upper)
-    return bounds
+        if exact.any():
+            lower[exact] = upper[exact] = predictions[exact, None]
+    return {level: (lower[:, index], upper[:, index]) for index, level in enumerate(levels)}

@@ -18,7 +18,6 @@ from sales_serving.loading import LoadedModel
 from sales_serving.schema import (
     BatchInterval,
     BatchPredictionResponse,
-    PredictionInterval,
     PredictionResponse,
     RowWarning,
     SalesFeatures,
@@ -92,22 +91,29 @@ def identity(model: LoadedModel, rows: Sequence[SalesFeatures]) -> dict[str, Any
     }
 
 
-def predict_one(model: LoadedModel, row: SalesFeatures, echo_features: bool = False) -> PredictionResponse:
-    """/predict's answer; `echo_features` adds the model's inputs. Raises features.RowError."""
+def prediction_payload(model: LoadedModel, row: SalesFeatures, echo_features: bool = False) -> dict[str, Any]:
+    """/predict's answer as plain JSON-ready values (PredictionResponse's fields); `echo_features` adds the
+    model's inputs. Raises features.RowError."""
     scored = score(model, [row_mapping(row)])
     intervals = None
     if scored.intervals is not None:
         intervals = [
-            PredictionInterval(level=level, lower=float(lower[0]), upper=float(upper[0]))
+            {"level": level, "lower": float(lower[0]), "upper": float(upper[0])}
             for level, (lower, upper) in scored.intervals.items()
         ]
-    return PredictionResponse(
-        prediction=float(scored.predictions[0]),
-        intervals=intervals,
-        features_used=scored.features.row(0) if echo_features else None,
-        warnings=scored.model_warnings + [message for _, message in scored.row_warnings],
+    return {
+        "currency": "USD",
         **identity(model, [row]),
-    )
+        "prediction": float(scored.predictions[0]),
+        "intervals": intervals,
+        "features_used": scored.features.row(0) if echo_features else None,
+        "warnings": scored.model_warnings + [message for _, message in scored.row_warnings],
+    }
+
+
+def predict_one(model: LoadedModel, row: SalesFeatures, echo_features: bool = False) -> PredictionResponse:
+    """prediction_payload as a PredictionResponse (for the CLI). Raises features.RowError."""
+    return PredictionResponse.model_validate(prediction_payload(model, row, echo_features))
 
 
 def predict_many(model: LoadedModel, rows: Sequence[SalesFeatures]) -> BatchPredictionResponse:

@@ -324,3 +324,23 @@ def test_a_leaky_model_says_so_in_health_and_every_answer(
         assert LEAKY_MODEL_WARNING in leaky.post("/predict", json=example_row).json()["warnings"]
         batch = leaky.post("/predict/batch", json={"rows": [example_row, example_row]}).json()
         assert {"row": None, "message": LEAKY_MODEL_WARNING} in batch["warnings"]
+
+
+def test_the_fast_path_and_the_documented_route_answer_alike(
+    settings: ServingSettings, bundle_v1: Path, client: TestClient, example_row: dict
+) -> None:
+    from sales_serving.fast_predict import PredictFastPath
+
+    app = create_app(settings)
+    app.user_middleware = [layer for layer in app.user_middleware if layer.cls is not PredictFastPath]
+    with TestClient(app) as routed:
+        for path, row in (
+            ("/predict", example_row),
+            ("/predict?echo_features=true", example_row),
+            ("/predict", example_row | {"MONTH_ID": 13}),
+            ("/predict", example_row | {"QUANTITYORDERED": True}),
+        ):
+            fast, slow = client.post(path, json=row), routed.post(path, json=row)
+            assert (fast.status_code, fast.json()) == (slow.status_code, slow.json())
+        malformed = {"content": b'{"MSRP": ', "headers": {"content-type": "application/json"}}
+        assert client.post("/predict", **malformed).json() == routed.post("/predict", **malformed).json()
