@@ -1,1 +1,2 @@
-"""Group `ingest`: pure logic modules plus `defs.py`, the thin Dagster wiring of this group."""
+"""Group `ingest`: pure logic modules (cleaning rules, quality checks, the sample generator), `assets.py`
+(the assets and their checks, wiring only) and `defs.py` (the group's `dg.Definitions`)."""

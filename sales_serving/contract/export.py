@@ -34,6 +34,8 @@ LINE = "__line"  # 1-based line number in the file of the line a record starts o
 TEXT = "__text"
 SETTING_PREFIX = "SALES_INGEST__DIALECT__"
 MAX_SEEN = 40  # characters of an offending value quoted in a message
+# Malformed lines held in memory at most; past this the file is read wrong, not a few lines bad.
+MAX_MALFORMED_LINES = 100_000
 DELIMITERS = (",", ";", "\t", "|")
 CHUNK_BYTES = 8 << 20
 CONTEXT_BYTES = 3  # bytes around a non-ASCII run that tell whether it sits inside a word
@@ -807,8 +809,19 @@ class Export:
             )
             .filter((pl.col("quotes") % 2 == 1) | (pl.col("outside") != width - 1) | text.is_null())
             .select(LINE, TEXT, "quotes", "outside")
+            .head(MAX_MALFORMED_LINES + 1)
             .collect(engine="streaming")
         )
+        if suspicious.height > MAX_MALFORMED_LINES:
+            first = suspicious.row(0, named=True)
+            raise export_error(
+                self.path,
+                f"more than {MAX_MALFORMED_LINES:,} lines do not have the header's {width} fields under "
+                f"delimiter {delimiter!r}: the file is read with the wrong delimiter or quoting",
+                line=first[LINE],
+                seen=first[TEXT],
+                setting=f"{SETTING_PREFIX}DELIMITER",
+            )
         lines = self.line_count()
         bad: dict[int, tuple[str, int, int]] = {
             line: (value, q, o) for line, value, q, o in suspicious.iter_rows()
@@ -979,6 +992,15 @@ class Export:
         order, evidence = decide_date_order(self.path, pairs, self.layout, self.reading.dialect.date_order)
         self.dialect.date_order = order
         self.dialect.evidence["date_order"] = evidence
+        text = pl.col("text").str.strip_chars()
+        kinds = pairs.select(
+            text.str.extract(DATE_PARTS.pattern, 3).str.len_chars().eq(2).sum().alias("two_digit_years"),
+            text.str.contains(EXCEL_SERIAL).sum().alias("excel_day_numbers"),
+        ).row(0, named=True)
+        self.dialect.evidence["date_kinds"] = (
+            f"{kinds['two_digit_years'] or 0} distinct date(s) with a two-digit year, "
+            f"{kinds['excel_day_numbers'] or 0} as Excel day numbers"
+        )
         return order
 
     def date_pairs(self, frame: pl.LazyFrame) -> pl.DataFrame:

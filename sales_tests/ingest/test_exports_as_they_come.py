@@ -340,3 +340,16 @@ def test_every_dialect_reads_to_the_same_clean_layer(
     assert stats.dialect.delimiter == delimiter
     assert stats.dialect.decimal_mark == decimal
     assert frame.equals(reference)
+
+
+def test_a_file_of_mostly_malformed_lines_stops_naming_the_delimiter(rows, tmp_path, monkeypatch):
+    from sales_serving.contract import export
+
+    monkeypatch.setattr(export, "MAX_MALFORMED_LINES", 10)
+    path = write_export(tmp_path / "mixed.csv", rows, delimiter=";")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0].replace(";", ","), *lines[1:]]) + "\n")  # header with commas
+    with pytest.raises(
+        ExportError, match=r"mixed\.csv: line 2: more than 10 lines .*; set SALES_INGEST__DIALECT__DELIMITER"
+    ):
+        clean(path, tmp_path / "out")
