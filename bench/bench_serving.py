@@ -103,7 +103,7 @@ def layer_costs(data_dir: Path, model: LoadedModel, repeats: int = 3000) -> dict
     body = json.dumps(EXAMPLE_ROW).encode()
     row = SalesFeatures.model_validate_json(body)
     mapping = row_mapping(row)
-    columns = model.builder.build([mapping]).columns
+    features = model.builder.build([mapping])
     payload = prediction_payload(model, row)
     latency = metrics.LATENCY.labels("/bench")
     figures = {
@@ -111,7 +111,7 @@ def layer_costs(data_dir: Path, model: LoadedModel, repeats: int = 3000) -> dict
             lambda: SalesFeatures.model_validate_json(body), repeats
         ),
         "features (derived columns, checks)": _per_call_us(lambda: model.builder.build([mapping]), repeats),
-        "prediction (onnxruntime run)": _per_call_us(lambda: model.predictor.predict(columns), repeats),
+        "prediction (onnxruntime run)": _per_call_us(lambda: model.predictor.predict(features), repeats),
         "score: features + prediction + intervals": _per_call_us(lambda: score(model, [mapping]), repeats),
         "score + response (payload dict, orjson)": _per_call_us(
             lambda: orjson.dumps(prediction_payload(model, row)), repeats

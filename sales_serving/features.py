@@ -64,10 +64,13 @@ class DerivedFeature:
 
 @dataclass(frozen=True)
 class FeatureColumns:
-    """Model input columns (1-D, one value per row) in the bundle's feature order, plus per-row warnings."""
+    """Model input columns (1-D, one value per row) in the bundle's feature order, plus per-row warnings,
+    and the request fields' own columns (numbers as float64, text as objects) for an ONNX graph that derives
+    the features itself."""
 
     columns: dict[str, np.ndarray]
     warnings: list[tuple[int, str]]
+    inputs: dict[str, np.ndarray]
 
     def row(self, index: int) -> dict[str, float | str]:
         return {
@@ -111,7 +114,8 @@ class FeatureBuilder:
             if derived.op in ("divide", "multiply"):
                 self._check_float32_range(derived, values)
         columns = {name: values[name] for name in self.feature_names}
-        return FeatureColumns(columns, self._category_warnings(columns))
+        inputs = {name: values[name] for name in self.request_fields}
+        return FeatureColumns(columns, self._category_warnings(columns), inputs)
 
     def _numeric_matrix(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         fields = self.numeric_request_fields

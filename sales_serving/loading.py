@@ -30,7 +30,7 @@ ONNX_TENSOR_TYPES = {"float32": "tensor(float)", "float64": "tensor(double)", "s
 
 
 class Predictor(Protocol):
-    def predict(self, columns: dict[str, np.ndarray]) -> np.ndarray: ...
+    def predict(self, features: FeatureColumns) -> np.ndarray: ...
 
 
 class OnnxPredictor:
@@ -60,8 +60,13 @@ class OnnxPredictor:
             raise BundleError(f"{path}: no output named {spec.output!r} (graph outputs: {outputs})")
         self.output_names = [spec.output]
         self.input_types = [(item.name, ONNX_NUMPY_TYPES[item.type]) for item in spec.inputs]
+        # "request_fields": the graph takes the request fields and derives the features itself (so any
+        # runtime can call it); "features" (older bundles): it takes the derived feature columns.
+        # getattr: bundles name it in metadata.json whether or not this contract version declares it.
+        self.takes_request_fields = getattr(spec, "input_kind", "features") == "request_fields"
 
-    def predict(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+    def predict(self, features: FeatureColumns) -> np.ndarray:
+        columns = features.inputs if self.takes_request_fields else features.columns
         feed = {
             name: columns[name].astype(dtype, copy=False).reshape(-1, 1) for name, dtype in self.input_types
         }
@@ -90,9 +95,10 @@ class JoblibPredictor:
         # Columns go in the order the pipeline was fitted with; ColumnTransformer selects by name anyway.
         self.feature_names = list(fitted_names) if fitted_names is not None else feature_names
 
-    def predict(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+    def predict(self, features: FeatureColumns) -> np.ndarray:
         import pandas as pd
 
+        columns = features.columns
         frame = pd.DataFrame({name: columns[name] for name in self.feature_names})
         return np.asarray(self.pipeline.predict(frame), dtype=np.float64).reshape(-1)
 
@@ -119,7 +125,7 @@ class LoadedModel:
 
     def predict(self, rows: list[dict[str, Any]]) -> tuple[np.ndarray, FeatureColumns]:
         features = self.builder.build(rows)
-        return self.predictor.predict(features.columns), features
+        return self.predictor.predict(features), features
 
 
 def build_feature_builder(metadata: BundleMetadata) -> FeatureBuilder:

@@ -125,3 +125,44 @@ def test_unpicklable_pipeline_is_refused(bundle_v1: Path) -> None:
     (bundle_v1 / "pipeline.joblib").write_bytes(b"not a pickle")
     with pytest.raises(BundleError, match="cannot unpickle the pipeline"):
         load_bundle(bundle_v1, "joblib")
+
+
+def _request_field_graph(numeric: list[str], text: list[str]) -> bytes:
+    """A graph as training exports it for any runtime: request fields in (float64 / string), SALES out
+    (here QUANTITYORDERED x PRICEEACH, so the answer is known)."""
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info(name, TensorProto.DOUBLE, [None, 1]) for name in numeric]
+    inputs += [helper.make_tensor_value_info(name, TensorProto.STRING, [None, 1]) for name in text]
+    output = helper.make_tensor_value_info("variable", TensorProto.DOUBLE, [None, 1])
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["QUANTITYORDERED", "PRICEEACH"], ["variable"])], "sales", inputs, [output]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return model.SerializeToString()
+
+
+def test_an_onnx_graph_taking_request_fields_is_fed_the_request_fields(
+    models_dir: Path, trained: dict
+) -> None:
+    from sales_serving.contract.bundle import OnnxSpec
+
+    if "input_kind" not in OnnxSpec.model_fields:
+        pytest.skip("this contract version has no onnx.input_kind")
+    text = ["PRODUCTLINE", "COUNTRY"]
+    numeric = [name for name in REQUEST_FIELDS if name not in text]
+    inputs = [{"name": name, "type": "string" if name in text else "float64"} for name in REQUEST_FIELDS]
+    graph = _request_field_graph(numeric, text)
+    pipeline = trained[VERSION_1][0]
+    bundle = write_bundle(models_dir, "v-request-fields", pipeline, graph)
+    metadata = json.loads((bundle / "metadata.json").read_text())
+    metadata["onnx"] |= {"input_kind": "request_fields", "inputs": inputs, "output": "variable"}
+    (bundle / "metadata.json").write_text(json.dumps(metadata))
+
+    model = load_bundle(bundle, "onnx")
+    row = dict(zip(numeric, [30, 95.7, 2, 95, 1, 2, 2003], strict=True)) | {
+        "PRODUCTLINE": "Ships",
+        "COUNTRY": "USA",
+    }
+    predictions, _ = model.predict([row])
+    assert predictions.tolist() == pytest.approx([30 * 95.7])
