@@ -246,8 +246,8 @@ def _read_records(export: Export) -> tuple[pl.LazyFrame, int, pl.Series]:
         rows, repeats, last_nulls = duplicate_rows(export.scan(normalise=False))
         if export.looks_well_formed(rows, last_nulls):
             return export.scan(), rows, repeats
-    except pl.exceptions.ComputeError:
-        pass  # too many fields or a broken quote: the line check below finds which lines
+    except pl.exceptions.PolarsError:
+        pass  # too many or too few fields, a broken quote: the line check below finds which lines
     export.structure()
     rows, repeats, _ = duplicate_rows(export.scan(normalise=False))
     return export.scan(), rows, repeats
