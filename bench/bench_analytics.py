@@ -2,7 +2,7 @@
 against a baseline revision (by default the in-memory analytics before issue 15), in the same run.
 
     .venv/bin/python bench/bench_analytics.py --rows 1000000
-    .venv/bin/python bench/bench_analytics.py --rows 5000000 --baseline fcb1897
+    .venv/bin/python bench/bench_analytics.py --rows 5000000 --workdir /tmp/bench-analytics
 
 Generates the CSV with `sales-generate`, materialises raw_csv -> clean_parquet -> duckdb_table with
 today's code in a temp data dir, then materialises each analytics asset on its own in a fresh process,
@@ -100,25 +100,41 @@ def export_revision(revision: str, target: Path) -> Path:
     return target
 
 
+def prepare(rows: int, workdir: Path) -> tuple[Path, Path]:
+    """The generated CSV and the data dir with the warehouse built from it, reused when `workdir`
+    already holds them for the same row count (building five million rows takes minutes)."""
+    csv, data_dir = workdir / f"sales-{rows}.csv", workdir / f"data-{rows}"
+    if not csv.is_file():
+        start = time.perf_counter()
+        staged = csv.with_suffix(".partial.csv")
+        subprocess.run(
+            [str(ROOT / ".venv/bin/sales-generate"), "--rows", str(rows), "--out", str(staged)],
+            check=True,
+            capture_output=True,
+        )
+        staged.rename(csv)
+        print(
+            f"generate {rows:,} rows: {time.perf_counter() - start:.1f}s, {csv.stat().st_size / 2**20:,.0f} MiB"
+        )
+    built = data_dir / ".built"
+    if not built.is_file():
+        _, seconds, peak = run_measured(WAREHOUSE, [str(data_dir), str(csv)], ROOT)
+        built.touch()
+        print(f"warehouse (raw_csv, clean_parquet, duckdb_table): {seconds:.1f}s, peak {peak:,.0f} MiB")
+    return csv, data_dir
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git revision of the baseline")
+    parser.add_argument("--workdir", type=Path, help="keep the CSV and warehouse here for the next run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-analytics-") as scratch_name:
         scratch = Path(scratch_name)
-        csv, data_dir = scratch / "sales.csv", scratch / "data"
-        start = time.perf_counter()
-        subprocess.run(
-            [str(ROOT / ".venv/bin/sales-generate"), "--rows", str(args.rows), "--out", str(csv)],
-            check=True,
-            capture_output=True,
-        )
-        print(
-            f"generate {args.rows:,} rows: {time.perf_counter() - start:.1f}s, {csv.stat().st_size / 2**20:,.0f} MiB"
-        )
-        _, seconds, peak = run_measured(WAREHOUSE, [str(data_dir), str(csv)], ROOT)
-        print(f"warehouse (raw_csv, clean_parquet, duckdb_table): {seconds:.1f}s, peak {peak:,.0f} MiB")
+        workdir = args.workdir or scratch
+        workdir.mkdir(parents=True, exist_ok=True)
+        csv, data_dir = prepare(args.rows, workdir)
         trees = {
             "today": ROOT,
             f"baseline {args.baseline}": export_revision(args.baseline, scratch / "baseline"),

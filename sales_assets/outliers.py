@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from sales_assets.sql import quote_identifier
+
 STEPS_SCHEMA = {
     "column": pl.String,
     "q1": pl.Float64,
@@ -32,12 +34,8 @@ class IqrFilterResult:
     steps: pl.DataFrame
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 def _within(column: str) -> str:
-    return f"CAST({_quote(column)} AS DOUBLE) BETWEEN ? AND ?"
+    return f"CAST({quote_identifier(column)} AS DOUBLE) BETWEEN ? AND ?"
 
 
 def iqr_keep_condition(steps: pl.DataFrame) -> tuple[str, list[float]]:
@@ -70,7 +68,7 @@ def iqr_steps(
     for column in columns:
         kept, parameters = iqr_keep_condition(steps)
         [(quartiles, before)] = conn.execute(
-            f"SELECT quantile_cont(CAST({_quote(column)} AS DOUBLE), [0.25, 0.75]), count(*) "
+            f"SELECT quantile_cont(CAST({quote_identifier(column)} AS DOUBLE), [0.25, 0.75]), count(*) "
             f"FROM {relation} WHERE {kept}",
             parameters,
         ).fetchall()

@@ -18,11 +18,12 @@ from sales_assets.analytics.drift import (
 from sales_assets.analytics.eda_report import eda_report_markdown
 from sales_assets.analytics.plots import EDA_PLOTS
 from sales_assets.analytics.summaries import compute_summaries, productline_chart
-from sales_assets.analytics.warehouse_reader import quote, scalar_row, with_table_lazy
+from sales_assets.analytics.warehouse_reader import scalar_row, with_table_lazy
 from sales_assets.io import atomic_path, write_json_atomic, write_table_pair, write_text_atomic
 from sales_assets.metadata import save_figure, table_metadata, timed
 from sales_assets.outliers import iqr_keep_condition, iqr_steps
 from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
+from sales_assets.sql import quote_identifier, quote_literal
 
 GROUP = "analytics"
 CHECK_SUMMARY_TOTALS = "summary_totals_match_table"
@@ -87,7 +88,7 @@ def summaries(
     table = settings.warehouse.table
     with timed(context.log, "summaries") as timing, duckdb_reader.get_connection() as conn:
         tables = compute_summaries(conn, table, settings.analytics.top_n_countries)
-        (table_total,) = scalar_row(conn, f"SELECT round(sum(SALES), 2) FROM {quote(table)}")
+        (table_total,) = scalar_row(conn, f"SELECT round(sum(SALES), 2) FROM {quote_identifier(table)}")
         paths = {name: write_table_pair(frame, settings.summary_dir, name) for name, frame in tables.items()}
         chart = save_figure(
             productline_chart(tables["sales_by_productline"]),
@@ -202,7 +203,7 @@ def numeric_descriptive_stats(
         duckdb_reader.get_connection() as conn,
     ):
         stats = descriptive.numeric_descriptive_stats(conn, table)
-        (rows,) = scalar_row(conn, f"SELECT count(*) FROM {quote(table)}")
+        (rows,) = scalar_row(conn, f"SELECT count(*) FROM {quote_identifier(table)}")
     paths = write_table_pair(stats, settings.summary_dir, DESCRIPTIVE_STATS_STEM)
     return dg.MaterializeResult(
         metadata={
@@ -235,7 +236,7 @@ def eda_plots(
         timed(context.log, f"drawing {len(EDA_PLOTS)} plots") as timing,
         duckdb_reader.get_connection() as conn,
     ):
-        (metadata["rows"],) = scalar_row(conn, f"SELECT count(*) FROM {quote(table)}")
+        (metadata["rows"],) = scalar_row(conn, f"SELECT count(*) FROM {quote_identifier(table)}")
         for stem, plot in EDA_PLOTS.items():
             figure = plot.draw(conn, table)
             metadata[stem] = save_figure(figure, settings.eda_dir / f"{stem}.png", caption=plot.caption)
@@ -259,7 +260,7 @@ def iqr_filtered_sales(
     warehouse tables keep every row."""
     settings = sales_settings.get()
     analytics = settings.analytics
-    table = quote(settings.warehouse.table)
+    table = quote_identifier(settings.warehouse.table)
     target = settings.iqr_filtered_path
     with (
         timed(context.log, f"IQR filter on {analytics.iqr_columns}") as timing,
@@ -269,11 +270,10 @@ def iqr_filtered_sales(
         keep, parameters = iqr_keep_condition(steps)
         (rows_in,) = scalar_row(conn, f"SELECT count(*) FROM {table}")
         with atomic_path(target) as staged:
-            path_literal = "'" + str(staged).replace("'", "''") + "'"
             # DuckDB writes the view straight from the table; the ORDER BY spills past memory_limit.
             conn.execute(
                 f"COPY (SELECT * FROM {table} WHERE {keep} ORDER BY ORDERNUMBER, ORDERLINENUMBER) "
-                f"TO {path_literal} (FORMAT parquet, COMPRESSION zstd)",
+                f"TO {quote_literal(str(staged))} (FORMAT parquet, COMPRESSION zstd)",
                 parameters,
             ).fetchall()
     rows_kept = rows_in - int(steps["rows_dropped"].sum())

@@ -6,7 +6,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from sales_assets.analytics.warehouse_reader import numeric_columns, quote
+from sales_assets.analytics.warehouse_reader import numeric_columns
+from sales_assets.sql import quote_identifier
 
 STATISTICS = ("count", "missing", "mean", "std", "min", "q25", "median", "q75", "max")
 SCHEMA = {"column": pl.String, "count": pl.Int64, "missing": pl.Int64} | {
@@ -40,7 +41,7 @@ def numeric_descriptive_stats(conn: duckdb.DuckDBPyConnection, table: str) -> pl
     rows = []
     for name in numeric:
         [row] = conn.execute(
-            f"""WITH v AS (SELECT CAST({quote(name)} AS DOUBLE) AS value FROM {quote(table)})
+            f"""WITH v AS (SELECT CAST({quote_identifier(name)} AS DOUBLE) AS value FROM {quote_identifier(table)})
                 SELECT count(value), count(*) - count(value), (SELECT favg(value) FROM v),
                        CASE WHEN count(value) > 1
                             THEN sqrt(fsum((value - (SELECT favg(value) FROM v)) ^ 2) / (count(value) - 1)) END,

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
-from sales_assets.analytics.warehouse_reader import quote, require_columns
+from sales_assets.analytics.warehouse_reader import require_columns
 from sales_assets.metadata import format_thousands, pyplot
+from sales_assets.sql import quote_identifier
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -109,7 +110,7 @@ def drift_status(value: float, warn: float, fail: float) -> str:
 
 
 def _finite(column: str) -> str:
-    value = f"CAST({quote(column)} AS DOUBLE)"
+    value = f"CAST({quote_identifier(column)} AS DOUBLE)"
     return f"({value} IS NOT NULL AND isfinite({value}))"
 
 
@@ -120,7 +121,7 @@ def reference_edges(
     numpy's default `quantile`). Raises ValueError when the period has no finite value."""
     levels = quantile_levels(bins)
     [(quantiles,)] = conn.execute(
-        f"SELECT quantile_cont(CAST({quote(column)} AS DOUBLE), ?::DOUBLE[]) FROM {relation} "
+        f"SELECT quantile_cont(CAST({quote_identifier(column)} AS DOUBLE), ?::DOUBLE[]) FROM {relation} "
         f"WHERE {period.condition} AND {_finite(column)}",
         [levels, *period.parameters],
     ).fetchall()
@@ -137,7 +138,7 @@ def bin_counts(
     """(finite values per bin, rows of the period). Bins are left-open, right-closed: a value equal to
     an edge goes below it (numpy's `searchsorted(side='left')`)."""
     interior = edges[1:-1]
-    value = f"CAST({quote(column)} AS DOUBLE)"
+    value = f"CAST({quote_identifier(column)} AS DOUBLE)"
     cases = " ".join(f"WHEN {value} <= ? THEN {index}" for index in range(len(interior)))
     bin_of = f"CASE WHEN NOT {_finite(column)} THEN NULL {cases} ELSE {len(interior)} END"
     grouped = conn.execute(
@@ -214,7 +215,7 @@ def drift_comparisons(
     """Every (period pair, column) comparison of `table`, period pairs in `period_pairs` order.
     Raises KeyError naming the columns the table lacks (settings `analytics.drift_columns`)."""
     require_columns(conn, table, [*columns, "YEAR", "MONTH"], "drift (analytics.drift_columns)")
-    relation = _WITH_QUARTER.format(table=quote(table))
+    relation = _WITH_QUARTER.format(table=quote_identifier(table))
     return [
         compare(conn, relation, column, comparison, reference, current, bins)
         for comparison, reference, current in period_pairs(conn, relation)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from sales_assets.analytics.warehouse_reader import quote
 from sales_assets.metadata import pyplot, thousands_formatter
+from sales_assets.sql import quote_identifier
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -44,7 +44,7 @@ def _thousands(axis: Axes, *, x: bool = False, y: bool = False) -> None:
 
 
 def _value(column: str) -> str:
-    return f"CAST({quote(column)} AS DOUBLE)"
+    return f"CAST({quote_identifier(column)} AS DOUBLE)"
 
 
 def histogram_counts(
@@ -55,7 +55,7 @@ def histogram_counts(
     the others half-open, and a value that rounding puts beside its bin is moved into it. A constant
     column gets the range value +- 0.5 as numpy does. No values: no edges, no counts."""
     [(low, high)] = conn.execute(
-        f"SELECT min({_value(column)}), max({_value(column)}) FROM {quote(table)}"
+        f"SELECT min({_value(column)}), max({_value(column)}) FROM {quote_identifier(table)}"
     ).fetchall()
     if low is None:
         return [], []
@@ -74,8 +74,8 @@ def histogram_counts(
     )
     rows = conn.execute(
         f"""SELECT {fixed} AS bin, count(*) FROM (
-                SELECT {_value(column)} AS value, {rough} AS rough FROM {quote(table)}
-                WHERE {quote(column)} IS NOT NULL)
+                SELECT {_value(column)} AS value, {rough} AS rough FROM {quote_identifier(table)}
+                WHERE {quote_identifier(column)} IS NOT NULL)
             GROUP BY bin""",
         [edges, edges, low, scale],
     ).fetchall()
@@ -104,11 +104,11 @@ def scatter_sample(
     """(points, rows with both values): every point when there are at most `max_points`, otherwise a
     reproducible sample of `max_points` (the rows with the smallest hash of their values: a top-N
     that holds `max_points` rows, and equal points are interchangeable on a plot)."""
-    both = f"{quote(x)} IS NOT NULL AND {quote(y)} IS NOT NULL"
-    [(total,)] = conn.execute(f"SELECT count(*) FROM {quote(table)} WHERE {both}").fetchall()
+    both = f"{quote_identifier(x)} IS NOT NULL AND {quote_identifier(y)} IS NOT NULL"
+    [(total,)] = conn.execute(f"SELECT count(*) FROM {quote_identifier(table)} WHERE {both}").fetchall()
     points = conn.execute(
-        f"""SELECT {_value(x)}, {_value(y)} FROM {quote(table)} WHERE {both}
-            ORDER BY hash({quote(x)}, {quote(y)}), 1, 2 LIMIT {int(max_points)}"""
+        f"""SELECT {_value(x)}, {_value(y)} FROM {quote_identifier(table)} WHERE {both}
+            ORDER BY hash({quote_identifier(x)}, {quote_identifier(y)}), 1, 2 LIMIT {int(max_points)}"""
     ).fetchall()
     return points, int(total)
 
@@ -136,8 +136,8 @@ def box_statistics(
     the quartiles linear-interpolated and the whiskers at the furthest values within 1.5 IQR of the
     box (never inside the box), as `Axes.boxplot` computes them; the fliers are the distinct values beyond the whiskers (at
     most `max_fliers` per group, a reproducible sample beyond that)."""
-    source = f"""SELECT {quote(by)} AS grp, {_value(value)} AS v FROM {quote(table)}
-                 WHERE {quote(by)} IS NOT NULL AND {quote(value)} IS NOT NULL"""
+    source = f"""SELECT {quote_identifier(by)} AS grp, {_value(value)} AS v FROM {quote_identifier(table)}
+                 WHERE {quote_identifier(by)} IS NOT NULL AND {quote_identifier(value)} IS NOT NULL"""
     boxes = conn.execute(
         f"""WITH source AS ({source}),
             quartiles AS (SELECT grp, quantile_cont(v, [0.25, 0.5, 0.75]) AS q, count(*) AS n

@@ -1,5 +1,5 @@
-"""Reading the warehouse `sales` table for the analytics assets: identifier quoting, the column check
-every query starts with, the numeric columns, and a lazy scan that streams through DuckDB's batches.
+"""Reading the warehouse `sales` table for the analytics assets: the column check every query starts
+with, the numeric columns, and a lazy scan that streams through DuckDB's batches.
 
 Every analytics computation runs as DuckDB SQL (or a streaming Polars pass) over the table, so what a
 step holds in memory is its aggregates (at most one column's values, for exact quantiles), never the
@@ -12,6 +12,8 @@ from typing import TypeVar
 
 import duckdb
 import polars as pl
+
+from sales_assets.sql import quote_identifier
 
 T = TypeVar("T")
 
@@ -32,14 +34,9 @@ _NUMERIC_TYPES = {
 }
 
 
-def quote(identifier: str) -> str:
-    """`SALES` -> `"SALES"`, doubling embedded quotes, so a configured column name is never SQL."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     """Column name -> DuckDB type name of `table`, in the table's order."""
-    return {name: dtype for name, dtype, *_ in conn.execute(f"DESCRIBE {quote(table)}").fetchall()}
+    return {name: dtype for name, dtype, *_ in conn.execute(f"DESCRIBE {quote_identifier(table)}").fetchall()}
 
 
 def require_columns(conn: duckdb.DuckDBPyConnection, table: str, columns: list[str], what: str) -> None:
@@ -69,4 +66,4 @@ def scalar_row(conn: duckdb.DuckDBPyConnection, sql: str, parameters: object = N
 def with_table_lazy(conn: duckdb.DuckDBPyConnection, table: str, consume: Callable[[pl.LazyFrame], T]) -> T:
     """Run `consume` on a lazy scan of the whole table while the connection is open; collected with
     Polars' streaming engine, an aggregate reads DuckDB's batches one after another."""
-    return consume(conn.sql(f"SELECT * FROM {quote(table)}").pl(lazy=True))
+    return consume(conn.sql(f"SELECT * FROM {quote_identifier(table)}").pl(lazy=True))
