@@ -61,9 +61,14 @@ class IngestSettings(ExportReading):
     unset is detected per file, and setting one settles it (`SALES_INGEST__DIALECT__DATE_ORDER=day_first`).
     """
 
-    # strptime formats tried after the built-in numeric dates (D/M/Y, M/D/Y, Y-M-D, Excel day numbers),
-    # for exports that spell dates some other way ("%d %b %Y").
-    extra_date_formats: list[str] = []
+    # strptime formats tried after the built-in numeric dates (D/M/Y, M/D/Y, Y-M-D, Excel day numbers):
+    # English month names, which say their order themselves (`24-Feb-2003`, `Feb 24, 2003`). Two-digit
+    # years first: `%Y` would read `03` as the year 3.
+    extra_date_formats: list[str] = [
+        f"{date}{time}"
+        for date in ("%d-%b-%y", "%d-%b-%Y", "%d %b %Y", "%b %d, %Y", "%B %d, %Y", "%d %B %Y")
+        for time in ("", " %H:%M", " %H:%M:%S")
+    ]
     required_columns: list[str] = [
         "ORDERNUMBER",
         "QUANTITYORDERED",
