@@ -353,3 +353,22 @@ def test_a_file_of_mostly_malformed_lines_stops_naming_the_delimiter(rows, tmp_p
         ExportError, match=r"mixed\.csv: line 2: more than 10 lines .*; set SALES_INGEST__DIALECT__DELIMITER"
     ):
         clean(path, tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    "style",
+    [
+        lambda d: d.strftime("%d-%b-%Y"),
+        lambda d: d.strftime("%d-%b-%y %H:%M"),
+        lambda d: d.strftime("%b %d, %Y"),
+        lambda d: d.strftime("%d.%m.%Y %H:%M:%S"),
+        lambda d: d.strftime("%Y-%m-%dT%H:%M:%S"),
+        lambda d: d.strftime("%m/%d/%Y %I:%M %p"),
+    ],
+    ids=["dd-mon-yyyy", "dd-mon-yy", "mon-dd-yyyy", "german-dots", "iso-t", "am-pm"],
+)
+def test_other_date_spellings_read_to_the_same_dates(rows, reference, tmp_path, style):
+    restyled = restyle(rows, "ORDERDATE", lambda v: style(dt.datetime.strptime(v, "%m/%d/%Y %H:%M")))
+    stats, frame, rejects = clean(write_export(tmp_path / "dates.csv", restyled), tmp_path / "out")
+    assert rejects.height == 0, rejects["reason"].to_list()[:3]
+    assert frame["ORDERDATE"].to_list() == reference["ORDERDATE"].to_list()
