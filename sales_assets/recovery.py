@@ -156,14 +156,15 @@ def end_mlflow_runs(settings: Settings, dagster_run_ids: Sequence[str], status: 
     experiment_ids = [e.experiment_id for e in client.search_experiments()]
     if not experiment_ids:
         return 0
-    ids = ", ".join(f"'{run_id}'" for run_id in dagster_run_ids)
-    runs = client.search_runs(
-        experiment_ids,
-        filter_string=f"tags.{MLFLOW_DAGSTER_RUN_TAG} IN ({ids}) AND attributes.status = 'RUNNING'",
-    )
-    for run in runs:
-        client.set_terminated(run.info.run_id, status=status)
-    return len(runs)
+    ended = 0
+    for dagster_run_id in dagster_run_ids:  # MLflow's search has no IN for tags
+        for run in client.search_runs(
+            experiment_ids,
+            filter_string=f"tags.{MLFLOW_DAGSTER_RUN_TAG} = '{dagster_run_id}' AND attributes.status = 'RUNNING'",
+        ):
+            client.set_terminated(run.info.run_id, status=status)
+            ended += 1
+    return ended
 
 
 def recover_dead_runs(
