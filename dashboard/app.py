@@ -192,7 +192,7 @@ def bar_chart(
 
 
 def month_chart(monthly: pl.DataFrame) -> alt.LayerChart:
-    """Monthly SALES as a line with a point per month; a partial month's point is hollow and labelled."""
+    """Monthly SALES as a line with a point per month; a partial month's point is an orange triangle."""
     base = alt.Chart(monthly).encode(
         x=alt.X("month:T", title=None),
         y=alt.Y("SALES:Q", title=f"Sales ({CURRENCY})", axis=alt.Axis(format=DOLLAR_FORMAT)),
@@ -202,15 +202,23 @@ def month_chart(monthly: pl.DataFrame) -> alt.LayerChart:
             "partial",
         ],
     )
-    points = base.mark_point(size=60, filled=True).encode(
+    month_kind = alt.Legend(labelExpr="datum.label == 'true' ? 'partial (data stops early)' : 'complete'")
+    points = base.mark_point(size=90, filled=True, opacity=1).encode(
         shape=alt.Shape(
             "partial:N",
             title="Month",
             scale=alt.Scale(domain=[False, True], range=["circle", "triangle-down"]),
-            legend=alt.Legend(labelExpr="datum.label == 'true' ? 'partial (data stops early)' : 'complete'"),
-        )
+            legend=month_kind,
+        ),
+        color=alt.Color(
+            "partial:N",
+            title="Month",
+            scale=alt.Scale(domain=[False, True], range=["#1c83e1", "#ff8700"]),
+            legend=month_kind,
+        ),
     )
-    return base.mark_line() + points
+    # Padding keeps the rotated axis title and the newest month's marker inside the drawing.
+    return (base.mark_line() + points).properties(padding={"left": 8, "right": 16, "top": 8, "bottom": 4})
 
 
 # ---- models -----------------------------------------------------------------------------------------
@@ -302,7 +310,8 @@ def _read_or_report(path: Path) -> dict[str, Any] | None:
 
 
 def _missing_note(output: ExpectedOutput) -> None:
-    st.info(f"{output.label}: `{output.path}` is missing. Produce it with\n\n```\n{output.command}\n```")
+    st.info(f"{output.label}: `{output.path}` is missing. Produce it with")
+    st.code(output.command, language="bash", wrap_lines=True)
 
 
 def render_missing_page(settings: Settings, outputs: dict[str, ExpectedOutput]) -> None:
@@ -320,7 +329,7 @@ def render_missing_page(settings: Settings, outputs: dict[str, ExpectedOutput]) 
         )
     )
     st.markdown("Materialise the graph (from the project root), then reload this page:")
-    st.code(f"{REFRESH_COMMAND}\n{SEGMENT_COMMAND}", language="bash")
+    st.code(f"{REFRESH_COMMAND}\n{SEGMENT_COMMAND}", language="bash", wrap_lines=True)
     st.caption("Or open the Dagster UI (`dagster dev -w workspace.yaml`) and materialise all assets.")
 
 

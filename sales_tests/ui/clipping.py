@@ -1,9 +1,10 @@
 """What "clipped" means in the browser tests, measured on the rendered page (DevTools `Runtime.evaluate`).
 
-An element counts when it is rendered (not hidden, at least 3 x 3 px, so screen-reader-only text is left
-out) and has text of its own (a direct, non-blank text node). It is clipped when any of these holds:
+An element counts when it is rendered (not hidden, not transparent as a chart's overlapping axis labels
+are, at least 3 x 3 px, so screen-reader-only text is left out) and has text of its own (a direct, non-blank text node). It is clipped when any of these holds:
 
-1. `ellipsis`: its text ends with an ellipsis (`…` or `...`), the mark a UI leaves where it cut a label;
+1. `ellipsis`: its text ends with an ellipsis (`…` or `...`), the mark a UI leaves where it cut a label
+   (not on a button or menu item, where "Materialize…" means "opens a dialog");
 2. `overflow`: it hides its own overflow (`overflow-x` other than `visible`, or `text-overflow: ellipsis`)
    and its content is wider than its box (`scrollWidth > clientWidth + 1`);
 3. `cut-by-container`: its box runs more than 1 px past the left or right edge of the padding box of the
@@ -30,7 +31,8 @@ CLIPPED_TEXT_JS = r"""
   const clips = (el) => getComputedStyle(el).overflowX !== "visible";
   const rendered = (el) => {
     const style = getComputedStyle(el), box = el.getBoundingClientRect();
-    return style.visibility !== "hidden" && style.display !== "none" && box.width >= 3 && box.height >= 3;
+    return style.visibility !== "hidden" && style.display !== "none" && style.opacity !== "0"
+      && box.width >= 3 && box.height >= 3;
   };
   const ownText = (el) =>
     [...el.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.textContent).join("").trim();
@@ -40,7 +42,7 @@ CLIPPED_TEXT_JS = r"""
     const text = ownText(el);
     if (!text || !rendered(el)) continue;
     const what = {text: text.slice(0, 80), tag: el.tagName.toLowerCase()};
-    if (/(\u2026|\.\.\.)$/.test(text)) {
+    if (/(\u2026|\.\.\.)$/.test(text) && !el.closest("button, [role=button], [role=menuitem]")) {
       found.push({kind: "ellipsis", ...what});
       continue;
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,14 +69,19 @@ def prepare_dagster_home(home: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def ui_data(tmp_path_factory: pytest.TempPathFactory) -> UiData:
-    """An empty instance and data folder (a server can start on them while `materialised_graph` runs)."""
-    root = tmp_path_factory.mktemp("ui-data")
-    home, data_dir = root / "dagster_home", root / "data"
+def ui_data() -> Iterator[UiData]:
+    """An empty instance and data folder (a server can start on them while `materialised_graph` runs).
+
+    The pages show absolute paths, so the data folder's path is as long as a user's checkout's
+    (`/home/analyst/sales-analytics/data`, 34 characters), not as long as pytest's temp paths (60 and more).
+    """
+    root = Path(tempfile.mkdtemp(prefix="sales-ui-"))
+    home, data_dir = root / "dagster_home", root / "checkout" / "data"
     prepare_dagster_home(home)
     env = {**os.environ, **SMALL_RUN_ENV, "DAGSTER_HOME": str(home), "SALES_DATA_DIR": str(data_dir)}
     env.pop("SALES_RAW_CSV", None)
-    return UiData(home=home, data_dir=data_dir, env=env)
+    yield UiData(home=home, data_dir=data_dir, env=env)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

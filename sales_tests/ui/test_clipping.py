@@ -14,11 +14,13 @@ PAGE = """<!doctype html><html><body style="font: 14px sans-serif; margin: 0">
   <div style="width: 80px; overflow: hidden; white-space: nowrap" id="a">QUANTITYORDERED_AND_MORE</div>
   <div style="width: 80px; overflow: hidden; white-space: nowrap; text-overflow: ellipsis">PRICEEACH_PRICEEACH</div>
   <span>QUANTITYORDER\u2026</span>
+  <button>Materialize\u2026</button>
   <div style="width: 200px; overflow-x: auto"><table><tr><td style="white-space: nowrap">
     champion_cv_rmse champion_cv_rmse champion_cv_rmse champion_cv_rmse</td></tr></table></div>
   <div style="width: 90px">wraps onto several lines without being cut</div>
   <div style="width: 900px; overflow-x: auto"><table><tr><td>fits</td><td>546.63</td></tr></table></div>
   <div style="display: none; width: 10px; overflow: hidden">hidden text that would overflow</div>
+  <div style="width: 40px; overflow: hidden; white-space: nowrap; opacity: 0">transparent overlapping label</div>
   <span style="position: absolute; width: 1px; height: 1px; overflow: hidden">screen reader only label</span>
 </div>
 <div id="outside" style="width: 50px; overflow: hidden; white-space: nowrap">outside the scope entirely</div>

@@ -190,6 +190,30 @@ def test_read_json_names_the_file(app, tmp_path):
         app.read_json(bad)
 
 
+def test_project_streamlit_config_hides_deploy_and_sends_no_usage_statistics(tmp_path):
+    """Streamlit reads `.streamlit/config.toml` from the folder it starts in: from the project root (as the
+    README says), the effective settings are the project's, whatever the user's own config says."""
+    home = tmp_path / "home"
+    (home / ".streamlit").mkdir(parents=True)
+    (home / ".streamlit" / "config.toml").write_text("[browser]\ngatherUsageStats = true\n")
+    shown = subprocess.run(
+        [sys.executable, "-m", "streamlit", "config", "show"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    effective = {
+        line.split(" = ")[0]: line.split(" = ")[1]
+        for line in shown.splitlines()
+        if " = " in line and line[0] != "#"
+    }
+    assert effective["gatherUsageStats"] == "false"
+    assert effective["toolbarMode"] == '"viewer"'
+    assert effective["headless"] == "true"
+
+
 # ---- the app in a browser ---------------------------------------------------------------------------
 
 
@@ -206,8 +230,6 @@ def serve_dashboard(tmp_path: Path) -> Iterator:
             "--server.address", "127.0.0.1",
             "--server.port", str(port),
             "--server.fileWatcherType", "none",
-            "--browser.gatherUsageStats", "false",
-            "--client.toolbarMode", "viewer",
         ]  # fmt: skip
         env = {**os.environ, "SALES_DATA_DIR": str(data_dir)}
         env.pop("SALES_RAW_CSV", None)
@@ -240,6 +262,8 @@ def test_dashboard_shows_the_leaderboard_in_chromium(browser, serve_dashboard, w
     assert f"Champion: {CHAMPION}" in text
     assert "569.3" in text and "812.4" in text
     assert "Traceback" not in text and "Error" not in text
+    # The project's .streamlit/config.toml (the server runs from the project root, with no flags for it).
+    assert "Deploy" not in text
 
 
 @pytest.mark.browser
