@@ -1,7 +1,7 @@
 """Benchmark of sales_serving as a user reproduces it: `wrk` against uvicorn, the seed-style endpoint in the same run.
 
 Run from the project root (needs `wrk`: apt-get install wrk):
-    .venv/bin/python bench/bench_serving.py [--seconds 10] [--connections 16]
+    .venv/bin/python bench/bench_serving.py [--seconds 10] [--connections 16] [--before COMMIT]
 
 Uses the bundle CURRENT names under $SALES_DATA_DIR/models/sales_regressor when there is one, else a
 GradientBoosting bundle (200 trees) like the test fixture, with interval calibration. Measures:
@@ -260,6 +260,31 @@ def parse_wrk(output: str) -> dict[str, Any]:
     }
 
 
+def measure_commit(
+    commit: str,
+    workdir: Path,
+    env: dict[str, str],
+    body: bytes,
+    args: argparse.Namespace,
+    server_core,
+    load_core,
+) -> dict[str, Any]:
+    """/predict of sales_serving as it was at `commit`, extracted with git archive, under the same wrk run."""
+    code = workdir / f"sales_serving-{commit}"
+    code.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", commit, "sales_serving"], cwd=ROOT, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(code)], input=archive.stdout, check=True)
+    port = free_port()
+    command = pinned(uvicorn_command("sales_serving.app:app", port), server_core)
+    server = start(command, env | {"PYTHONPATH": str(code)}, port, cwd=code)
+    try:
+        return wrk(server, port, body, args.connections, args.seconds, load_core)
+    finally:
+        stop(server)
+
+
 def find_or_build_bundle(workdir: Path) -> tuple[Path, str]:
     settings = ServingSettings()
     try:
@@ -279,6 +304,11 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each wrk run")
     parser.add_argument("--connections", type=int, default=16, help="wrk keep-alive connections")
+    parser.add_argument(
+        "--before",
+        metavar="COMMIT",
+        help="also measure sales_serving as it was at COMMIT (git archive), same bundle, same run",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -301,6 +331,11 @@ def main() -> None:
             )
         finally:
             stop(server)
+
+        if args.before:
+            results[f"sales_serving at {args.before}, 1 worker (core 0)"] = measure_commit(
+                args.before, Path(workdir), env, body, args, server_core, load_core
+            )
 
         port = free_port()
         seed_env = {"BENCH_BUNDLE_DIR": str(model.directory)}

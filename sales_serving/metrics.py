@@ -4,8 +4,9 @@ With `PROMETHEUS_MULTIPROC_DIR` set (`sales-serve --workers N` sets it) every wo
 files there and a scrape of any worker reads them all (prometheus_client's multiprocess mode), so /metrics
 counts every worker's requests. Process metrics come from prometheus_client's process collector in one
 process, and as `sales_worker_*` gauges labelled by pid with workers (the collector sees one process only).
-Requests are timed by `instrumentation.InstrumentedRoute` from routing to the response object (parsing, validation,
-prediction, serialisation), not by a middleware around every request.
+Requests are timed from routing to the response object (parsing, validation, prediction, serialisation) by
+`instrumentation.InstrumentedRoute`, and by `fast_predict.PredictFastPath` for /predict, not by a middleware
+around every request.
 """
 
 from __future__ import annotations

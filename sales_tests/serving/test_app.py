@@ -344,3 +344,26 @@ def test_the_fast_path_and_the_documented_route_answer_alike(
             assert (fast.status_code, fast.json()) == (slow.status_code, slow.json())
         malformed = {"content": b'{"MSRP": ', "headers": {"content-type": "application/json"}}
         assert client.post("/predict", **malformed).json() == routed.post("/predict", **malformed).json()
+
+
+@pytest.mark.parametrize(
+    ("promotion", "policy", "promoted"),
+    [
+        (
+            {"promoted": False, "policy": "newest_candidate", "reason": "lost to v0"},
+            "newest_candidate",
+            False,
+        ),
+        (None, "unknown", None),
+    ],
+    ids=["experiment-policy", "bundle-without-promotion"],
+)
+def test_health_says_which_serving_policy_published_the_model(
+    settings: ServingSettings, models_dir: Path, trained: dict, promotion, policy: str, promoted
+) -> None:
+    from sales_tests.serving.bundle_factory import write_bundle
+
+    write_bundle(models_dir, VERSION_1, *trained[VERSION_1], metadata_overrides={"promotion": promotion})
+    with TestClient(create_app(settings)) as served:
+        health = served.get("/health").json()
+    assert (health["serving_policy"], health["promoted"]) == (policy, promoted)
