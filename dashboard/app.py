@@ -23,6 +23,7 @@ import polars.selectors as cs
 import streamlit as st
 
 from sales_assets.settings import Settings
+from sales_assets.timeseries.report_model import HIERARCHY_FILE, HierarchyReport, TimeseriesReport
 from sales_assets.timeseries.series import month_is_complete
 
 METRICS_FILE = "sales_regression_metrics.json"
@@ -71,13 +72,14 @@ def expected_outputs(settings: Settings) -> dict[str, ExpectedOutput]:
 
 
 def timeseries_reports(directory: Path) -> dict[str, Path]:
-    """Segment label -> report path; the label is the report's own segment key where it has one."""
-    reports: dict[str, Path] = {}
-    for path in sorted(directory.glob(TS_REPORT_GLOB)):
-        segment = read_json(path).get("segment")
-        label = segment.get("key") if isinstance(segment, dict) else segment
-        reports[str(label or path.stem.removeprefix("sales_ts_risk_"))] = path
-    return reports
+    """Segment key -> report path, for the current reports only (`archive/` holds those of segments the data
+    no longer has). Raises ValueError naming a file that is not a report of the current shape."""
+    return {read_timeseries_report(path).segment.key: path for path in sorted(directory.glob(TS_REPORT_GLOB))}
+
+
+def read_timeseries_report(path: Path) -> TimeseriesReport:
+    """One segment's report through the model the asset validates it with (ValueError names the file)."""
+    return TimeseriesReport.read(path)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -255,46 +257,78 @@ def shap_importances(payload: dict[str, Any]) -> pl.DataFrame:
 # ---- forecasts --------------------------------------------------------------------------------------
 
 
-def forecast_frame(report: dict[str, Any]) -> pl.DataFrame:
+def forecast_frame(report: TimeseriesReport) -> pl.DataFrame:
     """History and forecast on one monthly axis: `SALES` for the past, `forecast` and the interval
     bounds for the months ahead."""
-    history = report.get("history") or []
-    forecast = (report.get("forecast") or {}).get("points") or []
     frames = []
-    if history:
-        past = pl.DataFrame(history, strict=False)
-        value = next((c for c in past.columns if c != "month"), None)
-        if value is not None:
-            frames.append(past.select("month", pl.col(value).cast(pl.Float64).alias("SALES")))
-    if forecast:
-        frames.append(pl.DataFrame(forecast, strict=False).with_columns(pl.exclude("month").cast(pl.Float64)))
+    if report.history:
+        frames.append(pl.DataFrame([{"month": p.month, "SALES": p.sales} for p in report.history]))
+    if report.forecast is not None:
+        frames.append(pl.DataFrame([p.model_dump() for p in report.forecast.points]))
     if not frames:
         return pl.DataFrame()
     return (
         pl.concat(frames, how="diagonal_relaxed")
-        .with_columns(pl.col("month").str.to_date(strict=False))
+        .with_columns(pl.col("month").str.to_date(), cs.float().cast(pl.Float64))
         .sort("month")
     )
 
 
-def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as dotted keys (`params.alpha[1]`); lists are left out."""
-    flat: dict[str, Any] = {}
-    for key, value in record.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{name}."))
-        elif not isinstance(value, list):
-            flat[name] = value
-    return flat
-
-
-def risk_table(report: dict[str, Any]) -> pl.DataFrame:
-    risk = _flatten(report.get("risk") or {})
+def risk_table(report: TimeseriesReport) -> pl.DataFrame:
+    """The risk section as measure/value rows: monthly figures (never annualised), flags and caveats."""
+    risk = report.risk
+    rows: list[tuple[str, Any]] = [
+        ("model", risk.model),
+        ("status", risk.status if risk.reason is None else f"{risk.status}: {risk.reason}"),
+        ("exploratory", risk.exploratory),
+        ("monthly returns used", risk.n_observations),
+        ("mean monthly change (%)", risk.mean_return_pct),
+        ("sd of monthly change (%)", risk.sd_return_pct),
+        ("long-run monthly volatility (%)", risk.long_run_volatility_monthly_pct),
+        ("persistence (alpha + beta)", risk.persistence),
+        ("converged", risk.converged),
+        *((f"parameter {name}", value) for name, value in (risk.params or {}).items()),
+        *((f"on bound: {name}", side) for name, side in risk.parameters_on_bounds.items()),
+        *(("caveat", caveat) for caveat in risk.caveats),
+    ]
     return pl.DataFrame(
-        {"measure": list(risk), "value": [readable_number(v) for v in risk.values()]},
+        {"measure": [name for name, _ in rows], "value": [readable_number(v) for _, v in rows]},
         schema={"measure": pl.String, "value": pl.String},
     )
+
+
+def backtest_table(report: TimeseriesReport) -> pl.DataFrame:
+    """Each candidate's eligibility and RMSE on the selection origins (the choice) and the later
+    evaluation origins (the reported score), in dollars."""
+    candidates = report.backtest.candidates if report.backtest else []
+    return pl.DataFrame(
+        {
+            "model": [c.model for c in candidates],
+            "eligible": ["yes" if c.eligible else "no" for c in candidates],
+            f"selection RMSE ({CURRENCY})": [
+                dollars(c.selection.rmse) if c.selection else "" for c in candidates
+            ],
+            f"evaluation RMSE ({CURRENCY})": [
+                dollars(c.evaluation.rmse) if c.evaluation else "" for c in candidates
+            ],
+        },
+        schema={"model": pl.String, "eligible": pl.String}
+        | {f"{phase} RMSE ({CURRENCY})": pl.String for phase in ("selection", "evaluation")},
+    )
+
+
+def hierarchy_forecast(directory: Path, segment: str) -> tuple[str, pl.DataFrame] | None:
+    """(the reconciliation that shipped, the coherent forecast of `segment`) from the hierarchy report, or
+    None when there is none or `segment` is not a node of it (a country pair)."""
+    path = directory / HIERARCHY_FILE
+    if not path.is_file():
+        return None
+    hierarchy = HierarchyReport.read(path)
+    node = next((f for f in hierarchy.forecasts if f.segment == segment), None)
+    if node is None:
+        return None
+    points = pl.DataFrame([p.model_dump() for p in node.points])
+    return hierarchy.reason, points.with_columns(pl.col("month").str.to_date())
 
 
 # ---- the page ---------------------------------------------------------------------------------------
@@ -411,27 +445,44 @@ def render_forecasts(outputs: dict[str, ExpectedOutput]) -> None:
         return
     labels = list(reports)
     segment = st.selectbox("Segment", labels, index=labels.index("ALL") if "ALL" in labels else 0)
-    report = _read_or_report(reports[segment])
-    if report is None:
+    try:
+        report = read_timeseries_report(reports[segment])
+    except (OSError, ValueError) as error:
+        st.error(str(error))
         return
-    status = report.get("status", "unknown")
-    reason = f": {report['reason']}" if report.get("reason") else ""
-    st.markdown(f"Segment `{segment}`, status **{status}**{reason}")
-    decision = report.get("decision") or {}
-    if decision.get("message"):
-        st.markdown(decision["message"])
+    reason = f": {report.reason}" if report.reason else ""
+    st.markdown(f"Segment `{segment}`, status **{report.status}**{reason}")
+    if report.decision is not None:
+        # The one decision the report, the plot legend and the asset check agree on.
+        st.markdown(report.decision.reason)
     frame = forecast_frame(report)
     if not frame.is_empty():
         styles = {"SALES": "#262730", "forecast": "#1c83e1", "lower_95": "#a3c9f0", "upper_95": "#a3c9f0"}
         shown = [c for c in styles if c in frame.columns]
         st.line_chart(frame, x="month", y=shown, color=[styles[c] for c in shown])
+    if report.forecast is not None:
+        coverage = ", ".join(f"{c.level}%: {c.coverage:.0%}" for c in report.forecast.coverage)
+        st.caption(
+            f"Interval coverage measured on {report.forecast.coverage[0].points} later backtest points "
+            f"({coverage}). {report.backtest.protocol.description}"
+        )
+        st.table(backtest_table(report))
     picture = reports[segment].with_suffix(".png")
     if picture.is_file():
         st.image(str(picture))
-    st.subheader("Risk (GARCH on monthly returns)")
+    try:
+        coherent = hierarchy_forecast(reports[segment].parent, segment)
+    except ValueError as error:
+        st.error(str(error))
+        coherent = None
+    if coherent is not None:
+        st.subheader("Coherent forecast (product lines sum to ALL)")
+        st.markdown(coherent[0])
+        st.table(coherent[1].with_columns(cs.float().map_elements(dollars, return_dtype=pl.String)))
+    st.subheader("Risk (GARCH on monthly changes; monthly figures)")
     st.table(risk_table(report))
     with st.expander("Full report"):
-        st.json(report)
+        st.json(report.model_dump(mode="json"))
 
 
 def main() -> None:

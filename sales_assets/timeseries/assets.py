@@ -1,10 +1,17 @@
-"""The assets of group `timeseries`: the segment catalogue that registers the dynamic partitions, one
-forecast-and-risk report per segment partition, and the coherent forecasts of the hierarchy ALL = sum of
-the product lines. Wiring only; the modelling lives in the pure modules beside this one.
+"""The assets of group `timeseries`: the segment catalogue that registers the dynamic partitions, and one
+forecast-and-risk report per segment partition; the `ALL` partition also reconciles the hierarchy
+ALL = sum of the product lines. Wiring only; the modelling lives in the pure modules beside this one.
+
+Why the reconciliation is a step of the `ALL` partition and not an asset of its own: an unpartitioned
+asset downstream of the segment partitions would land in `refresh_all` (every unpartitioned asset), which
+runs before the segment runs exist, and nothing would run it after them. The `ALL` partition reads the
+product lines' series itself and runs their (deterministic) selection again, so it depends on no other run.
 
 The modelling modules (numpy, pandas, statsmodels, arch, matplotlib) are imported inside the asset
 bodies, so loading the code location does not pay for them.
 """
+
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -13,6 +20,7 @@ from dagster_duckdb import DuckDBResource
 from sales_assets.io import write_text_atomic
 from sales_assets.metadata import table_metadata, timed
 from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
+from sales_assets.settings import Settings
 from sales_assets.timeseries.archive import archive_stale_reports
 from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
 from sales_assets.timeseries.reads import (
@@ -21,8 +29,8 @@ from sales_assets.timeseries.reads import (
     require_segment,
     segment_catalogue,
 )
-from sales_assets.timeseries.report_model import INSUFFICIENT_DATA, HierarchyReport, TimeseriesReport
-from sales_assets.timeseries.series import ALL, Segment
+from sales_assets.timeseries.report_model import HIERARCHY_FILE, INSUFFICIENT_DATA, TimeseriesReport
+from sales_assets.timeseries.series import ALL, MonthlySeries, Segment
 
 GROUP = "timeseries"
 REPORT_AGREES_WITH_ITSELF = "report_message_model_and_legend_agree"
@@ -99,6 +107,12 @@ def ts_segments(
             asset="ts_risk_reports",
             description="On the evaluation origins, the shipped forecast's RMSE is at most seasonal naive's.",
         ),
+        dg.AssetCheckSpec(
+            HIERARCHY_IS_COHERENT,
+            asset="ts_risk_reports",
+            blocking=True,
+            description="ALL partition: every month of the reconciled forecast, the product lines sum to ALL.",
+        ),
     ],
 )
 def ts_risk_reports(
@@ -113,6 +127,9 @@ def ts_risk_reports(
     backtest errors, with their measured coverage. A GARCH(1,1) on month-on-month changes gives monthly
     volatility. Writes `output/timeseries/sales_ts_risk_<product>_<country>.json` and `.png`; a short
     series gets status `insufficient_data` instead of a forecast.
+
+    The `ALL` partition also writes `sales_ts_hierarchy.json`: coherent forecasts of ALL and every product
+    line, bottom-up or MinT (shrinkage), whichever did better on the selection origins.
     """
     from sales_assets.timeseries.report import (
         build_report,
@@ -131,6 +148,11 @@ def ts_risk_reports(
             # A stale or hand-added partition: retrying (the lock retry policy) cannot fix it.
             raise dg.Failure(description=str(error), allow_retries=False) from error
         series = load_segment_series(connection, segment)
+        product_lines = (
+            {key: load_segment_series(connection, Segment(key)) for key in product_line_keys(connection)}
+            if segment.key == ALL
+            else {}
+        )
     with timed(context.log, f"report {segment.key}") as timing:
         written = write_report(build_report(segment, series, settings.timeseries), settings.timeseries_dir)
     report = written.report
@@ -168,12 +190,12 @@ def ts_risk_reports(
     )
     if report.status == INSUFFICIENT_DATA:
         metadata["reason"] = report.reason
-        versus = dg.AssetCheckResult(
-            check_name=SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE,
-            passed=True,
-            metadata={"status": INSUFFICIENT_DATA, "reason": report.reason},
-        )
-        return dg.MaterializeResult(metadata=metadata, check_results=[agrees, versus])
+        not_applicable = {"status": INSUFFICIENT_DATA, "reason": report.reason}
+        checks = [
+            dg.AssetCheckResult(check_name=name, passed=True, metadata=not_applicable)
+            for name in (SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE, HIERARCHY_IS_COHERENT)
+        ]
+        return dg.MaterializeResult(metadata=metadata, check_results=[agrees, *checks])
     decision = report.decision
     seasonal = decision.seasonal_naive_score.rmse if decision.seasonal_naive_score else None
     coverage = {f"interval_coverage_{c.level}": c.coverage for c in report.forecast.coverage}
@@ -197,77 +219,56 @@ def ts_risk_reports(
             "seasonal_naive_evaluation_rmse": seasonal,
         },
     )
-    return dg.MaterializeResult(metadata=metadata, check_results=[agrees, versus])
-
-
-@dg.asset(
-    group_name=GROUP,
-    kinds={"numpy", "python"},
-    deps=["duckdb_table", ts_risk_reports],
-    retry_policy=FILE_LOCK_RETRY,
-    check_specs=[
-        dg.AssetCheckSpec(
-            HIERARCHY_IS_COHERENT,
-            asset="ts_reconciliation",
-            blocking=True,
-            description="Every month of the reconciled forecast: the product lines sum to ALL.",
+    coherent, hierarchy_metadata = (
+        reconcile_segments(report, product_lines, settings)
+        if product_lines
+        else (
+            dg.AssetCheckResult(
+                check_name=HIERARCHY_IS_COHERENT,
+                passed=True,
+                metadata={"note": "only the ALL partition reconciles the hierarchy"},
+            ),
+            {},
         )
-    ],
-)
-def ts_reconciliation(
-    context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb_reader: DuckDBResource
-) -> dg.MaterializeResult:
-    """Coherent forecasts of the hierarchy ALL = sum of the product lines, from the segments' reports.
-
-    Bottom-up and MinT (shrinkage) reconciliation of each node's shipped forecast compete: the one with
-    the lower summed RMSE on the selection origins ships; base, bottom-up and MinT are all scored on the
-    evaluation origins. Writes `output/timeseries/sales_ts_hierarchy.json`. Needs the reports of ALL and
-    of every product line (`python -m sales_assets.timeseries.backfill` materialises all of them first).
-    """
-    from sales_assets.timeseries.hierarchy import (
-        HIERARCHY_FILE,
-        coherence_error,
-        inputs_from_reports,
-        reconcile_hierarchy,
+    )
+    return dg.MaterializeResult(
+        metadata=metadata | hierarchy_metadata, check_results=[agrees, versus, coherent]
     )
 
-    settings = sales_settings.get()
-    with duckdb_reader.get_connection() as connection:
-        catalogue = segment_catalogue(connection, settings.timeseries.segment_min_months)
-    product_lines = catalogue.filter(pl.col("country").is_null() & pl.col("product_line").is_not_null())[
+
+def product_line_keys(connection: Any) -> list[str]:
+    """The product lines of the warehouse, the bottom level of the hierarchy under ALL."""
+    catalogue = segment_catalogue(connection, min_months=0)
+    return catalogue.filter(pl.col("country").is_null() & pl.col("product_line").is_not_null())[
         "segment"
     ].to_list()
-    reports = {}
-    for key in [ALL, *product_lines]:
-        path = settings.timeseries_dir / f"{Segment.from_key(key).file_stem}.json"
-        if path.is_file():
-            reports[key] = TimeseriesReport.read(path)
+
+
+def reconcile_segments(
+    report: TimeseriesReport, product_lines: dict[str, MonthlySeries], settings: Settings
+) -> tuple[dg.AssetCheckResult, dict]:
+    """Write the hierarchy's coherent forecasts beside the ALL report; its check and metadata."""
+    from sales_assets.timeseries.hierarchy import coherence_error, hierarchy_report
+
     try:
-        hierarchy = reconcile_hierarchy(inputs_from_reports(reports, product_lines))
+        hierarchy = hierarchy_report(report, product_lines, settings.timeseries)
     except ValueError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from error
     path = settings.timeseries_dir / HIERARCHY_FILE
     write_text_atomic(path, hierarchy.model_dump_json(indent=2) + "\n")
-    coherence = coherence_error(HierarchyReport.read(path))
-    context.log.info(hierarchy.reason)
-    return dg.MaterializeResult(
-        metadata={
-            "shipped_method": hierarchy.shipped_method,
-            "reason": hierarchy.reason,
-            "nodes": len(hierarchy.nodes),
-            "mint_shrinkage": hierarchy.shrinkage,
-            "scores": table_metadata(
-                pl.DataFrame([s.model_dump(exclude={"evaluation_by_node"}) for s in hierarchy.scores])
-            ),
-            **{f"interval_coverage_{c.level}": c.coverage for c in hierarchy.coverage},
-            "report_path": dg.MetadataValue.path(str(path)),
-        },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=HIERARCHY_IS_COHERENT,
-                passed=coherence <= COHERENCE_TOLERANCE,
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"max_relative_difference": coherence, "tolerance": COHERENCE_TOLERANCE},
-            )
-        ],
+    coherence = coherence_error(hierarchy)
+    check = dg.AssetCheckResult(
+        check_name=HIERARCHY_IS_COHERENT,
+        passed=coherence <= COHERENCE_TOLERANCE,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"max_relative_difference": coherence, "tolerance": COHERENCE_TOLERANCE},
     )
+    metadata = {
+        "hierarchy_method": hierarchy.shipped_method,
+        "hierarchy_decision": hierarchy.reason,
+        "hierarchy_scores": table_metadata(
+            pl.DataFrame([s.model_dump(exclude={"evaluation_by_node"}) for s in hierarchy.scores])
+        ),
+        "hierarchy_path": dg.MetadataValue.path(str(path)),
+    }
+    return check, metadata

@@ -1,6 +1,6 @@
 """`python -m sales_assets.timeseries.backfill`: refresh the segment partitions from the warehouse, then
-materialise `ts_risk_reports` for every segment, then `ts_reconciliation` (the coherent hierarchy), in one
-command and without the daemon.
+materialise `ts_risk_reports` for every segment (the ALL partition also writes the coherent hierarchy), in
+one command and without the daemon.
 
 Runs execute in this process against the Dagster instance of `DAGSTER_HOME`, so they show in the UI like
 any other run. With a daemon running, `dagster job backfill -j ts_risk_reports_job --all --noprompt`
@@ -52,17 +52,6 @@ def backfill_segments(
     return outcome
 
 
-def reconcile(defs: dg.Definitions, instance: dg.DagsterInstance) -> bool:
-    """Materialise `ts_reconciliation` (the coherent forecasts of ALL and the product lines)."""
-    success = (
-        defs.resolve_job_def("ts_reconciliation_job")
-        .execute_in_process(instance=instance, raise_on_error=False)
-        .success
-    )
-    print(f"{'ok    ' if success else 'FAILED'} hierarchy (ts_reconciliation)", flush=True)
-    return success
-
-
 # Recovers dead runs first; Ctrl-C marks the runs canceled and prints how to finish (sales_assets.supervise).
 @supervised("sales_assets.timeseries.backfill", finish="python -m sales_assets.timeseries.backfill")
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,12 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--segment", action="append", help="only this segment key (repeatable); default: all")
     args = parser.parse_args(argv)
     os.environ.setdefault("DAGSTER_HOME", str(default_dagster_home()))
-    defs = timeseries_location()
     with dg.DagsterInstance.get() as instance:
-        outcome = backfill_segments(defs, instance, args.segment)
-        # The hierarchy needs every segment's report of this run; a partial backfill leaves it as it was.
-        if not args.segment and all(outcome.values()) and not reconcile(defs, instance):
-            outcome["hierarchy (ts_reconciliation)"] = False
+        outcome = backfill_segments(timeseries_location(), instance, args.segment)
     failed = [key for key, success in outcome.items() if not success]
     print(
         f"{len(outcome) - len(failed)}/{len(outcome)} segments materialised"

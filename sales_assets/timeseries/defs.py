@@ -1,10 +1,10 @@
-"""Dagster definitions of group `timeseries`: the segment catalogue, the per-segment reports, the coherent
-hierarchy forecasts, and the jobs the one-command backfill
+"""Dagster definitions of group `timeseries`: the segment catalogue, the per-segment reports (the ALL
+partition also reconciles the hierarchy), and the jobs the one-command backfill
 (`python -m sales_assets.timeseries.backfill`) runs, as one `defs` object."""
 
 import dagster as dg
 
-from sales_assets.timeseries.assets import ts_reconciliation, ts_risk_reports, ts_segments
+from sales_assets.timeseries.assets import ts_risk_reports, ts_segments
 from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
 
 ts_segments_job = dg.define_asset_job("ts_segments_job", selection=[ts_segments])
@@ -12,12 +12,7 @@ ts_risk_reports_job = dg.define_asset_job(
     "ts_risk_reports_job", selection=[ts_risk_reports], partitions_def=SEGMENTS_PARTITIONS
 )
 
-ts_reconciliation_job = dg.define_asset_job("ts_reconciliation_job", selection=[ts_reconciliation])
-
-defs = dg.Definitions(
-    assets=[ts_segments, ts_risk_reports, ts_reconciliation],
-    jobs=[ts_segments_job, ts_risk_reports_job, ts_reconciliation_job],
-)
+defs = dg.Definitions(assets=[ts_segments, ts_risk_reports], jobs=[ts_segments_job, ts_risk_reports_job])
 
 # The per-kind lists `sales_assets/definitions.py` flattens until it merges the groups' `defs` objects.
 assets: list = list(defs.assets or [])

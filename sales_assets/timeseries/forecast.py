@@ -139,11 +139,16 @@ class SarimaSpec:
 
 
 def fit_problems(
-    param_names: Sequence[str], params: np.ndarray, converged: bool, seen: Sequence[str]
+    param_names: Sequence[str],
+    params: np.ndarray,
+    converged: bool,
+    seen: Sequence[str],
+    ar_roots: np.ndarray | None = None,
 ) -> tuple[str, ...]:
     """Why a SARIMA fit estimated nothing one can trust: statsmodels' too-few-observations warning among the
     `seen` warnings (it then sets every coefficient to 0), no convergence, coefficients left at exactly 0,
-    or non-finite values."""
+    non-finite values, or an explosive AR part (a root of the AR polynomial, seasonal factors included,
+    on or inside the unit circle: with stationarity not enforced, such a fit's forecasts run away)."""
     problems = []
     if any(TOO_FEW_OBSERVATIONS in text for text in seen):
         problems.append("too few observations to estimate the seasonal coefficients")
@@ -156,6 +161,8 @@ def fit_problems(
         problems.append(f"coefficients left at 0: {', '.join(zeroed)}")
     if not np.all(np.isfinite(params)):
         problems.append("non-finite parameter estimates")
+    if ar_roots is not None and np.size(ar_roots) and bool(np.any(np.abs(ar_roots) <= 1.0)):
+        problems.append("explosive AR estimate (a root on or inside the unit circle)")
     return tuple(problems)
 
 
@@ -187,9 +194,11 @@ def fit_sarima(
             enforce_invertibility=False,
         )
         fitted = model.fit(disp=False, maxiter=maxiter)
+        # Inverting a zero coefficient's root divides by zero: counted with the fit's other warnings.
+        ar_roots = np.asarray(fitted.arroots)
     converged = optimiser_converged(fitted.mle_retvals or {})
     params = np.asarray(fitted.params, dtype=float)
-    return fitted, fit_problems(list(fitted.param_names), params, converged, seen)
+    return fitted, fit_problems(list(fitted.param_names), params, converged, seen, ar_roots)
 
 
 # ---- candidates --------------------------------------------------------------------------------------

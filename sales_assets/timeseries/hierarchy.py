@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sales_assets.settings import TimeseriesSettings
 from sales_assets.timeseries.intervals import INTERVAL_METHOD, backtest_intervals
+from sales_assets.timeseries.report import build_report
 from sales_assets.timeseries.report_model import (
     Coverage,
     ForecastPoint,
@@ -26,13 +28,12 @@ from sales_assets.timeseries.report_model import (
     NodeForecast,
     TimeseriesReport,
 )
-from sales_assets.timeseries.series import ALL
+from sales_assets.timeseries.series import ALL, MonthlySeries, Segment
 
 BASE = "base"
 BOTTOM_UP = "bottom_up"
 MINT_SHRINK = "mint_shrink"
 RECONCILIATIONS = (BOTTOM_UP, MINT_SHRINK)
-HIERARCHY_FILE = "sales_ts_hierarchy.json"
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,7 @@ def inputs_from_reports(
     nodes = [ALL, *product_lines]
     missing = [node for node in nodes if node not in reports]
     if missing:
-        raise ValueError(
-            f"hierarchy: no report for {missing}; materialise ts_risk_reports for every segment first "
-            "(python -m sales_assets.timeseries.backfill)"
-        )
+        raise ValueError(f"hierarchy: no report for {missing}")
     not_ok = {node: reports[node].status for node in nodes if reports[node].status != "ok"}
     if not_ok:
         raise ValueError(f"hierarchy: reports without a forecast: {not_ok}")
@@ -248,6 +246,18 @@ def reconcile_hierarchy(inputs: HierarchyInputs) -> HierarchyReport:
         ],
         forecasts=node_forecasts,
     )
+
+
+def hierarchy_report(
+    all_report: TimeseriesReport, product_lines: dict[str, MonthlySeries], config: TimeseriesSettings
+) -> HierarchyReport:
+    """Coherent forecasts for ALL (its report) and `product_lines` (key -> series), whose reports are built
+    here with the same settings: the same code on the same months gives what their partitions ship."""
+    reports = {
+        ALL: all_report,
+        **{key: build_report(Segment.from_key(key), series, config) for key, series in product_lines.items()},
+    }
+    return reconcile_hierarchy(inputs_from_reports(reports, list(product_lines)))
 
 
 def coherence_error(report: HierarchyReport) -> float:

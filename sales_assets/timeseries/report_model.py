@@ -16,6 +16,8 @@ OK = "ok"
 INSUFFICIENT_DATA = "insufficient_data"
 # Bumped when the JSON changes shape; the dashboard names files of another version instead of misreading them.
 REPORT_SCHEMA_VERSION = 2
+# Written by the ALL partition of `ts_risk_reports` beside the segment reports.
+HIERARCHY_FILE = "sales_ts_hierarchy.json"
 
 
 def validation_summary(error: ValidationError, limit: int = 3) -> str:

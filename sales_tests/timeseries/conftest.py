@@ -60,6 +60,17 @@ def write_warehouse(frame: pd.DataFrame, data_dir: Path) -> Settings:
     return settings
 
 
+# Two small SARIMA candidates: the Dagster wiring tests need a report, not the full candidate search.
+QUICK_CANDIDATES = '[{"order": [1, 0, 0], "seasonal_order": [0, 1, 0, 12]}, {"order": [0, 0, 0], "seasonal_order": [1, 1, 0, 12]}]'
+
+
+@pytest.fixture
+def quick_candidates(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Settings read from the environment in this test get the two quick SARIMA candidates."""
+    monkeypatch.setenv("SALES_TIMESERIES__SARIMA_CANDIDATES", QUICK_CANDIDATES)
+    return QUICK_CANDIDATES
+
+
 @pytest.fixture
 def order_lines() -> pd.DataFrame:
     return synthetic_order_lines()

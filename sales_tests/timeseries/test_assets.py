@@ -14,11 +14,10 @@ from sales_assets.timeseries.assets import (
     HIERARCHY_IS_COHERENT,
     REPORT_AGREES_WITH_ITSELF,
     SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE,
-    ts_reconciliation,
     ts_risk_reports,
     ts_segments,
 )
-from sales_assets.timeseries.backfill import backfill_segments, reconcile
+from sales_assets.timeseries.backfill import backfill_segments
 from sales_assets.timeseries.cli import main
 from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
 from sales_assets.timeseries.report_model import HierarchyReport, TimeseriesReport
@@ -33,20 +32,12 @@ EXPECTED_SEGMENTS = [
 ]
 
 
-QUICK_CANDIDATES = json.dumps(
-    [
-        {"order": [1, 0, 0], "seasonal_order": [0, 1, 0, 12]},
-        {"order": [0, 0, 0], "seasonal_order": [1, 1, 0, 12]},
-    ]
-)
-
-
 def test_defs_is_one_definitions_object_and_keeps_the_lists() -> None:
     defs = timeseries_defs.defs
     assert isinstance(defs, dg.Definitions)
     keys = {a.key.to_user_string() for a in defs.assets}
-    assert keys == {"ts_segments", "ts_risk_reports", "ts_reconciliation"}
-    assert {j.name for j in defs.jobs} == {"ts_segments_job", "ts_risk_reports_job", "ts_reconciliation_job"}
+    assert keys == {"ts_segments", "ts_risk_reports"}
+    assert {j.name for j in defs.jobs} == {"ts_segments_job", "ts_risk_reports_job"}
     for name in ("assets", "asset_checks", "jobs", "schedules", "sensors"):
         assert isinstance(getattr(timeseries_defs, name), list)
     assert {a.key.to_user_string() for a in timeseries_defs.assets} == keys
@@ -94,6 +85,7 @@ def test_segments_register_partitions_and_drop_stale_ones(warehouse: Settings) -
     assert archived == ["sales_ts_risk_Planes_Norway.json", "sales_ts_risk_Planes_Norway.png"]
 
 
+@pytest.mark.usefixtures("quick_candidates")
 def test_one_partition_materialises_its_report(warehouse: Settings) -> None:
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, ["Classic Cars|USA"])
@@ -119,7 +111,7 @@ def test_one_partition_materialises_its_report(warehouse: Settings) -> None:
     assert metadata["report_path"].value == str(report_path)
     assert metadata["shipped_model"].value == report.decision.shipped_model == report.forecast.model
     assert metadata["decision"].value == report.decision.reason
-    assert metadata["coverage_points"].value == 18
+    assert metadata["coverage_points"].value == 6
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks[REPORT_AGREES_WITH_ITSELF].passed
     assert checks[SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE].check_name == SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE
@@ -146,6 +138,7 @@ def test_unknown_partition_fails_with_the_valid_segments(warehouse: Settings) ->
     assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
 
 
+@pytest.mark.usefixtures("quick_candidates")
 def test_cli_writes_the_report_with_the_seed_flags(
     warehouse: Settings, capsys: pytest.CaptureFixture
 ) -> None:
@@ -177,10 +170,8 @@ def test_cli_rejects_an_unknown_segment_listing_valid_ones(
     assert not warehouse.timeseries_dir.exists()
 
 
-def test_backfill_materialises_every_segment_then_the_coherent_hierarchy(
-    warehouse: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SALES_TIMESERIES__SARIMA_CANDIDATES", QUICK_CANDIDATES)
+@pytest.mark.usefixtures("quick_candidates")
+def test_backfill_materialises_every_segment_and_all_reconciles_the_hierarchy(warehouse: Settings) -> None:
     defs = dg.Definitions.merge(
         timeseries_defs.defs, dg.Definitions(resources=build_resources(warehouse.data_dir))
     )
@@ -192,38 +183,40 @@ def test_backfill_materialises_every_segment_then_the_coherent_hierarchy(
     with pytest.raises(ValueError, match="unknown segment"):
         backfill_segments(defs, instance, ["Trains"])
 
-    assert reconcile(defs, instance)
     hierarchy = HierarchyReport.read(warehouse.timeseries_dir / "sales_ts_hierarchy.json")
     assert hierarchy.nodes == ["ALL", "Classic Cars", "Motorcycles"]
     by_node = {f.segment: [p.forecast for p in f.points] for f in hierarchy.forecasts}
     assert by_node["ALL"] == [
         a + b for a, b in zip(by_node["Classic Cars"], by_node["Motorcycles"], strict=True)
     ]
-    [check] = (
-        defs.resolve_job_def("ts_reconciliation_job")
-        .execute_in_process(instance=instance)
-        .get_asset_check_evaluations()
+    # The product lines' base models are the ones their own partitions shipped.
+    for key in ("Classic Cars", "Motorcycles"):
+        own = TimeseriesReport.read(
+            warehouse.timeseries_dir / f"sales_ts_risk_{key.replace(' ', '_')}_ALL.json"
+        )
+        assert hierarchy.base_models[key] == own.decision.shipped_model
+    coherent = instance.get_latest_asset_check_evaluation_record(
+        dg.AssetCheckKey(dg.AssetKey("ts_risk_reports"), HIERARCHY_IS_COHERENT)
     )
-    assert check.check_name == HIERARCHY_IS_COHERENT and check.passed
+    assert coherent is not None
 
 
-def test_reconciliation_without_every_product_line_report_names_the_missing_and_the_fix(
-    warehouse: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SALES_TIMESERIES__SARIMA_CANDIDATES", QUICK_CANDIDATES)
+@pytest.mark.usefixtures("quick_candidates")
+def test_the_all_partition_checks_that_the_product_lines_sum_to_it(warehouse: Settings) -> None:
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, ["ALL"])
     resources = build_resources(warehouse.data_dir)
-    assert dg.materialize(
-        [ts_risk_reports], instance=instance, partition_key="ALL", resources=resources
-    ).success
-    result = dg.materialize([ts_reconciliation], instance=instance, resources=resources, raise_on_error=False)
-    [failure] = [e for e in result.all_events if e.is_step_failure]
-    message = failure.step_failure_data.error.message
-    assert "no report for ['Classic Cars', 'Motorcycles']" in message
-    assert "python -m sales_assets.timeseries.backfill" in message
+    result = dg.materialize([ts_risk_reports], instance=instance, partition_key="ALL", resources=resources)
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks[HIERARCHY_IS_COHERENT].passed
+    assert checks[HIERARCHY_IS_COHERENT].metadata["max_relative_difference"].value <= 1e-9
+    assert checks[REPORT_AGREES_WITH_ITSELF].passed
+    metadata = result.asset_materializations_for_node("ts_risk_reports")[0].metadata
+    assert metadata["hierarchy_method"].value in ("bottom_up", "mint_shrink")
+    assert metadata["hierarchy_decision"].value.startswith(f"Shipping {metadata['hierarchy_method'].value}: ")
 
 
+@pytest.mark.usefixtures("quick_candidates")
 def test_reports_on_the_generated_warehouse(warehouse_data_dir: Path, tmp_path: Path) -> None:
     """The contract with `duckdb_table`: the table it builds from the generated sample feeds a report."""
     settings = Settings(data_dir=tmp_path / "data")

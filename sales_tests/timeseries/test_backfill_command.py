@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from sales_tests.conftest import REPO_ROOT
+from sales_tests.timeseries.conftest import QUICK_CANDIDATES
 
 
 def test_backfill_command_records_runs_in_the_instance(warehouse_data_dir, tmp_path, monkeypatch):
@@ -17,9 +18,22 @@ def test_backfill_command_records_runs_in_the_instance(warehouse_data_dir, tmp_p
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home)
-    env = {**os.environ, "SALES_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
+    env = {
+        **os.environ,
+        "SALES_DATA_DIR": str(data_dir),
+        "DAGSTER_HOME": str(home),
+        "SALES_TIMESERIES__SARIMA_CANDIDATES": QUICK_CANDIDATES,
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "sales_assets.timeseries.backfill", "--segment", "ALL", "--segment", "Trains"],
+        [
+            sys.executable,
+            "-m",
+            "sales_assets.timeseries.backfill",
+            "--segment",
+            "Classic Cars",
+            "--segment",
+            "Trains",
+        ],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -30,7 +44,7 @@ def test_backfill_command_records_runs_in_the_instance(warehouse_data_dir, tmp_p
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2/2 segments materialised" in result.stdout
     reports = sorted(p.name for p in Path(data_dir, "output", "timeseries").glob("*.json"))
-    assert reports == ["sales_ts_risk_ALL_ALL.json", "sales_ts_risk_Trains_ALL.json"]
+    assert reports == ["sales_ts_risk_Classic_Cars_ALL.json", "sales_ts_risk_Trains_ALL.json"]
     monkeypatch.setenv("DAGSTER_HOME", str(home))  # dagster.yaml roots its sqlite storage there
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()

@@ -59,22 +59,25 @@ def test_message_shipped_model_and_legend_agree(classic_cars_usa: TimeseriesRepo
 def test_no_degenerate_sarima_is_eligible_and_the_score_comes_from_later_origins(
     classic_cars_usa: TimeseriesReport,
 ) -> None:
-    """On 13 to 15 training months the seasonal SARIMA fits cannot estimate anything: not eligible."""
+    """The selection windows reach November 2004, the evaluation origin forecasts December 2004 to May
+    2005 (seasonal naive's RMSE there is the data README's 33,868)."""
     candidates = {c.model: c for c in classic_cars_usa.backtest.candidates}
     assert {"last_value", "seasonal_naive", "training_mean"} <= set(candidates)
     assert sum(name.startswith("SARIMA") for name in candidates) == 5
-    for name in ("SARIMA(1,0,0)(0,1,0,12)", "SARIMA(0,0,0)(1,1,0,12)"):
-        assert not candidates[name].eligible
-    assert all(not c.problems and c.failure is None for c in candidates.values() if c.eligible)
+    # A seasonal AR on 15 to 17 months: statsmodels cannot estimate it and says so.
+    assert not candidates["SARIMA(0,0,0)(1,1,0,12)"].eligible
+    for candidate in candidates.values():
+        assert candidate.eligible == (not candidate.problems and candidate.failure is None)
     protocol = classic_cars_usa.backtest.protocol
-    assert protocol.evaluation_origins == ["2004-10", "2004-11", "2004-12"]
+    assert protocol.evaluation_origins == ["2004-12"] and protocol.selection_last_month == "2004-11"
     assert protocol.selection_last_month < protocol.evaluation_origins[0]
     decision = classic_cars_usa.decision
     assert decision.reported_score == candidates[decision.shipped_model].evaluation
-    assert decision.reported_score.points == 18
+    assert decision.seasonal_naive_score.rmse == pytest.approx(33_868, abs=1)
+    assert decision.reported_score.points == 6
     forecast = classic_cars_usa.forecast
     assert forecast.points[0].month == "2005-06-01" and len(forecast.points) == 6
-    assert [(c.level, c.points) for c in forecast.coverage] == [(80, 18), (95, 18)]
+    assert [(c.level, c.points) for c in forecast.coverage] == [(80, 6), (95, 6)]
 
 
 def test_risk_is_monthly_and_exploratory(classic_cars_usa: TimeseriesReport) -> None:

@@ -53,7 +53,7 @@ def written(tmp_path_factory: pytest.TempPathFactory):
 
 def test_required_months_covers_the_nested_backtest_and_seasonal_naive() -> None:
     config = TimeseriesSettings()
-    assert required_months(config) == 12 + 2 + 6 + 2 + 6 == 28
+    assert required_months(config) == 12 + 2 + 6 + 0 + 6 == 26
     assert required_months(TimeseriesSettings(min_history_months=40)) == 40
     assert (
         required_months(TimeseriesSettings(selection_origins=5, evaluation_origins=1)) == 12 + 4 + 6 + 0 + 6
@@ -86,9 +86,9 @@ def test_full_report_sections_and_partial_month(written) -> None:
         "2003-10-01",
     ]
     protocol = report.backtest.protocol
-    assert protocol.evaluation_origins == ["2002-11", "2002-12", "2003-01"]  # the last leaves 6 months
-    assert protocol.selection_origins == ["2002-03", "2002-04", "2002-05"]
-    assert protocol.selection_last_month == "2002-10"
+    assert protocol.evaluation_origins == ["2003-01"]  # it leaves exactly 6 months
+    assert protocol.selection_origins == ["2002-05", "2002-06", "2002-07"]
+    assert protocol.selection_last_month == "2002-12"
     assert "whose months all come later" in protocol.description
     models = {c.model for c in report.backtest.candidates}
     assert {"last_value", "seasonal_naive", "training_mean"} <= models
@@ -100,9 +100,9 @@ def test_full_report_sections_and_partial_month(written) -> None:
 def test_every_shipped_model_has_intervals_with_measured_coverage(written) -> None:
     forecast = written.report.forecast
     assert forecast.interval_levels == [80, 95] and "conformal" in forecast.interval_method
-    assert [(c.level, c.points) for c in forecast.coverage] == [(80, 18), (95, 18)]
+    assert [(c.level, c.points) for c in forecast.coverage] == [(80, 6), (95, 6)]
     assert all(0 <= c.coverage <= 1 for c in forecast.coverage)
-    assert forecast.calibration_points == 36
+    assert forecast.calibration_points == 24  # 3 selection and 1 evaluation origin, 6 months each
     for p in forecast.points:
         assert 0 <= p.lower_95 <= p.lower_80 <= p.forecast <= p.upper_80 <= p.upper_95
         assert p.upper_95 > p.lower_95

@@ -1,0 +1,76 @@
+"""The dashboard's time-series section reads the reports through the same typed model the asset writes
+them with: a change of shape fails here, an old-shape file is named with its fix, archived reports of
+removed segments are never offered."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from sales_assets.timeseries.report import build_report, write_report
+from sales_assets.timeseries.report_model import HIERARCHY_FILE
+from sales_assets.timeseries.series import Segment
+from sales_tests.timeseries.test_hierarchy import synthetic_inputs
+from sales_tests.timeseries.test_report import QUICK, series_of
+
+pytest.importorskip(
+    "streamlit", reason="the dashboard extra is not installed (pip install -e '.[dashboard]')"
+)
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+
+
+@pytest.fixture(scope="module")
+def app():
+    spec = importlib.util.spec_from_file_location("sales_dashboard_timeseries_section", APP)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def reports_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from sales_assets.timeseries.hierarchy import reconcile_hierarchy
+
+    directory = tmp_path_factory.mktemp("timeseries")
+    write_report(build_report(Segment("Classic Cars"), series_of(30), QUICK), directory)
+    (directory / "archive").mkdir()
+    (directory / "archive" / "sales_ts_risk_Planes_Norway.json").write_text("{}")
+    (directory / HIERARCHY_FILE).write_text(reconcile_hierarchy(synthetic_inputs()).model_dump_json())
+    return directory
+
+
+def test_reports_are_listed_by_segment_key_and_archived_ones_are_not(app, reports_dir: Path) -> None:
+    assert list(app.timeseries_reports(reports_dir)) == ["Classic Cars"]
+
+
+def test_forecast_risk_and_backtest_tables_come_from_the_typed_report(app, reports_dir: Path) -> None:
+    report = app.read_timeseries_report(reports_dir / "sales_ts_risk_Classic_Cars_ALL.json")
+    frame = app.forecast_frame(report)
+    assert frame.height == 30 + 4 and frame.schema["month"] == pl.Date
+    assert frame["forecast"].drop_nulls().len() == 4 and frame["SALES"].drop_nulls().len() == 30
+    risk = dict(app.risk_table(report).iter_rows())
+    assert "long-run monthly volatility (%)" in risk and not any("annualised" in k for k in risk)
+    assert any("not annualised" in v for k, v in app.risk_table(report).iter_rows() if k == "caveat")
+    backtest = app.backtest_table(report)
+    assert report.decision.shipped_model in backtest["model"].to_list()
+    scored = [c.model for c in report.backtest.candidates if c.selection is not None]
+    shown = backtest.filter(pl.col("model").is_in(scored))["selection RMSE (USD)"]
+    assert shown.len() == len(scored) and shown.str.starts_with("$").all()
+
+
+def test_the_coherent_forecast_of_a_node_and_none_for_a_pair(app, reports_dir: Path) -> None:
+    reason, frame = app.hierarchy_forecast(reports_dir, "Classic Cars")
+    assert reason.startswith("Shipping ") and frame.height == 4
+    assert app.hierarchy_forecast(reports_dir, "Classic Cars|USA") is None
+
+
+def test_a_report_of_the_old_shape_is_named_with_its_fix(app, tmp_path: Path) -> None:
+    (tmp_path / "sales_ts_risk_ALL_ALL.json").write_text(
+        '{"segment": {"key": "ALL"}, "decision": {"message": "x"}}'
+    )
+    with pytest.raises(ValueError, match="sales_ts_risk_ALL_ALL.json: not a TimeseriesReport.*rematerialise"):
+        app.timeseries_reports(tmp_path)
