@@ -88,11 +88,11 @@ def wait_for_code_location(url: str, process: subprocess.Popen, log: Path) -> No
 
 
 @pytest.fixture(scope="module")
-def dagster_ui(ui_data: UiData, request: pytest.FixtureRequest) -> Iterator[str]:
-    """`dagster dev` over the materialised graph; the server loads its code location while the graph is
-    materialised, which saves a minute on two cores."""
+def dagster_ui(materialised_graph: UiData) -> Iterator[str]:
+    """`dagster dev` over the materialised graph (started after it: two processes creating one sqlite
+    instance's tables at once collide)."""
     port = free_port()
-    log = ui_data.home.parent / f"dagster-dev-{port}.log"
+    log = materialised_graph.home.parent / f"dagster-dev-{port}.log"
     command = [
         sys.executable,
         "-m",
@@ -109,14 +109,13 @@ def dagster_ui(ui_data: UiData, request: pytest.FixtureRequest) -> Iterator[str]
         process = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
-            env=ui_data.env,
+            env=materialised_graph.env,
             stdout=sink,
             stderr=sink,
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        request.getfixturevalue("materialised_graph")
         wait_for_http(f"{url}/server_info", timeout=120, process=process, log=log)
         wait_for_code_location(url, process, log)
         yield url
