@@ -938,8 +938,10 @@ class Export:
         trimmed = pl.col(column).str.strip_chars()
         if column in self.layout.numeric:
             return trimmed
-        tokens = [t for t in self.reading.null_tokens if t not in self.reading.kept_tokens.get(column, [])]
-        return pl.when(trimmed.is_in(tokens) | (trimmed == "")).then(None).otherwise(trimmed).alias(column)
+        kept = self.reading.kept_tokens.get(column, [])
+        # One set lookup for the tokens and the empty cell: the cheapest form on millions of cells.
+        missing = [*(t for t in self.reading.null_tokens if t not in kept), ""]
+        return pl.when(trimmed.is_in(missing)).then(None).otherwise(trimmed).alias(column)
 
     def sample(self) -> pl.DataFrame:
         """The first `reading.sample_rows` well-formed records (normalised), read with Python's csv module
