@@ -9,11 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sales_assets.timeseries.report import build_report, write_report
 from sales_assets.timeseries.report_model import HIERARCHY_FILE
 from sales_assets.timeseries.series import Segment
+from sales_tests.timeseries.samples import write_sample_report
 from sales_tests.timeseries.test_hierarchy import synthetic_inputs
-from sales_tests.timeseries.test_report import QUICK, series_of
 
 pytest.importorskip(
     "streamlit", reason="the dashboard extra is not installed (pip install -e '.[dashboard]')"
@@ -36,7 +35,7 @@ def reports_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sales_assets.timeseries.hierarchy import reconcile_hierarchy
 
     directory = tmp_path_factory.mktemp("timeseries")
-    write_report(build_report(Segment("Classic Cars"), series_of(30), QUICK), directory)
+    write_sample_report(directory, Segment("Classic Cars"))
     (directory / "archive").mkdir()
     (directory / "archive" / "sales_ts_risk_Planes_Norway.json").write_text("{}")
     (directory / HIERARCHY_FILE).write_text(reconcile_hierarchy(synthetic_inputs()).model_dump_json())

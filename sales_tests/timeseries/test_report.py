@@ -1,10 +1,6 @@
 import json
-from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import polars as pl
 import pytest
 
 from sales_assets.settings import TimeseriesSettings
@@ -16,12 +12,8 @@ from sales_assets.timeseries.report import (
     write_report,
 )
 from sales_assets.timeseries.report_model import INSUFFICIENT_DATA, OK, TimeseriesReport
-from sales_assets.timeseries.series import MonthlySeries, Segment, build_monthly_series
-
-# Two SARIMA candidates keep the report tests quick; the selection tests use the full default set.
-QUICK = TimeseriesSettings(
-    forecast_steps=4, garch_horizon=3, sarima_candidates=TimeseriesSettings().sarima_candidates[:2]
-)
+from sales_assets.timeseries.series import Segment
+from sales_tests.timeseries.samples import QUICK, series_of
 
 
 def strict_json(path: Path) -> dict:
@@ -29,19 +21,6 @@ def strict_json(path: Path) -> dict:
         raise ValueError(f"{path} holds {constant}, which is not JSON")
 
     return json.loads(path.read_text(), parse_constant=reject)
-
-
-def series_of(months: int, last_day: int | None = None, seed: int = 0) -> MonthlySeries:
-    """`months` months from January 2001 with one zero month; the data ends on `last_day` of the last month
-    (default: its final day, a complete month)."""
-    index = pd.date_range("2001-01-01", periods=months, freq="MS")
-    values = (
-        1000 + 300 * np.sin(np.arange(months) * np.pi / 6) + np.random.default_rng(seed).normal(0, 50, months)
-    )
-    values[min(3, months - 1)] = 0.0
-    last = index[-1] + pd.offsets.MonthEnd(0) if last_day is None else index[-1].replace(day=last_day)
-    frame = pl.DataFrame({"month": index.to_pydatetime(), "sales": values})
-    return build_monthly_series(frame, datetime(2001, 1, 1), last.to_pydatetime())
 
 
 @pytest.fixture(scope="module")
