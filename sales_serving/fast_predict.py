@@ -29,7 +29,7 @@ from sales_serving.errors import (
 )
 from sales_serving.features import RowError
 from sales_serving.limits import check_unknown_fields
-from sales_serving.metrics import LATENCY, PREDICTED_ROWS, REQUESTS
+from sales_serving.metrics import LATENCY, predicted_rows, request_counter
 from sales_serving.schema import SalesFeatures
 from sales_serving.scoring import prediction_payload
 
@@ -69,7 +69,7 @@ def answer_predict(state: Any, body: bytes, content_type: str | None, query_stri
         payload = prediction_payload(model, row, echo)
     except RowError as error:
         raise field_error(error) from error
-    PREDICTED_ROWS.labels(model.backend).inc()
+    predicted_rows(model.backend).inc()
     return orjson.dumps(payload)
 
 
@@ -108,7 +108,7 @@ class PredictFastPath:
             await response(scope, receive, send)
         finally:
             self.latency.observe(time.perf_counter() - started)
-            REQUESTS.labels(PREDICT_PATH, "POST", str(status)).inc()
+            request_counter(PREDICT_PATH, "POST", str(status)).inc()
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -10,7 +10,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from sales_serving.errors import status_for
-from sales_serving.metrics import LATENCY, REQUESTS
+from sales_serving.metrics import LATENCY, request_counter
 
 
 class InstrumentedRoute(APIRoute):
@@ -33,6 +33,6 @@ class InstrumentedRoute(APIRoute):
                 raise
             finally:
                 latency.observe(time.perf_counter() - started)
-                REQUESTS.labels(endpoint, request.method, str(status)).inc()
+                request_counter(endpoint, request.method, str(status)).inc()
 
         return instrumented

@@ -23,6 +23,7 @@ from sales_serving.contract.bundle import (
     read_metadata,
 )
 from sales_serving.features import DerivedFeature, FeatureBuilder, FeatureColumns
+from sales_serving.intervals import IntervalBands
 from sales_serving.settings import Backend
 
 ONNX_NUMPY_TYPES = {"float32": np.float32, "float64": np.float64, "string": np.object_}
@@ -112,6 +113,8 @@ class LoadedModel:
     backend: Literal["onnx", "joblib"]
     predictor: Predictor
     builder: FeatureBuilder
+    # The bundle's interval calibration as arrays; None when it carries none.
+    intervals: IntervalBands | None = None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -172,7 +175,8 @@ def load_bundle(directory: Path, backend: Backend = "auto") -> LoadedModel:
         predictor = OnnxPredictor(onnx_path, metadata.onnx)
     else:
         predictor = JoblibPredictor(directory / PIPELINE_FILE, metadata.feature_names)
-    model = LoadedModel(directory, metadata, chosen, predictor, build_feature_builder(metadata))
+    bands = IntervalBands.from_spec(metadata.intervals) if metadata.intervals else None
+    model = LoadedModel(directory, metadata, chosen, predictor, build_feature_builder(metadata), bands)
     _smoke_test(model)
     return model
 

@@ -11,6 +11,7 @@ around every request.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -124,6 +125,18 @@ def model_refused() -> None:
     MODEL_REFUSALS.inc()
 
 
+# labels() takes a lock and builds a key on every call; these label sets are few (route templates, status
+# codes, backends), so each child is looked up once.
+@functools.cache
+def request_counter(endpoint: str, method: str, status: str) -> Counter:
+    return REQUESTS.labels(endpoint, method, status)
+
+
+@functools.cache
+def predicted_rows(backend: str) -> Counter:
+    return PREDICTED_ROWS.labels(backend)
+
+
 def observe_unrouted(method: str, status: int) -> None:
     """A request no route took (404, 405, a body refused before routing)."""
-    REQUESTS.labels("unmatched", method, str(status)).inc()
+    request_counter("unmatched", method, str(status)).inc()

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from sales_serving.features import FeatureColumns
-from sales_serving.intervals import NO_INTERVALS_WARNING, interval_bounds
+from sales_serving.intervals import NO_INTERVALS_WARNING
 from sales_serving.loading import LoadedModel
 from sales_serving.schema import (
     BatchInterval,
@@ -59,13 +59,13 @@ def score(model: LoadedModel, rows: Sequence[Mapping[str, Any]]) -> Scored:
     """Scores request rows (validated SalesFeatures as mappings); raises features.RowError naming the
     0-based row when the bundle needs a field a row lacks or a value it cannot take."""
     predictions, features = model.predict(rows)
-    spec = model.metadata.intervals
+    bands = model.intervals
     bounds = None
-    if spec is not None:
+    if bands is not None:
         price = None
-        if spec.price_cap is not None:
-            price = np.fromiter((row[spec.price_field] for row in rows), dtype=np.float64, count=len(rows))
-        bounds = interval_bounds(spec, predictions, price)
+        if bands.price_cap is not None:
+            price = np.fromiter((row[bands.price_field] for row in rows), dtype=np.float64, count=len(rows))
+        bounds = bands.bounds(predictions, price)
     return Scored(predictions, bounds, features, model_warnings(model))
 
 

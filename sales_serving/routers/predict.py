@@ -15,7 +15,7 @@ from sales_serving.fast_predict import answer_predict
 from sales_serving.features import RowError
 from sales_serving.instrumentation import InstrumentedRoute
 from sales_serving.limits import check_batch_size, check_unknown_fields
-from sales_serving.metrics import PREDICTED_ROWS
+from sales_serving.metrics import predicted_rows
 from sales_serving.schema import BatchPredictionResponse, BatchRequest, PredictionResponse
 from sales_serving.scoring import predict_many
 
@@ -62,5 +62,5 @@ async def predict_batch(
         response = await run_in_threadpool(predict_many, model, rows)
     except RowError as error:
         raise field_error(error, "rows") from error
-    PREDICTED_ROWS.labels(model.backend).inc(len(rows))
+    predicted_rows(model.backend).inc(len(rows))
     return response

@@ -16,7 +16,7 @@ from sales_serving.features import RowError
 from sales_serving.instrumentation import InstrumentedRoute
 from sales_serving.limits import validate_rows
 from sales_serving.loading import LoadedModel
-from sales_serving.metrics import PREDICTED_ROWS
+from sales_serving.metrics import predicted_rows
 from sales_serving.protocols import (
     MODEL_ENDPOINT_NAME,
     InferenceRequest,
@@ -60,7 +60,7 @@ async def _score_raw_rows(
         scored = await run_in_threadpool(score, model, [row_mapping(row) for row in rows])
     except RowError as error:
         raise field_error(error, ".".join(prefix)) from error
-    PREDICTED_ROWS.labels(model.backend).inc(len(rows))
+    predicted_rows(model.backend).inc(len(rows))
     return scored
 
 

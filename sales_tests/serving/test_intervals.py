@@ -8,16 +8,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sales_serving.contract.bundle import PredictionIntervals
-from sales_serving.intervals import interval_bounds
+from sales_serving.intervals import IntervalBands
 from sales_tests.serving.bundle_factory import TEST_INTERVALS
 
-SPEC = PredictionIntervals.model_validate(TEST_INTERVALS)
+BANDS = IntervalBands.from_spec(PredictionIntervals.model_validate(TEST_INTERVALS))
 
 
 def test_rows_below_the_cap_are_exact_and_capped_rows_get_relative_bands() -> None:
     predictions = np.array([2871.0, 4100.0, 500.0])
     price = np.array([95.7, 100.0, 120.0])
-    bounds = interval_bounds(SPEC, predictions, price)
+    bounds = BANDS.bounds(predictions, price)
     assert list(bounds) == [0.8, 0.95]
     lower, upper = bounds[0.8]
     np.testing.assert_allclose(lower, [2871.0, 4100.0 * 0.9, 500.0 * 0.9])
@@ -27,12 +27,14 @@ def test_rows_below_the_cap_are_exact_and_capped_rows_get_relative_bands() -> No
 
 
 def test_bounds_stay_ordered_for_a_negative_prediction_and_without_a_cap() -> None:
-    uncapped = PredictionIntervals.model_validate(TEST_INTERVALS | {"price_cap": None})
-    lower, upper = interval_bounds(uncapped, np.array([-100.0, 50.0]), None)[0.8]
+    uncapped = IntervalBands.from_spec(
+        PredictionIntervals.model_validate(TEST_INTERVALS | {"price_cap": None})
+    )
+    lower, upper = uncapped.bounds(np.array([-100.0, 50.0]), None)[0.8]
     assert (lower <= upper).all()
     np.testing.assert_allclose(lower, [-112.0, 45.0])
     with pytest.raises(ValueError, match="PRICEEACH"):
-        interval_bounds(SPEC, np.array([1.0]), None)
+        BANDS.bounds(np.array([1.0]), None)
 
 
 def test_predict_and_batch_serve_the_same_intervals(client: TestClient, example_row: dict) -> None:
