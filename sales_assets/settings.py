@@ -1,13 +1,13 @@
 """The one typed settings object: every path and knob of the code location, and the only reader of env.
 
-Precedence (highest first): environment variables, the YAML file named by `SALES_SETTINGS_FILE`, the
-defaults in this module. Top-level fields read `SALES_<FIELD>` (for example `SALES_DATA_DIR`,
+Precedence (highest first): environment variables, the YAML file named by `SALES_SETTINGS_FILE` (else
+`sales-settings.yaml` at the project root, which the quickstart writes), the defaults in this module.
+Top-level fields read `SALES_<FIELD>` (for example `SALES_DATA_DIR`,
 `SALES_RAW_CSV`); nested fields read `SALES_<SECTION>__<FIELD>` (for example `SALES_ML__CV_FOLDS=3`).
 """
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from sales_serving.contract.bundle import models_dir as bundle_models_dir
 from sales_serving.contract.export import ExportLayout, ExportReading
+from sales_serving.contract.local_settings import default_data_dir, settings_file
 
 # Columns of the source export, in the order the real file has them.
 SOURCE_COLUMNS: tuple[str, ...] = (
@@ -262,8 +263,11 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    data_dir: Path = Path("data")
+    # Default: data/ at the project root, so commands run from any folder find the same data.
+    data_dir: Path = Field(default_factory=default_data_dir)
     raw_csv: Path | None = None  # default: $SALES_DATA_DIR/raw/sales_data_sample.csv
+    # Model bundles kept by `sales-admin prune`: the newest this many, plus CURRENT's and the champion's.
+    keep_bundles: int = Field(default=5, ge=1)
 
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
@@ -282,10 +286,8 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        yaml_file = os.environ.get("SALES_SETTINGS_FILE")
-        if yaml_file:
-            if not Path(yaml_file).is_file():
-                raise FileNotFoundError(f"SALES_SETTINGS_FILE={yaml_file!r} does not exist")
+        yaml_file = settings_file()
+        if yaml_file is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
         return tuple(sources)
 

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 HOW_TO_TRAIN = (
     "Train one by materialising `onnx_model` and everything upstream of it: `sales-dagster asset materialize "
     "-m sales_assets.definitions --select '*onnx_model'` (or `python3 scripts/quickstart.py`, or the Dagster "
-    "UI); the service picks the new bundle up without a restart."
+    "UI); the service picks the new bundle up without a restart. If one was trained into another data "
+    "folder, set SALES_DATA_DIR (or SALES_SERVING_MODEL_DIR) to it."
 )
 
 

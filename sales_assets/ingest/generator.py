@@ -331,7 +331,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rows", type=int, default=settings.ingest.generator_default_rows)
     parser.add_argument("--seed", type=int, default=settings.ingest.generator_seed)
+    parser.add_argument("--force", action="store_true", help="overwrite --out when it exists")
     args = parser.parse_args(argv)
+    if args.out.exists() and not args.force:
+        print(
+            f"sales-generate: {args.out} exists and is kept (it may be the export SALES_RAW_CSV or the "
+            "settings file names); pass --out NEW.csv, or --force to overwrite it",
+            file=sys.stderr,
+        )
+        return 2
     result = generate_sales_csv(
         args.out,
         rows=args.rows,

@@ -14,6 +14,7 @@ from sales_assets.settings import Settings
 from sales_assets.timeseries.reads import UnknownSegmentError, load_segment_series, require_segment
 from sales_assets.timeseries.report import build_report, write_report
 from sales_assets.timeseries.series import Segment
+from sales_serving.contract.local_settings import data_dir_hint
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -48,7 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     segment = Segment(args.product_line, args.country)
     if not settings.duckdb_path.is_file():
         print(
-            f"error: no warehouse at {settings.duckdb_path}; materialise duckdb_table first", file=sys.stderr
+            f"error: no warehouse at {settings.duckdb_path}; materialise duckdb_table first. "
+            + data_dir_hint(settings.data_dir),
+            file=sys.stderr,
         )
         return 2
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as connection:
