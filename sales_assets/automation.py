@@ -8,11 +8,18 @@ from dataclasses import dataclass
 import dagster as dg
 
 from sales_assets.io import sha256_file
+from sales_assets.recovery import recovering
 from sales_assets.resources import SalesSettingsResource
 from sales_assets.settings import AutomationSettings, Settings
 from sales_assets.timeseries.defs import ts_risk_reports_job
 
 REFRESH_ALL_JOB = "refresh_all"
+CHEAP_CHAIN_JOB = "refresh_cheap_chain"
+HEAVY_JOB = "refresh_heavy"
+# Tag on every asset (set in sales_assets.definitions): "heavy" for the steps whose own work dominates a
+# refresh (HEAVY_ASSETS), "cheap" for the rest. It chooses the executor of the two-run refresh.
+COST_TAG = "cost"
+HEAVY_ASSETS = frozenset({"trained_models", "shap_importance", "onnx_model", "ts_risk_reports"})
 DAILY_REFRESH_SCHEDULE = "daily_refresh"
 RAW_CSV_CHANGE_SENSOR = "raw_csv_change"
 SEGMENTS_AFTER_REFRESH_SENSOR = "segments_after_refresh"
@@ -62,11 +69,31 @@ def build_automation(
             f"job {segments_job.name!r} must be partitioned by a DynamicPartitionsDefinition, got {partitions_def!r}"
         )
     partitioned = segments_job.selection if segments_job is not None else dg.AssetSelection.assets()
+    # What needs the segment partitions (they and what reads them) runs after them, not in a refresh run.
+    after_segments = partitioned.downstream()
     refresh_all = dg.define_asset_job(
         REFRESH_ALL_JOB,
-        selection=dg.AssetSelection.all() - partitioned,
+        selection=dg.AssetSelection.all() - after_segments,
         description="Materialises every unpartitioned asset (and its checks) in dependency order. When it "
         f"succeeds, sensor `{SEGMENTS_AFTER_REFRESH_SENSOR}` refreshes each segment partition.",
+        tags={TRIGGER_TAG: "manual"},
+    )
+    # The same refresh in two runs, for commands (the quickstart, CI): the cheap chain in one process (each
+    # step's own work is about a second, a step process costs seconds to start), the heavy steps each in
+    # their own process (memory returned after each, a crash kills one step). BENCHMARKS.md has the figures.
+    cheap_chain = dg.define_asset_job(
+        CHEAP_CHAIN_JOB,
+        selection=dg.AssetSelection.tag(COST_TAG, "cheap") - after_segments,
+        executor_def=recovering(dg.in_process_executor),
+        description="Every cheap unpartitioned asset (ingest, warehouse, analytics, the segment catalogue) "
+        "in one process.",
+        tags={TRIGGER_TAG: "manual"},
+    )
+    heavy = dg.define_asset_job(
+        HEAVY_JOB,
+        selection=dg.AssetSelection.tag(COST_TAG, "heavy") - after_segments,
+        executor_def=recovering(dg.multiprocess_executor),
+        description=f"Training, SHAP and ONNX export, each step in its own process; run after `{CHEAP_CHAIN_JOB}`.",
         tags={TRIGGER_TAG: "manual"},
     )
 
@@ -136,7 +163,7 @@ def build_automation(
         sensors.append(segments_after_refresh)
 
     # The segment job belongs to the timeseries group, which exports it; only refresh_all is new here.
-    return Automation(jobs=[refresh_all], schedules=[daily_refresh], sensors=sensors)
+    return Automation(jobs=[refresh_all, cheap_chain, heavy], schedules=[daily_refresh], sensors=sensors)
 
 
 _automation = build_automation(Settings().automation, segments_job=ts_risk_reports_job)

@@ -14,6 +14,7 @@ import dagster as dg
 
 from sales_assets import automation
 from sales_assets.analytics import defs as analytics
+from sales_assets.automation import COST_TAG, HEAVY_ASSETS
 from sales_assets.ingest import defs as ingest
 from sales_assets.ml import defs as ml
 from sales_assets.recovery import recovering
@@ -32,10 +33,6 @@ GROUP_OWNERS = {
     "ml": "team:ml",
     "timeseries": "team:timeseries",
 }
-
-# Assets whose step's own work takes most of a refresh; the rest is the cheap chain (see
-# `cheap_chain_job` in `sales_assets.automation` and BENCHMARKS.md for why the two run differently).
-HEAVY_ASSETS = {"trained_models", "shap_importance", "onnx_model", "ts_risk_reports"}
 
 # Modules every group's outputs depend on besides its own folder: a change there changes every version.
 SHARED_MODULES = ("settings.py", "io.py", "parquet_layer.py", "outliers.py", "metadata.py")
@@ -76,7 +73,7 @@ def with_catalogue_attributes(defs: dg.Definitions, settings: Settings) -> dg.De
             owners=spec.owners or [GROUP_OWNERS.get(group, "team:platform")],
             tags={
                 "domain": "sales",
-                "cost": "heavy" if name in HEAVY_ASSETS else "cheap",
+                COST_TAG: "heavy" if name in HEAVY_ASSETS else "cheap",
                 **spec.tags,
             },
             code_version=spec.code_version or versions.get(group),
@@ -106,7 +103,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             sensors=automation.sensors,
             resources=build_resources(),
             # Every run starts by recovering runs whose process died (pool slots, status, MLflow runs).
-            executor=recovering(dg.multiprocess_executor),
+            # Multiprocess by default (`{"execution": {"config": {"in_process": {}}}}` picks one process);
+            # the jobs of `sales_assets.automation` choose per job.
+            executor=recovering(dg.multi_or_in_process_executor),
         ),
     )
     return with_catalogue_attributes(merged, settings)

@@ -12,7 +12,9 @@ import pytest
 
 from sales_assets import automation
 from sales_assets.automation import (
+    CHEAP_CHAIN_JOB,
     DAILY_REFRESH_SCHEDULE,
+    HEAVY_JOB,
     RAW_CSV_CHANGE_SENSOR,
     RAW_CSV_SHA256_TAG,
     REFRESH_ALL_JOB,
@@ -56,7 +58,11 @@ def _design_stand_ins() -> list[dg.AssetsDefinition]:
     def ts_risk_reports() -> None:
         pass
 
-    return [raw_csv, clean_parquet, duckdb_table, summaries, ts_risk_reports]
+    @dg.asset(deps=[ts_risk_reports])
+    def ts_reconciliation() -> None:
+        pass
+
+    return [raw_csv, clean_parquet, duckdb_table, summaries, ts_risk_reports, ts_reconciliation]
 
 
 @pytest.fixture
@@ -82,7 +88,7 @@ def _selected_keys(defs: dg.Definitions, job_name: str) -> set[str]:
     return {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
 
 
-def test_refresh_all_selects_every_asset_but_the_partitioned_one(stand_in_defs):
+def test_refresh_all_selects_every_asset_but_the_partitioned_one_and_its_downstream(stand_in_defs):
     assert _selected_keys(stand_in_defs, REFRESH_ALL_JOB) == {
         "raw_csv",
         "clean_parquet",
@@ -121,28 +127,28 @@ def test_module_schedule_follows_settings():
 
 
 def test_module_jobs_split_the_real_graph_by_partitioning():
-    """Against the real groups: refresh_all holds every unpartitioned asset, the segment sensor requests
-    the timeseries job that holds every partitioned one."""
-    from sales_assets.definitions import GROUPS
+    """Against the real code location: refresh_all holds every unpartitioned asset that does not need the
+    segment partitions, the segment sensor requests the timeseries job that holds every partitioned one,
+    and the two-run refresh (cheap chain in one process, heavy steps each in their own) covers refresh_all."""
+    from sales_assets.definitions import defs
     from sales_assets.timeseries.defs import ts_risk_reports_job
 
-    defs = dg.Definitions(
-        assets=[a for group in GROUPS for a in group.assets],
-        asset_checks=[c for group in GROUPS for c in group.asset_checks],
-        jobs=[j for group in GROUPS for j in group.jobs] + automation.jobs,
-        schedules=automation.schedules,
-        sensors=automation.sensors,
-        resources=build_resources(),
-    )
     graph = defs.resolve_asset_graph()
     partitioned = {k for k in graph.materializable_asset_keys if graph.get(k).partitions_def is not None}
-    unpartitioned = graph.materializable_asset_keys - partitioned
-    assert dg.AssetKey("ts_risk_reports") in partitioned
-    assert {"raw_csv", "duckdb_table", "trained_models", "ts_segments"} <= {
-        k.to_user_string() for k in unpartitioned
+    after_segments = {
+        k.to_user_string() for k in dg.AssetSelection.assets(*partitioned).downstream().resolve(graph)
     }
-    assert _selected_keys(defs, REFRESH_ALL_JOB) == {k.to_user_string() for k in unpartitioned}
+    unpartitioned = {k.to_user_string() for k in graph.materializable_asset_keys - partitioned}
+    assert dg.AssetKey("ts_risk_reports") in partitioned
+    assert {"raw_csv", "duckdb_table", "trained_models", "ts_segments"} <= unpartitioned
+    refresh_all = _selected_keys(defs, REFRESH_ALL_JOB)
+    assert refresh_all == unpartitioned - after_segments
     assert _selected_keys(defs, ts_risk_reports_job.name) == {k.to_user_string() for k in partitioned}
+    cheap, heavy = _selected_keys(defs, CHEAP_CHAIN_JOB), _selected_keys(defs, HEAVY_JOB)
+    assert cheap | heavy == refresh_all and not cheap & heavy
+    assert heavy == {"trained_models", "shap_importance", "onnx_model"}
+    assert defs.resolve_job_def(CHEAP_CHAIN_JOB).executor_def.name == "in_process"
+    assert defs.resolve_job_def(HEAVY_JOB).executor_def.name == "multiprocess"
     segment_sensor = defs.resolve_sensor_def(SEGMENTS_AFTER_REFRESH_SENSOR)
     assert segment_sensor.job_name == ts_risk_reports_job.name
     assert segment_sensor.default_status == dg.DefaultSensorStatus.RUNNING
