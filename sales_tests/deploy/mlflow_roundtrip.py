@@ -15,6 +15,7 @@ import sys
 
 import mlflow
 import numpy as np
+import sklearn
 from mlflow import MlflowClient
 from sklearn.linear_model import LinearRegression
 
@@ -33,7 +34,10 @@ def log_and_register(settings: Settings) -> dict:
     with mlflow.start_run(run_name=RUN_NAME) as run:
         mlflow.log_param("rows", len(x))
         mlflow.log_metric("slope", float(model.coef_[0]))
-        info = mlflow.sklearn.log_model(model, name="model", input_example=x[:2])
+        # Named requirements: MLflow would otherwise infer them in a subprocess (half a minute).
+        info = mlflow.sklearn.log_model(
+            model, name="model", pip_requirements=[f"scikit-learn=={sklearn.__version__}"]
+        )
     name = settings.ml.registered_model_name
     version = mlflow.register_model(info.model_uri, name).version
     MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri).set_registered_model_alias(
