@@ -49,7 +49,7 @@ from sales_assets.timeseries.report_model import (
     WarningCount,
 )
 from sales_assets.timeseries.risk import risk_summary
-from sales_assets.timeseries.selection import choose, decision_reason, forecast_label
+from sales_assets.timeseries.selection import choose, decision_reason, forecast_label, origin_span
 from sales_assets.timeseries.series import MonthlySeries, Segment
 
 if TYPE_CHECKING:
@@ -91,11 +91,9 @@ def _next_months(last: date, steps: int) -> list[str]:
 def protocol_description(protocol: Protocol) -> str:
     return (
         f"Each model is fitted on every month before an origin and forecasts {protocol.horizon} months. "
-        f"The choice uses the {len(protocol.selection_origins)} selection origins "
-        f"{protocol.selection_origins[0]} to {protocol.selection_origins[-1]} (forecast months up to "
-        f"{protocol.selection_last_month}); the reported score is the shipped model's on the "
-        f"{len(protocol.evaluation_origins)} evaluation origins {protocol.evaluation_origins[0]} to "
-        f"{protocol.evaluation_origins[-1]}, whose months all come later. Interval coverage: calibrated on "
+        f"The choice uses the selection {origin_span(protocol.selection_origins)} (forecast months up to "
+        f"{protocol.selection_last_month}); the reported score is the shipped model's on the evaluation "
+        f"{origin_span(protocol.evaluation_origins)}, whose months all come later. Interval coverage: calibrated on "
         "the selection origins' errors, measured on the evaluation origins'; the shipped intervals are "
         "calibrated on both."
     )

@@ -30,6 +30,11 @@ def forecast_label(model: str) -> str:
     return FORECAST_LABEL.format(model=model)
 
 
+def origin_span(origins: Sequence[str]) -> str:
+    """`origin 2004-12` or `origins 2004-04 to 2004-06`: origins (YYYY-MM) as a reader says them."""
+    return f"origin {origins[0]}" if len(origins) == 1 else f"origins {origins[0]} to {origins[-1]}"
+
+
 def margin_rule(min_improvement: float) -> str:
     return (
         "ship the simplest eligible model (baselines before SARIMA, then fewer coefficients) unless the best "
@@ -82,9 +87,8 @@ def decision_reason(decision: Decision) -> str:
         else ""
     )
     parts.append(
-        f"Chosen on origins {decision.chosen_on_origins[0]} to {decision.chosen_on_origins[-1]}; scored on "
-        f"the later origins {decision.reported_on_origins[0]} to {decision.reported_on_origins[-1]}: "
-        f"RMSE {score.rmse:,.0f}{versus} ({score.points} points)."
+        f"Chosen on {origin_span(decision.chosen_on_origins)}; scored on the later "
+        f"{origin_span(decision.reported_on_origins)}: RMSE {score.rmse:,.0f}{versus} ({score.points} points)."
     )
     return " ".join(parts)
 
