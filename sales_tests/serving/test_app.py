@@ -188,8 +188,15 @@ def test_oversized_body_is_413_declared_or_streamed(data_dir: Path, bundle_v1: P
             content=iter([b" " * 1500, b" " * 1500]),
             headers={"content-type": "application/json"},
         )
+        # /predict is answered by the fast path, which must keep the same limit.
+        declared_single = small.post(
+            "/predict", content=b" " * 4096, headers={"content-type": "application/json"}
+        )
+        streamed_single = small.post(
+            "/predict", content=iter([b" " * 1500, b" " * 1500]), headers={"content-type": "application/json"}
+        )
         assert small.get("/health").status_code == 200
-    for response in (declared, streamed):
+    for response in (declared, streamed, declared_single, streamed_single):
         assert response.status_code == 413
         assert response.json()["error"] == "payload_too_large"
         assert "SALES_SERVING_MAX_BODY_BYTES" in response.json()["message"]
