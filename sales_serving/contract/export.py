@@ -463,7 +463,7 @@ def detect_number_format(
     found_signs: set[str] = set()
     decimal_votes: dict[str, tuple[str, int, str]] = {}
     thousands_votes: dict[str, tuple[str, int, str]] = {}
-    ambiguous: list[tuple[str, int, str]] = []
+    ambiguous: list[tuple[str, int, str, str]] = []  # column, line, text, the one separator
     for column, samples in values.items():
         for line, text in samples:
             signs = signs_pattern.findall(text)
@@ -484,7 +484,7 @@ def detect_number_format(
             elif len(bare) - bare.index(kinds[0]) - 1 != 3:
                 decimal_votes.setdefault(kinds[0], where)
             else:
-                ambiguous.append(where)
+                ambiguous.append((*where, kinds[0]))
     if len(decimal_votes) > 1 and override.decimal_mark is None:
         (a, wa), (b, wb) = list(decimal_votes.items())[:2]
         raise export_error(
@@ -500,7 +500,7 @@ def detect_number_format(
     if decimal is None and thousands_from_votes and thousands_from_votes[0] in ".,":
         decimal = "," if thousands_from_votes[0] == "." else "."
     if decimal is None and ambiguous:
-        column, line, text = ambiguous[0]
+        column, line, text, _ = ambiguous[0]
         raise export_error(
             path,
             "cannot tell whether the separator in numbers like this is a decimal mark or a thousands "
@@ -514,7 +514,7 @@ def detect_number_format(
     if override.thousands_separator is not None:
         thousands = override.thousands_separator
     else:
-        candidates = thousands_from_votes + [t[2][-4] for t in ambiguous if t[2][-4] != decimal][:1]
+        candidates = thousands_from_votes + [t[3] for t in ambiguous if t[3] != decimal][:1]
         thousands = candidates[0] if candidates else ""
         if len(set(candidates)) > 1:
             raise export_error(
