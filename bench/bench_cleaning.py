@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,14 +29,37 @@ from sales_assets.ingest.cleaning import clean_to_parquet
 from sales_assets.settings import Settings
 source, out = Path(sys.argv[1]), Path(sys.argv[2])
 settings = Settings()
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 with tempfile.TemporaryDirectory(dir=out) as work:
     # Dialect detection (encoding, delimiter, numbers, date order), transcoding and cleaning.
     stats = clean_to_parquet(source, out / "parquet", out / "rejects.parquet", settings.ingest, Path(work))
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"seconds": seconds, "cpu_seconds": time.process_time() - cpu,
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "rows_clean": stats.rows_clean, "rows_rejected": stats.rows_rejected,
                   "duplicates": stats.duplicates_removed}))
+"""
+
+# The cleaning step as it was before the one export reader (commit 7cda52d: UTF-8 transcoding, no dialect
+# detection, no trimming or null tokens), run from a `git archive` of that commit given as argv[3].
+BASELINE_CLEAN = """
+import json, resource, sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from sales_assets.ingest.cleaning import clean_to_parquet
+from sales_assets.ingest.encoding import detect_encoding, transcode_to_utf8
+from sales_assets.settings import Settings
+source, out = Path(sys.argv[1]), Path(sys.argv[2])
+settings = Settings()
+start, cpu = time.perf_counter(), time.process_time()
+with tempfile.TemporaryDirectory(dir=out) as work:
+    report = detect_encoding(source, settings.ingest.candidate_encodings)
+    csv_path = transcode_to_utf8(source, Path(work) / "utf8.csv", report.encoding)
+    stats = clean_to_parquet(csv_path, out / "parquet", out / "rejects.parquet", settings.ingest)
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "cpu_seconds": time.process_time() - cpu,
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "rows_clean": stats.rows_clean}))
 """
 
 # The same rules written the way a pandas user would: read everything, then transform in memory.
@@ -107,10 +131,10 @@ print(json.dumps({"seconds": seconds, "peak_mib": resource.getrusage(resource.RU
 """
 
 
-def measure(code: str, source: Path, out: Path) -> dict:
+def measure(code: str, source: Path, out: Path, *extra: str) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     completed = subprocess.run(
-        [sys.executable, "-c", code, str(source), str(out)],
+        [sys.executable, "-c", code, str(source), str(out), *extra],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -126,6 +150,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     parser.add_argument("--skip-pandas", action="store_true", help="only the Polars step and the chain")
+    parser.add_argument("--skip-chain", action="store_true", help="leave out the raw_csv -> summaries chain")
+    parser.add_argument(
+        "--baseline-rev",
+        metavar="REV",
+        help="also run the cleaning step of this git revision (e.g. 7cda52d, before the export reader) "
+        "on the same file, alternating with the current one, --repeat times each",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each cleaning step (medians shown)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.work) as scratch:
         work = Path(scratch)
@@ -134,10 +166,28 @@ def main() -> None:
         print(
             f"generated {args.rows:,} rows, {results['generate (sales-generate)']['bytes'] / 2**20:,.0f} MiB"
         )
-        results["polars"] = measure(POLARS_CLEAN, source, work / "polars")
+        baseline_src = work / "baseline_src"
+        if args.baseline_rev:
+            baseline_src.mkdir()
+            archive = subprocess.run(
+                ["git", "archive", args.baseline_rev], cwd=ROOT, capture_output=True, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(baseline_src)], input=archive, check=True)
+        runs: dict[str, list[dict]] = {"polars": [], "baseline": []}
+        for _ in range(args.repeat):
+            runs["polars"].append(measure(POLARS_CLEAN, source, work / "polars"))
+            if args.baseline_rev:
+                runs["baseline"].append(measure(BASELINE_CLEAN, source, work / "baseline", str(baseline_src)))
+        for name, measured in runs.items():
+            if measured:
+                results[name] = {
+                    key: statistics.median(r[key] for r in measured)
+                    for key in ("seconds", "cpu_seconds", "peak_mib")
+                } | {"rows_clean": measured[0]["rows_clean"]}
         if not args.skip_pandas:
             results["pandas"] = measure(PANDAS_CLEAN, source, work / "pandas")
-        results["chain raw_csv -> summaries"] = measure(CHAIN, source, work / "chain")
+        if not args.skip_chain:
+            results["chain raw_csv -> summaries"] = measure(CHAIN, source, work / "chain")
 
     print(
         f"\nmachine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
@@ -152,8 +202,15 @@ def main() -> None:
         print(
             f"\npolars vs pandas: {speed:.1f}x faster (target >= 3x), {memory:.1f}x less peak memory (target >= 4x)"
         )
-    chain = results["chain raw_csv -> summaries"]
-    print(f"chain peak memory: {chain['peak_mib']:.0f} MiB (target < 1024 MiB)")
+    if "baseline" in results:
+        ours, before = results["polars"], results["baseline"]
+        print(
+            f"\nexport reader vs {args.baseline_rev}: {ours['seconds'] / before['seconds'] - 1:+.1%} wall, "
+            f"{ours['cpu_seconds'] / before['cpu_seconds'] - 1:+.1%} CPU"
+        )
+    if "chain raw_csv -> summaries" in results:
+        chain = results["chain raw_csv -> summaries"]
+        print(f"chain peak memory: {chain['peak_mib']:.0f} MiB (target < 1024 MiB)")
 
 
 if __name__ == "__main__":
