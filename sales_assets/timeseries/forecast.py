@@ -231,7 +231,8 @@ def sarima_candidate(spec: SarimaSpec, maxiter: int, warning_log: WarningLog) ->
                 f"{spec.name} needs at least {spec.min_train} months of training data, got {len(train)}"
             )
         fitted, problems = fit_sarima(train, spec, maxiter, warning_log)
-        forecast = np.asarray(fitted.forecast(steps), dtype=float)
+        with warning_log.capture(spec.name):  # overflow of a runaway forecast lands in the report too
+            forecast = np.asarray(fitted.forecast(steps), dtype=float)
         if not np.all(np.isfinite(forecast)):
             problems = (*problems, "non-finite forecast")
         return Fit(forecast, problems)

@@ -131,10 +131,6 @@ class Decision(_Model):
     reported_on_origins: list[str]
     seasonal_naive_score: Errors | None = Field(description="seasonal naive on the same evaluation origins")
 
-    @property
-    def message(self) -> str:
-        return self.reason
-
 
 class Coverage(_Model):
     level: int
