@@ -25,9 +25,12 @@ class SalesSettingsResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Every step starts by sweeping what dead runs left in the data folder and by watching its run's
-        process (a step worker exits when the run's process dies); see `sales_assets.recovery`."""
+        process (a step worker exits when the run's process dies; see `sales_assets.recovery`), with the
+        log filters of `sales_assets.quiet_logs` installed."""
+        from sales_assets import quiet_logs
         from sales_assets.recovery import prepare_step
 
+        quiet_logs.install()
         run_id = context.dagster_run.run_id if context.dagster_run is not None else None
         removed = prepare_step(context.instance, run_id, self.get().root)
         if removed:
