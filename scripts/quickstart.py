@@ -96,8 +96,9 @@ def install() -> None:
 def pipeline_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DAGSTER_HOME", str(ROOT / "dagster_home"))
-    # Dagster's notices about superseded CLI commands are for developers, not for this one command.
-    env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
+    # Dagster's notices about superseded CLI commands (FutureWarning) are for developers, not for this
+    # one command; the assets' own warnings are log lines and still show.
+    env.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     return env
 
