@@ -117,7 +117,7 @@ CHAIN = """
 import json, resource, sys, time
 import dagster as dg
 from sales_assets.analytics.assets import summaries
-from sales_assets.ingest.defs import clean_parquet, raw_csv
+from sales_assets.ingest.assets import clean_parquet, raw_csv
 from sales_assets.resources import build_resources
 from sales_assets.warehouse.defs import duckdb_table
 start = time.perf_counter()

@@ -10,8 +10,7 @@ import polars as pl
 import pytest
 
 from sales_assets.analytics.assets import summaries
-from sales_assets.ingest.assets import failing_on_bad_input
-from sales_assets.ingest.defs import clean_parquet, raw_csv
+from sales_assets.ingest.assets import clean_parquet, failing_on_bad_input, raw_csv
 from sales_assets.ingest.generator import generate_sales_csv
 from sales_assets.resources import build_resources
 from sales_assets.warehouse.defs import duckdb_table
