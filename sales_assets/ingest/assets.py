@@ -54,7 +54,10 @@ def failing_on_bad_input(path: Path) -> Iterator[None]:
 def inspect_raw_csv(path: Path, settings: Settings) -> dict:
     """Everything `raw_csv` records about the source file: its dialect (with evidence) and its record
     count from the reader. Raises ExportError / EmptyInputError naming what is wrong."""
-    with tempfile.TemporaryDirectory(dir=path.parent) as work:
+    # Temp copies go under the data folder: the export's own folder may be read-only.
+    work_root = settings.root / "processed"
+    work_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_root) as work:
         export = open_source(path, settings.ingest, Path(work))
         structure = export.structure()
         if structure.records == 0:
