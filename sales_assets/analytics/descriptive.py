@@ -32,7 +32,7 @@ def numeric_descriptive_stats(conn: duckdb.DuckDBPyConnection, table: str) -> pl
     Quartiles are `quantile_cont` (linear interpolation between the two nearest ranks: pandas' and
     Polars' default, numpy's `linear`). The mean is `favg` (Kahan-compensated summation); the standard
     deviation takes a second pass over the deviations from it, also compensated, which gives the exact
-    value rounded to a double (Polars' one-pass `std` was off by up to 1.1e-12 relative on a generated
+    value rounded to a double (Polars' `std` was off by up to 1.1e-12 relative on a generated
     table). Raises ValueError when `table` has no numeric column.
     """
     numeric = numeric_columns(conn, table)
