@@ -21,6 +21,7 @@ from sales_assets.metadata import format_thousands, pyplot
 from sales_assets.sql import quote_identifier
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 # Replaces an empty bin's share so that log(current / reference) stays finite.
@@ -269,7 +270,7 @@ def drift_figure(comparisons: list[Comparison], columns: list[str], warn: float,
     return fig
 
 
-def _draw_year_shares(axis, year: Comparison) -> None:
+def _draw_year_shares(axis: Axes, year: Comparison) -> None:
     column, first, last = year.column, year.reference.label, year.current.label
     positions = range(len(year.edges) - 1)
     for offset, label, counts in ((-0.2, first, year.reference_counts), (0.2, last, year.current_counts)):
