@@ -1,4 +1,5 @@
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -115,6 +116,12 @@ def test_one_partition_materialises_its_report(warehouse: Settings) -> None:
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks[REPORT_AGREES_WITH_ITSELF].passed
     assert checks[SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE].check_name == SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE
+    # Issue 16: statsmodels' expected warnings are counted once in the metadata, not logged as WARNINGs.
+    warnings = {row.data["warning"]: row.data["count"] for row in metadata["fitting_warnings"].value.records}
+    assert any("Too few observations" in text for text in warnings)
+    assert {w.warning: w.count for w in report.warnings} == warnings
+    logged = [entry for entry in instance.all_logs(result.run_id) if entry.level >= logging.WARNING]
+    assert not [entry.user_message for entry in logged if "observations" in entry.user_message]
 
 
 def test_unknown_partition_fails_with_the_valid_segments(warehouse: Settings) -> None:
