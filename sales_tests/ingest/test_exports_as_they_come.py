@@ -374,3 +374,44 @@ def test_other_date_spellings_read_to_the_same_dates(rows, reference, tmp_path, 
     stats, frame, rejects = clean(write_export(tmp_path / "dates.csv", restyled), tmp_path / "out")
     assert rejects.height == 0, rejects["reason"].to_list()[:3]
     assert frame["ORDERDATE"].to_list() == reference["ORDERDATE"].to_list()
+
+
+@pytest.mark.parametrize(
+    ("dialect", "delimiter", "encoding", "style"),
+    [
+        ({"encoding": "cp1252"}, ",", "cp1252", {}),
+        ({"delimiter": ";"}, ";", "utf-8", {}),
+        (
+            {"decimal_mark": ",", "thousands_separator": "."},
+            ";",
+            "utf-8",
+            {c: lambda v: excel_thousands(v, ".", ",") for c in MONEY},
+        ),
+        ({"currency_signs": ["€"]}, ",", "utf-8", {"SALES": lambda v: f"{v} €"}),
+        ({"date_order": "day_first"}, ",", "utf-8", {"ORDERDATE": day_first}),
+        (
+            {
+                "encoding": "utf-16",
+                "delimiter": "\t",
+                "decimal_mark": ".",
+                "thousands_separator": "",
+                "date_order": "month_first",
+            },
+            "\t",
+            "utf-16",
+            {},
+        ),
+    ],
+    ids=["encoding", "delimiter", "decimal-and-thousands", "currency", "date-order", "everything"],
+)
+def test_every_part_of_the_dialect_can_be_set(rows, reference, tmp_path, dialect, delimiter, encoding, style):
+    styled = rows
+    for column, restyler in style.items():
+        styled = restyle(styled, column, restyler)
+    path = write_export(tmp_path / "set.csv", styled, delimiter=delimiter, encoding=encoding)
+    stats, frame, _ = clean(path, tmp_path / "out", dialect=dialect)
+    assert frame.equals(reference)
+    if "date_order" in dialect:
+        assert stats.dialect.evidence["date_order"] == "from settings"
+    if "encoding" in dialect:
+        assert stats.dialect.evidence["encoding"] == "from settings"
