@@ -5,7 +5,8 @@ same run, and the seed-protocol report. Target: leak-free champion CV RMSE <= 54
     .venv/bin/python bench/bench_model_quality.py [--csv ../shared/data/sales_data_sample.csv]
 
 Builds the warehouse (raw_csv -> clean_parquet -> duckdb_table) in a temp dir from the CSV, reads `sales`
-exactly as the `trained_models` asset does, and trains without MLflow. Prints a Markdown report.
+exactly as the `trained_models` asset does (the repeatable sample of at most ml.max_training_rows rows), and
+trains without MLflow. Prints a Markdown report, with the held-out coverage of the prediction intervals.
 """
 
 import argparse
@@ -20,7 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from sales_assets.ingest.defs import clean_parquet, raw_csv
 from sales_assets.ml.catalogue import preprocessor
-from sales_assets.ml.data import read_sales
+from sales_assets.ml.data import read_training_sample
 from sales_assets.ml.evaluation import CVResult, cross_validate, seed_protocol_report
 from sales_assets.ml.training import train_models
 from sales_assets.resources import build_resources
@@ -44,9 +45,9 @@ def main() -> int:
         )
         if not built.success:
             raise SystemExit("warehouse build failed")
-        frame = read_sales(resources["duckdb_reader"])
-    settings = Settings()
-    ml = settings.ml
+        settings = Settings()
+        ml = settings.ml
+        frame = read_training_sample(resources["duckdb_reader"], ml.max_training_rows, ml.random_state).frame
     started = time.perf_counter()
     outcome = train_models(frame, settings, log=lambda message: print(message, file=sys.stderr, flush=True))
     train_seconds = time.perf_counter() - started
@@ -61,7 +62,9 @@ def main() -> int:
     baseline = CVResult(
         "plain GradientBoostingRegressor()",
         "GradientBoostingRegressor",
-        cross_validate(baseline_pipeline, train_x, train_y, ml.cv_folds, ml.cv_repeats, ml.random_state),
+        cross_validate(
+            baseline_pipeline, train_x, train_y, ml.cv_folds, ml.cv_repeats, ml.random_state, ml.n_jobs
+        ),
     ).summary()
     seed = seed_protocol_report(
         frame, outcome.spec, settings.analytics.iqr_columns, settings.analytics.iqr_factor, 0.2, 42
@@ -72,7 +75,8 @@ def main() -> int:
     print(
         f"Protocol: {len(outcome.split.train_index):,} training rows, {len(outcome.split.test_index):,} held out "
         f"(test_size {ml.test_size}, random_state {ml.random_state}); CV {ml.cv_folds} folds x {ml.cv_repeats} "
-        f"repeats on the training part. Training of {len(ml.models)} models took {train_seconds:,.0f} s.\n"
+        f"repeats on the training part. Training of {len(ml.models)} models took {train_seconds:,.0f} s "
+        f"({ml.n_jobs} worker processes).\n"
     )
     print("| model | CV RMSE | CV MAE | CV R2 | fit s |\n| --- | --- | --- | --- | --- |")
     for row in outcome.board.iter_rows(named=True):
@@ -91,6 +95,14 @@ def main() -> int:
         f"- ONNX parity: max abs diff {outcome.champion_parity.max_abs_diff:.5f} on "
         f"{outcome.champion_parity.rows_checked} rows"
     )
+    if outcome.intervals is not None:
+        coverage = ", ".join(
+            f"{share:.1%} at {level:.0%}" for level, share in outcome.intervals.coverage_holdout.items()
+        )
+        print(
+            f"- prediction intervals: held-out coverage {coverage} on "
+            f"{outcome.intervals.holdout_rows_with_band} rows with a band (capped rows)"
+        )
     print(
         f"- CV RMSE / baseline: {champion['rmse_mean'] / baseline['rmse_mean']:.3f}; "
         f"CV MAE / baseline: {champion['mae_mean'] / baseline['mae_mean']:.3f}"

@@ -232,7 +232,9 @@ def onnx_model(
     holdout = read_frame(directory / HOLDOUT_FILE, spec)
     with timed(context.log, "ONNX export and parity") as export_time:
         onnx_bytes = export_onnx(pipeline, spec)
-        parity = check_parity(pipeline, onnx_bytes, holdout[spec.columns], spec, settings.ml.onnx_tolerance)
+        parity = check_parity(
+            pipeline, onnx_bytes, holdout[spec.request_fields], spec, settings.ml.onnx_tolerance
+        )
     context.log.info(
         f"parity on {parity.rows_checked:,} held-out rows: max abs diff {parity.max_abs_diff:.6f} "
         f"(tolerance {parity.tolerance}), {parity.rows_outside} outside"

@@ -63,6 +63,8 @@ def bundle_metadata(
         "features": candidate["features"],
         "onnx": {
             "file": "model.onnx",
+            # The graph takes the request fields and derives the features itself.
+            "input_kind": "request_fields",
             "inputs": onnx_input_types(spec),
             "output": onnx_output_name(onnx_bytes),
             "parity_passed": parity.passed,

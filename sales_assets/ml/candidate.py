@@ -20,16 +20,18 @@ SHAP_SAMPLE_FILE = "shap_sample.parquet"
 
 
 def write_candidate(settings: Settings, outcome: TrainingOutcome, candidate: dict) -> Path:
-    """The champion pipeline, its draft model card, its held-out rows and a SHAP sample, swapped in whole."""
+    """The champion pipeline, its draft model card, its held-out rows (request fields and target) and a SHAP
+    sample (feature columns), swapped in whole."""
     target = settings.model_candidate_dir
     train_x, _ = outcome.part("train")
-    test_x, test_y = outcome.part("test")
+    _, test_y = outcome.part("test")
+    test_requests = outcome.requests_part("test")
     shap_rows = train_x.sample(
         n=min(settings.ml.shap_rows, len(train_x)), random_state=settings.ml.random_state
     )
     with staged_directory(target) as staging:
         joblib.dump(outcome.champion_pipeline, staging / "pipeline.joblib")
-        test_x.assign(**{outcome.spec.target: test_y}).to_parquet(staging / HOLDOUT_FILE, index=False)
+        test_requests.assign(**{outcome.spec.target: test_y}).to_parquet(staging / HOLDOUT_FILE, index=False)
         shap_rows.reset_index(drop=True).to_parquet(staging / SHAP_SAMPLE_FILE, index=False)
         (staging / CANDIDATE_METADATA).write_text(
             json.dumps(candidate, indent=2, default=str), encoding="utf-8"
@@ -56,7 +58,9 @@ def spec_of(candidate: dict) -> FeatureSpec:
 
 
 def read_frame(path: Path, spec: FeatureSpec) -> pd.DataFrame:
+    """A stored frame with its text columns (categorical features or request fields) as Python strings."""
     frame = pd.read_parquet(path)
-    for name in spec.categorical:
-        frame[name] = frame[name].astype(str).astype(object)
+    for name in [*spec.categorical, *spec.categorical_request_fields]:
+        if name in frame.columns:
+            frame[name] = frame[name].astype(str).astype(object)
     return frame

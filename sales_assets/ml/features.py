@@ -72,6 +72,11 @@ class FeatureSpec:
         return fields
 
     @property
+    def categorical_request_fields(self) -> list[str]:
+        """Request fields that arrive as text: the raw categorical features (SEASON is derived from a month)."""
+        return [field for field in self.request_fields if field in self.categorical]
+
+    @property
     def leaky(self) -> bool:
         return any(column in LEAKY_COLUMNS for column in self.columns)
 

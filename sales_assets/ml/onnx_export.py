@@ -1,4 +1,7 @@
-"""ONNX export of a fitted pipeline (preprocessing included) and its parity check against the joblib pipeline.
+"""ONNX export of a fitted pipeline (preprocessing and derived features included) and its parity check
+against the joblib pipeline. The graph takes the request fields as they come (numbers as float64, text as
+strings, each [None, 1]) and computes every derived feature inside with the bundle contract's ops, so any
+onnxruntime (Python, JavaScript, Java, C#) can score an order line without this project's code.
 
 Importing this module registers the converters skl2onnx lacks: XGBoost and LightGBM (onnxmltools), CatBoost
 (its own ONNX export, embedded as one node) and CappedPriceRegressor (a small graph over its price model).
@@ -9,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pandas as pd
 from catboost import CatBoostRegressor
@@ -33,7 +37,7 @@ from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_s
 from sklearn.pipeline import Pipeline
 from xgboost import XGBRegressor
 
-from sales_assets.ml.features import FeatureSpec
+from sales_assets.ml.features import SEASON_BY_MONTH, FeatureSpec, build_feature_matrix
 from sales_serving.contract.estimators import CappedPriceRegressor
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -128,25 +132,96 @@ class ParityResult:
         return asdict(self)
 
 
+# Prefix of the tensors that carry the model's feature columns from the request part of the graph.
+FEATURE_PREFIX = "feature__"
+# Prefix of every name of the converted pipeline's graph, so its inputs may share a request field's name.
+PIPELINE_PREFIX = "pipeline__"
+SEASON_LABELS = [SEASON_BY_MONTH.get(month, "") for month in range(13)]  # index 0 unused: months are 1..12
+
+
 def onnx_input_types(spec: FeatureSpec) -> list[dict[str, str]]:
-    return [{"name": name, "type": "float32"} for name in spec.numeric] + [
-        {"name": name, "type": "string"} for name in spec.categorical
+    """The graph's inputs as the bundle contract lists them: every request field, float64 or string."""
+    text = set(spec.categorical_request_fields)
+    return [{"name": name, "type": "string" if name in text else "float64"} for name in spec.request_fields]
+
+
+def _request_part(spec: FeatureSpec, opset_imports, ir_version: int) -> onnx.ModelProto:
+    """Request fields in, feature columns out (`feature__<name>`): numerics computed in double and cast to
+    float32 as the Python path does, SEASON looked up from the month, text passed through."""
+    from onnx import TensorProto, helper
+
+    text = set(spec.categorical_request_fields)
+    inputs = [
+        helper.make_tensor_value_info(
+            name, TensorProto.STRING if name in text else TensorProto.DOUBLE, [None, 1]
+        )
+        for name in spec.request_fields
     ]
+    nodes, initializers, outputs = [], [], []
+    derived = {item["name"]: item for item in spec.derived}
+    for name in spec.columns:
+        target = FEATURE_PREFIX + name
+        categorical = name in spec.categorical
+        if name not in derived:
+            nodes.append(
+                helper.make_node("Identity", [name], [target])
+                if categorical
+                else helper.make_node("Cast", [name], [target], to=TensorProto.FLOAT)
+            )
+        elif derived[name]["op"] == "season":
+            (month,) = derived[name]["inputs"]
+            if not initializers:
+                labels = [label.encode() for label in SEASON_LABELS]
+                initializers.append(helper.make_tensor("season_labels", TensorProto.STRING, [13], labels))
+            nodes += [
+                helper.make_node("Cast", [month], [f"{name}__index"], to=TensorProto.INT64),
+                helper.make_node("Gather", ["season_labels", f"{name}__index"], [target], axis=0),
+            ]
+        else:
+            op, operands = derived[name]["op"], derived[name]["inputs"]
+            onnx_op = {"copy": "Identity", "divide": "Div", "multiply": "Mul"}[op]
+            nodes += [
+                helper.make_node(onnx_op, operands, [f"{name}__double"]),
+                helper.make_node("Cast", [f"{name}__double"], [target], to=TensorProto.FLOAT),
+            ]
+        element = TensorProto.STRING if categorical else TensorProto.FLOAT
+        outputs.append(helper.make_tensor_value_info(target, element, [None, 1]))
+    graph = helper.make_graph(nodes, "request_fields_to_features", inputs, outputs, initializers)
+    return helper.make_model(graph, opset_imports=list(opset_imports), ir_version=ir_version)
 
 
 def export_onnx(pipeline: Pipeline, spec: FeatureSpec) -> bytes:
-    """The whole fitted pipeline as ONNX: one [None, 1] input per feature column, named as the feature."""
+    """The whole fitted pipeline as one ONNX graph over the request fields (see `onnx_input_types`): the
+    derived features, then the converted pipeline (its names prefixed `pipeline__`). Raises what the
+    converter raises for a model it cannot convert."""
+    from onnx import checker, compose
+
     initial_types = [(name, FloatTensorType([None, 1])) for name in spec.numeric] + [
         (name, StringTensorType([None, 1])) for name in spec.categorical
     ]
-    model = convert_sklearn(pipeline, initial_types=initial_types, target_opset=TARGET_OPSET)
-    return model.SerializeToString()
+    converted = convert_sklearn(pipeline, initial_types=initial_types, target_opset=TARGET_OPSET)
+    converted = compose.add_prefix(converted, PIPELINE_PREFIX)
+    request_part = _request_part(spec, converted.opset_import, converted.ir_version)
+    merged = compose.merge_models(
+        request_part,
+        converted,
+        io_map=[(FEATURE_PREFIX + name, PIPELINE_PREFIX + name) for name in spec.columns],
+        prefix1="",
+        prefix2="",
+    )
+    checker.check_model(merged)
+    return merged.SerializeToString()
 
 
-def onnx_feeds(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, np.ndarray]:
-    feeds = {name: features[[name]].to_numpy(dtype=np.float32) for name in spec.numeric}
-    feeds |= {name: features[[name]].astype(str).to_numpy(dtype=object) for name in spec.categorical}
-    return feeds
+def onnx_feeds(requests: pd.DataFrame, spec: FeatureSpec) -> dict[str, np.ndarray]:
+    """The graph's feeds from a frame of request fields (other columns are ignored)."""
+    text = set(spec.categorical_request_fields)
+    return {
+        name: requests[[name]].astype(str).to_numpy(dtype=object)
+        if name in text
+        else requests[[name]].to_numpy(dtype=np.float64)
+        for name in spec.request_fields
+    }
 
 
 def onnx_session(onnx_bytes: bytes) -> ort.InferenceSession:
@@ -157,19 +232,22 @@ def onnx_output_name(onnx_bytes: bytes) -> str:
     return onnx_session(onnx_bytes).get_outputs()[0].name
 
 
-def onnx_predict(onnx_bytes: bytes, features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+def onnx_predict(onnx_bytes: bytes, requests: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """SALES per row of a frame of request fields, from the ONNX graph."""
     session = onnx_session(onnx_bytes)
-    return np.asarray(session.run(None, onnx_feeds(features, spec))[0], dtype="float64").ravel()
+    return np.asarray(session.run(None, onnx_feeds(requests, spec))[0], dtype="float64").ravel()
 
 
 def check_parity(
-    pipeline: Pipeline, onnx_bytes: bytes, features: pd.DataFrame, spec: FeatureSpec, tolerance: float
+    pipeline: Pipeline, onnx_bytes: bytes, requests: pd.DataFrame, spec: FeatureSpec, tolerance: float
 ) -> ParityResult:
-    """onnxruntime against the joblib pipeline on every given row. A row fails when the two differ by more
-    than `tolerance` or when either prediction is NaN or infinite: such a row's difference is taken as inf,
-    and rows are counted by `not <=` so that no NaN comparison can let one through."""
+    """onnxruntime on the request fields against the joblib pipeline on the features Python derives from
+    them, on every given row. A row fails when the two differ by more than `tolerance` or when either
+    prediction is NaN or infinite: such a row's difference is taken as inf, and rows are counted by `not <=`
+    so that no NaN comparison can let one through."""
+    features, _ = build_feature_matrix(requests, spec, require_target=False)
     expected = np.asarray(pipeline.predict(features), dtype="float64").ravel()
-    actual = onnx_predict(onnx_bytes, features, spec)
+    actual = onnx_predict(onnx_bytes, requests, spec)
     non_finite = ~(np.isfinite(expected) & np.isfinite(actual))
     with np.errstate(invalid="ignore"):
         difference = np.where(non_finite, np.inf, np.abs(expected - actual))

@@ -45,6 +45,8 @@ class TrainingOutcome:
     spec: FeatureSpec
     features: pd.DataFrame
     target: np.ndarray
+    # The request fields of the same rows, as a client sends them (the ONNX graph's inputs).
+    requests: pd.DataFrame
     split: Split
     results: list[CVResult]
     pipelines: dict[str, Pipeline]
@@ -76,8 +78,14 @@ class TrainingOutcome:
         return next(result.summary() for result in self.results if result.model == self.champion)
 
     def part(self, which: str) -> tuple[pd.DataFrame, np.ndarray]:
+        """(features, target) of the "train" or "test" rows."""
         index = self.split.train_index if which == "train" else self.split.test_index
         return self.features.iloc[index].reset_index(drop=True), self.target[index]
+
+    def requests_part(self, which: str) -> pd.DataFrame:
+        """The request fields of the "train" or "test" rows."""
+        index = self.split.train_index if which == "train" else self.split.test_index
+        return self.requests.iloc[index].reset_index(drop=True)
 
 
 def _fit_final(pipeline: Pipeline, features: pd.DataFrame, target: np.ndarray) -> tuple[Pipeline, float]:
@@ -99,8 +107,11 @@ def train_models(
 
     ml = settings.ml
     spec = feature_spec(ml)
-    features, target = build_feature_matrix(frame.reset_index(drop=True), spec)
+    rows = frame.reset_index(drop=True)
+    features, target = build_feature_matrix(rows, spec)
+    requests = rows[spec.request_fields]
     split = holdout_split(len(features), ml.test_size, ml.random_state)
+    test_requests = requests.iloc[split.test_index].reset_index(drop=True)
     train_x = features.iloc[split.train_index].reset_index(drop=True)
     train_y = target[split.train_index]
     test_x = features.iloc[split.test_index].reset_index(drop=True)
@@ -140,7 +151,7 @@ def train_models(
     def exports_with_parity(name: str) -> bool:
         try:
             onnx_bytes = export_onnx(pipelines[name], spec)
-            parity[name] = check_parity(pipelines[name], onnx_bytes, test_x, spec, ml.onnx_tolerance)
+            parity[name] = check_parity(pipelines[name], onnx_bytes, test_requests, spec, ml.onnx_tolerance)
         except Exception as error:  # any converter failure makes the model ineligible, with the reason
             ineligible[name] = f"ONNX export failed: {type(error).__name__}: {error}"
             return False
@@ -166,6 +177,7 @@ def train_models(
         spec=spec,
         features=features,
         target=target,
+        requests=requests,
         split=split,
         results=results,
         pipelines=pipelines,

@@ -123,6 +123,10 @@ class OnnxSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     file: str = ONNX_FILE
+    # "request_fields": the graph takes the request fields (numbers as float64, text as string) and derives
+    # the features itself, so any runtime can call it; "features": inputs are the feature columns (older
+    # bundles).
+    input_kind: Literal["features", "request_fields"] = "features"
     inputs: list[OnnxInputSpec]
     output: str
     parity_passed: bool
@@ -225,6 +229,15 @@ class BundleMetadata(BaseModel):
         unknown = [spec.name for spec in self.features if spec.name not in known]
         if unknown:
             raise ValueError(f"features {unknown} are neither request fields nor derived features")
+        if self.onnx.input_kind == "request_fields":
+            text_fields = {spec.name for spec in self.features if spec.kind == "categorical"}
+            expected = [(name, name in text_fields) for name in self.request_fields]
+            if [(item.name, item.type == "string") for item in self.onnx.inputs] != expected:
+                raise ValueError(
+                    f"onnx.inputs must name the request fields in order {self.request_fields}, strings "
+                    f"exactly for the categorical ones {sorted(text_fields & set(self.request_fields))}"
+                )
+            return self._intervals_consistent()
         names = [spec.name for spec in self.features]
         if [spec.name for spec in self.onnx.inputs] != names:
             raise ValueError(f"onnx.inputs must name the features in order {names}")
@@ -233,6 +246,9 @@ class BundleMetadata(BaseModel):
                 raise ValueError(
                     f"feature {spec.name!r} is {spec.kind} but its ONNX input is {onnx_input.type}"
                 )
+        return self._intervals_consistent()
+
+    def _intervals_consistent(self) -> BundleMetadata:
         intervals = self.intervals
         if intervals and intervals.price_cap is not None and intervals.price_field not in self.request_fields:
             raise ValueError(f"intervals.price_field {intervals.price_field!r} is not a request field")

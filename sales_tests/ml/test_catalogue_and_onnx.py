@@ -3,7 +3,13 @@ import pytest
 
 from sales_assets.ml.catalogue import MODEL_CATALOGUE, build_pipeline, finalize_pipeline
 from sales_assets.ml.features import build_feature_matrix, feature_spec
-from sales_assets.ml.onnx_export import check_parity, export_onnx, onnx_predict
+from sales_assets.ml.onnx_export import (
+    check_parity,
+    export_onnx,
+    onnx_input_types,
+    onnx_predict,
+    onnx_session,
+)
 from sales_assets.settings import MLSettings, Settings
 from sales_serving.contract.estimators import CappedPriceRegressor
 
@@ -48,19 +54,40 @@ def test_onnx_export_matches_the_joblib_pipeline_on_every_row(frame, name):
     pipeline = finalize_pipeline(build_pipeline(name, spec, settings).fit(features[:300], target[:300]))
     onnx_bytes = export_onnx(pipeline, spec)
 
-    parity = check_parity(pipeline, onnx_bytes, features[300:], spec, tolerance=0.01)
+    parity = check_parity(pipeline, onnx_bytes, frame[300:], spec, tolerance=0.01)
 
     assert parity.passed and parity.rows_checked == 100 and parity.rows_outside == 0
     assert parity.max_abs_diff <= 0.01
+
+
+def test_the_graph_takes_request_fields_and_derives_every_feature_inside(frame):
+    spec = feature_spec(MLSettings())
+    features, target = build_feature_matrix(frame, spec)
+    pipeline = build_pipeline("linear_regression", spec, Settings()).fit(features, target)
+    session = onnx_session(export_onnx(pipeline, spec))
+
+    inputs = {node.name: node.type for node in session.get_inputs()}
+    assert list(inputs) == spec.request_fields == [item["name"] for item in onnx_input_types(spec)]
+    assert inputs["PRODUCTLINE"] == "tensor(string)" and inputs["MONTH_ID"] == "tensor(double)"
+    assert not {"YEAR", "MONTH", "QUARTER", "SEASON", "PRICE_TO_MSRP_RATIO", "LINE_TOTAL_APPROX"} & set(
+        inputs
+    )
+    # Each derived feature matters: changing only its source field changes the answer as Python's does.
+    for field, value in {"MONTH_ID": 7, "MSRP": 150.0, "QUANTITYORDERED": 40, "QTR_ID": 2}.items():
+        changed = frame.head(5).assign(**{field: value})
+        expected = pipeline.predict(build_feature_matrix(changed, spec, require_target=False)[0])
+        assert np.allclose(onnx_predict(export_onnx(pipeline, spec), changed, spec), expected, atol=0.01)
 
 
 def test_onnx_answers_for_an_unseen_category(frame):
     spec = feature_spec(MLSettings())
     features, target = build_feature_matrix(frame, spec)
     pipeline = build_pipeline("linear_regression", spec, Settings()).fit(features, target)
-    unseen = features.head(3).assign(COUNTRY="Atlantis")
+    unseen = frame.head(3).assign(COUNTRY="Atlantis")
     assert np.allclose(
-        onnx_predict(export_onnx(pipeline, spec), unseen, spec), pipeline.predict(unseen), atol=0.01
+        onnx_predict(export_onnx(pipeline, spec), unseen, spec),
+        pipeline.predict(features.head(3).assign(COUNTRY="Atlantis")),
+        atol=0.01,
     )
 
 
@@ -76,9 +103,9 @@ def test_parity_fails_on_non_finite_predictions(frame, nan_side):
     else:
         onnx_bytes = export_onnx(pipeline, spec)
         model.intercept_ = np.nan
-    assert np.isfinite(onnx_predict(onnx_bytes, features, spec)).any() == (nan_side == "joblib")
+    assert np.isfinite(onnx_predict(onnx_bytes, frame, spec)).any() == (nan_side == "joblib")
 
-    parity = check_parity(pipeline, onnx_bytes, features, spec, tolerance=0.01)
+    parity = check_parity(pipeline, onnx_bytes, frame, spec, tolerance=0.01)
 
     assert not parity.passed
     assert parity.rows_outside == parity.rows_non_finite == parity.rows_checked == len(features)

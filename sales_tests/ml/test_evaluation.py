@@ -1,11 +1,20 @@
+import numpy as np
 import polars as pl
 import pytest
 
 from sales_assets.ml import training
-from sales_assets.ml.evaluation import choose_champion, seed_protocol_report
-from sales_assets.ml.features import feature_spec
+from sales_assets.ml.catalogue import build_pipeline
+from sales_assets.ml.evaluation import (
+    choose_champion,
+    cross_validate,
+    fit_and_score,
+    fold_splits,
+    out_of_fold_predictions,
+    seed_protocol_report,
+)
+from sales_assets.ml.features import build_feature_matrix, feature_spec
 from sales_assets.ml.training import train_models
-from sales_assets.settings import MLSettings
+from sales_assets.settings import MLSettings, Settings
 from sales_serving.contract.estimators import CappedPriceRegressor
 
 
@@ -72,3 +81,28 @@ def test_seed_protocol_is_labelled_leaky_and_never_a_champion(frame):
     assert "DEALSIZE" in report["features"]
     assert report["rows_after_filter"] <= report["rows_before_filter"] == len(frame)
     assert report["holdout"]["r2"] > 0.5
+
+
+def test_folds_in_parallel_score_exactly_as_in_sequence(frame):
+    spec = feature_spec(MLSettings())
+    features, target = build_feature_matrix(frame, spec)
+    pipeline = build_pipeline("gradient_boosting_200", spec, Settings())
+
+    sequential = cross_validate(pipeline, features, target, 3, 2, 42, n_jobs=1)
+    parallel = cross_validate(pipeline, features, target, 3, 2, 42, n_jobs=2)
+
+    assert len(sequential) == 6 and sequential == parallel
+
+
+def test_out_of_fold_predictions_come_from_the_first_partition_only(frame):
+    spec = feature_spec(MLSettings())
+    features, target = build_feature_matrix(frame, spec)
+    pipeline = build_pipeline("linear_regression", spec, Settings())
+    splits = fold_splits(len(features), 4, 2, 42)
+    folds = [fit_and_score(pipeline, features, target, train, test) for train, test in splits]
+
+    predictions = out_of_fold_predictions(folds[:4], len(features))
+
+    assert np.isfinite(predictions).all()
+    for fold in folds[:4]:  # each row's prediction is from the one fold model that did not see it
+        assert np.array_equal(predictions[fold.test_index], fold.predictions)
