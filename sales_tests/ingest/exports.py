@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import tempfile
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -22,8 +23,6 @@ MONEY = ("PRICEEACH", "SALES", "MSRP")
 
 @cache
 def _sample_text(rows: int) -> str:
-    import tempfile
-
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "sample.csv"
         generate_sales_csv(path, rows=rows)
