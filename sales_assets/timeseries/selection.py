@@ -48,7 +48,9 @@ class Selection:
 
     runs: dict[str, dict[str, OriginRun]]  # phase -> candidate -> run
     final_fit: Fit
-    final_fit_problems: dict[str, list[str]]  # candidates ruled out by their fit on all months
+    # Candidates ruled out after the selection: the fit on all months failed or estimated nothing, or the
+    # evaluation origins' fit failed.
+    final_fit_problems: dict[str, list[str]]
     decision: Decision
 
 
@@ -143,24 +145,24 @@ def choose(
         shipped = next(c for c in candidates if c.name == shipped_name)
         try:
             final_fit = shipped.fit(sales, steps)
-            problems = list(final_fit.problems)
+            problems = [f"fit on all {len(sales)} months: {p}" for p in final_fit.problems]
         except Exception as error:  # noqa: BLE001 - the next eligible candidate ships instead
-            problems = [f"{type(error).__name__}: {error}"]
+            problems = [f"fit on all {len(sales)} months: {type(error).__name__}: {error}"]
         if not problems:
-            break
-        final_fit_problems[shipped_name] = [f"fit on all {len(sales)} months: {p}" for p in problems]
-        not_eligible[shipped_name] = _summary(final_fit_problems[shipped_name])
+            shipped_run = run_candidate(sales, shipped, origins.evaluation, origins.horizon)
+            if shipped_run.failure is None:
+                break
+            # Whether a fit runs at all is no score: a model that cannot be scored gives way to the next.
+            problems = [f"evaluation {shipped_run.failure}"]
+        final_fit_problems[shipped_name] = problems
+        not_eligible[shipped_name] = _summary(problems)
     evaluation_actual = actuals(sales, origins.evaluation, origins.horizon)
+    runs[EVALUATION][shipped_name] = shipped_run
     for candidate in candidates:
-        if candidate.kind == BASELINE or candidate.name == shipped_name:
+        if candidate.kind == BASELINE and candidate.name != shipped_name:
             runs[EVALUATION][candidate.name] = run_candidate(
                 sales, candidate, origins.evaluation, origins.horizon
             )
-    shipped_run = runs[EVALUATION][shipped_name]
-    if shipped_run.failure is not None:
-        raise ValueError(
-            f"backtest: the shipped model {shipped_name} failed on the evaluation origins: {shipped_run.failure}"
-        )
     seasonal_run = runs[EVALUATION].get(SEASONAL_NAIVE)
     decision = Decision(
         shipped_model=shipped_name,

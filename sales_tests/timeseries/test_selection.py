@@ -111,6 +111,23 @@ def test_a_model_whose_fit_on_all_months_is_degenerate_gives_way_to_the_next() -
     assert selection.final_fit.problems == ()
 
 
+def test_a_model_that_cannot_be_fitted_at_the_evaluation_origin_gives_way_to_the_next() -> None:
+    sales = seasonal_series(5, 40)
+    first_evaluation_origin = nested_origins(40, 6, 3, 3, 1).evaluation[0]
+
+    def fails_at_evaluation(train: np.ndarray, steps: int) -> Fit:
+        if len(train) == first_evaluation_origin:
+            raise np.linalg.LinAlgError("singular")
+        return Fit(sales[len(train) : len(train) + steps] if len(train) < len(sales) else np.ones(steps))
+
+    candidate = Candidate("SARIMA(1,0,0)(0,1,0,12)", SARIMA, 1, fails_at_evaluation)
+    decision = run(sales, [*BASELINES, candidate]).decision
+    assert decision.shipped_model != candidate.name
+    assert decision.not_eligible[candidate.name].startswith(
+        f"evaluation origin {first_evaluation_origin}: LinAlgError"
+    )
+
+
 def test_real_degenerate_statsmodels_fits_are_not_eligible_on_a_short_series() -> None:
     """29 months: seasonal SARIMA fits on 13 to 15 months cannot estimate anything; a baseline ships."""
     sales = seasonal_series(4, 29)
