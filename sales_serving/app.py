@@ -114,6 +114,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     parser.add_argument("--no-access-log", action="store_true", help="skip per-request log lines (faster)")
+    parser.add_argument(
+        "--worker-healthcheck-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a worker may take to answer uvicorn's health ping before it is restarted (default 30; "
+        "uvicorn's own 5 s restarts workers that are still importing on a busy machine)",
+    )
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
@@ -130,7 +137,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Workers are new processes that import the app, so they see this before prometheus_client loads.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     try:
-        uvicorn.run("sales_serving.app:app", workers=args.workers, **options)
+        uvicorn.run(
+            "sales_serving.app:app",
+            workers=args.workers,
+            timeout_worker_healthcheck=args.worker_healthcheck_timeout,
+            **options,
+        )
     finally:
         if created:
             shutil.rmtree(directory, ignore_errors=True)
