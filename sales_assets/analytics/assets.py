@@ -1,7 +1,7 @@
 """Assets and checks of group `analytics`: the summaries, missing values before and after cleaning,
 descriptive statistics, the seed's plots, the IQR-filtered view, the EDA report and the PSI drift. Thin
-wiring over the pure modules beside this one; every computation is DuckDB SQL or a streaming Polars pass
-over the warehouse table (read-only connection), so no step loads the table into memory."""
+wiring over the pure modules beside this one; every computation over the warehouse table is DuckDB SQL
+(read-only connection), so no step loads the table into memory."""
 
 import dagster as dg
 import polars as pl
@@ -18,7 +18,7 @@ from sales_assets.analytics.drift import (
 from sales_assets.analytics.eda_report import eda_report_markdown
 from sales_assets.analytics.plots import EDA_PLOTS
 from sales_assets.analytics.summaries import compute_summaries, productline_chart
-from sales_assets.analytics.warehouse_reader import scalar_row, with_table_lazy
+from sales_assets.analytics.warehouse_reader import scalar_row
 from sales_assets.io import atomic_path, write_json_atomic, write_table_pair, write_text_atomic
 from sales_assets.metadata import save_figure, table_metadata, timed
 from sales_assets.outliers import iqr_keep_condition, iqr_steps
@@ -153,7 +153,7 @@ def missing_value_report(
         timed(context.log, "counting missing values in the sales table") as table_timing,
         duckdb_reader.get_connection() as conn,
     ):
-        rows_after, after = with_table_lazy(conn, settings.warehouse.table, missing_values.blank_counts)
+        rows_after, after = missing_values.table_blank_counts(conn, settings.warehouse.table)
     report = missing_values.missing_value_report(before, rows_before, after, rows_after)
     paths = write_table_pair(report, settings.summary_dir, MISSING_VALUES_STEM)
     still_missing = report.filter(pl.col("in_warehouse") & (pl.col("missing_after") > 0))

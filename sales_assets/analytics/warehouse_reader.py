@@ -1,21 +1,14 @@
-"""Reading the warehouse `sales` table for the analytics assets: the column check every query starts
-with, the numeric columns, and a lazy scan that streams through DuckDB's batches.
+"""Reading the warehouse `sales` table for the analytics assets: its columns and their types, the
+column check every query starts with, the numeric columns, and the one row an aggregate returns.
 
-Every analytics computation runs as DuckDB SQL (or a streaming Polars pass) over the table, so what a
-step holds in memory is its aggregates (at most one column's values, for exact quantiles), never the
-table."""
+Every analytics computation runs as DuckDB SQL over the table, so what a step holds in memory is its
+aggregates (at most one column's values, for exact quantiles), never the table."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 import duckdb
-import polars as pl
 
 from sales_assets.sql import quote_identifier
-
-T = TypeVar("T")
 
 # DuckDB type names whose values are numbers (DECIMAL(p, s) is matched by its prefix).
 _NUMERIC_TYPES = {
@@ -61,9 +54,3 @@ def scalar_row(conn: duckdb.DuckDBPyConnection, sql: str, parameters: object = N
     """The one row a query returns (DuckDB 2 wants every result consumed, so `fetchall`, not `fetchone`)."""
     [row] = conn.execute(sql, parameters).fetchall()
     return row
-
-
-def with_table_lazy(conn: duckdb.DuckDBPyConnection, table: str, consume: Callable[[pl.LazyFrame], T]) -> T:
-    """Run `consume` on a lazy scan of the whole table while the connection is open; collected with
-    Polars' streaming engine, an aggregate reads DuckDB's batches one after another."""
-    return consume(conn.sql(f"SELECT * FROM {quote_identifier(table)}").pl(lazy=True))

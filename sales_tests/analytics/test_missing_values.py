@@ -1,10 +1,16 @@
 """Blank counting on the raw CSV (through the one export reader, 'NA' kept) and on a frame, and the
 before/after table."""
 
+import duckdb
 import polars as pl
 import pytest
 
-from sales_assets.analytics.missing_values import blank_counts, missing_value_report, raw_blank_counts
+from sales_assets.analytics.missing_values import (
+    blank_counts,
+    missing_value_report,
+    raw_blank_counts,
+    table_blank_counts,
+)
 from sales_assets.settings import IngestSettings
 from sales_tests.analytics.conftest import _source_rows
 
@@ -59,3 +65,36 @@ def test_report_of_empty_tables_has_no_percentages():
     before = pl.DataFrame({"column": ["SALES"], "missing": [0]})
     report = missing_value_report(before, 0, before, 0)
     assert report.row(0) == ("SALES", 0, None, 0, None, True)
+
+
+# Every Unicode whitespace kind, alone and around text, plus empty and null cells.
+WHITESPACE = [
+    " ",
+    "\t",
+    "\n",
+    "\x0b",
+    "\f",
+    "\r",
+    "\x85",
+    "\xa0",
+    "\u1680",
+    "\u2003",
+    "\u2028",
+    "\u202f",
+    "\u3000",
+]
+
+
+def test_polars_and_duckdb_count_the_same_blanks():
+    cells = [*WHITESPACE, " \t\xa0 ", "", None, "NA", "x", " x ", "\u200b"]  # zero-width space is not blank
+    frame = pl.DataFrame(
+        {"STATE": cells, "SALES": [1.0, None, *[2.0] * (len(cells) - 2)], "YEAR": list(range(len(cells)))}
+    )
+    expected_blank = len(WHITESPACE) + 3
+    rows, counts = blank_counts(frame)
+    assert (rows, counts.rows()) == (len(cells), [("STATE", expected_blank), ("SALES", 1), ("YEAR", 0)])
+    with duckdb.connect() as conn:
+        conn.execute("CREATE TABLE sales AS SELECT * FROM frame")
+        table_rows, table_counts = table_blank_counts(conn, "sales")
+    assert table_rows == rows
+    assert table_counts.equals(counts)
