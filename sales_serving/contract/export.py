@@ -190,20 +190,33 @@ def _chunks(path: Path) -> Iterator[bytes]:
 Sample = tuple[bytes, bytes, bytes]  # ASCII context before, the non-ASCII run, context after
 
 
-def _scan_bytes(path: Path) -> tuple[bool, int, list[Sample], bool]:
+@dataclass
+class ByteScan:
+    utf8_ok: bool = True
+    first_bad_utf8_line: int = 0  # line of the first byte strict UTF-8 refuses (0 when none)
+    non_ascii: int = 0
+    samples: list[Sample] = field(default_factory=list)
+    has_nul: bool = False
+
+
+def _scan_bytes(path: Path) -> ByteScan:
     """One pass: strict-UTF-8 validity, the non-ASCII byte count, samples in context, any NUL byte."""
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    utf8_ok, non_ascii, samples, has_nul = True, 0, [], False
+    scan = ByteScan()
+    samples = scan.samples
+    lines_before = 0
     for chunk in _chunks(path):
-        has_nul = has_nul or b"\x00" in chunk
-        if utf8_ok:
+        scan.has_nul = scan.has_nul or b"\x00" in chunk
+        if scan.utf8_ok:
             try:
                 decoder.decode(chunk)
-            except UnicodeDecodeError:
-                utf8_ok = False
+            except UnicodeDecodeError as error:
+                scan.utf8_ok = False
+                scan.first_bad_utf8_line = lines_before + chunk.count(b"\n", 0, max(error.start, 0)) + 1
+        lines_before += chunk.count(b"\n")
         # Counting is one C call per chunk; only the first MAX_SAMPLES runs are looked at in Python.
         non_ascii_here = len(chunk.translate(None, ASCII_BYTES))
-        non_ascii += non_ascii_here
+        scan.non_ascii += non_ascii_here
         if not non_ascii_here or len(samples) >= MAX_SAMPLES:
             continue
         for match in NON_ASCII_RUN.finditer(chunk):
@@ -212,12 +225,21 @@ def _scan_bytes(path: Path) -> tuple[bool, int, list[Sample], bool]:
             before = chunk[max(0, match.start() - CONTEXT_BYTES) : match.start()]
             after = chunk[match.end() : match.end() + CONTEXT_BYTES]
             samples.append((before, match.group(), after))
-    if utf8_ok:
+    if scan.utf8_ok:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            utf8_ok = False
-    return utf8_ok, non_ascii, samples, has_nul
+            scan.utf8_ok = False
+            scan.first_bad_utf8_line = lines_before
+    return scan
+
+
+def _is_utf8(run: bytes) -> bool:
+    try:
+        run.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _plausibility(char: str, before: str, after: str) -> float:
@@ -288,13 +310,25 @@ def detect_encoding(path: Path, candidates: Sequence[str]) -> tuple[str, bool, i
     if head.startswith(UTF16_BOMS):
         return "utf-16", True, 0
     has_bom = head.startswith(codecs.BOM_UTF8)
-    utf8_ok, non_ascii, samples, has_nul = _scan_bytes(path)
-    if has_nul:
+    scan = _scan_bytes(path)
+    samples, non_ascii = scan.samples, scan.non_ascii
+    if scan.has_nul:
         raise export_error(
             path, "holds NUL bytes, so it is a binary file, not CSV text", kind=NotCsvTextError
         )
-    if utf8_ok:
+    if scan.utf8_ok:
         return ("utf-8-sig" if has_bom else "utf-8"), has_bom, non_ascii
+    utf8_runs = sum(_is_utf8(run) for _, run, _ in samples)
+    if utf8_runs * 2 >= len(samples):
+        # Most non-ASCII text is valid UTF-8 but some is not: two exports pasted together, or one edited
+        # in another program. Any single code page would turn the UTF-8 part into mojibake.
+        raise export_error(
+            path,
+            f"{utf8_runs} of {len(samples)} non-ASCII runs are UTF-8, but this line holds bytes that are "
+            "not: the file mixes encodings",
+            line=scan.first_bad_utf8_line,
+            setting=f"{SETTING_PREFIX}ENCODING to read it one way (lines that do not fit are then named)",
+        )
     scored = sorted(
         (
             (letter_share(samples, name), -rank, codecs.lookup(name).name)

@@ -120,3 +120,9 @@ def test_real_file_is_code_page_850(real_csv_path, tmp_path):
     for name in ("Berguvsvägen", "Martín", "Cataluña"):
         assert name in text
     assert "\ufffd" not in text
+
+
+def test_a_file_mixing_utf8_and_a_code_page_stops_naming_the_line(tmp_path):
+    data = "A,B\nBerguvsvägen,1\nMartín,2\nCataluña,3\n".encode() + "Bräcke,4\n".encode("cp1252")
+    with pytest.raises(ExportError, match=r"mixed\.csv: line 5: 3 of 4 non-ASCII runs are UTF-8.*ENCODING"):
+        detect_encoding(write(tmp_path / "mixed.csv", data), CANDIDATES)
