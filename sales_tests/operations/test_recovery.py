@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -176,3 +177,22 @@ def test_a_step_worker_exits_when_its_runs_process_dies(tmp_path):
     while psutil.pid_exists(worker_pid) and psutil.Process(worker_pid).status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() < deadline, "the orphaned step worker is still running"
         time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [str(Path(sys.executable).with_name("sales-dagster")), "--version"],
+        [sys.executable, "-m", "sales_assets.admin", "recover"],
+    ],
+    ids=["sales-dagster", "sales-admin recover"],
+)
+def test_commands_recover_dead_runs_first_and_say_so_in_one_line(instance, tmp_path, command):
+    dead = started_run(instance, dead_pid())
+    env = {**os.environ, "SALES_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    recovery_lines = [line for line in done.stdout.splitlines() if line.startswith("recovery: ")]
+    assert len(recovery_lines) == 1 and dead.run_id[:8] in recovery_lines[0], done.stdout
+    assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert active_slots(instance) == 0
