@@ -138,9 +138,19 @@ def score_csv(
         ]
         scored = 0
         frame = export.scan().with_columns(typed)
-        for batch in frame.collect_batches(chunk_size=CSV_CHUNK_ROWS):
-            scored_here, rejected_here = _score_batch(model, batch, columns, numeric, dialect, writer, errors)
-            scored, rejected = scored + scored_here, rejected + rejected_here
+        try:
+            for batch in frame.collect_batches(chunk_size=CSV_CHUNK_ROWS):
+                scored_here, rejected_here = _score_batch(
+                    model, batch, columns, numeric, dialect, writer, errors
+                )
+                scored, rejected = scored + scored_here, rejected + rejected_here
+        except pl.exceptions.PolarsError as error:
+            # One line for the user; --out is not replaced (the caller writes it atomically).
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise InputError(
+                f"{path}: {type(error).__name__}: {first[:200]}; check the file or give "
+                "--encoding/--delimiter/--decimal-mark"
+            ) from error
     return scored, rejected
 
 
