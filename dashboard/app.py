@@ -22,6 +22,7 @@ import polars as pl
 import polars.selectors as cs
 import streamlit as st
 
+from sales_assets.parquet_layer import resolve_layer
 from sales_assets.settings import Settings
 from sales_assets.timeseries.report_model import HIERARCHY_FILE, HierarchyReport, TimeseriesReport
 from sales_assets.timeseries.series import month_is_complete
@@ -96,7 +97,8 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def scan_sales(parquet_dir: Path) -> pl.LazyFrame:
-    frame = pl.scan_parquet(parquet_dir, hive_partitioning=True)
+    # One version of the layer for the whole query: the folder is a symlink swapped on each refresh.
+    frame = pl.scan_parquet(resolve_layer(parquet_dir), hive_partitioning=True)
     missing = [c for c in SALES_COLUMNS if c not in frame.collect_schema().names()]
     if missing:
         raise ValueError(f"{parquet_dir}: the sales Parquet lacks columns {missing}")

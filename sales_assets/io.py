@@ -44,6 +44,9 @@ _LEGACY_TEMP = re.compile(
     r"^(\..+\.(staging|retired)-[0-9a-f]{8}|\..+\.[A-Za-z0-9_]{8}\.tmp|tmp[A-Za-z0-9_]{8})$"
 )
 
+# Folders directly under the data root that the sweep leaves alone.
+SKIP_DIRS = ("mlflow",)
+
 _umask_lock = threading.Lock()
 
 
@@ -269,6 +272,11 @@ def sweep_debris(root: Path, legacy_before: float | None = None) -> list[Path]:
     if not root.is_dir():
         return removed
     for dirpath, dirnames, filenames in os.walk(root):
+        # Published versions hold no temp files, and MLflow manages its own store: not walked (the sweep
+        # runs at every step start and sensor tick, so it stays a scan of a few folders).
+        dirnames[:] = [
+            d for d in dirnames if not _VERSION.match(d) and not (dirpath == str(root) and d in SKIP_DIRS)
+        ]
         for name in [*dirnames, *filenames]:
             path = Path(dirpath) / name
             try:
