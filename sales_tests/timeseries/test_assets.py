@@ -239,3 +239,7 @@ def test_reports_on_the_generated_warehouse(warehouse_data_dir: Path, tmp_path: 
     assert result.success
     payload = json.loads((settings.timeseries_dir / "sales_ts_risk_ALL_ALL.json").read_text())
     assert payload["status"] == "ok" and payload["data"]["months"] >= 24
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks[REPORT_AGREES_WITH_ITSELF] and checks[HIERARCHY_IS_COHERENT]
+    hierarchy = HierarchyReport.read(settings.timeseries_dir / "sales_ts_hierarchy.json")
+    assert hierarchy.nodes == ["ALL", *(k for k in keys[1:] if "|" not in k)]  # ALL, then the product lines
