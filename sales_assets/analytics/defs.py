@@ -1,4 +1,5 @@
-"""Dagster definitions of group `analytics`: summaries, EDA and drift."""
+"""Dagster definitions of group `analytics`: summaries, EDA and drift (the checks are the assets' own
+check specs)."""
 
 import dagster as dg
 
@@ -12,20 +13,14 @@ from sales_assets.analytics.assets import (
     summaries,
 )
 
-assets: list = [
-    summaries,
-    missing_value_report,
-    numeric_descriptive_stats,
-    eda_plots,
-    iqr_filtered_sales,
-    eda_report,
-    sales_drift,
-]
-defs = dg.Definitions(assets=assets)
-
-# The per-kind lists `sales_assets.definitions` flattens until it merges `defs`; the checks are the
-# assets' own check specs, so nothing is listed apart.
-asset_checks: list = []
-jobs: list = []
-schedules: list = []
-sensors: list = []
+defs = dg.Definitions(
+    assets=[
+        summaries,
+        missing_value_report,
+        numeric_descriptive_stats,
+        eda_plots,
+        iqr_filtered_sales,
+        eda_report,
+        sales_drift,
+    ]
+)
