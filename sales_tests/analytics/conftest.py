@@ -39,7 +39,7 @@ class TinyWarehouse:
     sales: pl.DataFrame  # the `sales` table
 
 
-def _source_rows(rows: int, seed: int) -> pl.DataFrame:
+def source_rows(rows: int, seed: int) -> pl.DataFrame:
     rng = np.random.default_rng(seed)
     index = np.arange(rows)
     # Six quarters, 2003-Q1 to 2004-Q2; the last one orders larger quantities (drift to detect).
@@ -95,7 +95,7 @@ def warehouse_table(source: pl.DataFrame) -> pl.DataFrame:
 
 def build_tiny_warehouse(data_dir: Path, rows: int = ROWS, seed: int = 7) -> TinyWarehouse:
     settings = Settings(data_dir=data_dir)
-    source = _source_rows(rows, seed)
+    source = source_rows(rows, seed)
     raw_csv = settings.raw_csv_path
     raw_csv.parent.mkdir(parents=True, exist_ok=True)
     # The export's own code page, so the encoding detection and transcoding run too.

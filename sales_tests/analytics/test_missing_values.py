@@ -12,12 +12,12 @@ from sales_assets.analytics.missing_values import (
     table_blank_counts,
 )
 from sales_assets.settings import IngestSettings
-from sales_tests.analytics.conftest import _source_rows
+from sales_tests.analytics.conftest import source_rows
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "cp850", "utf-8-sig"])
 def test_raw_blank_counts_read_text_in_its_encoding(tmp_path, encoding):
-    source = _source_rows(90, seed=3).with_columns(
+    source = source_rows(90, seed=3).with_columns(
         # A whitespace-only cell and an empty city are blanks too; 'NA' is North America.
         pl.when(pl.int_range(pl.len()) == 1).then(pl.lit("  ")).otherwise(pl.col("STATE")).alias("STATE"),
         pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("")).otherwise(pl.col("CITY")).alias("CITY"),
