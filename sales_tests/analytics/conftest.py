@@ -40,6 +40,8 @@ class TinyWarehouse:
 
 
 def source_rows(rows: int, seed: int) -> pl.DataFrame:
+    """`rows` export rows as strings and numbers in the source column order: six quarters, blanks in
+    ADDRESSLINE2, STATE and POSTALCODE, two quantity outliers and a quantity drift in the last quarter."""
     rng = np.random.default_rng(seed)
     index = np.arange(rows)
     # Six quarters, 2003-Q1 to 2004-Q2; the last one orders larger quantities (drift to detect).
