@@ -11,6 +11,15 @@ from pathlib import Path
 import polars as pl
 
 from sales_assets.settings import Settings
+from sales_assets.timeseries.report_model import (
+    DataSummary,
+    ForecastPoint,
+    MonthValue,
+    Risk,
+    SegmentInfo,
+    ShippedForecast,
+    TimeseriesReport,
+)
 
 CHAMPION = "gradient_boosting_200"
 RUNNER_UP = "linear_regression"
@@ -92,21 +101,42 @@ def write_dashboard_outputs(data_dir: Path, parquet_from: Path | None = None) ->
     settings.explainability_dir.mkdir(parents=True)
     (settings.explainability_dir / "shap_global_importance.json").write_text(json.dumps(shap))
 
-    report = {
-        "segment": {"key": SEGMENT, "product_line": "Classic Cars", "country": "USA"},
-        "status": "ok",
-        "history": [{"month": f"{month}-01", "SALES": value} for month, value in HISTORY.items()],
-        "decision": {"shipped_model": "seasonal_naive", "message": "No SARIMA beat seasonal naive."},
-        "forecast": {
-            "model": "seasonal_naive",
-            "points": [
-                {"month": f"{month}-01", "forecast": value, "lower_80": value * 0.8, "upper_80": value * 1.2,
-                 "lower_95": value * 0.7, "upper_95": value * 1.3}
+    settings.timeseries_dir.mkdir(parents=True)
+    (settings.timeseries_dir / "sales_ts_risk_classic_cars_usa.json").write_text(
+        timeseries_report().model_dump_json()
+    )
+    return settings
+
+
+def timeseries_report() -> TimeseriesReport:
+    """One segment's report through the model `ts_risk_reports` validates it with: the history and
+    forecast above, a GARCH fit with unrounded figures (the dashboard rounds them)."""
+    return TimeseriesReport(
+        segment=SegmentInfo(key=SEGMENT, product_line="Classic Cars", country="USA"),
+        status="ok",
+        data=DataSummary(
+            first_order_date="2003-01-06", last_order_date="2004-12-31", months=len(HISTORY),
+            model_months=len(HISTORY), zero_months=[], n_zero_months=0, partial_last_month=False,
+            partial_month_excluded=None, required_months=24, total_sales=sum(HISTORY.values()),
+        ),
+        history=[MonthValue(month=f"{month}-01", sales=value) for month, value in HISTORY.items()],
+        settings={"forecast_steps": len(FORECAST)},
+        forecast=ShippedForecast(
+            model="seasonal_naive", steps=len(FORECAST), interval_levels=[80, 95], interval_method="conformal",
+            calibration_points=12, capped_levels=[], coverage=[],
+            points=[
+                ForecastPoint(month=f"{month}-01", forecast=value, lower_80=value * 0.8, upper_80=value * 1.2,
+                              lower_95=value * 0.7, upper_95=value * 1.3)
                 for month, value in FORECAST.items()
             ],
-        },
-        "risk": {"method": "GARCH(1,1) on monthly returns", "annualised_volatility": 0.42, "exploratory": True},
-    }  # fmt: skip
-    settings.timeseries_dir.mkdir(parents=True)
-    (settings.timeseries_dir / "sales_ts_risk_classic_cars_usa.json").write_text(json.dumps(report))
-    return settings
+        ),
+        risk=Risk(
+            return_method="percentage change", skipped_zero_denominator_months=[], horizon=6,
+            forecast_months=list(FORECAST), model="GARCH(1,1)", n_observations=23, min_observations=36,
+            exploratory=True, mean_return_pct=1.23456789, sd_return_pct=12.3456789, status="ok",
+            params={"omega": 12.3456789, "alpha[1]": 0.123456789}, persistence=0.912345678, converged=True,
+            long_run_volatility_monthly_pct=14.56789, caveats=["23 returns: exploratory"],
+        ),
+        warnings=[],
+        seconds=1.0,
+    )  # fmt: skip

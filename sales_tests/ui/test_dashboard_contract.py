@@ -65,7 +65,7 @@ def test_leaderboard_and_shap_read_the_ml_outputs(app, outputs):
 def test_forecast_and_risk_read_the_timeseries_report(app, outputs):
     reports = app.timeseries_reports(outputs.timeseries_dir)
     assert list(reports) == ["ALL"]
-    report = app.read_json(reports["ALL"])
+    report = app.read_timeseries_report(reports["ALL"])
     frame = app.forecast_frame(report)
     assert frame.height > 29  # the history and the forecast months
     assert {"SALES", "forecast"} <= set(frame.columns)
