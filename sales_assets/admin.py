@@ -232,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cancel-interrupted", help="mark runs of an interrupted process canceled"
     )
     cancel_cmd.add_argument("--pid", type=int, required=True)
+    cancel_cmd.add_argument("--since", type=float, help="epoch seconds the process started")
     summary_cmd = commands.add_parser("summary", help="failed checks of runs since a moment (JSON)")
     summary_cmd.add_argument("--since", type=float, required=True)
     args = parser.parse_args(argv)
@@ -257,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sales_assets.recovery import cancel_interrupted_runs
 
         with dg.DagsterInstance.get() as instance:
-            canceled = cancel_interrupted_runs(instance, args.pid, settings)
+            canceled = cancel_interrupted_runs(instance, args.pid, settings, since=args.since)
         print(f"run(s) marked canceled: {', '.join(r[:8] for r in canceled) or 'none'}")
     elif args.command == "summary":
         json.dump({"data_dir": str(settings.root), "failed_checks": failed_checks(args.since)}, sys.stdout)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 from dagster._core.definitions.executor_definition import ExecutorDefinition
-from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
+from dagster._core.events import DagsterEvent, DagsterEventType
 from dagster._core.execution.retries import RetryMode
 from dagster._core.executor.base import Executor
 
@@ -188,18 +188,28 @@ def recover_dead_runs(
 
 
 def cancel_interrupted_runs(
-    instance: dg.DagsterInstance, pid: int, settings: Settings | None = None
+    instance: dg.DagsterInstance, pid: int, settings: Settings | None = None, since: float | None = None
 ) -> list[str]:
     """After Ctrl-C: the runs process `pid` executed that are still in progress, or that Dagster ended as
     failed because it was interrupted, are marked canceled, with their pool slots freed and their MLflow
-    runs ended KILLED. Returns the ids of that process's canceled runs (those Dagster already marked
-    canceled included)."""
+    runs ended KILLED; so are runs created since `since` (epoch seconds, when the process started) that
+    never reported a process (created, then interrupted before they started). Returns the ids of the
+    process's canceled runs (those Dagster already marked canceled included)."""
     canceled = []
-    statuses = [*IN_PROGRESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+    statuses = [
+        dg.DagsterRunStatus.NOT_STARTED,
+        *IN_PROGRESS,
+        dg.DagsterRunStatus.FAILURE,
+        dg.DagsterRunStatus.CANCELED,
+    ]
     for record in instance.get_run_records(dg.RunsFilter(statuses=statuses), limit=50):
         run = record.dagster_run
         process = run_process(instance, run.run_id)
-        if process is None or process[0] != pid:
+        if process is None:
+            created = record.create_timestamp.timestamp()
+            if since is None or created < since or run.status == dg.DagsterRunStatus.FAILURE:
+                continue
+        elif process[0] != pid or run.status == dg.DagsterRunStatus.NOT_STARTED:
             continue
         if run.status == dg.DagsterRunStatus.FAILURE and not _failed_by_interrupt(instance, run.run_id):
             continue
@@ -239,7 +249,7 @@ class RecoveringExecutor(Executor):
 
         recovery = recover_dead_runs(plan_context.instance, Settings())
         if recovery:
-            yield DagsterEvent.engine_event(plan_context, recovery.line(), EngineEventData())
+            plan_context.log.info(recovery.line())  # INFO: the console shows it, not only the event log
         try:
             yield from self._inner.execute(plan_context, execution_plan)
         except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):

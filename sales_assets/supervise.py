@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -26,9 +27,9 @@ SUPERVISED_ENV = "SALES_SUPERVISED"
 class Interrupted(Exception):
     """Ctrl-C while `command` ran as process `pid`; the process has stopped."""
 
-    def __init__(self, command: Sequence[str], pid: int):
+    def __init__(self, command: Sequence[str], pid: int, started: float):
         super().__init__(" ".join(command))
-        self.command, self.pid = list(command), pid
+        self.command, self.pid, self.started = list(command), pid, started
 
 
 def run_supervised(
@@ -36,6 +37,7 @@ def run_supervised(
 ) -> int:
     """Run `command`, echoing its output; return its exit code. On Ctrl-C stop it (see the module) and
     raise Interrupted."""
+    started = time.time()
     child = subprocess.Popen(
         list(command),
         cwd=cwd,
@@ -52,7 +54,7 @@ def run_supervised(
         return child.wait()
     except KeyboardInterrupt:
         stop(child, grace)
-        raise Interrupted(command, child.pid) from None
+        raise Interrupted(command, child.pid, started) from None
 
 
 def stop(child: subprocess.Popen, grace: float) -> None:
@@ -67,10 +69,21 @@ def stop(child: subprocess.Popen, grace: float) -> None:
         child.communicate()
 
 
-def mark_canceled(python: str, pid: int, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
-    """`sales-admin cancel-interrupted --pid` with `python`; its one-line answer."""
+def mark_canceled(
+    python: str, stopped: Interrupted, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> str:
+    """`sales-admin cancel-interrupted` for the stopped command, with `python`; its one-line answer."""
     completed = subprocess.run(
-        [python, "-m", "sales_assets.admin", "cancel-interrupted", "--pid", str(pid)],
+        [
+            python,
+            "-m",
+            "sales_assets.admin",
+            "cancel-interrupted",
+            "--pid",
+            str(stopped.pid),
+            "--since",
+            str(stopped.started),
+        ],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -102,7 +115,7 @@ def supervised(
             try:
                 return run_supervised([sys.executable, "-m", module, *arguments], env=env, grace=grace)
             except Interrupted as stopped:
-                print(mark_canceled(sys.executable, stopped.pid, env))
+                print(mark_canceled(sys.executable, stopped, env))
                 print(
                     "Outputs are whole: each one the previous or the new version, never half-written. "
                     f"To finish the job: {finish}"

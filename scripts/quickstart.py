@@ -140,7 +140,7 @@ def outputs_state(data: Path, since: float) -> list[str]:
 
 
 def report_interrupt(stopped: Interrupted, env: dict[str, str], since: float) -> None:
-    print(mark_canceled(str(PYTHON), stopped.pid, env, ROOT))
+    print(mark_canceled(str(PYTHON), stopped, env, ROOT))
     data = Path(
         json.loads(admin(["summary", "--since", str(since)], env, capture=True) or "{}").get(
             "data_dir", ROOT / "data"

@@ -134,8 +134,21 @@ def test_cancel_after_ctrl_c_marks_the_processes_runs_canceled(instance):
     pid = dead_pid()
     interrupted = started_run(instance, pid)
     other = started_run(instance, os.getpid(), claim_slot=False)
-    assert cancel_interrupted_runs(instance, pid) == [interrupted.run_id]
+    before = create_run_for_test(
+        instance, job_name="ts_risk_reports_job", status=dg.DagsterRunStatus.NOT_STARTED
+    )
+    since = time.time()
+    time.sleep(0.01)
+    # Created by the interrupted process, interrupted before it started (it never reported a process).
+    created = create_run_for_test(
+        instance, job_name="ts_risk_reports_job", status=dg.DagsterRunStatus.NOT_STARTED
+    )
+    assert sorted(cancel_interrupted_runs(instance, pid, since=since)) == sorted(
+        [interrupted.run_id, created.run_id]
+    )
     assert active_slots(instance) == 0
+    assert instance.get_run_by_id(created.run_id).status == dg.DagsterRunStatus.CANCELED
+    assert instance.get_run_by_id(before.run_id).status == dg.DagsterRunStatus.NOT_STARTED
     assert instance.get_run_by_id(interrupted.run_id).status == dg.DagsterRunStatus.CANCELED
     assert instance.get_run_by_id(other.run_id).status == dg.DagsterRunStatus.STARTED
 
