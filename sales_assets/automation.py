@@ -1,5 +1,5 @@
 """Automation of the whole graph: the refresh job, the daily schedule, the sensor that refreshes when the raw
-CSV's content changes, and the hand-over from the unpartitioned refresh to one run per segment partition."""
+CSV's content changes, and the hand-over from the unpartitioned refresh to one run over every segment partition."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sales_assets.recovery import recovering
 from sales_assets.resources import SalesSettingsResource
 from sales_assets.settings import AutomationSettings, Settings
 from sales_assets.timeseries.defs import ts_risk_reports_job
+from sales_assets.timeseries.partitions import partition_range_tags
 
 REFRESH_ALL_JOB = "refresh_all"
 CHEAP_CHAIN_JOB = "refresh_cheap_chain"
@@ -40,17 +41,23 @@ class Automation:
 def segment_run_requests(
     instance: dg.DagsterInstance, partitions_def: dg.DynamicPartitionsDefinition, upstream_run_id: str
 ) -> list[dg.RunRequest]:
-    """One run request per registered partition, keyed on the upstream run so a re-evaluation of the
-    same finished run never launches its partitions twice."""
+    """ONE run request over the range of every registered partition (none when none is registered), so
+    the segments of one refresh run in one process (issue 15); keyed on the upstream run so a
+    re-evaluation of the same finished run never launches them twice."""
     if partitions_def.name is None:
         raise ValueError("the segment partitions definition needs a name to be listed from the instance")
+    keys = instance.get_dynamic_partitions(partitions_def.name)
+    if not keys:
+        return []
     return [
         dg.RunRequest(
-            run_key=f"{upstream_run_id}:{partition_key}",
-            partition_key=partition_key,
-            tags={TRIGGER_TAG: SEGMENTS_AFTER_REFRESH_SENSOR, UPSTREAM_RUN_TAG: upstream_run_id},
+            run_key=upstream_run_id,
+            tags={
+                TRIGGER_TAG: SEGMENTS_AFTER_REFRESH_SENSOR,
+                UPSTREAM_RUN_TAG: upstream_run_id,
+                **partition_range_tags(keys[0], keys[-1]),
+            },
         )
-        for partition_key in instance.get_dynamic_partitions(partitions_def.name)
     ]
 
 
@@ -61,7 +68,7 @@ def build_automation(
     `segments_job` selects (None: nothing is partitioned).
 
     A run holds assets of one partitions definition only, so "refresh everything" is `refresh_all` (every
-    other asset) and, after it succeeds, one `segments_job` run per registered partition.
+    other asset) and, after it succeeds, one `segments_job` run over every registered partition.
     """
     partitions_def = segments_job.partitions_def if segments_job is not None else None
     if segments_job is not None and not isinstance(partitions_def, dg.DynamicPartitionsDefinition):
@@ -154,7 +161,7 @@ def build_automation(
         )
         def segments_after_refresh(context: dg.RunStatusSensorContext) -> list[dg.RunRequest] | dg.SkipReason:
             """After `refresh_all` succeeds (the warehouse is fresh and the segments are registered),
-            requests one run of the per-segment job for each registered segment partition."""
+            requests one run of the per-segment job over every registered segment partition."""
             requests = segment_run_requests(context.instance, partitions_def, context.dagster_run.run_id)
             if not requests:
                 return dg.SkipReason(f"no partitions registered in {partitions_def.name!r}")

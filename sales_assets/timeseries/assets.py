@@ -11,6 +11,7 @@ The modelling modules (numpy, pandas, statsmodels, arch, matplotlib) are importe
 bodies, so loading the code location does not pay for them.
 """
 
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -24,10 +25,10 @@ from sales_assets.settings import Settings
 from sales_assets.timeseries.archive import archive_stale_reports
 from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
 from sales_assets.timeseries.reads import (
+    SEGMENTS_FILE,
+    SegmentCatalogue,
     UnknownSegmentError,
     load_segment_series,
-    require_segment,
-    segment_catalogue,
 )
 from sales_assets.timeseries.report_model import HIERARCHY_FILE, INSUFFICIENT_DATA, TimeseriesReport
 from sales_assets.timeseries.series import ALL, MonthlySeries, Segment
@@ -59,8 +60,11 @@ def ts_segments(
     settings = sales_settings.get()
     min_months = settings.timeseries.segment_min_months
     with duckdb_reader.get_connection() as connection:
-        catalogue = segment_catalogue(connection, min_months)
-    keys = catalogue.filter("partitioned")["segment"].to_list()
+        catalogue = SegmentCatalogue.scan(connection, min_months)
+    # Written before the partitions change, so every registered partition finds its segment in the file.
+    catalogue_path = settings.timeseries_dir / SEGMENTS_FILE
+    write_text_atomic(catalogue_path, catalogue.model_dump_json(indent=2) + "\n")
+    keys = catalogue.partition_keys
     registered = set(context.instance.get_dynamic_partitions(SEGMENTS_PARTITIONS.name))
     added = [k for k in keys if k not in registered]
     removed = sorted(registered - set(keys))
@@ -68,9 +72,7 @@ def ts_segments(
         context.instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, added)
     for key in removed:
         context.instance.delete_dynamic_partition(SEGMENTS_PARTITIONS.name, key)
-    archived = (
-        archive_stale_reports(settings.timeseries_dir, keys) if settings.timeseries_dir.is_dir() else []
-    )
+    archived = archive_stale_reports(settings.timeseries_dir, keys)
     context.log.info(
         f"{len(keys)} segments; added {added or 'none'}; removed {removed or 'none'}; "
         f"archived reports {archived or 'none'}"
@@ -83,7 +85,8 @@ def ts_segments(
             "archived_reports": dg.MetadataValue.json(archived),
             "segment_min_months": min_months,
             "partition_keys": dg.MetadataValue.json(keys),
-            "catalogue": table_metadata(catalogue),
+            "catalogue": table_metadata(pl.DataFrame([row.model_dump() for row in catalogue.segments])),
+            "catalogue_path": dg.MetadataValue.path(str(catalogue_path)),
         }
     )
 
@@ -92,6 +95,10 @@ def ts_segments(
     group_name=GROUP,
     kinds={"statsmodels", "python"},
     partitions_def=SEGMENTS_PARTITIONS,
+    # All the segments a refresh or a backfill asks for run in one run (one process), not one each.
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    # Each segment's materialisation is logged with its partition; the run returns no output of its own.
+    output_required=False,
     deps=["duckdb_table", ts_segments],
     retry_policy=FILE_LOCK_RETRY,
     check_specs=[
@@ -117,8 +124,8 @@ def ts_segments(
 )
 def ts_risk_reports(
     context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb_reader: DuckDBResource
-) -> dg.MaterializeResult:
-    """Monthly SALES forecast and volatility report of one segment (the partition key).
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+    """Monthly SALES forecast and volatility report of each segment of the run (the partition keys).
 
     Baselines (last value, seasonal naive, training mean) and the configured SARIMA candidates are
     backtested on nested rolling origins: the model is chosen on the selection origins (a SARIMA whose
@@ -130,6 +137,87 @@ def ts_risk_reports(
 
     The `ALL` partition also writes `sales_ts_hierarchy.json`: coherent forecasts of ALL and every product
     line, bottom-up or MinT (shrinkage), whichever did better on the selection origins.
+
+    One run covers every partition it is given (single-run backfill policy: a refresh's segments run in
+    one process, issue 15); each segment gets its own materialisation with its own metadata, so the
+    partitions show per segment in the UI. The segment list and data window come from the catalogue
+    `ts_segments` wrote, not from a scan of the table. A segment that fails does not stop the others; the
+    run then fails naming each failed segment. Each check has one result per run: it passes when it
+    passes for every segment, and its metadata names the segments that failed it.
+    """
+    settings = sales_settings.get()
+    try:
+        catalogue = SegmentCatalogue.read(settings.timeseries_dir / SEGMENTS_FILE)
+    except (FileNotFoundError, ValueError) as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from error
+    checks: dict[str, dict[str, dg.AssetCheckResult]] = {}
+    failed: dict[str, str] = {}
+    with duckdb_reader.get_connection() as connection:
+        for key in context.partition_keys:
+            try:
+                metadata, results = segment_report(context, key, catalogue, connection, settings)
+            except Exception as error:  # noqa: BLE001 - one segment's failure must not cost the others theirs
+                failed[key] = (
+                    error.description if isinstance(error, dg.Failure) else f"{type(error).__name__}: {error}"
+                )
+                context.log.error(f"{key}: {failed[key]}")
+                continue
+            yield dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=metadata)
+            for result in results:
+                checks.setdefault(result.check_name, {})[key] = result
+    for by_segment in checks.values():
+        yield combine_check_results(by_segment)
+    if failed:
+        # Not retried: the lock retry policy covers opening the warehouse, not a segment's own error.
+        raise dg.Failure(
+            description=f"{len(failed)} of {len(context.partition_keys)} segment(s) failed: "
+            + "; ".join(f"{key}: {reason}" for key, reason in failed.items()),
+            allow_retries=False,
+        )
+
+
+def combine_check_results(by_segment: dict[str, dg.AssetCheckResult]) -> dg.AssetCheckResult:
+    """One result of a check for the segments of a run (Dagster takes one per check and run): one
+    segment's result as it is; for several, passed when every segment passed, with the failed segments
+    and their metadata."""
+    if len(by_segment) == 1:
+        return next(iter(by_segment.values()))
+    failed = {key: result for key, result in by_segment.items() if not result.passed}
+    first = next(iter(by_segment.values()))
+    severity = (
+        dg.AssetCheckSeverity.ERROR
+        if any(r.severity == dg.AssetCheckSeverity.ERROR for r in failed.values())
+        else first.severity
+    )
+    return dg.AssetCheckResult(
+        check_name=first.check_name,
+        passed=not failed,
+        severity=severity,
+        metadata={
+            "segments": len(by_segment),
+            "failed_segments": dg.MetadataValue.json(sorted(failed)),
+            "failures": dg.MetadataValue.json(
+                {
+                    key: {name: getattr(value, "value", value) for name, value in result.metadata.items()}
+                    for key, result in failed.items()
+                }
+            ),
+        },
+    )
+
+
+def segment_report(
+    context: dg.AssetExecutionContext,
+    key: str,
+    catalogue: SegmentCatalogue,
+    connection: Any,
+    settings: Settings,
+) -> tuple[dict, list[dg.AssetCheckResult]]:
+    """Build and write one segment's report; its materialisation metadata and check results.
+
+    Raises:
+        dg.Failure: the key is not a segment of the catalogue (a stale or hand-added partition), naming
+            the valid ones; or the hierarchy of the ALL partition cannot be reconciled.
     """
     from sales_assets.timeseries.report import (
         build_report,
@@ -139,27 +227,29 @@ def ts_risk_reports(
         write_report,
     )
 
-    settings = sales_settings.get()
-    segment = Segment.from_key(context.partition_key)
-    with duckdb_reader.get_connection() as connection:
-        try:
-            require_segment(connection, segment, settings.timeseries.segment_min_months)
-        except UnknownSegmentError as error:
-            # A stale or hand-added partition: retrying (the lock retry policy) cannot fix it.
-            raise dg.Failure(description=str(error), allow_retries=False) from error
-        series = load_segment_series(connection, segment)
-        product_lines = (
-            {key: load_segment_series(connection, Segment(key)) for key in product_line_keys(connection)}
-            if segment.key == ALL
-            else {}
-        )
+    segment = Segment.from_key(key)
+    try:
+        catalogue.require(segment)
+    except UnknownSegmentError as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from error
+    series = load_segment_series(connection, segment, catalogue.window)
+    product_lines = (
+        {
+            line: load_segment_series(connection, Segment(line), catalogue.window)
+            for line in catalogue.product_lines
+        }
+        if segment.key == ALL
+        else {}
+    )
     with timed(context.log, f"report {segment.key}") as timing:
         written = write_report(build_report(segment, series, settings.timeseries), settings.timeseries_dir)
     report = written.report
     # Expected statsmodels/arch warnings (too few observations, convergence) are counted in the report;
     # one line here, the table in the metadata.
     if report.warnings:
-        context.log.info(f"{sum(w.count for w in report.warnings)} fitting warnings, summarised in metadata")
+        context.log.info(
+            f"{segment.key}: {sum(w.count for w in report.warnings)} fitting warnings, summarised in metadata"
+        )
     metadata: dict = {
         "status": report.status,
         "months": report.data.model_months,
@@ -195,7 +285,7 @@ def ts_risk_reports(
             dg.AssetCheckResult(check_name=name, passed=True, metadata=not_applicable)
             for name in (SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE, HIERARCHY_IS_COHERENT)
         ]
-        return dg.MaterializeResult(metadata=metadata, check_results=[agrees, *checks])
+        return metadata, [agrees, *checks]
     decision = report.decision
     seasonal = decision.seasonal_naive_score.rmse if decision.seasonal_naive_score else None
     coverage = {f"interval_coverage_{c.level}": c.coverage for c in report.forecast.coverage}
@@ -231,17 +321,7 @@ def ts_risk_reports(
             {},
         )
     )
-    return dg.MaterializeResult(
-        metadata=metadata | hierarchy_metadata, check_results=[agrees, versus, coherent]
-    )
-
-
-def product_line_keys(connection: Any) -> list[str]:
-    """The product lines of the warehouse, the bottom level of the hierarchy under ALL."""
-    catalogue = segment_catalogue(connection, min_months=0)
-    return catalogue.filter(pl.col("country").is_null() & pl.col("product_line").is_not_null())[
-        "segment"
-    ].to_list()
+    return metadata | hierarchy_metadata, [agrees, versus, coherent]
 
 
 def reconcile_segments(

@@ -1,10 +1,11 @@
 """`python -m sales_assets.timeseries.backfill`: refresh the segment partitions from the warehouse, then
-materialise `ts_risk_reports` for every segment (the ALL partition also writes the coherent hierarchy), in
-one command and without the daemon.
+materialise `ts_risk_reports` for every segment (the ALL partition also writes the coherent hierarchy) in
+ONE run over the range of all partitions, in one command and without the daemon.
 
 Runs execute in this process against the Dagster instance of `DAGSTER_HOME`, so they show in the UI like
-any other run. With a daemon running, `dagster job backfill -j ts_risk_reports_job --all --noprompt`
-does the same through the run queue.
+any other run, each segment as its own materialised partition. With a daemon running,
+`dagster job backfill -j ts_risk_reports_job --all --noprompt` does the same through the run queue (the
+asset's single-run backfill policy makes that one run too).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sales_assets.cli import default_dagster_home
 from sales_assets.resources import build_resources
 from sales_assets.supervise import supervised
 from sales_assets.timeseries.defs import defs as timeseries_defs
-from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
+from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS, contiguous_ranges, partition_range_tags
 
 
 def timeseries_location() -> dg.Definitions:
@@ -32,7 +33,14 @@ def timeseries_location() -> dg.Definitions:
 def backfill_segments(
     defs: dg.Definitions, instance: dg.DagsterInstance, keys: Sequence[str] | None = None
 ) -> dict[str, bool]:
-    """Materialise `ts_segments`, then each requested segment partition (default: all); success per key."""
+    """Materialise `ts_segments`, then the requested segment partitions (default: all) in one run; with
+    `keys` that are not neighbours in the registration order, one run per block of neighbours. Returns
+    success per key: whether the run materialised that segment.
+
+    Raises:
+        RuntimeError: `ts_segments` failed.
+        ValueError: a key is not a registered segment (the message lists the valid ones).
+    """
     segments_run = defs.resolve_job_def("ts_segments_job").execute_in_process(instance=instance)
     if not segments_run.success:
         raise RuntimeError(
@@ -43,12 +51,18 @@ def backfill_segments(
     if unknown:
         raise ValueError(f"unknown segment(s) {unknown}; valid segments: {', '.join(registered)}")
     job = defs.resolve_job_def("ts_risk_reports_job")
-    outcome: dict[str, bool] = {}
-    for key in keys or registered:
-        outcome[key] = job.execute_in_process(
-            instance=instance, partition_key=key, raise_on_error=False
-        ).success
-        print(f"{'ok    ' if outcome[key] else 'FAILED'} {key}", flush=True)
+    materialised: set[str] = set()
+    for first, last in contiguous_ranges(registered, set(keys or registered)):
+        result = job.execute_in_process(
+            instance=instance, tags=partition_range_tags(first, last), raise_on_error=False
+        )
+        materialised |= {
+            event.event_specific_data.materialization.partition
+            for event in result.get_asset_materialization_events()
+        }
+    outcome = {key: key in materialised for key in (keys or registered)}
+    for key, success in outcome.items():
+        print(f"{'ok    ' if success else 'FAILED'} {key}", flush=True)
     return outcome
 
 

@@ -1,12 +1,18 @@
 """What the timeseries group reads from the DuckDB `sales` table: the data window, the segment catalogue
-and one segment's monthly totals. Aggregation runs in DuckDB, so only month totals reach Python."""
+and one segment's monthly totals. Aggregation runs in DuckDB, so only month totals reach Python.
+
+`ts_segments` scans the table once for the catalogue and writes it, with the data window, to
+`SEGMENTS_FILE`; the report partitions read that file instead of scanning the table again (issue 15).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
+from pydantic import BaseModel, ValidationError
 
 from sales_assets.timeseries.series import ALL, MonthlySeries, Segment, build_monthly_series
 
@@ -63,14 +69,83 @@ class UnknownSegmentError(ValueError):
     """A segment that has no partition: not in the data, or a pair with too little history."""
 
 
-def require_segment(connection: Any, segment: Segment, min_months: int) -> None:
-    """Fail with the list of valid segment keys when `segment` is not one of them."""
-    valid = segment_keys(connection, min_months)
+def check_segment(segment: Segment, valid: list[str], min_months: int) -> None:
+    """Fail with the list of `valid` segment keys when `segment` is not one of them.
+
+    Raises:
+        UnknownSegmentError: naming the segment and every valid key.
+    """
     if segment.key not in valid:
         raise UnknownSegmentError(
             f"segment {segment.key!r} is not a segment of table {TABLE!r} (pairs need orders in at least "
             f"{min_months} months); valid segments: {', '.join(valid)}"
         )
+
+
+def require_segment(connection: Any, segment: Segment, min_months: int) -> None:
+    """`check_segment` against the table itself (the CLI, which runs without `ts_segments`)."""
+    check_segment(segment, segment_keys(connection, min_months), min_months)
+
+
+SEGMENTS_FILE = "sales_ts_segments.json"
+
+
+class CatalogueRow(BaseModel):
+    segment: str
+    product_line: str | None
+    country: str | None
+    active_months: int
+    partitioned: bool
+
+
+class SegmentCatalogue(BaseModel):
+    """What `ts_segments` saw in one scan of the table: every segment and the data window (first and last
+    ORDERDATE), which every segment's monthly series spans."""
+
+    segment_min_months: int
+    first_order: datetime
+    last_order: datetime
+    segments: list[CatalogueRow]
+
+    @classmethod
+    def scan(cls, connection: Any, min_months: int) -> SegmentCatalogue:
+        first, last = data_window(connection)
+        rows = segment_catalogue(connection, min_months).to_dicts()
+        return cls(segment_min_months=min_months, first_order=first, last_order=last, segments=rows)
+
+    @classmethod
+    def read(cls, path: Path) -> SegmentCatalogue:
+        """Raises:
+        FileNotFoundError / ValueError: the file is missing or not a catalogue; both say to materialise
+            `ts_segments` (which writes it) first."""
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"segment catalogue {path} not found: materialise ts_segments first (it writes the file)"
+            )
+        try:
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValidationError as error:
+            raise ValueError(
+                f"{path}: not a segment catalogue ({error.errors()[0]['msg']} at "
+                f"{'.'.join(str(p) for p in error.errors()[0]['loc'])}); materialise ts_segments again"
+            ) from error
+
+    @property
+    def partition_keys(self) -> list[str]:
+        """Partition keys in a stable order: ALL, product lines, then pairs."""
+        return [row.segment for row in self.segments if row.partitioned]
+
+    @property
+    def product_lines(self) -> list[str]:
+        """The product lines, the bottom level of the hierarchy under ALL."""
+        return [row.segment for row in self.segments if row.country is None and row.product_line is not None]
+
+    @property
+    def window(self) -> tuple[datetime, datetime]:
+        return self.first_order, self.last_order
+
+    def require(self, segment: Segment) -> None:
+        check_segment(segment, self.partition_keys, self.segment_min_months)
 
 
 def segment_month_totals(connection: Any, segment: Segment) -> pl.DataFrame:
@@ -93,6 +168,9 @@ def segment_month_totals(connection: Any, segment: Segment) -> pl.DataFrame:
     ).pl()
 
 
-def load_segment_series(connection: Any, segment: Segment) -> MonthlySeries:
-    first, last = data_window(connection)
+def load_segment_series(
+    connection: Any, segment: Segment, window: tuple[datetime, datetime] | None = None
+) -> MonthlySeries:
+    """One segment's monthly series over `window` (first, last ORDERDATE; default: read from the table)."""
+    first, last = window or data_window(connection)
     return build_monthly_series(segment_month_totals(connection, segment), first, last)

@@ -3,13 +3,15 @@ import logging
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from sales_assets.automation import SEGMENTS_AFTER_REFRESH_SENSOR, build_automation
 from sales_assets.resources import build_resources
-from sales_assets.settings import Settings
+from sales_assets.settings import AutomationSettings, Settings
 from sales_assets.timeseries import defs as timeseries_defs
 from sales_assets.timeseries.assets import (
     HIERARCHY_IS_COHERENT,
@@ -20,7 +22,8 @@ from sales_assets.timeseries.assets import (
 )
 from sales_assets.timeseries.backfill import backfill_segments
 from sales_assets.timeseries.cli import main
-from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
+from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS, contiguous_ranges, partition_range_tags
+from sales_assets.timeseries.reads import SEGMENTS_FILE, SegmentCatalogue
 from sales_assets.timeseries.report_model import HierarchyReport, TimeseriesReport
 
 EXPECTED_SEGMENTS = [
@@ -62,6 +65,14 @@ def test_loading_the_group_imports_no_modelling_library() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def registered_segments(settings: Settings) -> dg.DagsterInstance:
+    """An instance whose segment partitions and catalogue file `ts_segments` has just written."""
+    instance = dg.DagsterInstance.ephemeral()
+    resources = build_resources(settings.data_dir)
+    assert dg.materialize([ts_segments], instance=instance, resources=resources).success
+    return instance
+
+
 def test_segments_register_partitions_and_drop_stale_ones(warehouse: Settings) -> None:
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, ["Planes|Norway"])
@@ -82,15 +93,21 @@ def test_segments_register_partitions_and_drop_stale_ones(warehouse: Settings) -
         "sales_ts_hierarchy.json",
         "sales_ts_risk_Classic_Cars_USA.json",
         "sales_ts_risk_Classic_Cars_USA.png",
+        SEGMENTS_FILE,
     ]
+    # The catalogue the report partitions read instead of scanning the table (issue 15).
+    catalogue = SegmentCatalogue.read(warehouse.timeseries_dir / SEGMENTS_FILE)
+    assert catalogue.partition_keys == EXPECTED_SEGMENTS
+    assert catalogue.product_lines == ["Classic Cars", "Motorcycles"]
+    assert catalogue.window == (datetime(2003, 1, 6), datetime(2005, 5, 31))
+    assert metadata["catalogue_path"].value == str(warehouse.timeseries_dir / SEGMENTS_FILE)
     archived = sorted(p.name for p in (warehouse.timeseries_dir / "archive").iterdir())
     assert archived == ["sales_ts_risk_Planes_Norway.json", "sales_ts_risk_Planes_Norway.png"]
 
 
 @pytest.mark.usefixtures("quick_candidates")
 def test_one_partition_materialises_its_report(warehouse: Settings) -> None:
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, ["Classic Cars|USA"])
+    instance = registered_segments(warehouse)
     result = dg.materialize(
         [ts_risk_reports],
         instance=instance,
@@ -126,7 +143,7 @@ def test_one_partition_materialises_its_report(warehouse: Settings) -> None:
 
 
 def test_unknown_partition_fails_with_the_valid_segments(warehouse: Settings) -> None:
-    instance = dg.DagsterInstance.ephemeral()
+    instance = registered_segments(warehouse)
     instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, ["Motorcycles|Japan"])
     result = dg.materialize(
         [ts_risk_reports],
@@ -186,6 +203,9 @@ def test_backfill_materialises_every_segment_and_all_reconciles_the_hierarchy(wa
     instance = dg.DagsterInstance.ephemeral()
     outcome = backfill_segments(defs, instance)
     assert outcome == dict.fromkeys(EXPECTED_SEGMENTS, True)
+    # Every segment's report from ONE run of the report job (issue 15), after the ts_segments run.
+    runs = instance.get_runs()
+    assert sorted(run.job_name for run in runs) == ["ts_risk_reports_job", "ts_segments_job"]
     written = sorted(p.name for p in warehouse.timeseries_dir.glob("sales_ts_risk_*.json"))
     assert len(written) == 6 and "sales_ts_risk_ALL_ALL.json" in written
     with pytest.raises(ValueError, match="unknown segment"):
@@ -211,8 +231,7 @@ def test_backfill_materialises_every_segment_and_all_reconciles_the_hierarchy(wa
 
 @pytest.mark.usefixtures("quick_candidates")
 def test_the_all_partition_checks_that_the_product_lines_sum_to_it(warehouse: Settings) -> None:
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, ["ALL"])
+    instance = registered_segments(warehouse)
     resources = build_resources(warehouse.data_dir)
     result = dg.materialize([ts_risk_reports], instance=instance, partition_key="ALL", resources=resources)
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
@@ -243,3 +262,105 @@ def test_reports_on_the_generated_warehouse(warehouse_data_dir: Path, tmp_path: 
     assert checks[REPORT_AGREES_WITH_ITSELF] and checks[HIERARCHY_IS_COHERENT]
     hierarchy = HierarchyReport.read(settings.timeseries_dir / "sales_ts_hierarchy.json")
     assert hierarchy.nodes == ["ALL", *(k for k in keys[1:] if "|" not in k)]  # ALL, then the product lines
+
+
+# ---- issue 15: one run for every segment, the segment list from ts_segments' file ---------------------
+
+
+def test_a_partition_run_reads_the_segments_from_the_catalogue_file_not_the_table(
+    warehouse: Settings,
+) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    resources = build_resources(warehouse.data_dir)
+    instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, ["Classic Cars|USA"])
+    missing = dg.materialize(
+        [ts_risk_reports],
+        instance=instance,
+        partition_key="Classic Cars|USA",
+        resources=resources,
+        raise_on_error=False,
+    )
+    assert not missing.success
+    [failure] = [e for e in missing.all_events if e.is_step_failure]
+    assert "materialise ts_segments first" in failure.step_failure_data.error.message
+    # The table still has the pair; a catalogue that lacks it is what the partition goes by.
+    assert dg.materialize([ts_segments], instance=instance, resources=resources).success
+    path = warehouse.timeseries_dir / SEGMENTS_FILE
+    catalogue = SegmentCatalogue.read(path)
+    kept = [row for row in catalogue.segments if row.segment != "Classic Cars|USA"]
+    path.write_text(catalogue.model_copy(update={"segments": kept}).model_dump_json())
+    stale = dg.materialize(
+        [ts_risk_reports],
+        instance=instance,
+        partition_key="Classic Cars|USA",
+        resources=resources,
+        raise_on_error=False,
+    )
+    assert not stale.success
+    [failure] = [e for e in stale.all_events if e.is_step_failure]
+    assert "'Classic Cars|USA' is not a segment" in failure.step_failure_data.error.message
+
+
+@pytest.mark.usefixtures("quick_candidates")
+def test_the_sensor_requests_one_run_that_reports_every_segment(warehouse: Settings) -> None:
+    automation = build_automation(AutomationSettings(), segments_job=timeseries_defs.ts_risk_reports_job)
+    defs = dg.Definitions.merge(
+        timeseries_defs.defs,
+        dg.Definitions(jobs=automation.jobs, sensors=automation.sensors),
+        dg.Definitions(resources=build_resources(warehouse.data_dir)),
+    )
+    instance = registered_segments(warehouse)
+    sensor = defs.resolve_sensor_def(SEGMENTS_AFTER_REFRESH_SENSOR)
+    upstream = defs.resolve_job_def("ts_segments_job").execute_in_process(instance=instance)
+    context = dg.build_run_status_sensor_context(
+        sensor_name=SEGMENTS_AFTER_REFRESH_SENSOR,
+        dagster_event=upstream.get_run_success_event(),
+        dagster_instance=instance,
+        dagster_run=upstream.dagster_run,
+    )
+    [request] = sensor(context)
+    assert request.partition_key is None and request.run_key == upstream.run_id
+    assert partition_range_tags("ALL", "Motorcycles|USA").items() <= request.tags.items()
+    result = defs.resolve_job_def(sensor.job_name).execute_in_process(instance=instance, tags=request.tags)
+    assert result.success
+    # One run, one materialisation per segment with that segment's own metadata: the UI shows partitions.
+    by_partition = {
+        e.event_specific_data.materialization.partition: e.event_specific_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert list(by_partition) == EXPECTED_SEGMENTS
+    for key, metadata in by_partition.items():
+        assert TimeseriesReport.read(Path(metadata["report_path"].value)).segment.key == key
+    assert instance.get_materialized_partitions(dg.AssetKey("ts_risk_reports")) == set(EXPECTED_SEGMENTS)
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks[REPORT_AGREES_WITH_ITSELF].passed
+    assert checks[REPORT_AGREES_WITH_ITSELF].metadata["segments"].value == 6
+
+
+def test_a_failing_segment_does_not_cost_the_others_their_reports(warehouse: Settings) -> None:
+    instance = registered_segments(warehouse)
+    instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, ["Motorcycles|Japan"])  # too little history
+    resources = build_resources(warehouse.data_dir)
+    job = dg.Definitions.merge(timeseries_defs.defs, dg.Definitions(resources=resources)).resolve_job_def(
+        "ts_risk_reports_job"
+    )
+    result = job.execute_in_process(
+        instance=instance,
+        tags=partition_range_tags("Motorcycles|USA", "Motorcycles|Japan"),
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert [
+        e.event_specific_data.materialization.partition for e in result.get_asset_materialization_events()
+    ] == ["Motorcycles|USA"]
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "1 of 2 segment(s) failed: Motorcycles|Japan: segment 'Motorcycles|Japan' is not a segment" in (
+        failure.step_failure_data.error.message
+    )
+
+
+def test_requested_segments_run_in_as_few_ranges_as_possible() -> None:
+    registered = ["ALL", "A", "B", "C", "A|X", "B|Y"]
+    assert contiguous_ranges(registered, set(registered)) == [("ALL", "B|Y")]
+    assert contiguous_ranges(registered, {"A", "B", "B|Y"}) == [("A", "B"), ("B|Y", "B|Y")]
+    assert contiguous_ranges(registered, set()) == []
