@@ -15,6 +15,7 @@ from sales_assets.ingest.cleaning import (
     CleanStats,
     EmptyInputError,
     blocking_problems,
+    checked_record_pass,
     clean_to_parquet,
     open_source,
 )
@@ -59,18 +60,21 @@ def inspect_raw_csv(path: Path, settings: Settings) -> dict:
     work_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_root) as work:
         export = open_source(path, settings.ingest, Path(work))
-        structure = export.structure()
-        if structure.records == 0:
+        # One parse counts the records and finds the distinct dates; the line check only on doubt.
+        records = checked_record_pass(export, with_hashes=False)
+        structure = export.structure() if export.checked else None
+        malformed = structure.malformed.height if structure else 0
+        if records.rows + malformed == 0:
             raise EmptyInputError(f"{path}: has a header but no data rows")
-        export.resolve_date_order()
+        export.resolve_date_order(records.date_pairs)
     return {
         **export.dialect.metadata(),
         "dialect_evidence": dg.MetadataValue.json(export.dialect.evidence),
         "extra_columns": ", ".join(export.header.extra) or "none",
         "unnamed_columns_dropped": len(export.header.unnamed),
-        "malformed_lines": structure.malformed.height,
-        "blank_lines": structure.blank_lines,
-        "dagster/row_count": structure.records,
+        "malformed_lines": malformed,
+        "blank_lines": structure.blank_lines if structure else 0,
+        "dagster/row_count": records.rows + malformed,
     }
 
 

@@ -46,6 +46,8 @@ BLOCKING_RULES = (RULE_DATE_RANGE, RULE_PERIOD)
 EXAMPLE_LINES = 3
 DATE_PARTS = {"year": "YEAR_ID", "month": "MONTH_ID", "quarter": "QTR_ID"}  # ORDERDATE part -> its column
 OUT_OF_RANGE = "__date_out_of_range"
+# Distinct rows held at once when duplicate suspects are compared cell by cell (about 0.5 KiB each).
+CONFIRM_GROUPS = 250_000
 
 
 class EmptyInputError(ValueError):
@@ -217,40 +219,103 @@ def value_columns(frame: pl.LazyFrame) -> list[str]:
     return [c for c in frame.collect_schema().names() if c != LINE]
 
 
-def duplicate_rows(source: pl.LazyFrame) -> tuple[int, pl.Series, int]:
-    """The row count, the line numbers of exact repeats of an earlier row, and how many rows have their
-    last column empty (a sign of short lines, see `Export.looks_well_formed`).
+@dataclass
+class RecordPass:
+    """What one streaming pass over the records as written finds (see `record_pass`)."""
 
-    Only a 64-bit hash per row is held in memory; rows whose hash repeats are then compared on every
-    value, so a hash collision between different rows is never taken for a duplicate.
+    rows: int
+    last_nulls: int  # rows whose last column is empty: a sign of short lines (`Export.looks_well_formed`)
+    date_pairs: pl.DataFrame  # distinct (date text, month text, first line), as `Export.date_pairs`
+    hashes: pl.DataFrame | None  # LINE and a 64-bit hash of every row's cells as written
+
+
+def record_pass(export: Export, with_hashes: bool = True) -> RecordPass:
+    """One streaming pass over the records as written: row count, short-line sign, the distinct
+    (date, month) pairs and, `with_hashes`, a hash per row for the exact-duplicate check.
+
+    Held in memory per row: the line, the hash and two dictionary codes (the date and month texts as
+    Polars categoricals), about 21 bytes; the texts themselves only once per distinct value. The date is
+    trimmed and its null tokens applied on the distinct pairs, not on every row. Raises PolarsError when
+    the file does not parse with the header's width (the caller then runs `Export.structure`).
     """
+    frame = export.scan(normalise=False)
+    values = value_columns(frame)
+    date, month = export.layout.date_column, export.layout.month_column
+    month_expr = pl.col(month) if month in values else pl.lit(None, pl.String)
+    selected = [
+        pl.col(LINE),
+        pl.col(values[-1]).is_null().alias("__last_null"),
+        pl.col(date).cast(pl.Categorical).alias("text"),
+        month_expr.cast(pl.Categorical).alias("month"),
+    ]
+    if with_hashes:
+        selected.append(pl.struct(values).hash(seed=0).alias(HASH))
+    rows = frame.select(selected).collect(engine="streaming")
+    distinct = (
+        rows.group_by("text", "month")
+        .agg(pl.col(LINE).min())
+        .select(
+            pl.col(LINE),
+            pl.col("text").cast(pl.String).alias(date),
+            pl.col("month").cast(pl.String).alias(month or "__month"),
+        )
+    )
+    return RecordPass(
+        rows=rows.height,
+        last_nulls=int(rows["__last_null"].sum()),
+        date_pairs=export.date_pairs(distinct.lazy().with_columns(export.normalised(date))),
+        hashes=rows.select(LINE, HASH) if with_hashes else None,
+    )
+
+
+def duplicate_lines(
+    source: pl.LazyFrame, hashes: pl.DataFrame, max_groups: int = CONFIRM_GROUPS
+) -> pl.Series:
+    """Line numbers of exact repeats of an earlier row of `source` (its cells as written), given every
+    row's hash from `record_pass`.
+
+    Rows whose hash repeats are compared on every value, so a hash collision between different rows is
+    never taken for a duplicate. The comparison groups those rows by all their cells in a streaming pass,
+    in as many slices of the hash space as it takes to hold at most `max_groups` distinct rows at a time:
+    memory stays bounded whatever the share of duplicates (a file appended to itself included).
+    """
+    suspects = hashes.filter(pl.col(HASH).is_duplicated())
+    if suspects.is_empty():
+        return pl.Series(LINE, [], dtype=pl.UInt32)
     values = value_columns(source)
-    hashes = source.select(
-        LINE, pl.struct(values).hash(seed=0).alias(HASH), pl.col(values[-1]).is_null().alias("__last_null")
-    ).collect(engine="streaming")
-    last_nulls = int(hashes["__last_null"].sum())
-    repeats = hashes.filter(~pl.col(HASH).is_first_distinct())
-    if repeats.is_empty():
-        return hashes.height, pl.Series(LINE, [], dtype=pl.UInt32), last_nulls
-    suspects = hashes.filter(pl.col(HASH).is_in(repeats[HASH].implode()))[LINE]
-    rows = source.filter(pl.col(LINE).is_in(suspects.implode())).collect().sort(LINE)
-    confirmed = rows.filter(~pl.struct(values).is_first_distinct())
-    return hashes.height, confirmed[LINE], last_nulls
+    slices = -(-suspects[HASH].n_unique() // max_groups)
+    repeats: list[pl.Series] = []
+    for part in range(slices):
+        lines = suspects.filter(pl.col(HASH) % slices == part)[LINE]
+        firsts = (
+            source.filter(pl.col(LINE).is_in(lines.implode()))
+            .group_by(values)
+            .agg(pl.col(LINE).min())
+            .select(LINE)
+            .collect(engine="streaming")[LINE]
+        )
+        repeats.append(lines.filter(~lines.is_in(firsts.implode())))
+    return pl.concat(repeats).sort()
 
 
-def _read_records(export: Export) -> tuple[pl.LazyFrame, int, pl.Series]:
-    """The records frame, row count and duplicate lines; the line-by-line check runs only when the fast
-    parse shows doubt (a parser error, fewer records than lines, short lines)."""
-    # Duplicates are exact: judged on the cells as written, which also spares this pass the trimming.
+def checked_record_pass(export: Export, with_hashes: bool = True) -> RecordPass:
+    """`record_pass` over the well-formed records: the line-by-line check (`Export.structure`) runs only
+    when the fast parse shows doubt (a parser error, fewer records than lines, short lines)."""
     try:
-        rows, repeats, last_nulls = duplicate_rows(export.scan(normalise=False))
-        if export.looks_well_formed(rows, last_nulls):
-            return export.scan(), rows, repeats
+        found = record_pass(export, with_hashes)
+        if export.looks_well_formed(found.rows, found.last_nulls):
+            return found
     except pl.exceptions.PolarsError:
         pass  # too many or too few fields, a broken quote: the line check below finds which lines
     export.structure()
-    rows, repeats, _ = duplicate_rows(export.scan(normalise=False))
-    return export.scan(), rows, repeats
+    return record_pass(export, with_hashes)
+
+
+def _read_records(export: Export) -> tuple[pl.LazyFrame, RecordPass, pl.Series]:
+    """The records frame (normalised), the record pass and the lines of exact duplicates."""
+    # Duplicates are exact: judged on the cells as written, which also spares that pass the trimming.
+    found = checked_record_pass(export)
+    return export.scan(), found, duplicate_lines(export.scan(normalise=False), found.hashes)
 
 
 def clean_to_parquet(
@@ -264,8 +329,8 @@ def clean_to_parquet(
     `parquet_dir` and a rejects file (one row per rejected record or malformed line, with its line).
 
     Both outputs are written to the paths given, which the caller stages and swaps into place; temp copies
-    go to `work_dir` (default: beside `parquet_dir`). The CSV is read in streaming passes: row hashes,
-    distinct dates, and the one that writes. Raises MissingColumnsError, EmptyInputError, ExportError.
+    go to `work_dir` (default: beside `parquet_dir`). The CSV is read in streaming passes: one for row
+    hashes and distinct dates, one comparing rows whose hash repeats (only when some do), one that writes. Raises MissingColumnsError, EmptyInputError, ExportError.
     """
     started = time.perf_counter()
     # Polars reads this knob from the environment only; it has no scan_csv parameter.
@@ -276,10 +341,10 @@ def clean_to_parquet(
         stats = CleanStats(dialect=export.dialect)
         stats.extra_columns = list(export.header.extra)
         stats.absent_optional_columns = list(export.header.absent)
-        source, rows, repeats = _read_records(export)
+        source, records, repeats = _read_records(export)
         malformed = export.structure().malformed if export.checked else None
         stats.rows_malformed = malformed.height if malformed is not None else 0
-        stats.rows_in = rows + stats.rows_malformed
+        stats.rows_in = records.rows + stats.rows_malformed
         if stats.rows_in == 0:
             raise EmptyInputError(f"{csv_path}: has a header but no data rows")
         stats.duplicates_removed = repeats.len()
@@ -288,9 +353,8 @@ def clean_to_parquet(
         source = source.with_columns(
             pl.lit(None, dtype=pl.String).alias(c) for c in stats.absent_optional_columns
         )
-        pairs = export.date_pairs(source)
-        export.resolve_date_order(pairs)
-        dates = date_lookup(pairs, settings, export.dialect)
+        export.resolve_date_order(records.date_pairs)
+        dates = date_lookup(records.date_pairs, settings, export.dialect)
         stats.seconds["read_duplicates_and_dates"] = round(time.perf_counter() - started, 3)
 
         columns = value_columns(source)

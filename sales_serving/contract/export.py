@@ -197,17 +197,22 @@ class ByteScan:
     non_ascii: int = 0
     samples: list[Sample] = field(default_factory=list)
     has_nul: bool = False
+    lines: int = 0  # lines as `_lines` counts them (newlines, plus a last line without one)
 
 
 def _scan_bytes(path: Path) -> ByteScan:
-    """One pass: strict-UTF-8 validity, the non-ASCII byte count, samples in context, any NUL byte."""
+    """One pass: strict-UTF-8 validity, the non-ASCII byte count, samples in context, any NUL byte and the
+    line count (so the records are counted from the same read as the encoding is detected)."""
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     scan = ByteScan()
     samples = scan.samples
     lines_before = 0
+    last = b"\n"
     for chunk in _chunks(path):
         scan.has_nul = scan.has_nul or b"\x00" in chunk
-        if scan.utf8_ok:
+        last = chunk[-1:]
+        # An ASCII chunk is valid UTF-8 unless it completes a sequence cut at the previous chunk's end.
+        if scan.utf8_ok and not (chunk.isascii() and not decoder.getstate()[0]):
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as error:
@@ -231,6 +236,7 @@ def _scan_bytes(path: Path) -> ByteScan:
         except UnicodeDecodeError:
             scan.utf8_ok = False
             scan.first_bad_utf8_line = lines_before
+    scan.lines = lines_before + (last != b"\n")
     return scan
 
 
@@ -294,7 +300,12 @@ def letter_share(samples: list[Sample], encoding: str) -> float:
 
 
 def detect_encoding(path: Path, candidates: Sequence[str]) -> tuple[str, bool, int]:
-    """(codec name, has a BOM, non-ASCII byte count) of `path`.
+    """(codec name, has a BOM, non-ASCII byte count) of `path`; see `_detect_encoding`."""
+    return _detect_encoding(path, candidates)[:3]
+
+
+def _detect_encoding(path: Path, candidates: Sequence[str]) -> tuple[str, bool, int, int | None]:
+    """(codec name, has a BOM, non-ASCII byte count, line count or None when not counted) of `path`.
 
     UTF-16 with a BOM (Excel's "Unicode Text") and UTF-8 (with or without BOM) are recognised by their
     bytes; otherwise each single-byte code page in `candidates` is scored by `letter_share` and the best
@@ -308,7 +319,7 @@ def detect_encoding(path: Path, candidates: Sequence[str]) -> tuple[str, bool, i
     with open(path, "rb") as handle:
         head = handle.read(4)
     if head.startswith(UTF16_BOMS):
-        return "utf-16", True, 0
+        return "utf-16", True, 0, None
     has_bom = head.startswith(codecs.BOM_UTF8)
     scan = _scan_bytes(path)
     samples, non_ascii = scan.samples, scan.non_ascii
@@ -317,7 +328,7 @@ def detect_encoding(path: Path, candidates: Sequence[str]) -> tuple[str, bool, i
             path, "holds NUL bytes, so it is a binary file, not CSV text", kind=NotCsvTextError
         )
     if scan.utf8_ok:
-        return ("utf-8-sig" if has_bom else "utf-8"), has_bom, non_ascii
+        return ("utf-8-sig" if has_bom else "utf-8"), has_bom, non_ascii, scan.lines
     utf8_runs = sum(_is_utf8(run) for _, run, _ in samples)
     if utf8_runs * 2 >= len(samples):
         # Most non-ASCII text is valid UTF-8 but some is not: two exports pasted together, or one edited
@@ -349,7 +360,8 @@ def detect_encoding(path: Path, candidates: Sequence[str]) -> tuple[str, bool, i
                     f"{name} ({''.join(_decode_sample(sample, name))!r})",
                     setting=f"{SETTING_PREFIX}ENCODING to the one the export was written in",
                 )
-    return best, has_bom, non_ascii
+    # A single-byte code page maps the newline byte to the newline, so the UTF-8 copy has as many lines.
+    return best, has_bom, non_ascii, scan.lines
 
 
 def transcode_to_utf8(source: Path, target: Path, encoding: str) -> Path:
@@ -794,12 +806,13 @@ class Export:
         layout: ExportLayout,
         reading: ExportReading,
         work_dir: Path,
+        line_count: int | None = None,
     ) -> None:
         self.path, self.text_path, self.dialect, self.header = path, text_path, dialect, header
         self.layout, self.reading, self.work_dir = layout, reading, work_dir
         self._structure: Structure | None = None
         self._repaired: Path | None = None
-        self._line_count: int | None = None
+        self._line_count = line_count  # from the encoding scan when it ran: no second read to count
 
     # -- structure ----------------------------------------------------------------------------------------
 
@@ -809,7 +822,7 @@ class Export:
         return self._structure is not None
 
     def line_count(self) -> int:
-        """Lines in the file (a newline-counting pass; cheap, and counted once)."""
+        """Lines in the file (counted by the encoding scan, else by a newline-counting pass; once)."""
         if self._line_count is None:
             self._line_count = int(_lines(self.text_path).select(pl.len()).collect(engine="streaming").item())
         return self._line_count
@@ -1066,9 +1079,9 @@ def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_d
         encoding = codecs.lookup(override.encoding).name
         with open(path, "rb") as handle:
             head = handle.read(4)
-        has_bom, non_ascii = head.startswith((codecs.BOM_UTF8, *UTF16_BOMS)), 0
+        has_bom, non_ascii, lines_counted = head.startswith((codecs.BOM_UTF8, *UTF16_BOMS)), 0, None
     else:
-        encoding, has_bom, non_ascii = detect_encoding(path, reading.candidate_encodings)
+        encoding, has_bom, non_ascii, lines_counted = _detect_encoding(path, reading.candidate_encodings)
     text_path = path
     # A file not plain UTF-8, or read with an encoding from settings, goes through the strict decoder,
     # which names the first line the encoding cannot read.
@@ -1091,7 +1104,7 @@ def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_d
     )
     dialect.evidence["encoding"] = "from settings" if override.encoding else "detected from the bytes"
     dialect.evidence["delimiter"] = "from settings" if override.delimiter else "the header's names"
-    export = Export(path, text_path, dialect, header, layout, reading, work_dir)
+    export = Export(path, text_path, dialect, header, layout, reading, work_dir, lines_counted)
     sample = export.sample()
     numbers = {
         c: [(line, value) for line, value in sample.select(LINE, c).drop_nulls().iter_rows()]
