@@ -5,7 +5,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sales_assets.ingest.cleaning import EmptyInputError, clean_to_parquet
+from sales_assets.ingest.cleaning import (
+    EmptyInputError,
+    clean_to_parquet,
+    duplicate_lines,
+    open_source,
+    record_pass,
+)
 from sales_assets.settings import SOURCE_COLUMNS, IngestSettings
 from sales_serving.contract.export import Dialect, MissingColumnsError, parse_dates
 
@@ -124,6 +130,35 @@ def test_exact_duplicates_are_removed_and_counted(tmp_path):
     assert stats.duplicates_removed == 2
     assert clean.height == 2
     assert sorted(clean["ORDERLINENUMBER"]) == [2, 3]
+
+
+def test_heavily_duplicated_input_keeps_exact_counts(tmp_path):
+    # An export appended to itself many times, one near twin, one rejected row repeated, one bad row once.
+    distinct = [GOOD | {"ORDERLINENUMBER": str(n)} for n in range(1, 9)]
+    bad = GOOD | {"QUANTITYORDERED": "-1"}
+    rows = distinct * 40 + [GOOD | {"CITY": "NYC "}] + [bad] * 3 + [GOOD | {"COUNTRY": ""}]
+    stats, clean, rejects = run(tmp_path, rows)
+    assert stats.rows_in == 325
+    assert stats.duplicates_removed == 8 * 39 + 2
+    assert (stats.rows_clean, stats.rows_rejected) == (9, 2)
+    assert stats.rows_in == stats.rows_clean + stats.rows_rejected + stats.duplicates_removed
+    assert clean.height == 9 and rejects.height == 2
+    # The first occurrence is the one kept: its line, not a later copy's, names the rejected row.
+    assert sorted(rejects["source_line"]) == [323, 326]
+
+
+@pytest.mark.parametrize("max_groups", [1, 3, 1000])
+def test_duplicates_are_confirmed_cell_by_cell_in_bounded_slices(tmp_path, max_groups):
+    rows = [GOOD | {"ORDERLINENUMBER": str(n % 5)} for n in range(60)] + [GOOD | {"ADDRESSLINE2": "x"}]
+    source = write_csv(tmp_path / "in.csv", rows)
+    export = open_source(source, IngestSettings(), tmp_path)
+    frame = export.scan(normalise=False)
+    hashes = record_pass(export).hashes
+    # Every row given one hash, as if all collided: only rows equal in every cell may count as repeats.
+    collided = hashes.with_columns(pl.lit(7, dtype=pl.UInt64).alias(hashes.columns[1]))
+    for given in (hashes, collided):
+        repeats = duplicate_lines(frame, given, max_groups=max_groups)
+        assert repeats.to_list() == list(range(7, 62))  # lines 2-6 and 62 are first occurrences
 
 
 def test_column_order_does_not_matter_and_extras_follow_config(tmp_path):

@@ -3,11 +3,14 @@ sit where letters and punctuation sit in text (DOS letters vs Windows-1252 punct
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from sales_serving.contract.export import (
     ExportError,
     NotCsvTextError,
+    _detect_encoding,
+    _lines,
     detect_encoding,
     letter_share,
     transcode_to_utf8,
@@ -126,3 +129,25 @@ def test_a_file_mixing_utf8_and_a_code_page_stops_naming_the_line(tmp_path):
     data = "A,B\nBerguvsvägen,1\nMartín,2\nCataluña,3\n".encode() + "Bräcke,4\n".encode("cp1252")
     with pytest.raises(ExportError, match=r"mixed\.csv: line 5: 3 of 4 non-ASCII runs are UTF-8.*ENCODING"):
         detect_encoding(write(tmp_path / "mixed.csv", data), CANDIDATES)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"a\n1\n",
+        b"a\n1",
+        b"a\n\n1\n\n\n",
+        b"a\r\n1\r\n\r\n",
+        b'a\n"x\ny"\n',
+        b"a\n1\r",
+        b"a\r1\r\n2\n",
+        b"a",
+        "a\nVäg\n".encode("cp850"),
+        "a\nVäg".encode(),
+    ],
+)
+def test_lines_counted_by_the_encoding_scan_match_a_line_pass(tmp_path, body):
+    source = write(tmp_path / "in.csv", body)
+    counted = _detect_encoding(source, CANDIDATES)[3]
+    text = transcode_to_utf8(source, tmp_path / "utf8.csv", detect_encoding(source, CANDIDATES)[0])
+    assert counted == _lines(text).select(pl.len()).collect().item()
