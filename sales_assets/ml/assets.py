@@ -3,18 +3,29 @@
 Thin wiring around the pure modules of this group, which are imported when an asset runs so that loading
 the code location imports no ML library."""
 
+from pathlib import Path
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from sales_assets.io import write_json_atomic
 from sales_assets.metadata import table_metadata, timed
 from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
+from sales_assets.settings import Settings
 
 GROUP = "ml"
 LEAKAGE_CHECK = "no_target_leakage"
 ONNX_PARITY_CHECK = "onnx_parity"
 METRICS_FILE = "sales_regression_metrics.json"
 SHAP_FILE = "shap_global_importance.json"
+
+
+def relative_to_data(settings: Settings, path: Path) -> str:
+    """A written file's path below SALES_DATA_DIR, short enough for the UI's metadata table."""
+    try:
+        return str(Path(path).resolve().relative_to(settings.root))
+    except ValueError:
+        return str(path)
 
 
 @dg.asset(
@@ -120,17 +131,18 @@ def trained_models(
                 {"rows": seed_report["rows_after_filter"], **seed_report["holdout"]}
             ),
             "leaky": outcome.leaky,
-            "promotion": dg.MetadataValue.json(tracking["promotion"]),
+            "promoted": tracking["promotion"]["promote"],
+            "promotion_reason": tracking["promotion"]["reason"],
             "mlflow_run_id": tracking["mlflow_run_id"],
             "mlflow_model_run_id": tracking["mlflow_model_run_id"],
             "mlflow_model_version": tracking["mlflow_model_version"],
-            "mlflow_tracking_uri": settings.mlflow_tracking_uri,
             "rows_table": data.table_rows,
             "rows_sampled": data.sampled,
             "rows_train": len(outcome.split.train_index),
             "rows_test": len(outcome.split.test_index),
-            "data_sha256": lineage["data_sha256"],
-            "metrics_path": dg.MetadataValue.path(str(metrics_path)),
+            # The full digest is in the metrics file and the bundle; a prefix identifies it in the UI.
+            "data_sha256_prefix": lineage["data_sha256"][:16],
+            "metrics_path": dg.MetadataValue.path(relative_to_data(settings, metrics_path)),
             "training_seconds": training_time["seconds"],
             "seed_protocol_seconds": seed_time["seconds"],
             "tracking_seconds": tracking_time["seconds"],
@@ -193,7 +205,7 @@ def shap_importance(
                 f"{candidate['model']}: global importance ({explainer})",
                 settings.explainability_dir / "shap_global_importance.png",
             ),
-            "path": dg.MetadataValue.path(str(path)),
+            "path": dg.MetadataValue.path(relative_to_data(settings, path)),
             "seconds": shap_time["seconds"],
         }
     )
@@ -258,7 +270,10 @@ def onnx_model(
         bundle = write_bundle(
             settings.models_dir, version, pipeline, onnx_bytes, metadata, make_current=False
         )
-        result_metadata |= {"version": version, "bundle": dg.MetadataValue.path(str(bundle))}
+        result_metadata |= {
+            "version": version,
+            "bundle": dg.MetadataValue.path(relative_to_data(settings, bundle)),
+        }
         if gate.make_current:
             point_current(settings.models_dir, version)
             context.log.info(f"bundle {version} written and served (CURRENT moved): {gate.reason}")
