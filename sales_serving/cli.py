@@ -99,6 +99,19 @@ def csv_layout() -> ExportLayout:
     )
 
 
+def interval_columns(model: LoadedModel) -> list[str]:
+    """The scored CSV's interval columns, in the order of the levels the bundle is calibrated for:
+    `SALES_lower_80`, `SALES_upper_80`, `SALES_lower_95`, `SALES_upper_95` (USD); none without calibration."""
+    if model.intervals is None:
+        return []
+    target = model.metadata.target
+    return [
+        f"{target}_{side}_{round(level * 100):g}"
+        for level in model.intervals.levels
+        for side in ("lower", "upper")
+    ]
+
+
 def spreadsheet_safe(column: str) -> pl.Expr:
     """A text cell that a spreadsheet would run as a formula (starts with = + - @, tab or CR) gets a
     leading apostrophe (OWASP's CSV injection rule), so the scored file cannot run anything."""
@@ -114,6 +127,7 @@ def score_csv(
     text in the error. Returns (scored, rejected)."""
     layout = csv_layout()
     prediction_column = f"predicted_{model.metadata.target}"
+    bound_columns = interval_columns(model)
     with tempfile.TemporaryDirectory(prefix="sales-predict-") as work:
         try:
             export = open_export(path, layout, reading, Path(work))
@@ -123,12 +137,13 @@ def score_csv(
         dialect = export.dialect
         columns = [c for c in export.header.names if c not in export.header.unnamed]
         writer = csv.writer(out)
-        writer.writerow([*columns, prediction_column, "error"])
+        writer.writerow([*columns, prediction_column, *bound_columns, "error"])
         rejected = 0
         for line, text, reason in structure.malformed.iter_rows():
             rejected += 1
             print(f"line {line}: {reason}", file=errors)
-            writer.writerow([*([""] * len(columns)), "", f"line {line}: {reason}: {text[:80]}"])
+            blanks = [""] * (len(columns) + 1 + len(bound_columns))
+            writer.writerow([*blanks, f"line {line}: {reason}: {text[:80]}"])
         numeric = [c for c in columns if c in layout.numeric]
         typed = [
             (integer_value(c, dialect) if c in layout.integer_columns else number_value(c, dialect)).alias(
@@ -163,7 +178,9 @@ def _score_batch(
     writer: Any,
     errors: TextIO,
 ) -> tuple[int, int]:
-    results: dict[int, tuple[str, str]] = {}
+    # line -> (prediction, interval bounds in interval_columns' order, reason); blanks where rejected.
+    no_bounds = [""] * (2 * len(model.intervals.levels) if model.intervals is not None else 0)
+    results: dict[int, tuple[str, list[str], str]] = {}
     valid: list[tuple[int, SalesFeatures]] = []
     fields = SalesFeatures.model_fields
     reasons = batch.select(
@@ -179,7 +196,7 @@ def _score_batch(
         line = record[LINE]
         not_numbers = [why[c] for c in numeric if record[c] is not None and record[f"__typed_{c}"] is None]
         if not_numbers:
-            results[line] = ("", "; ".join(not_numbers))
+            results[line] = ("", no_bounds, "; ".join(not_numbers))
             continue
         # Only the request's own fields are validated; other columns pass through to the output.
         present = {
@@ -190,16 +207,18 @@ def _score_batch(
         try:
             valid.append((line, SalesFeatures.model_validate(present)))
         except ValidationError as error:
-            results[line] = ("", describe_validation_error(error))
+            results[line] = ("", no_bounds, describe_validation_error(error))
     while valid:
         try:
             response = predict_many(model, [row for _, row in valid])
         except RowError as error:
             line = valid.pop(error.row)[0]
-            results[line] = ("", f"{error.field}: {error.message}")
+            results[line] = ("", no_bounds, f"{error.field}: {error.message}")
             continue
-        for (line, _), prediction in zip(valid, response.predictions, strict=True):
-            results[line] = (repr(prediction), "")
+        bands = response.intervals or []
+        for index, ((line, _), prediction) in enumerate(zip(valid, response.predictions, strict=True)):
+            bounds = [repr(value) for band in bands for value in (band.lower[index], band.upper[index])]
+            results[line] = (repr(prediction), bounds, "")
         break
     # Number cells are written trimmed, as the reader read them; a number is never prefixed.
     safe = batch.with_columns(pl.col(numeric).str.strip_chars()).with_columns(
@@ -211,13 +230,13 @@ def _score_batch(
     )
     scored = rejected = 0
     for line, *cells in safe.select(LINE, *columns).iter_rows():
-        prediction, reason = results[line]
+        prediction, bounds, reason = results[line]
         if reason:
             rejected += 1
             print(f"line {line}: {reason}", file=errors)
         else:
             scored += 1
-        writer.writerow([*("" if c is None else c for c in cells), prediction, reason])
+        writer.writerow([*("" if c is None else c for c in cells), prediction, *bounds, reason])
     return scored, rejected
 
 

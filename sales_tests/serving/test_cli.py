@@ -218,3 +218,30 @@ def test_malformed_lines_are_reported_by_line_and_the_rest_scored(
     assert "line 3: has 11 field(s) where the header has 10" in capsys.readouterr().err
     scored = list(csv.DictReader(out.open(newline="")))
     assert sum(bool(row["predicted_SALES"]) for row in scored) == 2
+
+
+def test_csv_carries_80_and_95_percent_intervals_exact_below_the_price_cap(
+    bundle_v1: Path, example_row: dict, tmp_path: Path
+) -> None:
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    rows = [
+        example_row | {"PRICEEACH": 95.7},  # below the cap: SALES is quantity x price, exact
+        example_row | {"PRICEEACH": 100.0, "MSRP": 170},  # capped: the true unit price is unknown
+        example_row | {"QUANTITYORDERED": "-4"},  # rejected: no prediction, no bounds
+    ]
+    with source.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(example_row))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["--csv", str(source), "--out", str(out)]) == 1
+    with out.open(newline="") as handle:
+        exact, capped, rejected = list(csv.DictReader(handle))
+    bounds = ["SALES_lower_80", "SALES_upper_80", "SALES_lower_95", "SALES_upper_95"]
+    prediction = float(exact["predicted_SALES"])
+    assert [float(exact[c]) for c in bounds] == [prediction] * 4
+    predicted = float(capped["predicted_SALES"])
+    low80, high80, low95, high95 = (float(capped[c]) for c in bounds)
+    assert low95 < low80 < predicted < high80 < high95
+    # The fixture bundle's relative bands: 80% is -10%/+12%, 95% is -20%/+25% of the prediction.
+    assert low80 == pytest.approx(predicted * 0.9) and high95 == pytest.approx(predicted * 1.25)
+    assert all(rejected[c] == "" for c in [*bounds, "predicted_SALES"]) and rejected["error"]
