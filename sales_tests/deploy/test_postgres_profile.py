@@ -73,7 +73,7 @@ def warehouse_on_postgres(deployment_env: dict[str, str]) -> dict[str, str]:
 def test_cli_and_segment_backfill_record_their_runs_in_postgres(warehouse_on_postgres):
     env = warehouse_on_postgres
     # Two segments (the total, which also writes the hierarchy, and one product line) take the same path
-    # through the instance as all ten, in a third of the time.
+    # through the instance as all ten, in less time.
     backfill = run_command(
         [
             str(BIN / "python"),
