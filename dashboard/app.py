@@ -424,7 +424,7 @@ def render_models(outputs: dict[str, ExpectedOutput]) -> None:
             f"Champion: **{champion}** (chosen by CV RMSE; its held-out scores are in the metrics file)."
             f" RMSE and MAE are errors of one order line's SALES, in {CURRENCY}."
         )
-        st.table(table.with_columns(cs.float().round(3)))
+        st.table(table.with_columns(cs.float().map_elements(readable_number, return_dtype=pl.String)))
 
     st.header("SHAP importances")
     if not outputs["shap"].present:

@@ -276,6 +276,8 @@ def test_asset_page_fits_at_1600_px_and_shows_no_error(
         errors = [phrase for phrase in UI_ERROR_TEXTS if phrase in text]
         clipped = clipped_text(page_browser, page)
         if key == README_ASSET_PAGE:
+            # The status panel (freshness, asset history) fills in after the metadata: wait for it.
+            page_browser.wait_for_text(page, ["Deadline:"], timeout=60)
             page_browser.screenshot(page, screenshot_dir / "dagster_asset_page.png")
     finally:
         page_browser.close_page(page)

@@ -11,7 +11,7 @@ import pytest
 from sales_assets.ml.defs import assets as ml_assets
 from sales_assets.resources import build_resources
 from sales_assets.settings import Settings
-from sales_assets.timeseries.assets import ts_risk_reports
+from sales_assets.timeseries.assets import ts_risk_reports, ts_segments
 from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
 from sales_tests.ui.browser import PROJECT_ROOT
 
@@ -43,7 +43,10 @@ def outputs(warehouse_data_dir, tmp_path_factory) -> Settings:
         resources = build_resources(data_dir=data_dir)
         assert dg.materialize(ml_assets, resources=resources, instance=dg.DagsterInstance.ephemeral()).success
         instance = dg.DagsterInstance.ephemeral()
-        instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, ["ALL"])
+        # ts_segments writes the segment catalogue the report partitions read.
+        assert dg.materialize([ts_segments], resources=resources, instance=instance).success
+        if "ALL" not in instance.get_dynamic_partitions(SEGMENTS_PARTITIONS.name):
+            instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, ["ALL"])
         assert dg.materialize(
             [ts_risk_reports], resources=resources, instance=instance, partition_key="ALL"
         ).success
