@@ -11,6 +11,7 @@ The modelling modules (numpy, pandas, statsmodels, arch, matplotlib) are importe
 bodies, so loading the code location does not pay for them.
 """
 
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -91,37 +92,44 @@ def ts_segments(
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"statsmodels", "python"},
-    partitions_def=SEGMENTS_PARTITIONS,
-    # All the segments a refresh or a backfill asks for run in one run (one process), not one each.
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    # Each segment's materialisation is logged with its partition; the run returns no output of its own.
-    output_required=False,
-    deps=["duckdb_table", ts_segments],
-    retry_policy=FILE_LOCK_RETRY,
-    check_specs=[
-        dg.AssetCheckSpec(
-            REPORT_AGREES_WITH_ITSELF,
-            asset="ts_risk_reports",
-            blocking=True,
-            description="The message, the JSON's shipped model and the plot legend name the same model, and "
-            "its reported score comes from evaluation origins that took no part in choosing it.",
-        ),
-        dg.AssetCheckSpec(
-            SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE,
-            asset="ts_risk_reports",
-            description="On the evaluation origins, the shipped forecast's RMSE is at most seasonal naive's.",
-        ),
-        dg.AssetCheckSpec(
-            HIERARCHY_IS_COHERENT,
-            asset="ts_risk_reports",
-            blocking=True,
-            description="ALL partition: every month of the reconciled forecast, the product lines sum to ALL.",
-        ),
-    ],
-)
+# BackfillPolicy.single_run is Dagster's documented way to run a range of partitions in one run; its "beta"
+# status is Dagster's, and the warning would print on every import of the code location.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    report_asset = dg.asset(
+        group_name=GROUP,
+        kinds={"statsmodels", "python"},
+        partitions_def=SEGMENTS_PARTITIONS,
+        # All the segments a refresh or a backfill asks for run in one run (one process), not one each.
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        # Each segment's materialisation is logged with its partition; the run returns no output of its own.
+        output_required=False,
+        deps=["duckdb_table", ts_segments],
+        retry_policy=FILE_LOCK_RETRY,
+        check_specs=[
+            dg.AssetCheckSpec(
+                REPORT_AGREES_WITH_ITSELF,
+                asset="ts_risk_reports",
+                blocking=True,
+                description="The message, the JSON's shipped model and the plot legend name the same model, and "
+                "its reported score comes from evaluation origins that took no part in choosing it.",
+            ),
+            dg.AssetCheckSpec(
+                SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE,
+                asset="ts_risk_reports",
+                description="On the evaluation origins, the shipped forecast's RMSE is at most seasonal naive's.",
+            ),
+            dg.AssetCheckSpec(
+                HIERARCHY_IS_COHERENT,
+                asset="ts_risk_reports",
+                blocking=True,
+                description="ALL partition: every month of the reconciled forecast, the product lines sum to ALL.",
+            ),
+        ],
+    )
+
+
+@report_asset
 def ts_risk_reports(
     context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb_reader: DuckDBResource
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:

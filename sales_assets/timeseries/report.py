@@ -138,7 +138,7 @@ def build_report(segment: Segment, series: MonthlySeries, config: TimeseriesSett
             f"seasonal naive baseline need {needed} (min_history_months={config.min_history_months})"
         )
     else:
-        fields |= _forecast_sections(history.to_numpy(dtype=float), labels, config, warning_log)
+        fields |= forecast_sections(history.to_numpy(dtype=float), labels, config, warning_log)
     risk = risk_summary(
         history, config.garch_horizon, config.garch_min_observations, config.garch_maxiter, warning_log
     )
@@ -150,7 +150,7 @@ def build_report(segment: Segment, series: MonthlySeries, config: TimeseriesSett
     )
 
 
-def _forecast_sections(
+def forecast_sections(
     values: np.ndarray, labels: list[str], config: TimeseriesSettings, warning_log: WarningLog
 ) -> dict[str, Any]:
     """The backtest, decision and forecast sections of a report on a long-enough series."""

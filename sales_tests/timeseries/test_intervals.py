@@ -1,11 +1,15 @@
 """Conformal intervals from backtest errors: the rank rule, the scale per step ahead, and coverage near
-nominal on 200 simulated series for the shipped model, measured on months the intervals never saw."""
+nominal on 200 simulated series for the shipped model (baselines, and a SARIMA through the report's own
+selection), measured on months the intervals never saw."""
+
+from collections import Counter
 
 import numpy as np
 import pytest
 
+from sales_assets.settings import TimeseriesSettings
 from sales_assets.timeseries.backtest import EVALUATION, SELECTION, actuals, nested_origins, run_candidate
-from sales_assets.timeseries.forecast import baseline_candidate
+from sales_assets.timeseries.forecast import WarningLog, baseline_candidate
 from sales_assets.timeseries.intervals import (
     backtest_intervals,
     calibrate,
@@ -14,6 +18,7 @@ from sales_assets.timeseries.intervals import (
     interval_bounds,
     measured_coverage,
 )
+from sales_assets.timeseries.report import forecast_sections
 
 HORIZON = 6
 MONTHS = 29  # as the real file
@@ -80,3 +85,65 @@ def test_coverage_is_near_nominal_on_200_simulated_series(model, simulate) -> No
         assert abs(100 * np.mean(inside[level]) - level) <= 5, (level, np.mean(inside[level]))
         # What the report states (calibrated on the selection errors only) is near nominal as well.
         assert abs(100 * np.mean(measured[level]) - level) <= 5, (level, np.mean(measured[level]))
+
+
+# ---- issue 13: SARIMA wins on a seasonal series and its shipped intervals cover near nominal --------------
+
+SARIMA_MONTHS = 36
+QUICK_SARIMA = TimeseriesSettings(
+    # One small candidate, the model the simulation draws from; 50 iterations suffice for one coefficient.
+    sarima_candidates=[{"order": [1, 1, 0], "seasonal_order": [0, 1, 0, 12]}],
+    sarima_maxiter=50,
+)
+
+
+def growing_seasonal(seed: int, months: int) -> np.ndarray:
+    """SARIMA(1,1,0)(0,1,0,12): a yearly pattern whose year-on-year growth starts at 300 and drifts as a
+    random walk with AR(1) steps (0.5, sd 10). Seasonal naive lags the growth; the SARIMA follows it."""
+    rng = np.random.default_rng(seed)
+    steps = np.zeros(months)
+    for t in range(1, months):
+        steps[t] = 0.5 * steps[t - 1] + rng.normal(0, 10)
+    growth = 300 + np.cumsum(steps)
+    sales = 1000 + 400 * np.sin(2 * np.pi * np.arange(months) / 12) + growth
+    for t in range(12, months):
+        sales[t] = sales[t - 12] + growth[t]
+    return sales
+
+
+def shipped_sarima_outcome(seed: int) -> tuple[str, dict[int, float]]:
+    """The report's own forecast sections on the first 36 months: the shipped model and the share of the
+    next 6 (simulated) months inside its shipped intervals."""
+    series = growing_seasonal(seed, SARIMA_MONTHS + HORIZON)
+    history, future = series[:SARIMA_MONTHS], series[SARIMA_MONTHS:]
+    labels = [f"{2000 + m // 12}-{m % 12 + 1:02d}" for m in range(SARIMA_MONTHS)]
+    sections = forecast_sections(history, labels, QUICK_SARIMA, WarningLog())
+    points = [p.model_dump() for p in sections["forecast"].points]
+    inside = {
+        level: float(
+            np.mean(
+                [p[f"lower_{level}"] <= a <= p[f"upper_{level}"] for p, a in zip(points, future, strict=True)]
+            )
+        )
+        for level in (80, 95)
+    }
+    return sections["decision"].shipped_model, inside
+
+
+@pytest.mark.slow
+def test_sarima_ships_on_simulated_seasonal_series_and_its_intervals_cover_near_nominal() -> None:
+    """Issue 13: on 200 simulated seasonal series SARIMA is shipped on (nearly) all, and its shipped 80%/95%
+    intervals hold that share of the 6 months that follow, within 5 points (about 1,150 points per level).
+    About 50 s of CPU, spread over the 2 cores.
+
+    Not asserted: the coverage the report states, which measures intervals calibrated on the selection
+    origins alone on the 6 points of one evaluation origin (a narrower procedure than the shipped one, on
+    few points); on these seeds it averages about 75% and 89%, on seeds 200-599 about 87% and 95%."""
+    from joblib import Parallel, delayed
+
+    outcomes = Parallel(n_jobs=2)(delayed(shipped_sarima_outcome)(seed) for seed in range(200))
+    shipped = [inside for model, inside in outcomes if model == "SARIMA(1,1,0)(0,1,0,12)"]
+    assert len(shipped) >= 190, Counter(model for model, _ in outcomes)
+    for level in (80, 95):
+        covered = 100 * np.mean([inside[level] for inside in shipped])
+        assert abs(covered - level) <= 5, (level, covered)
