@@ -330,7 +330,9 @@ def clean_to_parquet(
 
     Both outputs are written to the paths given, which the caller stages and swaps into place; temp copies
     go to `work_dir` (default: beside `parquet_dir`). The CSV is read in streaming passes: one for row
-    hashes and distinct dates, one comparing rows whose hash repeats (only when some do), one that writes. Raises MissingColumnsError, EmptyInputError, ExportError.
+    hashes and distinct dates, one comparing rows whose hash repeats (only when some do), one that writes
+    the clean rows, and one for the rejected rows (only when there are some). Raises MissingColumnsError,
+    EmptyInputError, ExportError.
     """
     started = time.perf_counter()
     # Polars reads this knob from the environment only; it has no scan_csv parameter.
@@ -378,33 +380,31 @@ def clean_to_parquet(
             rules.list.drop_nulls().list.join("; ").alias(RULE),
             pl.lit(None, dtype=pl.String).alias(RAW_LINE),
         )
-        if malformed is not None and malformed.height:
-            rejected = pl.concat(
-                [
-                    rejected,
-                    malformed.lazy().select(
-                        pl.col(LINE).alias(SOURCE_LINE),
-                        *[pl.lit(None, dtype=pl.String).alias(c) for c in columns],
-                        pl.col("reason").alias(REASON),
-                        pl.lit(RULE_MALFORMED).alias(RULE),
-                        pl.col("text").alias(RAW_LINE),
-                    ),
-                ]
-            )
         rejects_path.parent.mkdir(parents=True, exist_ok=True)
-        pl.collect_all(
-            [
-                usable.sink_parquet(
-                    pl.PartitionBy(parquet_dir, key="YEAR", include_key=False),
-                    # Bounded row groups keep every later reader's memory bounded too.
-                    row_group_size=PARQUET_ROW_GROUP_ROWS,
-                    lazy=True,
-                    mkdir=True,
-                ),
-                rejected.sink_parquet(rejects_path, lazy=True),
-            ],
+        usable.sink_parquet(
+            pl.PartitionBy(parquet_dir, key="YEAR", include_key=False),
+            # Bounded row groups keep every later reader's memory bounded too.
+            row_group_size=PARQUET_ROW_GROUP_ROWS,
+            mkdir=True,
             engine="streaming",
         )
+        stats.rows_by_year = rows_by_year(parquet_dir)
+        stats.rows_clean = sum(stats.rows_by_year.values())
+        # Most exports reject few rows or none: the file is read again for them only when some are (one
+        # streaming plan with two sinks would still parse the CSV twice).
+        judged_rejects = records.rows - stats.duplicates_removed - stats.rows_clean
+        parts = [rejected if judged_rejects else rejected.head(0)]
+        if malformed is not None and malformed.height:
+            parts.append(
+                malformed.lazy().select(
+                    pl.col(LINE).alias(SOURCE_LINE),
+                    *[pl.lit(None, dtype=pl.String).alias(c) for c in columns],
+                    pl.col("reason").alias(REASON),
+                    pl.lit(RULE_MALFORMED).alias(RULE),
+                    pl.col("text").alias(RAW_LINE),
+                )
+            )
+        pl.concat(parts).sink_parquet(rejects_path, engine="streaming")
     stats.seconds["clean_and_write"] = round(time.perf_counter() - started - sum(stats.seconds.values()), 3)
 
     rejects = pl.scan_parquet(rejects_path)
@@ -415,10 +415,15 @@ def clean_to_parquet(
             f"{csv_path}: none of its {stats.rows_in:,} rows is usable; first reasons: "
             + summarise_rules(stats.rejects_by_rule, 3)
         )
-    by_year = pl.scan_parquet(parquet_dir, hive_partitioning=True).group_by("YEAR").len().sort("YEAR")
-    stats.rows_by_year = {int(y): int(n) for y, n in by_year.collect().iter_rows()}
-    stats.rows_clean = sum(stats.rows_by_year.values())
     return stats
+
+
+def rows_by_year(parquet_dir: Path) -> dict[int, int]:
+    """Rows per YEAR partition of the clean layer at `parquet_dir` (empty when nothing was written)."""
+    if not any(parquet_dir.rglob("*.parquet")):
+        return {}
+    by_year = pl.scan_parquet(parquet_dir, hive_partitioning=True).group_by("YEAR").len().sort("YEAR")
+    return {int(y): int(n) for y, n in by_year.collect().iter_rows()}
 
 
 def rejects_by_rule(rejects: pl.LazyFrame) -> dict[str, RuleCount]:
