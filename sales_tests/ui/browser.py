@@ -208,6 +208,15 @@ class HeadlessChromium:
         missing = [t for t in texts if t not in body]
         raise AssertionError(f"page never showed {missing} within {timeout:.0f} s; it showed:\n{body[:3000]}")
 
+    def wait_until(self, session: str, expression: str, timeout: float = 60) -> None:
+        """Poll the page until the JavaScript `expression` is truthy (AssertionError after `timeout` s)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.evaluate(session, expression):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"page never satisfied {expression!r} within {timeout:.0f} s")
+
     def screenshot(self, session: str, path: Path, height: int | None = None) -> Path:
         """A PNG of the page, `height` pixels tall (default: the viewport)."""
         if height is not None:

@@ -12,9 +12,14 @@ import polars as pl
 
 from sales_assets.settings import Settings
 from sales_assets.timeseries.report_model import (
+    Backtest,
+    CandidateResult,
+    Coverage,
     DataSummary,
+    Errors,
     ForecastPoint,
     MonthValue,
+    Protocol,
     Risk,
     SegmentInfo,
     ShippedForecast,
@@ -121,9 +126,25 @@ def timeseries_report() -> TimeseriesReport:
         ),
         history=[MonthValue(month=f"{month}-01", sales=value) for month, value in HISTORY.items()],
         settings={"forecast_steps": len(FORECAST)},
+        # A shipped forecast always comes with the backtest that chose it and its measured coverage.
+        backtest=Backtest(
+            protocol=Protocol(
+                horizon=6, step=1, selection_origins=["2004-01"], evaluation_origins=["2004-07"],
+                selection_last_month="2004-06", description="Rolling origins, 6 months ahead.",
+            ),
+            selection_metric="rmse",
+            candidates=[
+                CandidateResult(
+                    model="seasonal_naive", kind="baseline", parameters=0, eligible=True, problems=[],
+                    selection=Errors(rmse=33_868.4, mae=25_000.0, mape=None, smape=20.0, points=6, mape_points=0),
+                )
+            ],
+            forecasts={},
+        ),
         forecast=ShippedForecast(
             model="seasonal_naive", steps=len(FORECAST), interval_levels=[80, 95], interval_method="conformal",
-            calibration_points=12, capped_levels=[], coverage=[],
+            calibration_points=12, capped_levels=[],
+            coverage=[Coverage(level=80, coverage=0.83, points=6), Coverage(level=95, coverage=1.0, points=6)],
             points=[
                 ForecastPoint(month=f"{month}-01", forecast=value, lower_80=value * 0.8, upper_80=value * 1.2,
                               lower_95=value * 0.7, upper_95=value * 1.3)

@@ -232,7 +232,6 @@ KNOWN_CLIPPED = {
     "iqr_filtered_sales": "analytics: absolute Parquet paths run past the Value column",
     "missing_value_report": "analytics: absolute CSV and Parquet paths run past the Value column",
     "numeric_descriptive_stats": "analytics: absolute CSV and Parquet paths run past the Value column",
-    "shap_importance": "ml: the JSON file's absolute path runs past the Value column",
     "summaries": "analytics: a JSON of absolute file paths runs past the Value column",
     "sales_drift": "analytics: the PSI table is wider than the Value column",
     "ts_segments": "timeseries: the segment catalogue table is wider than the Value column",

@@ -34,6 +34,9 @@ pytest.importorskip(
 )
 
 APP = PROJECT_ROOT / "dashboard" / "app.py"
+# Streamlit's placeholder while an element is laid out, and "every Vega chart has drawn its SVG".
+SKELETON = '[data-testid="stSkeleton"]'
+CHARTS_DRAWN = "[...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]')].every(c => c.querySelector('svg, canvas'))"
 
 
 @pytest.fixture(scope="module")
@@ -300,6 +303,9 @@ def test_dashboard_fits_at_1600_px_on_a_materialised_graph(
     height = browser.evaluate(
         page, "document.querySelector('[data-testid=\"stMainBlockContainer\"]').scrollHeight"
     )
-    # The README's picture: the top of the page (headline, charts, leaderboard, SHAP), not all of it.
-    shot = browser.screenshot(page, screenshot_dir / "dashboard.png", height=min(int(height) + 80, 2100))
+    # The README's picture: the top of the page (headline, charts, leaderboard, SHAP), not all of it. The
+    # taller viewport makes Streamlit lay the page out again: wait until its placeholders are charts again.
+    browser.screenshot(page, screenshot_dir / "dashboard.png", height=min(int(height) + 80, 2100))
+    browser.wait_until(page, f"!document.querySelector('{SKELETON}') && {CHARTS_DRAWN}")
+    shot = browser.screenshot(page, screenshot_dir / "dashboard.png")
     assert shot.stat().st_size > 50_000
