@@ -134,7 +134,14 @@ def _prune_mlflow(settings: Settings, client, needed: set[str], pruned: Pruned) 
     if not experiment_ids:
         return
     runs = client.search_runs(experiment_ids, run_view_type=ViewType.ACTIVE_ONLY, max_results=50_000)
-    parent_of = {r.info.run_id: r.data.tags.get("mlflow.parentRunId") for r in runs}
+    from sales_assets.ml.tracking import TRAINING_RUN_TAG
+
+    # A model's run belongs to its training run: nested (mlflow.parentRunId) in older stores, a top-level
+    # run tagged with the training run's id since each model shows as its own row in the MLflow UI.
+    parent_of = {
+        r.info.run_id: r.data.tags.get("mlflow.parentRunId") or r.data.tags.get(TRAINING_RUN_TAG)
+        for r in runs
+    }
     keep = needed | registered
     keep |= {parent_of[r] for r in keep if parent_of.get(r)}
     keep |= {r for r, parent in parent_of.items() if parent in keep}

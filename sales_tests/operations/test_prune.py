@@ -43,6 +43,10 @@ def store(tmp_path):
     child = client.create_run(experiment, tags={"mlflow.parentRunId": runs["newest"]})
     client.set_terminated(child.info.run_id)
     runs["newest_child"] = child.info.run_id
+    # Model runs are top-level runs tagged with their training run's id (one row per model in the UI).
+    model_run = client.create_run(experiment, tags={"training_run_id": runs["newest"]})
+    client.set_terminated(model_run.info.run_id)
+    runs["newest_model"] = model_run.info.run_id
     model = settings.ml.registered_model_name
     client.create_registered_model(model)
     version = client.create_model_version(model, f"runs:/{runs['champion']}/model", run_id=runs["champion"])
@@ -73,7 +77,7 @@ def test_prune_keeps_newest_current_and_champion(store):
     for name in ("old", "stray"):
         assert client.get_run(runs[name]).info.lifecycle_stage == "deleted"
         assert not (settings.mlflow_dir / artifacts[name].split("/mlflow/", 1)[1]).exists()
-    for name in ("champion", "current", "newest", "newest_child", "running"):
+    for name in ("champion", "current", "newest", "newest_child", "newest_model", "running"):
         assert client.get_run(runs[name]).info.lifecycle_stage == "active", name
     assert pruned.bytes_freed > 1000
     assert pruned.line().startswith("prune: kept 3 bundle(s), deleted 1; deleted 2 old MLflow run(s)")
