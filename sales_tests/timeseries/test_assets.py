@@ -17,6 +17,7 @@ from sales_assets.timeseries.assets import (
     HIERARCHY_IS_COHERENT,
     REPORT_AGREES_WITH_ITSELF,
     SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE,
+    combine_check_results,
     ts_risk_reports,
     ts_segments,
 )
@@ -364,3 +365,20 @@ def test_requested_segments_run_in_as_few_ranges_as_possible() -> None:
     assert contiguous_ranges(registered, set(registered)) == [("ALL", "B|Y")]
     assert contiguous_ranges(registered, {"A", "B", "B|Y"}) == [("A", "B"), ("B|Y", "B|Y")]
     assert contiguous_ranges(registered, set()) == []
+
+
+def test_one_result_per_check_fails_when_any_segment_fails_and_names_it() -> None:
+    ok = dg.AssetCheckResult(check_name=REPORT_AGREES_WITH_ITSELF, passed=True, metadata={"problems": []})
+    bad = dg.AssetCheckResult(
+        check_name=REPORT_AGREES_WITH_ITSELF,
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"problems": dg.MetadataValue.json(["legend names seasonal_naive"])},
+    )
+    assert combine_check_results({"ALL": ok}) is ok
+    combined = combine_check_results({"ALL": ok, "Trains": bad, "Ships": ok})
+    assert not combined.passed and combined.severity == dg.AssetCheckSeverity.ERROR
+    assert combined.metadata["segments"].value == 3
+    assert combined.metadata["failed_segments"].value == ["Trains"]
+    assert combined.metadata["failures"].value == {"Trains": {"problems": ["legend names seasonal_naive"]}}
+    assert combine_check_results({"ALL": ok, "Ships": ok}).passed
