@@ -3,9 +3,9 @@ materialise `ts_risk_reports` for every segment (the ALL partition also writes t
 ONE run over the range of all partitions, in one command and without the daemon.
 
 Runs execute in this process against the Dagster instance of `DAGSTER_HOME`, so they show in the UI like
-any other run, each segment as its own materialised partition. With a daemon running,
-`dagster job backfill -j ts_risk_reports_job --all --noprompt` does the same through the run queue (the
-asset's single-run backfill policy makes that one run too).
+any other run, each segment as its own materialised partition. With a daemon running, materialising all
+partitions of `ts_risk_reports` in the UI does the same through the run queue (an asset backfill, one run
+by the asset's single-run backfill policy).
 """
 
 from __future__ import annotations
