@@ -25,6 +25,7 @@ from sales_assets.automation import (
 from sales_assets.io import sha256_file
 from sales_assets.resources import build_resources
 from sales_assets.settings import AutomationSettings, Settings
+from sales_assets.timeseries.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
 try:
     from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
@@ -228,14 +229,17 @@ def test_sensor_skips_with_the_path_when_the_csv_is_missing(stand_in_defs, raw_c
 # ---- segment runs after a successful refresh ------------------------------------------------------------
 
 
-def test_segment_run_requests_one_per_registered_partition():
+def test_segment_run_requests_one_run_over_every_registered_partition():
     with dg.instance_for_test() as instance:
         assert segment_run_requests(instance, SEGMENTS_PARTITIONS, "run-1") == []
         instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, SEGMENTS)
         requests = segment_run_requests(instance, SEGMENTS_PARTITIONS, "run-1")
-    assert [r.partition_key for r in requests] == SEGMENTS
-    assert len({r.run_key for r in requests}) == len(SEGMENTS)
-    assert all(r.tags[automation.UPSTREAM_RUN_TAG] == "run-1" for r in requests)
+    # One run (issue 15: a refresh's segments share one process), over the range first..last registered.
+    [request] = requests
+    assert request.run_key == "run-1" and request.partition_key is None
+    assert request.tags[PARTITION_RANGE_START_TAG] == SEGMENTS[0]
+    assert request.tags[PARTITION_RANGE_END_TAG] == SEGMENTS[-1]
+    assert request.tags[automation.UPSTREAM_RUN_TAG] == "run-1"
 
 
 def test_successful_refresh_all_requests_every_segment_partition(stand_in_defs):
@@ -253,6 +257,9 @@ def test_successful_refresh_all_requests_every_segment_partition(stand_in_defs):
             dagster_instance=instance,
             dagster_run=result.dagster_run,
         )
-        requests = sensor(context)
-    assert sorted(r.partition_key for r in requests) == sorted(SEGMENTS)
-    assert {r.tags[automation.UPSTREAM_RUN_TAG] for r in requests} == {result.run_id}
+        [request] = sensor(context)
+    assert (request.tags[PARTITION_RANGE_START_TAG], request.tags[PARTITION_RANGE_END_TAG]) == (
+        SEGMENTS[0],
+        SEGMENTS[-1],
+    )
+    assert request.tags[automation.UPSTREAM_RUN_TAG] == result.run_id
