@@ -66,20 +66,31 @@ def test_an_explicit_missing_file_is_an_error(stand_in, tmp_path):
         find_real_csv(str(tmp_path / "missing.csv"), stand_in)
 
 
-def test_pytest_runs_the_real_data_tests_on_the_file_the_variable_names(generated_csv):
-    """End to end through the conftest fixture: a real-data test given the generated sample through
-    SALES_TEST_REAL_CSV fails and names the variable (so the variable is what the fixture reads)."""
-    env = {**os.environ, REAL_CSV_ENV: str(generated_csv)}
-    test = "sales_tests/ingest/test_encoding.py::test_real_file_is_code_page_850"
+def test_pytest_runs_the_real_data_tests_on_the_file_the_variable_names(generated_csv, tmp_path):
+    """End to end through the project's `real_csv_path` fixture in a pytest of its own: given the generated
+    sample through SALES_TEST_REAL_CSV, a test using the fixture fails and names the variable (so the
+    variable is what the fixture reads)."""
+    probe = tmp_path / "test_probe.py"
+    probe.write_text("def test_probe(real_csv_path):\n    assert real_csv_path.is_file()\n")
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", test, "-q", "-p", "no:cacheprovider"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(probe),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "sales_tests.conftest",
+        ],
         cwd=REPO_ROOT,
-        env=env,
+        env={**os.environ, REAL_CSV_ENV: str(generated_csv)},
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert run.returncode != 0, run.stdout[-2000:]
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
     assert f"{REAL_CSV_ENV}={generated_csv}: not the published Kaggle export" in run.stdout
 
 
