@@ -10,7 +10,7 @@ import base64
 import io
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,8 @@ from sales_assets.io import write_bytes_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from sales_assets.settings import Settings
 
 # Whole numbers in these columns are labels (2004, 10107), not quantities: no thousands separators.
 _LABEL_SUFFIXES = ("YEAR", "MONTH", "_ID", "NUMBER")
@@ -128,6 +130,33 @@ def table_metadata(
 
     records = [dg.TableRecord({k: cell(v) for k, v in row.items()}) for row in head.iter_rows(named=True)]
     return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))
+
+
+def shown_path(settings: Settings, path: Path | str) -> str:
+    """`path` relative to SALES_DATA_DIR (`settings.root`) in POSIX form, e.g.
+    `processed/rejects/sales_rejects.parquet`; a path outside it stays absolute. Logs and metadata name
+    files this way so a path fits the UI's metadata table and reads the same on every machine."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(settings.root).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def path_metadata(settings: Settings, path: Path | str) -> dg.MetadataValue:
+    """A file or folder the asset wrote or read, as `MetadataValue.path` of `shown_path(settings, path)`:
+    the one way every asset shows a path in its metadata."""
+    return dg.MetadataValue.path(shown_path(settings, path))
+
+
+def key_value_table(
+    mapping: Mapping[str, Any], columns: tuple[str, str] = ("name", "value"), float_digits: int = 2
+) -> dg.MetadataValue:
+    """A flat dict (`{"encoding": "detected from the bytes", ...}` or `{"step": 1.234}`) as a two-column
+    typed table (`table_metadata`) named `columns`, one row per key: it wraps and sorts in the UI where a
+    JSON blob runs on one line. Values must share one type (all strings, or all numbers)."""
+    frame = pl.DataFrame({columns[0]: list(mapping), columns[1]: list(mapping.values())}, strict=False)
+    return table_metadata(frame, max_rows=max(len(mapping), 1), float_digits=float_digits)
 
 
 def figure_png(fig: Figure) -> bytes:

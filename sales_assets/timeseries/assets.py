@@ -20,7 +20,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from sales_assets.io import write_text_atomic
-from sales_assets.metadata import table_metadata, timed
+from sales_assets.metadata import path_metadata, table_metadata, timed
 from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
 from sales_assets.settings import Settings
 from sales_assets.timeseries.archive import archive_stale_reports
@@ -85,9 +85,14 @@ def ts_segments(
             "removed": len(removed),
             "archived_reports": dg.MetadataValue.json(archived),
             "segment_min_months": min_months,
-            "partition_keys": dg.MetadataValue.json(keys),
-            "catalogue": table_metadata(pl.DataFrame([row.model_dump() for row in catalogue.segments])),
-            "catalogue_path": dg.MetadataValue.path(str(catalogue_path)),
+            # The segment key is the partition key; product line and country are its two halves.
+            "catalogue": table_metadata(
+                pl.DataFrame([row.model_dump() for row in catalogue.segments]).select(
+                    "segment", "active_months", "partitioned"
+                ),
+                max_rows=len(catalogue.segments),
+            ),
+            "catalogue_path": path_metadata(settings, catalogue_path),
         }
     )
 
@@ -266,8 +271,8 @@ def segment_report(
         "garch_exploratory": report.risk.exploratory,
         "garch_observations": report.risk.n_observations,
         "long_run_volatility_monthly_pct": report.risk.long_run_volatility_monthly_pct,
-        "report_path": dg.MetadataValue.path(str(written.json_path)),
-        "plot_path": dg.MetadataValue.path(str(written.png_path)),
+        "report_path": path_metadata(settings, written.json_path),
+        "plot_path": path_metadata(settings, written.png_path),
         "plot": written.plot_markdown,
         "fitting_warnings": table_metadata(
             pl.DataFrame(
@@ -299,12 +304,13 @@ def segment_report(
     coverage = {f"interval_coverage_{c.level}": c.coverage for c in report.forecast.coverage}
     metadata |= {
         "shipped_model": decision.shipped_model,
-        "decision": decision.reason,
+        # A sentence or two: Markdown wraps in the metadata column where plain text runs on one line.
+        "decision": dg.MetadataValue.md(decision.reason),
         "evaluation_rmse": decision.reported_score.rmse,
         "seasonal_naive_evaluation_rmse": seasonal,
         **coverage,
         "coverage_points": report.forecast.coverage[0].points,
-        "protocol": report.backtest.protocol.description,
+        "protocol": dg.MetadataValue.md(report.backtest.protocol.description),
         "candidates": table_metadata(candidate_table(report)),
         "forecast": table_metadata(forecast_table(report)),
     }
@@ -353,10 +359,10 @@ def reconcile_segments(
     )
     metadata = {
         "hierarchy_method": hierarchy.shipped_method,
-        "hierarchy_decision": hierarchy.reason,
+        "hierarchy_decision": dg.MetadataValue.md(hierarchy.reason),
         "hierarchy_scores": table_metadata(
             pl.DataFrame([s.model_dump(exclude={"evaluation_by_node"}) for s in hierarchy.scores])
         ),
-        "hierarchy_path": dg.MetadataValue.path(str(path)),
+        "hierarchy_path": path_metadata(settings, path),
     }
     return check, metadata

@@ -101,7 +101,8 @@ def test_segments_register_partitions_and_drop_stale_ones(warehouse: Settings) -
     assert catalogue.partition_keys == EXPECTED_SEGMENTS
     assert catalogue.product_lines == ["Classic Cars", "Motorcycles"]
     assert catalogue.window == (datetime(2003, 1, 6), datetime(2005, 5, 31))
-    assert metadata["catalogue_path"].value == str(warehouse.timeseries_dir / SEGMENTS_FILE)
+    # Paths in metadata are relative to SALES_DATA_DIR, so they fit the UI's metadata column.
+    assert warehouse.root / metadata["catalogue_path"].value == warehouse.timeseries_dir / SEGMENTS_FILE
     archived = sorted(p.name for p in (warehouse.timeseries_dir / "archive").iterdir())
     assert archived == ["sales_ts_risk_Planes_Norway.json", "sales_ts_risk_Planes_Norway.png"]
 
@@ -128,7 +129,7 @@ def test_one_partition_materialises_its_report(warehouse: Settings) -> None:
         "product_line": "Classic Cars",
         "country": "USA",
     }
-    assert metadata["report_path"].value == str(report_path)
+    assert warehouse.root / metadata["report_path"].value == report_path
     assert metadata["shipped_model"].value == report.decision.shipped_model == report.forecast.model
     assert metadata["decision"].value == report.decision.reason
     assert metadata["coverage_points"].value == 6
@@ -331,7 +332,7 @@ def test_the_sensor_requests_one_run_that_reports_every_segment(warehouse: Setti
     }
     assert list(by_partition) == EXPECTED_SEGMENTS
     for key, metadata in by_partition.items():
-        assert TimeseriesReport.read(Path(metadata["report_path"].value)).segment.key == key
+        assert TimeseriesReport.read(warehouse.root / metadata["report_path"].value).segment.key == key
     assert instance.get_materialized_partitions(dg.AssetKey("ts_risk_reports")) == set(EXPECTED_SEGMENTS)
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks[REPORT_AGREES_WITH_ITSELF].passed
