@@ -12,23 +12,22 @@ with SALES_DATA_DIR (default `data/`) naming the data folder the assets wrote.
 from __future__ import annotations
 
 import datetime as dt
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import altair as alt
 import polars as pl
 import polars.selectors as cs
 import streamlit as st
 
+from sales_assets.ml.report_model import METRICS_FILE, SHAP_FILE, MetricsReport, ShapReport
 from sales_assets.parquet_layer import resolve_layer
 from sales_assets.settings import Settings
 from sales_assets.timeseries.report_model import HIERARCHY_FILE, HierarchyReport, TimeseriesReport
 from sales_assets.timeseries.series import month_is_complete
 
-METRICS_FILE = "sales_regression_metrics.json"
-SHAP_FILE = "shap_global_importance.json"
 TS_REPORT_GLOB = "sales_ts_risk_*.json"
 
 REFRESH_COMMAND = (
@@ -81,16 +80,6 @@ def timeseries_reports(directory: Path) -> dict[str, Path]:
 def read_timeseries_report(path: Path) -> TimeseriesReport:
     """One segment's report through the model the asset validates it with (ValueError names the file)."""
     return TimeseriesReport.read(path)
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from error
-    if not isinstance(payload, dict):
-        raise ValueError(f"{path}: expected a JSON object at the top level, got {type(payload).__name__}")
-    return payload
 
 
 # ---- sales from the Parquet copy --------------------------------------------------------------------
@@ -228,29 +217,30 @@ def month_chart(monthly: pl.DataFrame) -> alt.LayerChart:
 # ---- models -----------------------------------------------------------------------------------------
 
 
-def leaderboard(metrics: dict[str, Any]) -> tuple[pl.DataFrame, str]:
-    """The models of `sales_regression_metrics.json` (as `trained_models` writes it), best CV RMSE first,
+def leaderboard(metrics: MetricsReport) -> tuple[pl.DataFrame, str]:
+    """The models of `sales_regression_metrics.json` (read with `MetricsReport.read`), best CV RMSE first,
     with the champion marked, and the champion's name."""
-    champion = metrics["champion"]["model"]
+    champion = metrics.champion.model
     rows = [
         {
-            "model": entry["model"],
-            "champion": entry["model"] == champion,
-            "estimator": entry["estimator"],
-            "CV RMSE": entry["cv"]["rmse_mean"],
-            "CV RMSE sd": entry["cv"]["rmse_std"],
-            "CV MAE": entry["cv"]["mae_mean"],
-            "CV R2": entry["cv"]["r2_mean"],
-            "fit seconds": entry.get("fit_seconds"),
+            "model": entry.model,
+            "champion": entry.model == champion,
+            "estimator": entry.estimator,
+            "CV RMSE": entry.cv.rmse_mean,
+            "CV RMSE sd": entry.cv.rmse_std,
+            "CV MAE": entry.cv.mae_mean,
+            "CV R2": entry.cv.r2_mean,
+            "fit seconds": entry.fit_seconds,
         }
-        for entry in metrics["models"]
+        for entry in metrics.models
     ]
     return pl.DataFrame(rows).sort("CV RMSE"), champion
 
 
-def shap_importances(payload: dict[str, Any]) -> pl.DataFrame:
-    """Feature and mean |SHAP|, largest first, from `shap_global_importance.json`."""
-    rows = [{"feature": e["feature"], "importance": float(e["mean_abs_shap"])} for e in payload["importance"]]
+def shap_importances(report: ShapReport) -> pl.DataFrame:
+    """Feature and mean |SHAP|, largest first, from `shap_global_importance.json` (read with
+    `ShapReport.read`)."""
+    rows = [{"feature": e.feature, "importance": e.mean_abs_shap} for e in report.importance]
     return pl.DataFrame(rows, schema={"feature": pl.String, "importance": pl.Float64}).sort(
         "importance", descending=True
     )
@@ -336,10 +326,14 @@ def hierarchy_forecast(directory: Path, segment: str) -> tuple[str, pl.DataFrame
 # ---- the page ---------------------------------------------------------------------------------------
 
 
-def _read_or_report(path: Path) -> dict[str, Any] | None:
-    """The JSON report, or None after showing why it cannot be read (the rest of the page still renders)."""
+Report = TypeVar("Report")
+
+
+def _read_or_report(read: Callable[[Path], Report], path: Path) -> Report | None:
+    """The report `read` gives for `path`, or None after showing why it cannot be read (the error names the
+    file); the rest of the page still renders."""
     try:
-        return read_json(path)
+        return read(path)
     except (OSError, ValueError) as error:
         st.error(str(error))
         return None
@@ -418,7 +412,7 @@ def render_models(outputs: dict[str, ExpectedOutput]) -> None:
     st.header("Model leaderboard")
     if not outputs["metrics"].present:
         _missing_note(outputs["metrics"])
-    elif (metrics := _read_or_report(outputs["metrics"].path)) is not None:
+    elif (metrics := _read_or_report(MetricsReport.read, outputs["metrics"].path)) is not None:
         table, champion = leaderboard(metrics)
         st.markdown(
             f"Champion: **{champion}** (chosen by CV RMSE; its held-out scores are in the metrics file)."
@@ -429,7 +423,7 @@ def render_models(outputs: dict[str, ExpectedOutput]) -> None:
     st.header("SHAP importances")
     if not outputs["shap"].present:
         _missing_note(outputs["shap"])
-    elif (shap := _read_or_report(outputs["shap"].path)) is not None:
+    elif (shap := _read_or_report(ShapReport.read, outputs["shap"].path)) is not None:
         importances = shap_importances(shap)
         title = f"Mean |SHAP| ({CURRENCY} of predicted SALES)"
         st.altair_chart(bar_chart(importances, "feature", "importance", title, ",.0f"), width="stretch")

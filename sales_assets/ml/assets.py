@@ -10,14 +10,13 @@ from dagster_duckdb import DuckDBResource
 
 from sales_assets.io import write_json_atomic
 from sales_assets.metadata import table_metadata, timed
+from sales_assets.ml.report_model import METRICS_FILE, SHAP_FILE, FeatureImportance, ShapReport
 from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
 from sales_assets.settings import Settings
 
 GROUP = "ml"
 LEAKAGE_CHECK = "no_target_leakage"
 ONNX_PARITY_CHECK = "onnx_parity"
-METRICS_FILE = "sales_regression_metrics.json"
-SHAP_FILE = "shap_global_importance.json"
 
 
 def relative_to_data(settings: Settings, path: Path) -> str:
@@ -86,13 +85,14 @@ def trained_models(
         tracking = track_training(
             settings, outcome, seed_report, context.run_id, lineage, data.frame, context.log.info
         )
-    payload = metrics_payload(outcome, settings, seed_report, tracking, context.run_id, lineage)
-    metrics_path = write_json_atomic(settings.metrics_dir / METRICS_FILE, payload)
-    write_candidate(settings, outcome, candidate_card(outcome, payload))
+    report = metrics_payload(outcome, settings, seed_report, tracking, context.run_id, lineage)
+    metrics_path = write_json_atomic(settings.metrics_dir / METRICS_FILE, report.model_dump(mode="json"))
+    write_candidate(settings, outcome, candidate_card(outcome, report))
 
     test_x, test_y = outcome.part("test")
-    leaky = outcome.leaky_features
-    champion_cv = outcome.champion_cv
+    leaky = report.leaky_features
+    champion_cv = report.champion.cv
+    holdout = report.champion.holdout
     intervals = outcome.intervals
     interval_metadata = (
         {
@@ -111,14 +111,14 @@ def trained_models(
         metadata={
             "leaderboard": table_metadata(outcome.board.drop("estimator")),
             "leaderboard_plot": leaderboard_plot(outcome.board, settings.plots_dir / "ml_leaderboard.png"),
-            "champion": outcome.champion,
-            "champion_cv_rmse": round(champion_cv["rmse_mean"], 1),
-            "champion_cv_rmse_std": round(champion_cv["rmse_std"], 1),
-            "champion_cv_mae": round(champion_cv["mae_mean"], 1),
-            "champion_cv_r2": round(champion_cv["r2_mean"], 4),
-            "champion_holdout_rmse": round(outcome.champion_holdout["rmse"], 1),
-            "champion_holdout_mae": round(outcome.champion_holdout["mae"], 1),
-            "champion_holdout_r2": round(outcome.champion_holdout["r2"], 4),
+            "champion": report.champion.model,
+            "champion_cv_rmse": round(champion_cv.rmse_mean, 1),
+            "champion_cv_rmse_std": round(champion_cv.rmse_std, 1),
+            "champion_cv_mae": round(champion_cv.mae_mean, 1),
+            "champion_cv_r2": round(champion_cv.r2_mean, 4),
+            "champion_holdout_rmse": round(holdout.rmse, 1),
+            "champion_holdout_mae": round(holdout.mae, 1),
+            "champion_holdout_r2": round(holdout.r2, 4),
             "champion_holdout_plot": holdout_plot(
                 test_y,
                 outcome.champion_pipeline.predict(test_x),
@@ -128,20 +128,20 @@ def trained_models(
             **interval_metadata,
             "ineligible_models": dg.MetadataValue.json(outcome.ineligible),
             "seed_protocol_leaky_not_eligible": dg.MetadataValue.json(
-                {"rows": seed_report["rows_after_filter"], **seed_report["holdout"]}
+                {"rows": report.seed_protocol.rows_after_filter, **report.seed_protocol.holdout.model_dump()}
             ),
-            "leaky": outcome.leaky,
-            "promoted": tracking["promotion"]["promote"],
-            "promotion_reason": tracking["promotion"]["reason"],
-            "mlflow_run_id": tracking["mlflow_run_id"],
-            "mlflow_model_run_id": tracking["mlflow_model_run_id"],
-            "mlflow_model_version": tracking["mlflow_model_version"],
-            "rows_table": data.table_rows,
-            "rows_sampled": data.sampled,
-            "rows_train": len(outcome.split.train_index),
-            "rows_test": len(outcome.split.test_index),
+            "leaky": report.leaky,
+            "promoted": report.promotion.promote,
+            "promotion_reason": report.promotion.reason,
+            "mlflow_run_id": report.lineage.mlflow_run_id,
+            "mlflow_model_run_id": report.lineage.mlflow_model_run_id,
+            "mlflow_model_version": report.lineage.mlflow_model_version,
+            "rows_table": report.protocol.table_rows,
+            "rows_sampled": report.protocol.sampled,
+            "rows_train": report.protocol.rows_train,
+            "rows_test": report.protocol.rows_test,
             # The full digest is in the metrics file and the bundle; a prefix identifies it in the UI.
-            "data_sha256_prefix": lineage["data_sha256"][:16],
+            "data_sha256_prefix": report.lineage.data_sha256[:16],
             "metrics_path": dg.MetadataValue.path(relative_to_data(settings, metrics_path)),
             "training_seconds": training_time["seconds"],
             "seed_protocol_seconds": seed_time["seconds"],
@@ -182,23 +182,21 @@ def shap_importance(
         ranked, explainer = shap_global_importance(
             pipeline, spec, rows, MODEL_CATALOGUE[candidate["model"]].tree_based, settings.ml.random_state
         )
-    path = write_json_atomic(
-        settings.explainability_dir / SHAP_FILE,
-        {
-            "model": candidate["model"],
-            "estimator": candidate["estimator"],
-            "explainer": explainer,
-            "rows": len(rows),
-            "mlflow_model_version": candidate["lineage"]["mlflow_model_version"],
-            "importance": ranked.to_dicts(),
-        },
+    report = ShapReport(
+        model=candidate["model"],
+        estimator=candidate["estimator"],
+        explainer=explainer,
+        rows=len(rows),
+        mlflow_model_version=candidate["lineage"]["mlflow_model_version"],
+        importance=[FeatureImportance(**row) for row in ranked.to_dicts()],
     )
+    path = write_json_atomic(settings.explainability_dir / SHAP_FILE, report.model_dump(mode="json"))
     return dg.MaterializeResult(
         metadata={
-            "model": candidate["model"],
-            "explainer": explainer,
-            "rows": len(rows),
-            "top_feature": ranked["feature"][0],
+            "model": report.model,
+            "explainer": report.explainer,
+            "rows": report.rows,
+            "top_feature": report.importance[0].feature,
             "importance": table_metadata(ranked),
             "importance_plot": importance_plot(
                 ranked,

@@ -4,12 +4,27 @@ importances and one segment's time-series report, with numbers the tests can ass
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 from pathlib import Path
 
 import polars as pl
 
+from sales_assets.ml.report_model import (
+    METRICS_FILE,
+    SHAP_FILE,
+    Champion,
+    CVSummary,
+    FeatureImportance,
+    Lineage,
+    MetricsReport,
+    ModelEntry,
+    OnnxParity,
+    Promotion,
+    Scores,
+    SeedProtocol,
+    ShapReport,
+    TrainingProtocol,
+)
 from sales_assets.settings import Settings
 from sales_assets.timeseries.report_model import (
     Backtest,
@@ -73,38 +88,11 @@ def write_dashboard_outputs(data_dir: Path, parquet_from: Path | None = None) ->
     else:
         shutil.copytree(Settings(data_dir=parquet_from).parquet_dir, settings.parquet_dir)
 
-    # The shapes `trained_models` and `shap_importance` write (sales_assets/ml/assets.py).
-    metrics = {
-        "models": [
-            {
-                "model": RUNNER_UP,
-                "estimator": "LinearRegression",
-                "cv": {"rmse_mean": 812.4, "rmse_std": 40.1, "mae_mean": 455.0, "mae_std": 20.0, "r2_mean": 0.81,
-                       "r2_std": 0.01},
-                "fit_seconds": 0.05,
-            },
-            {
-                "model": CHAMPION,
-                "estimator": "GradientBoostingRegressor",
-                "cv": {"rmse_mean": 569.3, "rmse_std": 36.2, "mae_mean": 311.0, "mae_std": 18.0, "r2_mean": 0.904,
-                       "r2_std": 0.01},
-                "fit_seconds": 1.5,
-            },
-        ],
-        "champion": {"model": CHAMPION, "estimator": "GradientBoostingRegressor",
-                     "holdout": {"rmse": 701.0, "mae": 338.0, "r2": 0.887}},
-    }  # fmt: skip
+    # Through the models `trained_models` and `shap_importance` write with (sales_assets/ml/report_model.py).
     settings.metrics_dir.mkdir(parents=True)
-    (settings.metrics_dir / "sales_regression_metrics.json").write_text(json.dumps(metrics))
-
-    shap = {
-        "importance": [
-            {"rank": rank, "feature": name, "mean_abs_shap": value}
-            for rank, (name, value) in enumerate(SHAP_IMPORTANCES.items(), start=1)
-        ]
-    }
+    (settings.metrics_dir / METRICS_FILE).write_text(metrics_report().model_dump_json())
     settings.explainability_dir.mkdir(parents=True)
-    (settings.explainability_dir / "shap_global_importance.json").write_text(json.dumps(shap))
+    (settings.explainability_dir / SHAP_FILE).write_text(shap_report().model_dump_json())
 
     settings.timeseries_dir.mkdir(parents=True)
     (settings.timeseries_dir / "sales_ts_risk_classic_cars_usa.json").write_text(
@@ -161,3 +149,72 @@ def timeseries_report() -> TimeseriesReport:
         warnings=[],
         seconds=1.0,
     )  # fmt: skip
+
+
+def _model_entry(
+    model: str, estimator: str, rmse: float, mae: float, r2: float, fit_seconds: float
+) -> ModelEntry:
+    cv = CVSummary(
+        rmse_mean=rmse, rmse_std=rmse / 15, mae_mean=mae, mae_std=mae / 20, r2_mean=r2, r2_std=0.01
+    )
+    folds = [Scores(rmse=rmse - 10, mae=mae, r2=r2), Scores(rmse=rmse + 10, mae=mae, r2=r2)]
+    return ModelEntry(
+        model=model,
+        estimator=estimator,
+        cv=cv,
+        cv_folds=folds,
+        fit_seconds=fit_seconds,
+        eligible=True,
+        ineligible_reason=None,
+    )
+
+
+def metrics_report() -> MetricsReport:
+    """A leaderboard of two models (the champion listed second, so the dashboard must sort by CV RMSE)."""
+    runner_up = _model_entry(RUNNER_UP, "LinearRegression", 812.4, 455.0, 0.81, 0.05)
+    champion = _model_entry(CHAMPION, "GradientBoostingRegressor", 569.3, 311.0, 0.904, 1.5)
+    holdout = Scores(rmse=701.0, mae=338.0, r2=0.887)
+    features = list(SHAP_IMPORTANCES)
+    return MetricsReport(
+        generated_at="2026-01-05T06:00:00+00:00", target="SALES", features=features, leaky=False,
+        leaky_features=[],
+        protocol=TrainingProtocol(
+            rows=2_000, rows_train=1_600, rows_test=400, test_size=0.2, random_state=42, cv_folds=2,
+            cv_repeats=1, champion_rule="lowest CV RMSE", table_rows=2_000, sampled=False,
+        ),
+        models=[runner_up, champion],
+        champion=Champion(
+            model=CHAMPION, estimator="GradientBoostingRegressor", cv=champion.cv, holdout=holdout,
+            onnx_parity=OnnxParity(passed=True, max_abs_diff=0.001, tolerance=0.01, rows_checked=400,
+                                   rows_outside=0),
+        ),
+        seed_protocol=SeedProtocol(
+            label="seed protocol (v1)", leaky=True, eligible_as_champion=False, model="GradientBoostingRegressor",
+            rows_before_filter=2_000, rows_after_filter=1_900, iqr_columns=["SALES"], iqr_factor=1.5,
+            test_size=0.2, random_state=42, features=[*features, "DEALSIZE"],
+            holdout=Scores(rmse=388.0, mae=220.0, r2=0.94), fit_seconds=0.4,
+        ),
+        leakage=[],
+        intervals=None,
+        promotion=Promotion(promote=True, reason="no incumbent", candidate_rmse=holdout.rmse, incumbent_rmse=None,
+                            incumbent_version=None),
+        lineage=Lineage(
+            dagster_run_id="run-1", mlflow_run_id="mlflow-1", mlflow_model_version="1",
+            mlflow_model_run_id="mlflow-model-1", data_sha256="0" * 64, parquet_files=3, parquet_dir="processed",
+            raw_path="raw/sales_data_sample.csv", raw_sha256=None, table_rows=2_000, sampled=False,
+        ),
+    )  # fmt: skip
+
+
+def shap_report() -> ShapReport:
+    return ShapReport(
+        model=CHAMPION,
+        estimator="GradientBoostingRegressor",
+        explainer="TreeExplainer",
+        rows=120,
+        mlflow_model_version="1",
+        importance=[
+            FeatureImportance(rank=rank, feature=name, mean_abs_shap=value)
+            for rank, (name, value) in enumerate(SHAP_IMPORTANCES.items(), start=1)
+        ],
+    )

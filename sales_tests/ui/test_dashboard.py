@@ -138,7 +138,7 @@ def test_scan_sales_names_missing_columns(app, tmp_path):
 
 
 def test_leaderboard_ranks_by_cv_rmse_and_marks_the_champion(app, outputs_dir):
-    metrics = app.read_json(app.Settings(data_dir=outputs_dir).metrics_dir / "sales_regression_metrics.json")
+    metrics = app.MetricsReport.read(app.Settings(data_dir=outputs_dir).metrics_dir / app.METRICS_FILE)
     table, champion = app.leaderboard(metrics)
     assert champion == CHAMPION
     assert table["model"].to_list() == [CHAMPION, RUNNER_UP]
@@ -148,10 +148,8 @@ def test_leaderboard_ranks_by_cv_rmse_and_marks_the_champion(app, outputs_dir):
 
 
 def test_shap_importances_largest_first(app, outputs_dir):
-    payload = app.read_json(
-        app.Settings(data_dir=outputs_dir).explainability_dir / "shap_global_importance.json"
-    )
-    importances = app.shap_importances(payload)
+    report = app.ShapReport.read(app.Settings(data_dir=outputs_dir).explainability_dir / app.SHAP_FILE)
+    importances = app.shap_importances(report)
     assert importances["feature"].to_list() == list(SHAP_IMPORTANCES)
     assert importances["importance"].to_list() == sorted(SHAP_IMPORTANCES.values(), reverse=True)
 
@@ -180,14 +178,30 @@ def test_expected_outputs_report_presence(app, outputs_dir, tmp_path):
     assert not any(o.present for o in absent.values())
 
 
-def test_read_json_names_the_file(app, tmp_path):
-    bad = tmp_path / "bad.json"
-    bad.write_text("{not json")
-    with pytest.raises(ValueError, match="bad.json: not valid JSON"):
-        app.read_json(bad)
-    bad.write_text(json.dumps([1, 2]))
-    with pytest.raises(ValueError, match="expected a JSON object"):
-        app.read_json(bad)
+def test_ml_reports_that_do_not_read_are_named_on_the_page_and_the_rest_renders(
+    app, outputs_dir, monkeypatch
+):
+    """Invalid JSON, a list, and a report missing a field: the page's reader shows an error naming the file
+    and the asset that writes it, and returns None instead of raising."""
+    shown: list[str] = []
+    monkeypatch.setattr(app.st, "error", shown.append)
+    settings = app.Settings(data_dir=outputs_dir)
+    metrics_path, shap_path = (
+        settings.metrics_dir / app.METRICS_FILE,
+        settings.explainability_dir / app.SHAP_FILE,
+    )
+    shap = json.loads(shap_path.read_text())
+    del shap["importance"][0]["mean_abs_shap"]
+    cases = [
+        (app.MetricsReport.read, metrics_path, "{not json", "Invalid JSON", "trained_models"),
+        (app.MetricsReport.read, metrics_path, "[1, 2]", "(top)", "trained_models"),
+        (app.ShapReport.read, shap_path, json.dumps(shap), "importance.0.mean_abs_shap: Field required",
+         "shap_importance"),
+    ]  # fmt: skip
+    for read, path, text, problem, asset in cases:
+        path.write_text(text)
+        assert app._read_or_report(read, path) is None
+        assert str(path) in shown[-1] and problem in shown[-1] and f"rematerialise {asset}" in shown[-1]
 
 
 def test_project_streamlit_config_hides_deploy_and_sends_no_usage_statistics(tmp_path):

@@ -54,13 +54,11 @@ def outputs(warehouse_data_dir, tmp_path_factory) -> Settings:
 
 
 def test_leaderboard_and_shap_read_the_ml_outputs(app, outputs):
-    table, champion = app.leaderboard(app.read_json(outputs.metrics_dir / "sales_regression_metrics.json"))
+    table, champion = app.leaderboard(app.MetricsReport.read(outputs.metrics_dir / app.METRICS_FILE))
     assert set(table["model"]) == {"linear_regression", "capped_price_residual"}
     assert champion == table["model"][0]  # best CV RMSE first, and that is the champion
     assert table.filter(table["champion"])["model"].to_list() == [champion]
-    importances = app.shap_importances(
-        app.read_json(outputs.explainability_dir / "shap_global_importance.json")
-    )
+    importances = app.shap_importances(app.ShapReport.read(outputs.explainability_dir / app.SHAP_FILE))
     assert importances.height > 3
     assert importances["importance"].is_sorted(descending=True)
 
