@@ -178,9 +178,7 @@ def test_expected_outputs_report_presence(app, outputs_dir, tmp_path):
     assert not any(o.present for o in absent.values())
 
 
-def test_ml_reports_that_do_not_read_are_named_on_the_page_and_the_rest_renders(
-    app, outputs_dir, monkeypatch
-):
+def test_ml_reports_that_do_not_read_are_named_on_the_page(app, outputs_dir, monkeypatch):
     """Invalid JSON, a list, and a report missing a field: the page's reader shows an error naming the file
     and the asset that writes it, and returns None instead of raising."""
     shown: list[str] = []
@@ -202,6 +200,27 @@ def test_ml_reports_that_do_not_read_are_named_on_the_page_and_the_rest_renders(
         path.write_text(text)
         assert app._read_or_report(read, path) is None
         assert str(path) in shown[-1] and problem in shown[-1] and f"rematerialise {asset}" in shown[-1]
+
+
+def test_the_page_with_a_metrics_file_of_the_wrong_shape_names_it_and_renders_the_rest(
+    outputs_dir, monkeypatch
+):
+    """The whole script under Streamlit's AppTest: one error naming the metrics file, no leaderboard table,
+    and the SHAP and forecast sections still drawn."""
+    from streamlit.testing.v1 import AppTest
+
+    metrics_path = Settings(data_dir=outputs_dir).metrics_dir / "sales_regression_metrics.json"
+    metrics_path.write_text(json.dumps({"models": []}))
+    monkeypatch.setenv("SALES_DATA_DIR", str(outputs_dir))
+    page = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not page.exception
+    assert [error.value for error in page.error] == [
+        f"{metrics_path}: not a MetricsReport (generated_at: Field required; target: Field required; "
+        "features: Field required (+10 more)); rematerialise trained_models"
+    ]
+    headers = [header.value for header in page.header]
+    assert {"Model leaderboard", "SHAP importances", "Forecast and risk by segment"} <= set(headers)
+    assert not any(CHAMPION in str(table.value) for table in page.table)
 
 
 def test_project_streamlit_config_hides_deploy_and_sends_no_usage_statistics(tmp_path):
