@@ -20,7 +20,14 @@ from sales_assets.analytics.plots import EDA_PLOTS
 from sales_assets.analytics.summaries import compute_summaries, productline_chart
 from sales_assets.analytics.warehouse_reader import scalar_row
 from sales_assets.io import atomic_path, write_json_atomic, write_table_pair, write_text_atomic
-from sales_assets.metadata import save_figure, table_metadata, timed
+from sales_assets.metadata import (
+    key_value_table,
+    path_metadata,
+    save_figure,
+    shown_path,
+    table_metadata,
+    timed,
+)
 from sales_assets.outliers import iqr_keep_condition, iqr_steps
 from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
 from sales_assets.sql import quote_identifier, quote_literal
@@ -60,8 +67,8 @@ IQR_COLUMNS = {
 PSI_COLUMNS = {
     "psi": "population stability index (0: same distribution)",
     "status": "ok up to analytics.psi_warn, warn above it, fail above analytics.psi_fail",
-    "reference_rows": "rows of the reference period",
-    "current_rows": "rows of the current period",
+    "reference": "the earlier period (year or quarter)",
+    "current": "the period compared with it",
 }
 
 
@@ -101,16 +108,20 @@ def summaries(
     }
     consistent = all(abs(total - table_total) < 0.01 for total in totals.values())
     metadata: dict = {
-        name: table_metadata(frame, max_rows=frame.height, descriptions=SUMMARY_COLUMNS)
+        # Whole dollars: cents in millions of USD are noise to a reader (the files keep them).
+        name: table_metadata(frame, max_rows=frame.height, float_digits=0, descriptions=SUMMARY_COLUMNS)
         for name, frame in tables.items()
     }
     return dg.MaterializeResult(
         metadata={
             **metadata,
             "sales_by_productline_chart": chart,
-            "total_sales_usd": float(table_total),
-            "summary_dir": dg.MetadataValue.path(str(settings.summary_dir)),
-            "files": dg.MetadataValue.json({n: {k: str(p) for k, p in v.items()} for n, v in paths.items()}),
+            "total_sales_usd": round(float(table_total)),
+            "summary_dir": path_metadata(settings, settings.summary_dir),
+            "files": key_value_table(
+                {n: ", ".join(shown_path(settings, p) for p in v.values()) for n, v in paths.items()},
+                ("summary", "files"),
+            ),
             "seconds": timing["seconds"],
         },
         check_results=[
@@ -166,8 +177,8 @@ def missing_value_report(
             "columns_with_missing_before": report.filter(pl.col("missing_before") > 0).height,
             "missing_cells_before": int(report["missing_before"].fill_null(0).sum()),
             "missing_cells_after": int(report["missing_after"].fill_null(0).sum()),
-            "csv_path": dg.MetadataValue.path(str(paths["csv"])),
-            "parquet_path": dg.MetadataValue.path(str(paths["parquet"])),
+            "csv_path": path_metadata(settings, paths["csv"]),
+            "parquet_path": path_metadata(settings, paths["parquet"]),
             "raw_seconds": raw_timing["seconds"],
             "table_seconds": table_timing["seconds"],
         },
@@ -210,8 +221,8 @@ def numeric_descriptive_stats(
             "statistics": table_metadata(stats, max_rows=stats.height, descriptions=descriptive.DESCRIPTIONS),
             "rows": int(rows),
             "numeric_columns": stats.height,
-            "csv_path": dg.MetadataValue.path(str(paths["csv"])),
-            "parquet_path": dg.MetadataValue.path(str(paths["parquet"])),
+            "csv_path": path_metadata(settings, paths["csv"]),
+            "parquet_path": path_metadata(settings, paths["parquet"]),
             "seconds": timing["seconds"],
         }
     )
@@ -240,7 +251,7 @@ def eda_plots(
         for stem, plot in EDA_PLOTS.items():
             figure = plot.draw(conn, table)
             metadata[stem] = save_figure(figure, settings.eda_dir / f"{stem}.png", caption=plot.caption)
-    metadata["eda_dir"] = dg.MetadataValue.path(str(settings.eda_dir))
+    metadata["eda_dir"] = path_metadata(settings, settings.eda_dir)
     metadata["seconds"] = timing["seconds"]
     return dg.MaterializeResult(metadata=metadata)
 
@@ -292,8 +303,8 @@ def iqr_filtered_sales(
             },
             "iqr_factor": analytics.iqr_factor,
             "steps": table_metadata(steps, descriptions=IQR_COLUMNS),
-            "path": dg.MetadataValue.path(str(target)),
-            "steps_path": dg.MetadataValue.path(str(steps_paths["parquet"])),
+            "path": path_metadata(settings, target),
+            "steps_path": path_metadata(settings, steps_paths["parquet"]),
             "seconds": timing["seconds"],
         }
     )
@@ -323,11 +334,18 @@ def eda_report(
         metadata={
             # The file's image links are relative to it; the UI shows the plots on `eda_plots` instead.
             "report": dg.MetadataValue.md(eda_report_markdown(missing, stats, steps, rows_kept, [])),
-            "path": dg.MetadataValue.path(str(target)),
+            "path": path_metadata(settings, target),
             "plots": len(plots),
             "iqr_rows_kept": int(rows_kept),
         }
     )
+
+
+def psi_table_metadata(table: pl.DataFrame) -> dg.MetadataValue:
+    """The drift table (`drift.TABLE_SCHEMA`) narrowed to fit the UI's metadata column: column, the two
+    periods, PSI (4 decimals) and status; the row counts behind each PSI stay in the JSON report."""
+    narrow = table.select("column", "reference", "current", "psi", "status")
+    return table_metadata(narrow, max_rows=narrow.height, float_digits=4, descriptions=PSI_COLUMNS)
 
 
 def drift_check_result(table: pl.DataFrame, warn: float, fail: float) -> dg.AssetCheckResult:
@@ -346,9 +364,7 @@ def drift_check_result(table: pl.DataFrame, warn: float, fail: float) -> dg.Asse
             "warn_above": warn,
             "fail_above": fail,
             "comparisons_above_warn": crossed.height,
-            "crossed": table_metadata(crossed, float_digits=4, descriptions=PSI_COLUMNS)
-            if crossed.height
-            else "none",
+            "crossed": psi_table_metadata(crossed) if crossed.height else "none",
         },
     )
 
@@ -395,9 +411,9 @@ def sales_drift(
             "status": report["status"],
             "comparisons": table.height,
             "comparisons_above_warn": table.filter(pl.col("psi") > warn).height,
-            "psi": table_metadata(table, max_rows=table.height, float_digits=4, descriptions=PSI_COLUMNS),
+            "psi": psi_table_metadata(table),
             "plot": plot,
-            "report_path": dg.MetadataValue.path(str(report_path)),
+            "report_path": path_metadata(settings, report_path),
             "seconds": timing["seconds"],
         },
         check_results=[drift_check_result(table, warn, fail)],

@@ -27,7 +27,7 @@ from sales_assets.ingest.quality import (
     clean_layer_findings,
 )
 from sales_assets.io import atomic_path, sha256_file, staged_directory
-from sales_assets.metadata import table_metadata, timed
+from sales_assets.metadata import key_value_table, path_metadata, table_metadata, timed
 from sales_assets.resources import SalesSettingsResource
 from sales_assets.settings import Settings
 from sales_serving.contract.export import ExportError
@@ -69,7 +69,7 @@ def inspect_raw_csv(path: Path, settings: Settings) -> dict:
         export.resolve_date_order(records.date_pairs)
     return {
         **export.dialect.metadata(),
-        "dialect_evidence": dg.MetadataValue.json(export.dialect.evidence),
+        "dialect_evidence": key_value_table(export.dialect.evidence, ("part", "evidence")),
         "extra_columns": ", ".join(export.header.extra) or "none",
         "unnamed_columns_dropped": len(export.header.unnamed),
         "malformed_lines": malformed,
@@ -110,7 +110,7 @@ def raw_csv(context: dg.AssetExecutionContext, sales_settings: SalesSettingsReso
     )
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(path)),
+            "path": path_metadata(settings, path),
             "bytes": path.stat().st_size,
             "sha256": digest,
             **facts,
@@ -147,7 +147,7 @@ def _stats_metadata(stats: CleanStats) -> dict:
         "absent_optional_columns": ", ".join(stats.absent_optional_columns) or "none",
         "extra_columns": ", ".join(stats.extra_columns) or "none",
         **{f"dialect_{k}": v for k, v in dialect.items()},
-        "seconds_by_step": dg.MetadataValue.json(stats.seconds),
+        "seconds_by_step": key_value_table(stats.seconds, ("step", "seconds")),
     }
 
 
@@ -193,8 +193,8 @@ def clean_parquet(
     return dg.MaterializeResult(
         metadata={
             **_stats_metadata(stats),
-            "parquet_dir": dg.MetadataValue.path(str(settings.parquet_dir)),
-            "rejects_path": dg.MetadataValue.path(str(settings.rejects_path)),
+            "parquet_dir": path_metadata(settings, settings.parquet_dir),
+            "rejects_path": path_metadata(settings, settings.rejects_path),
             "preview": table_metadata(preview),
             "seconds": timing["seconds"],
         },
