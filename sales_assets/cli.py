@@ -1,6 +1,12 @@
 """`sales-dagster`: the `dagster` CLI with DAGSTER_HOME defaulting to the project's `dagster_home/`, after
 recovering runs of that instance whose process is gone (one line when there were any).
 
+Off a terminal (output piped or written to a file) or with NO_COLOR set (https://no-color.org), the output
+has no ANSI colour codes: Dagster's processes (the code server `schedule start` and `sensor list` start,
+the daemon and webserver of `dagster dev`) log through coloredlogs' formatter, which colours whatever the
+stream is, and their `--log-format` offers only `colored`, `json` and `rich` (also coloured). So there
+`dagster` runs as a child whose output passes through `strip_ansi` line by line.
+
 sales-dagster dev -w workspace.yaml
 sales-dagster asset materialize --select 'not key:ts_risk_reports' -m sales_assets.definitions
 """
@@ -8,9 +14,14 @@ sales-dagster asset materialize --select 'not key:ts_risk_reports' -m sales_asse
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
+import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import BinaryIO
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,12 +41,62 @@ def dagster_executable() -> str:
     return found
 
 
+# ECMA-48 control sequences (CSI): ESC [ parameters intermediates final byte, e.g. `\x1b[32m`.
+ANSI_SEQUENCE = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]")
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def strip_ansi(data: bytes) -> bytes:
+    """`data` without ANSI control sequences (colours, cursor moves); other bytes unchanged."""
+    return ANSI_SEQUENCE.sub(b"", data)
+
+
+def colour_wanted(stream: BinaryIO | None = None) -> bool:
+    """Colour only on a terminal (`stream`, default stdout, is a TTY) and while NO_COLOR is unset or
+    empty (https://no-color.org)."""
+    stream = stream or sys.stdout.buffer
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _copy_without_ansi(source: BinaryIO, sink: BinaryIO) -> None:
+    for line in iter(source.readline, b""):
+        sink.write(strip_ansi(line))
+        sink.flush()
+
+
+def run_without_colour(argv: list[str]) -> int:
+    """Run `argv` with its stdout and stderr copied to ours without ANSI codes; SIGINT, SIGTERM and SIGHUP
+    sent to us go to it. Returns its exit code (128 + N when signal N ended it, as a shell reports)."""
+    child = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1", "TERM": "dumb"},
+    )
+    for number in FORWARDED_SIGNALS:
+        signal.signal(number, lambda received, _frame: child.send_signal(received))
+    copies = [
+        threading.Thread(target=_copy_without_ansi, args=(child.stdout, sys.stdout.buffer)),
+        threading.Thread(target=_copy_without_ansi, args=(child.stderr, sys.stderr.buffer)),
+    ]
+    for copy in copies:
+        copy.start()
+    code = child.wait()
+    for copy in copies:
+        copy.join()
+    return 128 - code if code < 0 else code
+
+
 def main() -> None:
     os.environ.setdefault("DAGSTER_HOME", str(default_dagster_home()))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     from sales_assets.recovery import recover_on_start
 
     recover_on_start()
-    # The public CLI, as its own executable: this process becomes `dagster`, with its exit code and signals.
     executable = dagster_executable()
-    os.execv(executable, [executable, *sys.argv[1:]])
+    argv = [executable, *sys.argv[1:]]
+    if not colour_wanted():
+        sys.stdout.flush()
+        raise SystemExit(run_without_colour(argv))
+    # The public CLI, as its own executable: this process becomes `dagster`, with its exit code and signals.
+    os.execv(executable, argv)
