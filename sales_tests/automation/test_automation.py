@@ -242,6 +242,17 @@ def test_segment_run_requests_one_run_over_every_registered_partition():
     assert request.tags[automation.UPSTREAM_RUN_TAG] == "run-1"
 
 
+def test_the_segment_sensor_ticks_at_the_configured_interval_not_the_30_s_default():
+    """Dagster's daemon logs a "skipped" line on every tick without a new refresh_all success: the
+    configured interval keeps those lines as rare as the CSV sensor's (issue 16)."""
+    segments_job = dg.define_asset_job(
+        SEGMENTS_JOB, selection=["ts_risk_reports"], partitions_def=SEGMENTS_PARTITIONS
+    )
+    built = build_automation(AutomationSettings(sensor_interval_seconds=300), segments_job)
+    intervals = {sensor.name: sensor.minimum_interval_seconds for sensor in built.sensors}
+    assert intervals == {RAW_CSV_CHANGE_SENSOR: 300, SEGMENTS_AFTER_REFRESH_SENSOR: 300}
+
+
 def test_successful_refresh_all_requests_every_segment_partition(stand_in_defs):
     sensor = stand_in_defs.resolve_sensor_def(SEGMENTS_AFTER_REFRESH_SENSOR)
     assert sensor.job_name == SEGMENTS_JOB
