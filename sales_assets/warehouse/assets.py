@@ -4,7 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from sales_assets.io import staged_database
-from sales_assets.metadata import timed
+from sales_assets.metadata import path_metadata, timed
 from sales_assets.resources import DUCKDB_WRITER_POOL, FILE_LOCK_RETRY, SalesSettingsResource
 from sales_assets.warehouse.loading import replace_sales_table, table_columns
 
@@ -40,7 +40,7 @@ def duckdb_table(
     context.log.info(f"{table}: {rows:,} rows, {len(columns)} columns")
     return dg.MaterializeResult(
         metadata={
-            "database": dg.MetadataValue.path(str(settings.duckdb_path)),
+            "database": path_metadata(settings, settings.duckdb_path),
             "table": table,
             "dagster/row_count": rows,
             "dagster/column_schema": dg.TableSchema(
