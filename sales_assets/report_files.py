@@ -21,12 +21,13 @@ def validation_summary(error: ValidationError, limit: int = 3) -> str:
     return "; ".join(problems[:limit]) + more
 
 
-def read_report(model: type[Report], path: Path, produced_by: str) -> Report:
-    """Validate the JSON file `path` as `model`. Raises `ValueError` naming the file, what does not match
-    (invalid JSON included) and the asset to rematerialise; `OSError` when the file cannot be read."""
+def read_report(model: type[Report], path: Path, produced_by: str, kind: str | None = None) -> Report:
+    """Validate the JSON file `path` as `model` (`kind` names it in the message, default the model's name).
+    Raises `ValueError` naming the file, what does not match (invalid JSON included) and the asset to
+    rematerialise; `OSError` when the file cannot be read."""
     try:
         return model.model_validate_json(path.read_bytes())
     except ValidationError as error:
         raise ValueError(
-            f"{path}: not a {model.__name__} ({validation_summary(error)}); rematerialise {produced_by}"
+            f"{path}: not a {kind or model.__name__} ({validation_summary(error)}); rematerialise {produced_by}"
         ) from error

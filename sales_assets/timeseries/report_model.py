@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from sales_assets.report_files import read_report
 
 OK = "ok"
 INSUFFICIENT_DATA = "insufficient_data"
@@ -18,25 +20,6 @@ INSUFFICIENT_DATA = "insufficient_data"
 REPORT_SCHEMA_VERSION = 2
 # Written by the ALL partition of `ts_risk_reports` beside the segment reports.
 HIERARCHY_FILE = "sales_ts_hierarchy.json"
-
-
-def validation_summary(error: ValidationError, limit: int = 3) -> str:
-    """`field.path: message` of the first `limit` errors, and how many more: one readable line."""
-    problems = [f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in error.errors()]
-    more = f" (+{len(problems) - limit} more)" if len(problems) > limit else ""
-    return "; ".join(problems[:limit]) + more
-
-
-def read_model(model: type[_Model], path: Path, produced_by: str) -> _Model:
-    """Validate the JSON file `path` as `model`; `ValueError` names the file, what does not match, and the
-    asset that writes it."""
-    try:
-        return model.model_validate_json(path.read_bytes())
-    except ValidationError as error:
-        raise ValueError(
-            f"{path}: not a {model.__name__} of schema version {REPORT_SCHEMA_VERSION} "
-            f"({validation_summary(error)}); rematerialise {produced_by}"
-        ) from error
 
 
 class _Model(BaseModel):
@@ -217,7 +200,9 @@ class TimeseriesReport(_Model):
     @classmethod
     def read(cls, path: Path) -> TimeseriesReport:
         """Validate a written report; `ValueError` names the file and what does not match."""
-        return read_model(cls, path, "ts_risk_reports")
+        return read_report(
+            cls, path, "ts_risk_reports", f"{cls.__name__} of schema version {REPORT_SCHEMA_VERSION}"
+        )
 
 
 class NodeForecast(_Model):
@@ -251,9 +236,5 @@ class HierarchyReport(_Model):
 
     @classmethod
     def read(cls, path: Path) -> HierarchyReport:
-        try:
-            return cls.model_validate_json(path.read_bytes())
-        except ValueError as error:
-            raise ValueError(
-                f"{path}: not a hierarchy report ({error}); rematerialise ts_reconciliation"
-            ) from error
+        # The ALL partition of ts_risk_reports reconciles the hierarchy and writes this file.
+        return read_report(cls, path, "ts_risk_reports --partition ALL", "hierarchy report")
