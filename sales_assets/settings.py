@@ -17,12 +17,11 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
 )
 
 from sales_serving.contract.bundle import models_dir as bundle_models_dir
 from sales_serving.contract.export import ExportLayout, ExportReading
-from sales_serving.contract.local_settings import default_data_dir, settings_file
+from sales_serving.contract.local_settings import default_data_dir, settings_sources
 
 # Columns of the source export, in the order the real file has them.
 SOURCE_COLUMNS: tuple[str, ...] = (
@@ -111,7 +110,11 @@ class IngestSettings(ExportReading):
     # rejects mean the export is read wrong, not that a few rows are bad.
     max_reject_share: float = 0.05
     # Integer columns with a fixed domain; a value outside rejects its row.
-    integer_ranges: dict[str, tuple[int, int]] = {"QTR_ID": (1, 4), "MONTH_ID": (1, 12), "YEAR_ID": (1900, 2100)}
+    integer_ranges: dict[str, tuple[int, int]] = {
+        "QTR_ID": (1, 4),
+        "MONTH_ID": (1, 12),
+        "YEAR_ID": (1900, 2100),
+    }
     # Real DEALSIZE thresholds on SALES: Small below the first, Medium below the second, Large above.
     dealsize_thresholds: tuple[float, float] = (3000.0, 7000.0)
     price_cap: float = 100.0
@@ -285,11 +288,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        yaml_file = settings_file()
-        if yaml_file is not None:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
-        return tuple(sources)
+        return settings_sources(settings_cls, init_settings, env_settings)
 
     # ---- paths: every file the pipeline reads or writes is named here -------------------------------
 

@@ -13,11 +13,10 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
 )
 
 from sales_serving.contract.bundle import models_dir
-from sales_serving.contract.local_settings import default_data_dir, settings_file
+from sales_serving.contract.local_settings import default_data_dir, settings_sources
 
 Backend = Literal["auto", "onnx", "joblib"]
 
@@ -50,10 +49,7 @@ class ServingSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_file = settings_file()
-        if yaml_file is None:
-            return (init_settings, env_settings)
-        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return settings_sources(settings_cls, init_settings, env_settings)
 
     @property
     def model_dir(self) -> Path:

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 # The source checkout (an editable install); None when installed elsewhere (site-packages).
 _CHECKOUT = Path(__file__).resolve().parents[2]
@@ -51,3 +55,16 @@ def data_dir_hint(data_dir: Path) -> str:
         f"{source or local_settings_path()}, else the project's data/); if the pipeline wrote elsewhere, "
         "set SALES_DATA_DIR to that folder."
     )
+
+
+def settings_sources(
+    settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource, env: PydanticBaseSettingsSource
+) -> tuple[PydanticBaseSettingsSource, ...]:
+    """The sources of both settings objects, highest first: init arguments, environment, the settings
+    file in force (`settings_file()`), then the class defaults. For `settings_customise_sources`."""
+    from pydantic_settings import YamlConfigSettingsSource
+
+    yaml_file = settings_file()
+    if yaml_file is None:
+        return (init, env)
+    return (init, env, YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
