@@ -69,7 +69,10 @@ def inspect_raw_csv(path: Path, settings: Settings) -> dict:
         export.resolve_date_order(records.date_pairs)
     return {
         **export.dialect.metadata(),
-        "dialect_evidence": key_value_table(export.dialect.evidence, ("part", "evidence")),
+        # Sentences: a Markdown list wraps in the UI's metadata column where a table's cells do not.
+        "dialect_evidence": dg.MetadataValue.md(
+            "\n".join(f"- **{part}**: {text}" for part, text in export.dialect.evidence.items())
+        ),
         "extra_columns": ", ".join(export.header.extra) or "none",
         "unnamed_columns_dropped": len(export.header.unnamed),
         "malformed_lines": malformed,
@@ -112,13 +115,18 @@ def raw_csv(context: dg.AssetExecutionContext, sales_settings: SalesSettingsReso
         metadata={
             "path": path_metadata(settings, path),
             "bytes": path.stat().st_size,
-            "sha256": digest,
+            # The full digest is the data version; a prefix identifies the file in the metadata column.
+            "sha256_prefix": digest[:16],
             **facts,
             "generated_sample": generated,
             "seconds": timing["seconds"],
         },
         data_version=dg.DataVersion(digest),
     )
+
+
+# The preview's columns: who ordered what, when, how much, so the table fits the UI's metadata column.
+PREVIEW_COLUMNS = ["ORDERNUMBER", "ORDERDATE", "PRODUCTLINE", "COUNTRY", "QUANTITYORDERED", "SALES"]
 
 
 def _stats_metadata(stats: CleanStats) -> dict:
@@ -195,7 +203,7 @@ def clean_parquet(
             **_stats_metadata(stats),
             "parquet_dir": path_metadata(settings, settings.parquet_dir),
             "rejects_path": path_metadata(settings, settings.rejects_path),
-            "preview": table_metadata(preview),
+            "preview": table_metadata(preview.select(c for c in PREVIEW_COLUMNS if c in preview.columns)),
             "seconds": timing["seconds"],
         },
         check_results=check_results(findings),
