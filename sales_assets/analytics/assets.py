@@ -21,10 +21,8 @@ from sales_assets.analytics.summaries import compute_summaries, productline_char
 from sales_assets.analytics.warehouse_reader import scalar_row
 from sales_assets.io import atomic_path, write_json_atomic, write_table_pair, write_text_atomic
 from sales_assets.metadata import (
-    key_value_table,
     path_metadata,
     save_figure,
-    shown_path,
     table_metadata,
     timed,
 )
@@ -49,13 +47,29 @@ SUMMARY_COLUMNS = {
     "average_sales": "mean SALES per order line, USD",
     "order_lines": "order lines (rows)",
 }
-MISSING_COLUMNS = {
-    "missing_before": "blank or empty cells in the raw CSV",
-    "missing_before_pct": "% of the raw CSV's rows",
-    "missing_after": "null or blank cells in the warehouse table (empty: column dropped)",
-    "missing_after_pct": "% of the warehouse table's rows",
-    "in_warehouse": "the column is in the warehouse table",
+# The missing-value report's columns as the UI shows them (short names, so the table fits the metadata
+# column; the files keep the long ones), with what each counts.
+MISSING_VIEW = {
+    "missing_before": "raw",
+    "missing_before_pct": "raw_pct",
+    "missing_after": "table",
+    "missing_after_pct": "table_pct",
 }
+MISSING_COLUMNS = {
+    "raw": "missing_before: blank or empty cells in the raw CSV",
+    "raw_pct": "missing_before_pct: % of the raw CSV's rows",
+    "table": "missing_after: null or blank cells in the warehouse table (empty: column dropped)",
+    "table_pct": "missing_after_pct: % of the warehouse table's rows",
+}
+
+
+def missing_table_metadata(report: pl.DataFrame) -> dg.MetadataValue:
+    """The missing-value report (`missing_values.missing_value_report`) as a narrow typed table: short
+    column names, no `in_warehouse` (an empty `table` cell already says the column was dropped)."""
+    view = report.select("column", *MISSING_VIEW).rename(MISSING_VIEW)
+    return table_metadata(view, max_rows=view.height, descriptions=MISSING_COLUMNS)
+
+
 IQR_COLUMNS = {
     "q1": "first quartile, in the column's unit",
     "q3": "third quartile, in the column's unit",
@@ -118,9 +132,8 @@ def summaries(
             "sales_by_productline_chart": chart,
             "total_sales_usd": round(float(table_total)),
             "summary_dir": path_metadata(settings, settings.summary_dir),
-            "files": key_value_table(
-                {n: ", ".join(shown_path(settings, p) for p in v.values()) for n, v in paths.items()},
-                ("summary", "files"),
+            "files": dg.MetadataValue.md(
+                ", ".join(f"`{name}`" for name in paths) + " as `.csv` and `.parquet` in `summary_dir`"
             ),
             "seconds": timing["seconds"],
         },
@@ -170,7 +183,7 @@ def missing_value_report(
     still_missing = report.filter(pl.col("in_warehouse") & (pl.col("missing_after") > 0))
     return dg.MaterializeResult(
         metadata={
-            "missing_values": table_metadata(report, max_rows=report.height, descriptions=MISSING_COLUMNS),
+            "missing_values": missing_table_metadata(report),
             "raw_encoding": encoding,
             "rows_before": rows_before,
             "rows_after": rows_after,
@@ -187,7 +200,7 @@ def missing_value_report(
                 check_name=NO_MISSING_AFTER_CLEANING,
                 passed=still_missing.is_empty(),
                 metadata={
-                    "columns_with_missing": table_metadata(still_missing, descriptions=MISSING_COLUMNS)
+                    "columns_with_missing": missing_table_metadata(still_missing)
                     if still_missing.height
                     else "none",
                 },
@@ -218,7 +231,17 @@ def numeric_descriptive_stats(
     paths = write_table_pair(stats, settings.summary_dir, DESCRIPTIVE_STATS_STEM)
     return dg.MaterializeResult(
         metadata={
-            "statistics": table_metadata(stats, max_rows=stats.height, descriptions=descriptive.DESCRIPTIONS),
+            # Two narrow tables, so each fits the UI's metadata column (the files hold both in one).
+            "statistics": table_metadata(
+                stats.drop("q25", "median", "q75", "missing"),
+                max_rows=stats.height,
+                descriptions=descriptive.DESCRIPTIONS,
+            ),
+            "quartiles": table_metadata(
+                stats.select("column", "q25", "median", "q75"),
+                max_rows=stats.height,
+                descriptions=descriptive.DESCRIPTIONS,
+            ),
             "rows": int(rows),
             "numeric_columns": stats.height,
             "csv_path": path_metadata(settings, paths["csv"]),
@@ -297,12 +320,9 @@ def iqr_filtered_sales(
             "rows_in": rows_in,
             "rows_kept": rows_kept,
             "rows_dropped": rows_in - rows_kept,
-            **{
-                f"rows_dropped_{row['column']}": int(row["rows_dropped"])
-                for row in steps.iter_rows(named=True)
-            },
             "iqr_factor": analytics.iqr_factor,
-            "steps": table_metadata(steps, descriptions=IQR_COLUMNS),
+            # Rows dropped per column are in this table; rows before each step follow from them.
+            "steps": table_metadata(steps.drop("rows_before"), descriptions=IQR_COLUMNS),
             "path": path_metadata(settings, target),
             "steps_path": path_metadata(settings, steps_paths["parquet"]),
             "seconds": timing["seconds"],

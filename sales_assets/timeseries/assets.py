@@ -234,6 +234,7 @@ def segment_report(
     """
     from sales_assets.timeseries.report import (
         build_report,
+        candidate_problems_markdown,
         candidate_table,
         forecast_table,
         report_problems,
@@ -274,10 +275,9 @@ def segment_report(
         "report_path": path_metadata(settings, written.json_path),
         "plot_path": path_metadata(settings, written.png_path),
         "plot": written.plot_markdown,
-        "fitting_warnings": table_metadata(
-            pl.DataFrame(
-                [w.model_dump() for w in report.warnings], schema={"warning": pl.String, "count": pl.Int64}
-            )
+        # Long messages: a Markdown list wraps in the metadata column where a table's cells do not.
+        "fitting_warnings": dg.MetadataValue.md(
+            "\n".join(f"- {w.count} x {w.warning}" for w in report.warnings) or "none"
         ),
         "seconds": timing["seconds"],
     }
@@ -311,8 +311,10 @@ def segment_report(
         **coverage,
         "coverage_points": report.forecast.coverage[0].points,
         "protocol": dg.MetadataValue.md(report.backtest.protocol.description),
-        "candidates": table_metadata(candidate_table(report)),
-        "forecast": table_metadata(forecast_table(report)),
+        # USD in whole dollars; each candidate's problems as a wrapping list, not a wide table column.
+        "candidates": table_metadata(candidate_table(report).drop("problems"), float_digits=0),
+        "candidate_problems": dg.MetadataValue.md(candidate_problems_markdown(report)),
+        "forecast": table_metadata(forecast_table(report), float_digits=0),
     }
     versus = dg.AssetCheckResult(
         check_name=SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE,
@@ -361,7 +363,8 @@ def reconcile_segments(
         "hierarchy_method": hierarchy.shipped_method,
         "hierarchy_decision": dg.MetadataValue.md(hierarchy.reason),
         "hierarchy_scores": table_metadata(
-            pl.DataFrame([s.model_dump(exclude={"evaluation_by_node"}) for s in hierarchy.scores])
+            pl.DataFrame([s.model_dump(exclude={"evaluation_by_node"}) for s in hierarchy.scores]),
+            float_digits=0,
         ),
         "hierarchy_path": path_metadata(settings, path),
     }

@@ -268,6 +268,18 @@ def candidate_table(report: TimeseriesReport) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=columns)
 
 
+def candidate_problems_markdown(report: TimeseriesReport) -> str:
+    """One Markdown list line per candidate with problems (the `problems` column of `candidate_table`),
+    `none` when no candidate had any."""
+    table = candidate_table(report).filter(pl.col("problems") != "")
+    return (
+        "\n".join(
+            f"- **{model}**: {problems}" for model, problems in table.select("model", "problems").rows()
+        )
+        or "none"
+    )
+
+
 def forecast_table(report: TimeseriesReport) -> pl.DataFrame:
     """The shipped forecast's months with the point forecast and the 80%/95% bounds."""
     points = report.forecast.points if report.forecast else []

@@ -63,7 +63,8 @@ def test_missing_values_before_and_after_cleaning(real_run):
 def test_iqr_filtered_view(real_run):
     settings, result = real_run
     [event] = result.asset_materializations_for_node("iqr_filtered_sales")
-    dropped = [event.metadata[f"rows_dropped_{c}"].value for c in settings.analytics.iqr_columns]
+    steps = {row.data["column"]: row.data["rows_dropped"] for row in event.metadata["steps"].value.records}
+    dropped = [steps[c] for c in settings.analytics.iqr_columns]
     assert dropped == IQR_DROPPED
     assert event.metadata["rows_kept"].value == IQR_KEPT
     assert pl.read_parquet(settings.iqr_filtered_path).height == IQR_KEPT
