@@ -3,28 +3,39 @@
 Thin wiring around the pure modules of this group, which are imported when an asset runs so that loading
 the code location imports no ML library."""
 
-from pathlib import Path
-
 import dagster as dg
+import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from sales_assets.io import write_json_atomic
-from sales_assets.metadata import table_metadata, timed
+from sales_assets.metadata import path_metadata, table_metadata, timed
 from sales_assets.ml.report_model import METRICS_FILE, SHAP_FILE, FeatureImportance, ShapReport
 from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
-from sales_assets.settings import Settings
 
 GROUP = "ml"
 LEAKAGE_CHECK = "no_target_leakage"
 ONNX_PARITY_CHECK = "onnx_parity"
+# The leaderboard's columns in the UI (short names so the table fits the metadata column).
+LEADERBOARD_COLUMNS = {
+    "rmse": "rmse_mean: CV RMSE of SALES, mean over folds, USD",
+    "rmse_sd": "rmse_std: its standard deviation over folds, USD",
+    "mae": "mae_mean: CV MAE of SALES, mean over folds, USD",
+    "r2": "r2_mean: CV R², mean over folds",
+}
 
 
-def relative_to_data(settings: Settings, path: Path) -> str:
-    """A written file's path below SALES_DATA_DIR, short enough for the UI's metadata table."""
-    try:
-        return str(Path(path).resolve().relative_to(settings.root))
-    except ValueError:
-        return str(path)
+def leaderboard_metadata(board: pl.DataFrame) -> dg.MetadataValue:
+    """The CV leaderboard (`evaluation.leaderboard`) narrowed to fit the UI's metadata column: model, RMSE
+    and MAE in whole USD, R² to 3 decimals; the spreads of MAE and R² and fit times stay in MLflow and the
+    metrics file."""
+    view = board.select(
+        "model",
+        pl.col("rmse_mean").round(0).alias("rmse"),
+        pl.col("rmse_std").round(0).alias("rmse_sd"),
+        pl.col("mae_mean").round(0).alias("mae"),
+        pl.col("r2_mean").round(3).alias("r2"),
+    )
+    return table_metadata(view, max_rows=view.height, float_digits=3, descriptions=LEADERBOARD_COLUMNS)
 
 
 @dg.asset(
@@ -103,13 +114,14 @@ def trained_models(
             f"interval_{round(level * 100)}_relative_band": f"{band['lower_relative']:+.1%} / {band['upper_relative']:+.1%}"
             for level, band in intervals.levels.items()
         }
-        | {"interval_method": intervals.method}
+        # A sentence with its source: Markdown wraps in the metadata column where plain text does not.
+        | {"interval_method": dg.MetadataValue.md(intervals.method)}
         if intervals
         else {"interval_method": "none (see the training log)"}
     )
     return dg.MaterializeResult(
         metadata={
-            "leaderboard": table_metadata(outcome.board.drop("estimator")),
+            "leaderboard": leaderboard_metadata(outcome.board),
             "leaderboard_plot": leaderboard_plot(outcome.board, settings.plots_dir / "ml_leaderboard.png"),
             "champion": report.champion.model,
             "champion_cv_rmse": round(champion_cv.rmse_mean, 1),
@@ -132,7 +144,7 @@ def trained_models(
             ),
             "leaky": report.leaky,
             "promoted": report.promotion.promote,
-            "promotion_reason": report.promotion.reason,
+            "promotion_reason": dg.MetadataValue.md(report.promotion.reason),
             "mlflow_run_id": report.lineage.mlflow_run_id,
             "mlflow_model_run_id": report.lineage.mlflow_model_run_id,
             "mlflow_model_version": report.lineage.mlflow_model_version,
@@ -142,7 +154,7 @@ def trained_models(
             "rows_test": report.protocol.rows_test,
             # The full digest is in the metrics file and the bundle; a prefix identifies it in the UI.
             "data_sha256_prefix": report.lineage.data_sha256[:16],
-            "metrics_path": dg.MetadataValue.path(relative_to_data(settings, metrics_path)),
+            "metrics_path": path_metadata(settings, metrics_path),
             "training_seconds": training_time["seconds"],
             "seed_protocol_seconds": seed_time["seconds"],
             "tracking_seconds": tracking_time["seconds"],
@@ -203,7 +215,7 @@ def shap_importance(
                 f"{candidate['model']}: global importance ({explainer})",
                 settings.explainability_dir / "shap_global_importance.png",
             ),
-            "path": dg.MetadataValue.path(relative_to_data(settings, path)),
+            "path": path_metadata(settings, path),
             "seconds": shap_time["seconds"],
         }
     )
@@ -270,7 +282,7 @@ def onnx_model(
         )
         result_metadata |= {
             "version": version,
-            "bundle": dg.MetadataValue.path(relative_to_data(settings, bundle)),
+            "bundle": path_metadata(settings, bundle),
         }
         if gate.make_current:
             point_current(settings.models_dir, version)

@@ -40,6 +40,13 @@ SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE = "shipped_forecast_not_worse_than_seasona
 HIERARCHY_IS_COHERENT = "product_lines_sum_to_all"
 # Coherent forecasts sum to ALL up to float rounding of sums of a few hundred thousand.
 COHERENCE_TOLERANCE = 1e-6
+# The candidate table's score columns in the UI: short names, so it fits the metadata column.
+CANDIDATE_VIEW = {"selection_rmse": "rmse_sel", "evaluation_rmse": "rmse_eval", "evaluation_mae": "mae_eval"}
+CANDIDATE_COLUMNS = {
+    "rmse_sel": "selection_rmse: RMSE on the selection origins, USD (chooses the model)",
+    "rmse_eval": "evaluation_rmse: RMSE on the evaluation origins, USD (reported)",
+    "mae_eval": "evaluation_mae: MAE on the evaluation origins, USD",
+}
 
 
 @dg.asset(
@@ -271,7 +278,10 @@ def segment_report(
         "partial_last_month": report.data.partial_last_month,
         "garch_exploratory": report.risk.exploratory,
         "garch_observations": report.risk.n_observations,
-        "long_run_volatility_monthly_pct": report.risk.long_run_volatility_monthly_pct,
+        # Labels of at most ~22 characters and rounded values, so the label column leaves the values room.
+        "monthly_volatility_pct": None
+        if report.risk.long_run_volatility_monthly_pct is None
+        else round(report.risk.long_run_volatility_monthly_pct, 2),
         "report_path": path_metadata(settings, written.json_path),
         "plot_path": path_metadata(settings, written.png_path),
         "plot": written.plot_markdown,
@@ -306,15 +316,22 @@ def segment_report(
         "shipped_model": decision.shipped_model,
         # A sentence or two: Markdown wraps in the metadata column where plain text runs on one line.
         "decision": dg.MetadataValue.md(decision.reason),
-        "evaluation_rmse": decision.reported_score.rmse,
-        "seasonal_naive_evaluation_rmse": seasonal,
+        "evaluation_rmse_usd": round(decision.reported_score.rmse),
+        "seasonal_naive_rmse_usd": None if seasonal is None else round(seasonal),
         **coverage,
         "coverage_points": report.forecast.coverage[0].points,
         "protocol": dg.MetadataValue.md(report.backtest.protocol.description),
         # USD in whole dollars; each candidate's problems as a wrapping list, not a wide table column.
-        "candidates": table_metadata(candidate_table(report).drop("problems"), float_digits=0),
+        "candidates": table_metadata(
+            candidate_table(report).select("model", "eligible", *CANDIDATE_VIEW).rename(CANDIDATE_VIEW),
+            float_digits=0,
+            descriptions=CANDIDATE_COLUMNS,
+        ),
         "candidate_problems": dg.MetadataValue.md(candidate_problems_markdown(report)),
-        "forecast": table_metadata(forecast_table(report), float_digits=0),
+        # The 95% band; the 80% band is in the report file and the plot.
+        "forecast": table_metadata(
+            forecast_table(report).select("month", "forecast", "lower_95", "upper_95"), float_digits=0
+        ),
     }
     versus = dg.AssetCheckResult(
         check_name=SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE,
