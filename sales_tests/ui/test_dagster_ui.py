@@ -224,20 +224,6 @@ def test_every_asset_was_materialised(dagster_ui):
 
 
 ASSET_KEYS = sorted(key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys())
-# Pages whose metadata does not fit yet, with what runs past the table (seen on the last run of this test
-# before commit); each still runs, so a fixed page shows as XPASS in the summary and its line here goes.
-KNOWN_CLIPPED = {
-    "raw_csv": "ingest: the date-kinds JSON (one long line) runs past the Value column",
-    "clean_parquet": "ingest: the rejects file's absolute path runs past the Value column",
-    "iqr_filtered_sales": "analytics: absolute Parquet paths run past the Value column",
-    "missing_value_report": "analytics: absolute CSV and Parquet paths run past the Value column",
-    "numeric_descriptive_stats": "analytics: absolute CSV and Parquet paths run past the Value column",
-    "summaries": "analytics: a JSON of absolute file paths runs past the Value column",
-    "sales_drift": "analytics: the PSI table is wider than the Value column",
-    "ts_segments": "timeseries: the segment catalogue table is wider than the Value column",
-    "trained_models": "ml: promotion JSON (unrounded RMSE), MLflow URI, sha256 and metrics path too wide",
-    "ts_risk_reports": "timeseries: absolute report paths and the one-line decision run past the Value column",
-}
 
 
 @pytest.fixture(scope="module")
@@ -254,15 +240,7 @@ def metadata_labels(dagster_ui: str) -> dict[str, list[str]]:
     return latest_metadata_labels(dagster_ui)
 
 
-@pytest.mark.parametrize(
-    "key",
-    [
-        pytest.param(key, marks=pytest.mark.xfail(reason=KNOWN_CLIPPED[key], strict=False))
-        if key in KNOWN_CLIPPED
-        else key
-        for key in ASSET_KEYS
-    ],
-)
+@pytest.mark.parametrize("key", ASSET_KEYS)
 def test_asset_page_fits_at_1600_px_and_shows_no_error(
     dagster_ui, page_browser, metadata_labels, key, screenshot_dir
 ):
