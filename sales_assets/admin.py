@@ -72,7 +72,8 @@ def _mlflow_client(settings: Settings):
         return None
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=uri)
+    # The registry named too: a process that set a global registry URI must not prune against another store.
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def champion_model_version(settings: Settings, client) -> str | None:

@@ -152,7 +152,7 @@ def end_mlflow_runs(settings: Settings, dagster_run_ids: Sequence[str], status: 
         return 0
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment_ids = [e.experiment_id for e in client.search_experiments()]
     if not experiment_ids:
         return 0

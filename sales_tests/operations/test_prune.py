@@ -29,7 +29,9 @@ def store(tmp_path):
 
     settings = Settings(data_dir=tmp_path / "data")
     settings.mlflow_dir.mkdir(parents=True)
-    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    client = MlflowClient(
+        tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri
+    )
     experiment = client.create_experiment(
         "sales_regression", artifact_location=settings.mlflow_artifact_location
     )
@@ -95,3 +97,24 @@ def test_sales_admin_prune_command(tmp_path, project_env):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("prune: kept 0 bundle(s), deleted 0")
+
+
+@pytest.fixture
+def foreign_registry(tmp_path_factory):
+    """A process-wide registry URI pointing at another store (as training sets one), restored after."""
+    import mlflow
+
+    other = tmp_path_factory.mktemp("other-store") / "mlflow.db"
+    before = mlflow.get_registry_uri()
+    mlflow.set_registry_uri(f"sqlite:///{other}")
+    mlflow.MlflowClient().create_registered_model("sales_regressor")
+    yield
+    mlflow.set_registry_uri(before)
+
+
+def test_prune_reads_the_registry_of_its_own_store_whatever_the_process_set(foreign_registry, store):
+    settings, client, runs = store
+    pruned = prune(settings, keep=1)
+    # The champion's run is registered in this store only: a prune against the other registry would delete it.
+    assert runs["champion"] not in pruned.mlflow_runs_deleted
+    assert sorted(pruned.mlflow_runs_deleted) == sorted([runs["old"], runs["stray"]])

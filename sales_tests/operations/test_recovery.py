@@ -65,7 +65,9 @@ def mlflow_run(settings: Settings, dagster_run_id: str) -> str:
     import mlflow
 
     settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
-    client = mlflow.tracking.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    client = mlflow.tracking.MlflowClient(
+        tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri
+    )
     experiment = client.create_experiment(
         "sales_regression", artifact_location=settings.mlflow_artifact_location
     )
@@ -86,7 +88,9 @@ def test_a_dead_run_is_failed_its_slot_freed_and_its_mlflow_runs_ended(instance,
     assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
     assert active_slots(instance) == 0
     assert recovery.mlflow_runs_ended == 1
-    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    client = MlflowClient(
+        tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri
+    )
     assert client.get_run(tracked).info.status == "FAILED"
     assert recovery.line().startswith("recovery: 1 run(s) whose process was gone")
     # Recovered once: the next pass finds nothing.
