@@ -7,6 +7,11 @@ the daemon and webserver of `dagster dev`) log through coloredlogs' formatter, w
 stream is, and their `--log-format` offers only `colored`, `json` and `rich` (also coloured). So there
 `dagster` runs as a child whose output passes through `strip_ansi` line by line.
 
+`sales-dagster dev` always runs `dagster dev` as a child whose output passes through `IdleSensorLines`:
+Dagster's sensor daemon logs one "skipped" line at every tick of a sensor that has nothing to do (30-60 s),
+whatever the sensor returns (it says "No run requests returned" when no reason is given), so the project
+cannot quiet it from the sensor; the wrapper shows each sensor's skip reason once, and again when it changes.
+
 sales-dagster dev -w workspace.yaml
 sales-dagster asset materialize --select 'not key:ts_risk_reports' -m sales_assets.definitions
 """
@@ -58,26 +63,55 @@ def colour_wanted(stream: BinaryIO | None = None) -> bool:
     return stream.isatty() and not os.environ.get("NO_COLOR")
 
 
-def _copy_without_ansi(source: BinaryIO, sink: BinaryIO) -> None:
+# The daemon's two idle-tick lines (dagster/_daemon/sensor.py): with a skip reason, and without one.
+IDLE_SENSOR_LINE = re.compile(
+    rb"Sensor (?P<name>\S+) skipped: (?P<reason>.*?)\s*$|No run requests returned for (?P<quiet>\S+), skipping"
+)
+
+
+class IdleSensorLines:
+    """Decides which of Dagster's per-tick "sensor skipped" lines to show: each sensor's first one, and the
+    next one whose reason differs from the last shown for that sensor. Every other line is shown."""
+
+    def __init__(self) -> None:
+        self._last_reason: dict[bytes, bytes] = {}
+        self._lock = threading.Lock()  # stdout and stderr are copied by two threads
+
+    def keep(self, line: bytes) -> bool:
+        match = IDLE_SENSOR_LINE.search(strip_ansi(line))
+        if match is None:
+            return True
+        name, reason = match["name"] or match["quiet"], match["reason"] or b""
+        with self._lock:
+            if self._last_reason.get(name) == reason:
+                return False
+            self._last_reason[name] = reason
+            return True
+
+
+def _copy_lines(source: BinaryIO, sink: BinaryIO, strip: bool, idle: IdleSensorLines | None) -> None:
     for line in iter(source.readline, b""):
-        sink.write(strip_ansi(line))
+        if idle is not None and not idle.keep(line):
+            continue
+        sink.write(strip_ansi(line) if strip else line)
         sink.flush()
 
 
-def run_without_colour(argv: list[str]) -> int:
-    """Run `argv` with its stdout and stderr copied to ours without ANSI codes; SIGINT, SIGTERM and SIGHUP
-    sent to us go to it. Returns its exit code (128 + N when signal N ended it, as a shell reports)."""
+def run_filtered(argv: list[str], strip_colour: bool = True, idle_sensors_once: bool = False) -> int:
+    """Run `argv` with its stdout and stderr copied to ours, without ANSI codes when `strip_colour`, and
+    with repeated idle-sensor lines dropped when `idle_sensors_once`. The child runs in its own session,
+    so a Ctrl-C at the terminal reaches it once, through us: SIGINT, SIGTERM and SIGHUP sent to us go to
+    it. Returns its exit code (128 + N when signal N ended it, as a shell reports)."""
+    env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb"} if strip_colour else None
     child = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "NO_COLOR": "1", "TERM": "dumb"},
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True
     )
     for number in FORWARDED_SIGNALS:
         signal.signal(number, lambda received, _frame: child.send_signal(received))
+    idle = IdleSensorLines() if idle_sensors_once else None
     copies = [
-        threading.Thread(target=_copy_without_ansi, args=(child.stdout, sys.stdout.buffer)),
-        threading.Thread(target=_copy_without_ansi, args=(child.stderr, sys.stderr.buffer)),
+        threading.Thread(target=_copy_lines, args=(child.stdout, sys.stdout.buffer, strip_colour, idle)),
+        threading.Thread(target=_copy_lines, args=(child.stderr, sys.stderr.buffer, strip_colour, idle)),
     ]
     for copy in copies:
         copy.start()
@@ -95,8 +129,9 @@ def main() -> None:
     recover_on_start()
     executable = dagster_executable()
     argv = [executable, *sys.argv[1:]]
-    if not colour_wanted():
+    colour, dev = colour_wanted(), sys.argv[1:2] == ["dev"]
+    if dev or not colour:
         sys.stdout.flush()
-        raise SystemExit(run_without_colour(argv))
+        raise SystemExit(run_filtered(argv, strip_colour=not colour, idle_sensors_once=dev))
     # The public CLI, as its own executable: this process becomes `dagster`, with its exit code and signals.
     os.execv(executable, argv)
