@@ -97,7 +97,13 @@ def test_ctrl_c_in_the_quickstart_cancels_the_run_and_says_how_to_finish(project
 
 
 def test_ctrl_c_in_the_backfill_cancels_and_says_how_to_finish(project_env, warehouse_data_dir, tmp_path):
-    env = {**project_env, "SALES_DATA_DIR": str(tmp_path / "data")}
+    # Every product line x country pair with a year of history is a segment: the one run of the backfill
+    # then lasts long enough (tens of segments) for the interrupt to land while it is in progress.
+    env = {
+        **project_env,
+        "SALES_DATA_DIR": str(tmp_path / "data"),
+        "SALES_TIMESERIES__SEGMENT_MIN_MONTHS": "12",
+    }
     import shutil
 
     shutil.copytree(warehouse_data_dir, env["SALES_DATA_DIR"], symlinks=True)
