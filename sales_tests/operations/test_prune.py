@@ -107,7 +107,7 @@ def foreign_registry(tmp_path_factory):
     other = tmp_path_factory.mktemp("other-store") / "mlflow.db"
     before = mlflow.get_registry_uri()
     mlflow.set_registry_uri(f"sqlite:///{other}")
-    mlflow.MlflowClient().create_registered_model("sales_regressor")
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{other}").create_registered_model("sales_regressor")
     yield
     mlflow.set_registry_uri(before)
 
