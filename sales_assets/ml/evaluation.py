@@ -99,7 +99,15 @@ def run_parallel(tasks: list, n_jobs: int) -> Iterator:
     The one level of parallelism of training: estimators inside run single-threaded (see the catalogue)."""
     from joblib import Parallel
 
-    return Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+    try:
+        yield from Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+    finally:
+        if n_jobs != 1:
+            # loky keeps its workers alive for reuse; a Dagster step process that still has them can hang
+            # at exit (seen in CI: trained_models' process never ended), so they are stopped here.
+            from joblib.externals.loky import get_reusable_executor
+
+            get_reusable_executor().shutdown(wait=True)
 
 
 def cross_validate(
