@@ -12,8 +12,11 @@ from sales_assets.settings import Settings
 # The DuckDB file has one writer; assets that write it run in this pool (limit 1 in dagster.yaml).
 DUCKDB_WRITER_POOL = "duckdb_writer"
 
-# Steps that touch a file another process may hold (the DuckDB file) retry with exponential backoff.
-FILE_LOCK_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+# A step that finds the DuckDB file locked by another process waits inside `DuckDBResource.get_connection`:
+# it retries opening on `duckdb.IOException` ten times with exponential backoff (0.1 s doubling, about
+# 100 s in all). No asset has a Dagster RetryPolicy: Dagster turns a Ctrl-C (an interrupt) in a step that
+# has one into a retry of that step (dagster/_core/execution/plan/utils.py, "respect retry policy when
+# interrupts occur"), so an interrupted run would carry on instead of stopping.
 
 
 class SalesSettingsResource(dg.ConfigurableResource):

@@ -27,7 +27,7 @@ from sales_assets.metadata import (
     timed,
 )
 from sales_assets.outliers import iqr_keep_condition, iqr_steps
-from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
+from sales_assets.resources import SalesSettingsResource
 from sales_assets.sql import quote_identifier, quote_literal
 
 GROUP = "analytics"
@@ -90,7 +90,6 @@ PSI_COLUMNS = {
     group_name=GROUP,
     kinds={"duckdb", "parquet", "csv"},
     deps=["duckdb_table"],
-    retry_policy=FILE_LOCK_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
             CHECK_SUMMARY_TOTALS,
@@ -154,7 +153,6 @@ def summaries(
     group_name=GROUP,
     deps=["raw_csv", "duckdb_table"],
     kinds={"duckdb", "polars", "csv"},
-    retry_policy=FILE_LOCK_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
             NO_MISSING_AFTER_CLEANING,
@@ -213,7 +211,6 @@ def missing_value_report(
     group_name=GROUP,
     deps=["duckdb_table"],
     kinds={"duckdb", "csv", "parquet"},
-    retry_policy=FILE_LOCK_RETRY,
 )
 def numeric_descriptive_stats(
     context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb_reader: DuckDBResource
@@ -255,7 +252,6 @@ def numeric_descriptive_stats(
     group_name=GROUP,
     deps=["duckdb_table"],
     kinds={"duckdb", "matplotlib"},
-    retry_policy=FILE_LOCK_RETRY,
 )
 def eda_plots(
     context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb_reader: DuckDBResource
@@ -283,7 +279,6 @@ def eda_plots(
     group_name=GROUP,
     deps=["duckdb_table"],
     kinds={"duckdb", "parquet"},
-    retry_policy=FILE_LOCK_RETRY,
 )
 def iqr_filtered_sales(
     context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb_reader: DuckDBResource
@@ -393,7 +388,6 @@ def drift_check_result(table: pl.DataFrame, warn: float, fail: float) -> dg.Asse
     group_name=GROUP,
     deps=["duckdb_table"],
     kinds={"duckdb", "json"},
-    retry_policy=FILE_LOCK_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
             PSI_WITHIN_BOUNDS,

@@ -10,7 +10,7 @@ from dagster_duckdb import DuckDBResource
 from sales_assets.io import write_json_atomic
 from sales_assets.metadata import path_metadata, table_metadata, timed
 from sales_assets.ml.report_model import METRICS_FILE, SHAP_FILE, FeatureImportance, ShapReport
-from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
+from sales_assets.resources import SalesSettingsResource
 
 GROUP = "ml"
 LEAKAGE_CHECK = "no_target_leakage"
@@ -42,7 +42,6 @@ def leaderboard_metadata(board: pl.DataFrame) -> dg.MetadataValue:
     group_name=GROUP,
     kinds={"scikitlearn", "mlflow", "duckdb"},
     deps=["duckdb_table"],
-    retry_policy=FILE_LOCK_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
             LEAKAGE_CHECK,

@@ -21,7 +21,7 @@ from dagster_duckdb import DuckDBResource
 
 from sales_assets.io import write_text_atomic
 from sales_assets.metadata import path_metadata, table_metadata, timed
-from sales_assets.resources import FILE_LOCK_RETRY, SalesSettingsResource
+from sales_assets.resources import SalesSettingsResource
 from sales_assets.settings import Settings
 from sales_assets.timeseries.archive import archive_stale_reports
 from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
@@ -53,7 +53,6 @@ CANDIDATE_COLUMNS = {
     group_name=GROUP,
     kinds={"duckdb", "python"},
     deps=["duckdb_table"],
-    retry_policy=FILE_LOCK_RETRY,
 )
 def ts_segments(
     context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb_reader: DuckDBResource
@@ -117,7 +116,6 @@ with warnings.catch_warnings():
         # Each segment's materialisation is logged with its partition; the run returns no output of its own.
         output_required=False,
         deps=["duckdb_table", ts_segments],
-        retry_policy=FILE_LOCK_RETRY,
         check_specs=[
             dg.AssetCheckSpec(
                 REPORT_AGREES_WITH_ITSELF,
@@ -169,7 +167,7 @@ def ts_risk_reports(
     try:
         catalogue = SegmentCatalogue.read(settings.timeseries_dir / SEGMENTS_FILE)
     except (FileNotFoundError, ValueError) as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from error
+        raise dg.Failure(description=str(error)) from error
     checks: dict[str, dict[str, dg.AssetCheckResult]] = {}
     failed: dict[str, str] = {}
     with duckdb_reader.get_connection() as connection:
@@ -188,11 +186,9 @@ def ts_risk_reports(
     for by_segment in checks.values():
         yield combine_check_results(by_segment)
     if failed:
-        # Not retried: the lock retry policy covers opening the warehouse, not a segment's own error.
         raise dg.Failure(
             description=f"{len(failed)} of {len(context.partition_keys)} segment(s) failed: "
             + "; ".join(f"{key}: {reason}" for key, reason in failed.items()),
-            allow_retries=False,
         )
 
 
@@ -252,7 +248,7 @@ def segment_report(
     try:
         catalogue.require(segment)
     except UnknownSegmentError as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from error
+        raise dg.Failure(description=str(error)) from error
     series = load_segment_series(connection, segment, catalogue.window)
     product_lines = (
         {
@@ -366,7 +362,7 @@ def reconcile_segments(
     try:
         hierarchy = hierarchy_report(report, product_lines, settings.timeseries)
     except ValueError as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from error
+        raise dg.Failure(description=str(error)) from error
     path = settings.timeseries_dir / HIERARCHY_FILE
     write_text_atomic(path, hierarchy.model_dump_json(indent=2) + "\n")
     coherence = coherence_error(hierarchy)

@@ -5,7 +5,7 @@ from dagster_duckdb import DuckDBResource
 
 from sales_assets.io import staged_database
 from sales_assets.metadata import path_metadata, timed
-from sales_assets.resources import DUCKDB_WRITER_POOL, FILE_LOCK_RETRY, SalesSettingsResource
+from sales_assets.resources import DUCKDB_WRITER_POOL, SalesSettingsResource
 from sales_assets.warehouse.loading import replace_sales_table, table_columns
 
 GROUP = "warehouse"
@@ -16,7 +16,6 @@ GROUP = "warehouse"
     kinds={"duckdb"},
     deps=["clean_parquet"],
     pool=DUCKDB_WRITER_POOL,
-    retry_policy=FILE_LOCK_RETRY,
 )
 def duckdb_table(
     context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb: DuckDBResource

@@ -1,5 +1,6 @@
-"""The final Definitions: every step that opens the DuckDB file retries with backoff, and the one writer
-runs in the `duckdb_writer` concurrency pool so two runs never write the file at once."""
+"""The final Definitions: every step that opens the DuckDB file waits for a held lock (the resource's backoff),
+no step has a retry policy (a Ctrl-C would become a retry), and the one writer runs in the `duckdb_writer`
+concurrency pool so two runs never write the file at once."""
 
 from __future__ import annotations
 
@@ -29,18 +30,55 @@ def _names(assets_def: dg.AssetsDefinition) -> list[str]:
     return sorted(keys)
 
 
-def test_every_step_that_opens_duckdb_retries_with_backoff():
+def test_no_step_has_a_retry_policy_so_ctrl_c_stops_the_run():
+    """Dagster turns an interrupt in a step that has a RetryPolicy into a retry of that step; the lock wait
+    lives in the DuckDB resource instead (next test)."""
+    with_policy = [_names(a) for a, op in _ops_by_assets_def() if op.retry_policy is not None]
+    assert with_policy == [], f"steps a Ctrl-C would retry instead of stopping: {with_policy}"
+
+
+def test_every_step_that_opens_duckdb_does_it_through_the_resource_that_waits_for_a_held_lock():
+    from dagster_duckdb import DuckDBResource
+
+    from sales_assets.definitions import defs
+
     users = [(a, op) for a, op in _ops_by_assets_def() if op.required_resource_keys & DUCKDB_RESOURCE_KEYS]
-    user_keys = {k.to_user_string() for a, _ in users for k in a.keys}
-    assert "duckdb_table" in user_keys, "the duckdb_table asset (the writer) is not in the Definitions yet"
-    without_retry = [
-        _names(a)
-        for a, op in users
-        if op.retry_policy is None or op.retry_policy.max_retries < 1 or op.retry_policy.backoff is None
-    ]
-    assert without_retry == [], (
-        f"steps opening the DuckDB file without a retry policy with backoff: {without_retry}"
+    assert "duckdb_table" in {k.to_user_string() for a, _ in users for k in a.keys}
+    resources = defs.resources or {}
+    for key in DUCKDB_RESOURCE_KEYS:
+        assert isinstance(resources[key], DuckDBResource), key
+
+
+HOLD_THE_LOCK = """
+import sys, time, duckdb
+connection = duckdb.connect(sys.argv[1])
+connection.execute("CREATE TABLE IF NOT EXISTS t AS SELECT 1 AS x")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.close()
+"""
+
+
+def test_a_reader_waits_while_another_process_holds_the_duckdb_file(tmp_path):
+    """A real lock held by another process: the resource's backoff opens the file once it is released."""
+    import subprocess
+    import sys
+    import time
+
+    from dagster_duckdb import DuckDBResource
+
+    database = tmp_path / "sales.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, str(database), "1.5"], stdout=subprocess.PIPE, text=True
     )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        with DuckDBResource(database=str(database)).get_connection() as connection:
+            assert connection.execute("SELECT x FROM t").fetchall() == [(1,)]
+        assert time.monotonic() - started >= 0.5, "the file was not locked: the test proves nothing"
+    finally:
+        holder.wait(timeout=30)
 
 
 def test_only_duckdb_table_writes_and_it_runs_in_the_writer_pool():
