@@ -57,16 +57,23 @@ def run_supervised(
         raise Interrupted(command, child.pid, started) from None
 
 
-def stop(child: subprocess.Popen, grace: float) -> None:
-    """One SIGINT, then SIGKILL to the process group after `grace` seconds; output is read and dropped."""
+def stop(child: subprocess.Popen, grace: float, again_every: float = 5) -> None:
+    """SIGINT, repeated every `again_every` seconds while the command runs, then SIGKILL to its process
+    group after `grace` seconds; output is read and dropped. The repeat is there because Python can lose
+    an interrupt: one that lands in a weakref callback or a finaliser is reported and ignored."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the cleanup
     print("\nCtrl-C: stopping the run (it will be marked canceled) ...", flush=True)
-    child.send_signal(signal.SIGINT)
-    try:
-        child.communicate(timeout=grace)
-    except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)
-        child.communicate()
+    deadline = time.monotonic() + grace
+    while True:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.communicate(timeout=max(0.0, min(again_every, deadline - time.monotonic())))
+            return
+        except subprocess.TimeoutExpired:  # retrying communicate() loses no output
+            if time.monotonic() >= deadline:
+                break
+    os.killpg(child.pid, signal.SIGKILL)
+    child.communicate()
 
 
 def mark_canceled(
