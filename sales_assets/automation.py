@@ -1,12 +1,26 @@
 """Automation of the whole graph: the refresh job, the daily schedule, the sensor that refreshes when the raw
-CSV's content changes, and the hand-over from the unpartitioned refresh to one run over every segment partition."""
+CSV's content changes, and the hand-over from the unpartitioned refresh to one run over every segment partition.
+
+With a folder of exports (`SALES_RAW_DIR`, "folder mode"), the input arrives as files, each a partition of
+`raw_export`/`clean_export` keyed by name and content hash. The sensor `raw_export_files` (off by default)
+registers each new key once (and unregisters keys whose file is gone or changed) and requests ONE
+`ingest_exports` run over only the new keys; when that run succeeds, `warehouse_after_exports` (on by
+default, it only follows those runs) starts `refresh_all`, which rebuilds the warehouse from the exports
+now in the folder. In folder mode the daily schedule does the same registration and targets
+`ingest_exports`, so a day without new files cleans and refreshes nothing; `refresh_all` then leaves out
+the single-CSV assets (`raw_csv`, `clean_parquet`), which have no input in that mode.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
 
+from sales_assets.export_layer import ExportFile, scan_exports
+from sales_assets.ingest.defs import ingest_exports_job
 from sales_assets.io import sha256_file
 from sales_assets.recovery import recovering
 from sales_assets.resources import SalesSettingsResource
@@ -24,11 +38,18 @@ HEAVY_ASSETS = frozenset({"trained_models", "shap_importance", "onnx_model", "ts
 DAILY_REFRESH_SCHEDULE = "daily_refresh"
 RAW_CSV_CHANGE_SENSOR = "raw_csv_change"
 SEGMENTS_AFTER_REFRESH_SENSOR = "segments_after_refresh"
+RAW_EXPORT_FILES_SENSOR = "raw_export_files"
+WAREHOUSE_AFTER_EXPORTS_SENSOR = "warehouse_after_exports"
+# The assets of the single CSV, which a refresh in folder mode leaves out.
+SINGLE_CSV_ASSETS = ("raw_csv", "clean_parquet")
+RAW_EXPORT_ASSET = "raw_export"
 
 # Tags that say why a run was started; the UI can filter runs by them.
 TRIGGER_TAG = "sales/trigger"
 RAW_CSV_SHA256_TAG = "sales/raw_csv_sha256"
 UPSTREAM_RUN_TAG = "sales/refresh_all_run"
+EXPORTS_RUN_TAG = "sales/ingest_exports_run"
+NEW_EXPORTS_TAG = "sales/new_exports"
 
 
 @dataclass(frozen=True)
@@ -61,11 +82,75 @@ def segment_run_requests(
     ]
 
 
+@dataclass(frozen=True)
+class ExportRegistration:
+    """What one look at the folder of exports decided: keys to register (oldest first), keys to
+    unregister (file gone or changed), the run over the new keys (None when there is none), the
+    `raw_export` events of the new keys, and the exports seen."""
+
+    new_keys: list[str]
+    stale_keys: list[str]
+    run_request: dg.RunRequest | None
+    raw_export_events: list[dg.AssetMaterialization]
+    exports: list[ExportFile]
+
+
+def register_exports(
+    exports: Sequence[ExportFile], registered: Sequence[str], trigger: str
+) -> ExportRegistration:
+    """Compare the exports in the folder with the registered partition keys: each export whose current key
+    is not registered is new (in rank order: modification time, then name, the order the warehouse
+    ranks them), each registered key no export has now is stale. The run request covers exactly the new
+    keys: registered together, they are the last keys of the dynamic partitions, one range."""
+    current = {export.key: export for export in exports}
+    new = sorted(
+        (e for k, e in current.items() if k not in set(registered)), key=lambda e: (e.mtime_ns, e.name)
+    )
+    stale = [key for key in registered if key not in current]
+    request = None
+    if new:
+        request = dg.RunRequest(
+            tags={
+                TRIGGER_TAG: trigger,
+                NEW_EXPORTS_TAG: str(len(new)),
+                **partition_range_tags(new[0].key, new[-1].key),
+            }
+        )
+    events = [
+        dg.AssetMaterialization(
+            asset_key=RAW_EXPORT_ASSET,
+            partition=e.key,
+            metadata={
+                "name": e.name,
+                "path": dg.MetadataValue.path(str(e.path)),
+                "bytes": e.bytes,
+                "sha256_prefix": e.sha256[:16],
+                "mtime_ns": e.mtime_ns,
+            },
+        )
+        for e in new
+    ]
+    return ExportRegistration([e.key for e in new], stale, request, events, list(exports))
+
+
+def _hash_cache(cursor: str | None) -> dict[str, tuple[int, int, str]]:
+    """The sensor cursor's (bytes, mtime_ns, sha256) per export name; empty when unreadable."""
+    try:
+        return {name: tuple(value) for name, value in json.loads(cursor or "{}").items()}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
 def build_automation(
-    automation_settings: AutomationSettings, segments_job: dg.UnresolvedAssetJobDefinition | None = None
+    automation_settings: AutomationSettings,
+    segments_job: dg.UnresolvedAssetJobDefinition | None = None,
+    exports_job: dg.UnresolvedAssetJobDefinition | None = None,
+    folder_mode: bool = False,
 ) -> Automation:
     """The refresh job, schedule and sensors of a graph whose dynamically partitioned part is what
-    `segments_job` selects (None: nothing is partitioned).
+    `segments_job` selects (None: nothing is partitioned), with `exports_job` the job over the export
+    partitions (None: no folder of exports). `folder_mode` (the settings' `raw_dir` is set) points the
+    daily schedule at the new exports and leaves the single-CSV assets out of the refresh.
 
     A run holds assets of one partitions definition only, so "refresh everything" is `refresh_all` (every
     other asset) and, after it succeeds, one `segments_job` run over every registered partition.
@@ -75,12 +160,25 @@ def build_automation(
         raise ValueError(
             f"job {segments_job.name!r} must be partitioned by a DynamicPartitionsDefinition, got {partitions_def!r}"
         )
+    exports_def = exports_job.partitions_def if exports_job is not None else None
+    if exports_job is not None and not isinstance(exports_def, dg.DynamicPartitionsDefinition):
+        raise ValueError(
+            f"job {exports_job.name!r} must be partitioned by a DynamicPartitionsDefinition, got {exports_def!r}"
+        )
+    if folder_mode and exports_job is None:
+        raise ValueError("folder mode needs the job over the export partitions")
     partitioned = segments_job.selection if segments_job is not None else dg.AssetSelection.assets()
     # What needs the segment partitions (they and what reads them) runs after them, not in a refresh run.
     after_segments = partitioned.downstream()
+    # The export partitions (and the external raw_export above them) run in `exports_job`, never in a refresh.
+    not_refreshed = after_segments
+    if exports_job is not None:
+        not_refreshed = not_refreshed | exports_job.selection.upstream()
+    if folder_mode:
+        not_refreshed = not_refreshed | dg.AssetSelection.assets(*SINGLE_CSV_ASSETS)
     refresh_all = dg.define_asset_job(
         REFRESH_ALL_JOB,
-        selection=dg.AssetSelection.all() - after_segments,
+        selection=dg.AssetSelection.all() - not_refreshed,
         description="Materialises every unpartitioned asset (and its checks) in dependency order. When it "
         f"succeeds, sensor `{SEGMENTS_AFTER_REFRESH_SENSOR}` refreshes each segment partition.",
         tags={TRIGGER_TAG: "manual"},
@@ -90,7 +188,7 @@ def build_automation(
     # their own process (memory returned after each, a crash kills one step). BENCHMARKS.md has the figures.
     cheap_chain = dg.define_asset_job(
         CHEAP_CHAIN_JOB,
-        selection=dg.AssetSelection.tag(COST_TAG, "cheap") - after_segments,
+        selection=dg.AssetSelection.tag(COST_TAG, "cheap") - not_refreshed,
         executor_def=recovering(dg.in_process_executor),
         description="Every cheap unpartitioned asset (ingest, warehouse, analytics, the segment catalogue) "
         "in one process.",
@@ -98,22 +196,55 @@ def build_automation(
     )
     heavy = dg.define_asset_job(
         HEAVY_JOB,
-        selection=dg.AssetSelection.tag(COST_TAG, "heavy") - after_segments,
+        selection=dg.AssetSelection.tag(COST_TAG, "heavy") - not_refreshed,
         executor_def=recovering(dg.multiprocess_executor),
         description=f"Training, SHAP and ONNX export, each step in its own process; run after `{CHEAP_CHAIN_JOB}`.",
         tags={TRIGGER_TAG: "manual"},
     )
 
-    daily_refresh = dg.ScheduleDefinition(
-        name=DAILY_REFRESH_SCHEDULE,
-        job=refresh_all,
-        cron_schedule=automation_settings.schedule_cron,
-        execution_timezone=automation_settings.schedule_timezone,
-        default_status=dg.DefaultScheduleStatus.STOPPED,
-        description=f"Refreshes the whole graph every day ({automation_settings.schedule_cron}, "
-        f"{automation_settings.schedule_timezone}). Off until switched on.",
-        tags={TRIGGER_TAG: DAILY_REFRESH_SCHEDULE},
-    )
+    if not folder_mode:
+        daily_refresh = dg.ScheduleDefinition(
+            name=DAILY_REFRESH_SCHEDULE,
+            job=refresh_all,
+            cron_schedule=automation_settings.schedule_cron,
+            execution_timezone=automation_settings.schedule_timezone,
+            default_status=dg.DefaultScheduleStatus.STOPPED,
+            description=f"Refreshes the whole graph every day ({automation_settings.schedule_cron}, "
+            f"{automation_settings.schedule_timezone}). Off until switched on.",
+            tags={TRIGGER_TAG: DAILY_REFRESH_SCHEDULE},
+        )
+    else:
+
+        @dg.schedule(
+            name=DAILY_REFRESH_SCHEDULE,
+            job=exports_job,
+            cron_schedule=automation_settings.schedule_cron,
+            execution_timezone=automation_settings.schedule_timezone,
+            default_status=dg.DefaultScheduleStatus.STOPPED,
+            description=f"Every day ({automation_settings.schedule_cron}, {automation_settings.schedule_timezone}) "
+            "registers the exports that are new in SALES_RAW_DIR and cleans only them in one run; sensor "
+            f"`{WAREHOUSE_AFTER_EXPORTS_SENSOR}` then refreshes the graph. Off until switched on.",
+        )
+        def daily_refresh(
+            context: dg.ScheduleEvaluationContext, sales_settings: SalesSettingsResource
+        ) -> dg.RunRequest | dg.SkipReason:
+            """Folder mode: registers the new export keys (a schedule result cannot carry partition
+            requests, so it adds them to the instance itself, with their `raw_export` events) and
+            requests one run over them; a day without new exports starts nothing."""
+            settings = sales_settings.get()
+            registration = register_exports(
+                scan_exports(settings.raw_dir_path, settings.ingest.export_glob),
+                context.instance.get_dynamic_partitions(exports_def.name),
+                DAILY_REFRESH_SCHEDULE,
+            )
+            for key in registration.stale_keys:
+                context.instance.delete_dynamic_partition(exports_def.name, key)
+            if registration.run_request is None:
+                return dg.SkipReason(f"no new export in {settings.raw_dir_path}")
+            context.instance.add_dynamic_partitions(exports_def.name, registration.new_keys)
+            for event in registration.raw_export_events:
+                context.instance.report_runless_asset_event(event)
+            return registration.run_request
 
     @dg.sensor(
         name=RAW_CSV_CHANGE_SENSOR,
@@ -149,6 +280,52 @@ def build_automation(
         )
 
     sensors: list[dg.SensorDefinition] = [raw_csv_change]
+    if exports_job is not None:
+
+        @dg.sensor(
+            name=RAW_EXPORT_FILES_SENSOR,
+            job=exports_job,
+            minimum_interval_seconds=automation_settings.sensor_interval_seconds,
+            default_status=dg.DefaultSensorStatus.STOPPED,
+        )
+        def raw_export_files(
+            context: dg.SensorEvaluationContext, sales_settings: SalesSettingsResource
+        ) -> dg.SensorResult | dg.SkipReason:
+            """Registers each export of SALES_RAW_DIR whose name and content are new (partition key
+            `<name>@<sha256[:12]>`) and requests ONE run of the export job over only those keys; keys whose
+            file is gone or changed are unregistered (the warehouse does not read them). The cursor keeps
+            each file's size, modification time and sha256, so an unchanged file is not read again."""
+            settings = sales_settings.get()
+            if settings.raw_dir_path is None:
+                return dg.SkipReason("SALES_RAW_DIR is not set: the input is one CSV (see raw_csv_change)")
+            try:
+                exports = scan_exports(
+                    settings.raw_dir_path, settings.ingest.export_glob, _hash_cache(context.cursor)
+                )
+            except FileNotFoundError as error:
+                return dg.SkipReason(str(error))
+            registration = register_exports(
+                exports, context.instance.get_dynamic_partitions(exports_def.name), RAW_EXPORT_FILES_SENSOR
+            )
+            cursor = json.dumps({e.name: [e.bytes, e.mtime_ns, e.sha256] for e in exports}, sort_keys=True)
+            requests = []
+            if registration.new_keys:
+                requests.append(exports_def.build_add_request(registration.new_keys))
+                context.log.info(f"new exports: {', '.join(registration.new_keys)}")
+            if registration.stale_keys:
+                requests.append(exports_def.build_delete_request(registration.stale_keys))
+                context.log.info(f"no longer in the folder: {', '.join(registration.stale_keys)}")
+            return dg.SensorResult(
+                run_requests=[registration.run_request] if registration.run_request else [],
+                dynamic_partitions_requests=requests,
+                asset_events=registration.raw_export_events,
+                cursor=cursor,
+                skip_reason=None
+                if registration.new_keys
+                else f"no new export in {settings.raw_dir_path} ({len(exports)} registered)",
+            )
+
+        sensors.append(raw_export_files)
     if segments_job is not None:
         # On by default: it only acts after a successful `refresh_all`, which someone (or the schedule or
         # the CSV sensor, both off by default) started, and finishes what "refresh all" promises.
@@ -174,11 +351,37 @@ def build_automation(
 
         sensors.append(segments_after_refresh)
 
+    if exports_job is not None:
+        # On by default, like the segment hand-over: it only follows export runs someone started.
+        @dg.run_status_sensor(
+            name=WAREHOUSE_AFTER_EXPORTS_SENSOR,
+            run_status=dg.DagsterRunStatus.SUCCESS,
+            monitored_jobs=[exports_job],
+            request_job=refresh_all,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=automation_settings.sensor_interval_seconds,
+        )
+        def warehouse_after_exports(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+            """After an export run succeeds, requests `refresh_all` (the warehouse from the exports now in
+            the folder, then everything downstream), keyed on that run so it starts once."""
+            run_id = context.dagster_run.run_id
+            return dg.RunRequest(
+                run_key=run_id, tags={TRIGGER_TAG: WAREHOUSE_AFTER_EXPORTS_SENSOR, EXPORTS_RUN_TAG: run_id}
+            )
+
+        sensors.append(warehouse_after_exports)
+
     # The segment job belongs to the timeseries group, which exports it; only refresh_all is new here.
     return Automation(jobs=[refresh_all, cheap_chain, heavy], schedules=[daily_refresh], sensors=sensors)
 
 
-_automation = build_automation(Settings().automation, segments_job=ts_risk_reports_job)
+_settings = Settings()
+_automation = build_automation(
+    _settings.automation,
+    segments_job=ts_risk_reports_job,
+    exports_job=ingest_exports_job,
+    folder_mode=_settings.raw_dir is not None,
+)
 jobs = _automation.jobs
 schedules = _automation.schedules
 sensors = _automation.sensors

@@ -35,7 +35,7 @@ GROUP_OWNERS = {
 }
 
 # Modules every group's outputs depend on besides its own folder: a change there changes every version.
-SHARED_MODULES = ("settings.py", "io.py", "parquet_layer.py", "outliers.py", "metadata.py")
+SHARED_MODULES = ("settings.py", "io.py", "parquet_layer.py", "export_layer.py", "outliers.py", "metadata.py")
 
 
 def group_code_version(group: str) -> str:

@@ -21,10 +21,11 @@ DUCKDB_WRITER_POOL = "duckdb_writer"
 
 class SalesSettingsResource(dg.ConfigurableResource):
     """The settings object as a resource. Empty fields fall back to the environment and defaults;
-    tests set `data_dir` (and `raw_csv`) to run the graph on temp folders."""
+    tests set `data_dir` (and `raw_csv` or `raw_dir`) to run the graph on temp folders."""
 
     data_dir: str | None = None
     raw_csv: str | None = None
+    raw_dir: str | None = None
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Every step starts by sweeping what dead runs left in the data folder and by watching its run's
@@ -47,14 +48,22 @@ class SalesSettingsResource(dg.ConfigurableResource):
             overrides["data_dir"] = Path(self.data_dir)
         if self.raw_csv:
             overrides["raw_csv"] = Path(self.raw_csv)
+        if self.raw_dir:
+            overrides["raw_dir"] = Path(self.raw_dir)
         return Settings(**overrides)
 
 
-def build_resources(data_dir: str | Path | None = None, raw_csv: str | Path | None = None) -> dict:
-    """Every resource the graph needs, rooted at `data_dir` (default: the settings object's)."""
+def build_resources(
+    data_dir: str | Path | None = None,
+    raw_csv: str | Path | None = None,
+    raw_dir: str | Path | None = None,
+) -> dict:
+    """Every resource the graph needs, rooted at `data_dir` (default: the settings object's); `raw_dir`
+    switches the input to a folder of exports."""
     settings_resource = SalesSettingsResource(
         data_dir=str(data_dir) if data_dir is not None else None,
         raw_csv=str(raw_csv) if raw_csv is not None else None,
+        raw_dir=str(raw_dir) if raw_dir is not None else None,
     )
     settings = settings_resource.get()
     database = str(settings.duckdb_path)

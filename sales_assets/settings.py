@@ -121,6 +121,10 @@ class IngestSettings(ExportReading):
     # Bytes per chunk of Polars' streaming CSV reader: 1 MB halves the cleaning step's peak memory on
     # large files (about 400 MiB instead of 700 MiB on five million rows) at the same speed.
     csv_chunk_bytes: int = 1_000_000
+    # With `SALES_RAW_DIR` set: which files of that folder are exports (a glob relative to it, `Path.glob`
+    # syntax; `**/*.csv` reaches subfolders). Write an export under another name (`x.csv.part`) and rename
+    # it into place, so a half-copied file never matches.
+    export_glob: str = "*.csv"
     # Rows per generated-CSV chunk; bounds the generator's memory.
     generator_chunk_rows: int = 200_000
     generator_default_rows: int = 2823
@@ -269,6 +273,9 @@ class Settings(BaseSettings):
     # Default: data/ at the project root, so commands run from any folder find the same data.
     data_dir: Path = Field(default_factory=default_data_dir)
     raw_csv: Path | None = None  # default: $SALES_DATA_DIR/raw/sales_data_sample.csv
+    # A folder of exports (`SALES_RAW_DIR`): when set, its files matching `ingest.export_glob` are the input
+    # instead of `raw_csv`, one partition each (see `sales_assets.export_layer`). Unset: one CSV.
+    raw_dir: Path | None = None
     # Model bundles kept by `sales-admin prune`: the newest this many, plus CURRENT's and the champion's.
     keep_bundles: int = Field(default=5, ge=1)
 
@@ -299,6 +306,16 @@ class Settings(BaseSettings):
     @property
     def raw_csv_path(self) -> Path:
         return (self.raw_csv or self.root / "raw" / "sales_data_sample.csv").resolve()
+
+    @property
+    def raw_dir_path(self) -> Path | None:
+        """The folder of exports, resolved; None when the input is one CSV (`raw_csv_path`)."""
+        return self.raw_dir.resolve() if self.raw_dir is not None else None
+
+    @property
+    def exports_clean_dir(self) -> Path:
+        """The clean layer of a folder of exports: one published folder per partition (export)."""
+        return self.root / "processed" / "sales_exports"
 
     @property
     def parquet_dir(self) -> Path:

@@ -19,6 +19,7 @@ from sales_assets.analytics.eda_report import eda_report_markdown
 from sales_assets.analytics.plots import EDA_PLOTS
 from sales_assets.analytics.summaries import compute_summaries, productline_chart
 from sales_assets.analytics.warehouse_reader import scalar_row
+from sales_assets.export_layer import export_paths
 from sales_assets.io import atomic_path, write_json_atomic, write_table_pair, write_text_atomic
 from sales_assets.metadata import (
     path_metadata,
@@ -165,12 +166,24 @@ def missing_value_report(
     context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb_reader: DuckDBResource
 ) -> dg.MaterializeResult:
     """Missing values per column before cleaning (the raw CSV, read as text in its detected encoding,
-    blank cells counted, 'NA' kept as North America) and after it (the warehouse `sales` table)."""
+    blank cells counted, 'NA' kept as North America; with `SALES_RAW_DIR`, summed over the exports now
+    in that folder) and after it (the warehouse `sales` table)."""
     settings = sales_settings.get()
-    raw = settings.raw_csv_path
-    with timed(context.log, f"counting blanks in {raw}") as raw_timing:
-        rows_before, before, dialect = missing_values.raw_blank_counts(raw, settings.ingest)
-    encoding = dialect.encoding
+    raw_dir = settings.raw_dir_path
+    raws = (
+        [path for _, path in export_paths(raw_dir, settings.ingest.export_glob)]
+        if raw_dir is not None
+        else [settings.raw_csv_path]
+    )
+    with timed(context.log, f"counting blanks in {raw_dir or raws[0]}") as raw_timing:
+        counted = [missing_values.raw_blank_counts(raw, settings.ingest) for raw in raws]
+    rows_before = sum(rows for rows, _, _ in counted)
+    before = (
+        pl.concat([frame for _, frame, _ in counted])
+        .group_by("column", maintain_order=True)
+        .agg(pl.col("missing").sum())
+    )
+    encoding = ", ".join(sorted({dialect.encoding for _, _, dialect in counted}))
     with (
         timed(context.log, "counting missing values in the sales table") as table_timing,
         duckdb_reader.get_connection() as conn,

@@ -1,8 +1,18 @@
 """Assets of group `ingest`: the raw export (`raw_csv`) and its cleaned, partitioned Parquet layer
-(`clean_parquet`), with the clean layer's checks. Wiring only; the rules live in the modules beside it."""
+(`clean_parquet`), with the clean layer's checks. Wiring only; the rules live in the modules beside it.
+
+Beside them, for a folder of exports (`SALES_RAW_DIR`), two assets partitioned by export
+(`EXPORTS_PARTITIONS`, key `<name>@<sha256[:12]>`): `raw_export`, an external asset whose partitions
+the sensor `raw_export_files` (or the daily schedule in folder mode) records when it registers a file,
+and `clean_export`, each partition cleaned once by the same `clean_to_parquet` (same reader, gates and
+quarantine) into its own folder of `processed/sales_exports/`. The graph is the same in both modes;
+`duckdb_table` reads the source the settings name (`sales_assets.export_layer` has the layout).
+"""
 
 import tempfile
+import time
 import traceback
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +21,14 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from sales_assets.export_layer import (
+    DATA_FOLDER,
+    REJECTS_FILE,
+    ExportManifest,
+    export_paths,
+    partition_dir,
+    split_key,
+)
 from sales_assets.ingest.cleaning import (
     CleanStats,
     EmptyInputError,
@@ -20,6 +38,7 @@ from sales_assets.ingest.cleaning import (
     open_source,
 )
 from sales_assets.ingest.generator import generate_sales_csv
+from sales_assets.ingest.partitions import EXPORTS_PARTITIONS
 from sales_assets.ingest.quality import (
     BLOCKING_CHECKS,
     CLEAN_PARQUET_CHECK_SPECS,
@@ -212,3 +231,137 @@ def clean_parquet(
         },
         check_results=check_results(findings),
     )
+
+
+# ---- a folder of exports: one partition per export file and content -------------------------------------
+
+raw_export = dg.AssetSpec(
+    "raw_export",
+    group_name=GROUP,
+    kinds={"csv"},
+    partitions_def=EXPORTS_PARTITIONS,
+    description="One export of the folder `SALES_RAW_DIR` (files matching `SALES_INGEST__EXPORT_GLOB`, "
+    "default `*.csv`) per partition, keyed `<name>@<sha256[:12]>`: a file whose bytes change is a new "
+    "partition. Recorded (path, bytes, sha256, modification time) by the sensor `raw_export_files` or the "
+    "daily schedule when they register the file; not materialised by a run.",
+)
+
+
+def export_event_metadata(name: str, path: Path, digest: str, size: int, mtime_ns: int) -> dict:
+    """What `raw_export` records about one export when it is registered."""
+    return {
+        "name": name,
+        "path": dg.MetadataValue.path(str(path)),
+        "bytes": size,
+        "sha256_prefix": digest[:16],
+        "mtime_ns": mtime_ns,
+    }
+
+
+def locate_export(settings: Settings, key: str) -> tuple[Path, str, int]:
+    """(path, sha256, mtime_ns) of the export file of partition `key`, read before it is cleaned. Raises
+    dg.Failure when no folder is configured, the file is gone, or its bytes are no longer the key's (the
+    sensor registers the new content as a new partition)."""
+    raw_dir = settings.raw_dir_path
+    if raw_dir is None:
+        raise dg.Failure(description=f"{key}: SALES_RAW_DIR is not set, so there are no export partitions")
+    name, prefix = split_key(key)
+    found = dict(export_paths(raw_dir, settings.ingest.export_glob))
+    if name not in found:
+        raise dg.Failure(description=f"{key}: {raw_dir / name} is no longer in the folder of exports")
+    path = found[name]
+    mtime_ns = path.stat().st_mtime_ns
+    digest = sha256_file(path)
+    if not digest.startswith(prefix):
+        raise dg.Failure(
+            description=f"{key}: {path} changed since it was registered (sha256 now {digest[:12]}); its new "
+            "content is another partition, registered by the sensor raw_export_files or the daily schedule"
+        )
+    return path, digest, mtime_ns
+
+
+def clean_one_export(settings: Settings, key: str, log) -> dict:
+    """Clean the export of partition `key` into its own published folder (cleaned Parquet, quarantine,
+    manifest); returns the partition's materialisation metadata. Raises dg.Failure when the export cannot
+    be read right or a gate of `clean_parquet` stops it (the previous folder, if any, stays)."""
+    path, digest, mtime_ns = locate_export(settings, key)
+    target = partition_dir(settings.exports_clean_dir, key)
+    work_root = settings.root / "processed"
+    work_root.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory(dir=work_root) as work,
+        failing_on_bad_input(path),
+        staged_directory(target) as stage,
+    ):
+        data = stage / DATA_FOLDER
+        stats = clean_to_parquet(path, data, stage / REJECTS_FILE, settings.ingest, Path(work))
+        stops = blocking_problems(stats, settings.ingest)
+        findings = clean_layer_findings(data, settings)
+        stops += [f.metadata["problem"] for n, f in findings.items() if n in BLOCKING_CHECKS and not f.passed]
+        if stops:
+            raise dg.Failure(description=f"{key}: {path}: " + " | ".join(stops))
+        ExportManifest(
+            key=key,
+            name=split_key(key)[0],
+            sha256=digest,
+            bytes=path.stat().st_size,
+            mtime_ns=mtime_ns,
+            rows_in=stats.rows_in,
+            rows_clean=stats.rows_clean,
+            rows_rejected=stats.rows_rejected,
+            duplicates_removed=stats.duplicates_removed,
+        ).write(stage)
+    log.info(f"{key}: {stats.balance}")
+    return {
+        **_stats_metadata(stats),
+        "export": str(path),
+        "sha256_prefix": digest[:16],
+        "mtime_ns": mtime_ns,
+        "partition_dir": path_metadata(settings, target),
+        "failed_checks": ", ".join(n for n, f in findings.items() if not f.passed) or "none",
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+# BackfillPolicy.single_run: the new exports a sensor tick or the schedule registers are cleaned in one run
+# (one process), each partition still its own materialisation. Its "beta" warning is Dagster's.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    clean_export_asset = dg.asset(
+        name="clean_export",
+        group_name=GROUP,
+        kinds={"polars", "parquet"},
+        deps=[raw_export],
+        partitions_def=EXPORTS_PARTITIONS,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        # Each partition's materialisation is logged with its key; the run returns no output of its own.
+        output_required=False,
+    )
+
+
+@clean_export_asset
+def clean_export(
+    context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource
+) -> Iterator[dg.AssetMaterialization]:
+    """The cleaned order lines of one export of `SALES_RAW_DIR` per partition: cleaned exactly as
+    `clean_parquet` cleans the single CSV (the one reader, the same rules, gates and quarantine) into
+    `processed/sales_exports/<key>/` (`sales/YEAR=*/` Parquet, `rejects.parquet`, `export.json` with the
+    file's modification time, which ranks the exports for `duckdb_table`). Each partition is swapped in
+    whole; one that fails leaves its previous folder and does not stop the others, and the run then fails
+    naming it. A key is cleaned once: a changed file is a new key."""
+    settings = sales_settings.get()
+    failed: dict[str, str] = {}
+    for key in context.partition_keys:
+        try:
+            metadata = clean_one_export(settings, key, context.log)
+        except dg.Failure as error:
+            failed[key] = error.description or str(error)
+            context.log.error(failed[key])
+            continue
+        yield dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=metadata)
+    if failed:
+        raise dg.Failure(
+            description=f"{len(failed)} of {len(context.partition_keys)} export(s) failed: "
+            + " | ".join(failed.values())
+        )

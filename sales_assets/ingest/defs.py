@@ -1,7 +1,20 @@
-"""The `dg.Definitions` of group `ingest`, merged by `sales_assets.definitions`."""
+"""The `dg.Definitions` of group `ingest`, merged by `sales_assets.definitions`: the single CSV
+(`raw_csv`, `clean_parquet`) and the folder of exports (`raw_export`, `clean_export`, partitioned by export)
+with the job that cleans chosen export partitions in one run."""
 
 import dagster as dg
 
-from sales_assets.ingest.assets import clean_parquet, raw_csv
+from sales_assets.ingest.assets import clean_export, clean_parquet, raw_csv, raw_export
+from sales_assets.ingest.partitions import EXPORTS_PARTITIONS
 
-defs = dg.Definitions(assets=[raw_csv, clean_parquet])
+INGEST_EXPORTS_JOB = "ingest_exports"
+
+ingest_exports_job = dg.define_asset_job(
+    INGEST_EXPORTS_JOB,
+    selection=[clean_export],
+    partitions_def=EXPORTS_PARTITIONS,
+    description="Cleans the export partitions of the run (one run for a range of them); when it succeeds, "
+    "sensor `warehouse_after_exports` starts `refresh_all`.",
+)
+
+defs = dg.Definitions(assets=[raw_csv, clean_parquet, raw_export, clean_export], jobs=[ingest_exports_job])

@@ -129,22 +129,29 @@ def test_module_schedule_follows_settings():
 
 def test_module_jobs_split_the_real_graph_by_partitioning():
     """Against the real code location: refresh_all holds every unpartitioned asset that does not need the
-    segment partitions, the segment sensor requests the timeseries job that holds every partitioned one,
-    and the two-run refresh (cheap chain in one process, heavy steps each in their own) covers refresh_all."""
+    segment partitions, the segment sensor requests the timeseries job that holds every segment-partitioned
+    one, the export partitions run in their own job, and the two-run refresh (cheap chain in one process,
+    heavy steps each in their own) covers refresh_all."""
     from sales_assets.definitions import defs
+    from sales_assets.ingest.defs import ingest_exports_job
+    from sales_assets.ingest.partitions import EXPORTS_PARTITIONS
     from sales_assets.timeseries.defs import ts_risk_reports_job
 
     graph = defs.resolve_asset_graph()
     partitioned = {k for k in graph.materializable_asset_keys if graph.get(k).partitions_def is not None}
+    by_export = {k for k in partitioned if graph.get(k).partitions_def == EXPORTS_PARTITIONS}
+    by_segment = partitioned - by_export
     after_segments = {
-        k.to_user_string() for k in dg.AssetSelection.assets(*partitioned).downstream().resolve(graph)
+        k.to_user_string() for k in dg.AssetSelection.assets(*by_segment).downstream().resolve(graph)
     }
     unpartitioned = {k.to_user_string() for k in graph.materializable_asset_keys - partitioned}
-    assert dg.AssetKey("ts_risk_reports") in partitioned
+    assert dg.AssetKey("ts_risk_reports") in by_segment
+    assert by_export == {dg.AssetKey("clean_export")}
     assert {"raw_csv", "duckdb_table", "trained_models", "ts_segments"} <= unpartitioned
     refresh_all = _selected_keys(defs, REFRESH_ALL_JOB)
     assert refresh_all == unpartitioned - after_segments
-    assert _selected_keys(defs, ts_risk_reports_job.name) == {k.to_user_string() for k in partitioned}
+    assert _selected_keys(defs, ts_risk_reports_job.name) == {k.to_user_string() for k in by_segment}
+    assert _selected_keys(defs, ingest_exports_job.name) == {"clean_export"}
     cheap, heavy = _selected_keys(defs, CHEAP_CHAIN_JOB), _selected_keys(defs, HEAVY_JOB)
     assert cheap | heavy == refresh_all and not cheap & heavy
     assert heavy == {"trained_models", "shap_importance", "onnx_model"}

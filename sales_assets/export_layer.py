@@ -1,0 +1,153 @@
+"""A folder of exports as partitions: the shape shared by the stages that meet it (ingest writes it, the
+warehouse reads it, the automation registers it). No Dagster here, only files.
+
+With `SALES_RAW_DIR` set, every file of that folder matching `ingest.export_glob` is one export. Its
+partition key is `<name>@<sha256[:12]>` (`name`: the path relative to the folder, `2005-03.csv@1f0c…`),
+so a file whose content changes gets a new key and is cleaned again, alone; a key whose file is gone or
+holds other bytes now is superseded and its output is not read.
+
+The clean layer of the exports lives under `Settings.exports_clean_dir`, one published folder per key
+(swapped in whole by `io.staged_directory`, like the single-file layer):
+
+```
+processed/sales_exports/<quoted key>/   symlink to its current version folder
+    sales/YEAR=<y>/*.parquet            the cleaned order lines (hive-partitioned, as `clean_parquet`)
+    rejects.parquet                     the quarantine of this export (line and reason per row)
+    export.json                         the manifest: key, name, sha256, bytes, mtime_ns, row counts
+```
+
+"Newest export" is decided from the manifests, deterministically: the file's modification time when it
+was cleaned (nanoseconds), then its name. The rank is written once, when the partition is cleaned, so
+touching a file later changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sales_assets.io import sha256_file, write_json_atomic
+from sales_assets.parquet_layer import parquet_glob
+
+KEY_SEPARATOR = "@"
+KEY_HASH_CHARS = 12
+DATA_FOLDER = "sales"
+REJECTS_FILE = "rejects.parquet"
+MANIFEST_FILE = "export.json"
+
+
+def export_key(name: str, sha256: str) -> str:
+    """The partition key of export `name` with content digest `sha256`: `<name>@<sha256[:12]>`."""
+    return f"{name}{KEY_SEPARATOR}{sha256[:KEY_HASH_CHARS]}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """(name, sha256 prefix) of a partition key. Raises ValueError when `key` is not `<name>@<hex>`."""
+    name, sep, digest = key.rpartition(KEY_SEPARATOR)
+    if not sep or not name or len(digest) != KEY_HASH_CHARS:
+        raise ValueError(f"{key!r} is not an export partition key (<name>{KEY_SEPARATOR}<sha256[:12]>)")
+    return name, digest
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One export as it is in the folder now: name (relative path), absolute path, content digest, size
+    in bytes and modification time in nanoseconds."""
+
+    name: str
+    path: Path
+    sha256: str
+    bytes: int
+    mtime_ns: int
+
+    @property
+    def key(self) -> str:
+        return export_key(self.name, self.sha256)
+
+
+def export_paths(raw_dir: Path, pattern: str) -> list[tuple[str, Path]]:
+    """(name, path) of every regular file under `raw_dir` matching `pattern`, sorted by name; hidden
+    files (a copy in progress such as `.x.csv.tmp`) are left out. Raises FileNotFoundError when
+    `raw_dir` is not a folder."""
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise FileNotFoundError(f"SALES_RAW_DIR {raw_dir} is not a folder")
+    found = []
+    for path in raw_dir.glob(pattern):
+        name = path.relative_to(raw_dir).as_posix()
+        if path.is_file() and not any(part.startswith(".") for part in name.split("/")):
+            found.append((name, path))
+    return sorted(found)
+
+
+def scan_exports(
+    raw_dir: Path, pattern: str, known: Mapping[str, tuple[int, int, str]] | None = None
+) -> list[ExportFile]:
+    """Every export of the folder with its digest, sorted by name. `known` maps a name to the
+    (bytes, mtime_ns, sha256) seen before: a file whose size and modification time are unchanged is not
+    read again (a sensor keeps this in its cursor), any other file is hashed."""
+    known = known or {}
+    exports = []
+    for name, path in export_paths(raw_dir, pattern):
+        stat = path.stat()
+        seen = known.get(name)
+        if seen is not None and (seen[0], seen[1]) == (stat.st_size, stat.st_mtime_ns):
+            digest = seen[2]
+        else:
+            digest = sha256_file(path)
+        exports.append(ExportFile(name, path, digest, stat.st_size, stat.st_mtime_ns))
+    return exports
+
+
+def partition_dir(clean_dir: Path, key: str) -> Path:
+    """The published folder of partition `key` under the exports' clean layer (the key quoted so that
+    any file name is one folder name; a plain `2005-03.csv@1f0c…` stays as it is)."""
+    return Path(clean_dir) / urllib.parse.quote(key, safe=KEY_SEPARATOR + "._-")
+
+
+def partition_glob(clean_dir: Path, key: str) -> str:
+    """The glob of the cleaned Parquet files of partition `key`, resolved to its current version."""
+    return parquet_glob(partition_dir(clean_dir, key) / DATA_FOLDER)
+
+
+@dataclass(frozen=True)
+class ExportManifest:
+    """What `clean_export` recorded about one cleaned partition (`export.json`)."""
+
+    key: str
+    name: str
+    sha256: str
+    bytes: int
+    mtime_ns: int
+    rows_in: int
+    rows_clean: int
+    rows_rejected: int
+    duplicates_removed: int
+
+    def write(self, folder: Path) -> Path:
+        return write_json_atomic(Path(folder) / MANIFEST_FILE, asdict(self))
+
+    @property
+    def rank_order(self) -> tuple[int, str]:
+        """The order of "newer": modification time, then name (then the key, for two equal names)."""
+        return (self.mtime_ns, self.name, self.key)
+
+
+def read_manifest(clean_dir: Path, key: str) -> ExportManifest | None:
+    """The manifest of a cleaned partition; None when `key` was never cleaned (or its folder is not
+    whole). Raises ValueError when the manifest is not the one of `key`."""
+    path = partition_dir(clean_dir, key) / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    manifest = ExportManifest(**json.loads(path.read_text(encoding="utf-8")))
+    if manifest.key != key:
+        raise ValueError(f"{path}: manifest of {manifest.key!r}, expected {key!r}")
+    return manifest
+
+
+def newest_last(manifests: list[ExportManifest]) -> list[ExportManifest]:
+    """The manifests ordered oldest first, so an export's index in the list is its rank (higher wins)."""
+    return sorted(manifests, key=lambda m: m.rank_order)
