@@ -106,3 +106,34 @@ def test_out_of_fold_predictions_come_from_the_first_partition_only(frame):
     assert np.isfinite(predictions).all()
     for fold in folds[:4]:  # each row's prediction is from the one fold model that did not see it
         assert np.array_equal(predictions[fold.test_index], fold.predictions)
+
+
+def test_the_random_forest_search_is_nested_inside_each_outer_fold(frame, fast_settings, monkeypatch):
+    """random_forest_tuned's search is fit once per outer fold on that fold's training rows only (its inner
+    CV splits those), then once on all training rows for the shipped model: every reported CV score comes
+    from rows that chose neither its hyperparameters nor its trees."""
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401  (enables the import below)
+    from sklearn.model_selection import HalvingRandomSearchCV
+
+    searched: list[np.ndarray] = []
+    fit = HalvingRandomSearchCV.fit
+
+    def spy(self, X, y=None, **params):
+        searched.append(np.asarray(X, dtype=float).copy())
+        return fit(self, X, y, **params)
+
+    monkeypatch.setattr(HalvingRandomSearchCV, "fit", spy)
+    fast_settings.ml.models = ["random_forest_tuned", "capped_price_residual"]
+    fast_settings.ml.n_jobs = 1  # in this process, so the spy sees every fit, in submission order
+    outcome = train_models(frame, fast_settings)
+
+    train_x, _ = outcome.part("train")
+    # The preprocessor passes the numeric features through first, so they identify the rows searched.
+    numeric = train_x[list(outcome.spec.numeric)].to_numpy(dtype=float)
+    splits = fold_splits(len(train_x), fast_settings.ml.cv_folds, fast_settings.ml.cv_repeats, 42)
+    assert len(searched) == len(splits) + 1
+    for rows, (train, test) in zip(searched, splits, strict=False):
+        assert np.array_equal(rows[:, : numeric.shape[1]], numeric[train])
+        assert len(rows) == len(train) and not set(train) & set(test)
+    assert np.array_equal(searched[-1][:, : numeric.shape[1]], numeric)
+    assert not hasattr(outcome.pipelines["random_forest_tuned"].named_steps["model"], "best_estimator_")
