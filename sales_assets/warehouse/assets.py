@@ -2,8 +2,11 @@
 source: the single CSV's Parquet (`clean_parquet`, the default) or, with `SALES_RAW_DIR` set, the clean
 partitions of the folder of exports (`clean_export`), one row per order line, the newest export winning.
 
-`duckdb_table` depends on both clean assets, so the graph is the same in both modes; the settings decide
-which one it reads. In folder mode the exports it reads are the files in the folder now: each file's
+The graph is the same in both modes; the settings decide which layer it reads. Its one drawn upstream
+stays `clean_parquet`: an edge from the partitioned `clean_export` would put that asset into selections
+such as `dagster asset materialize --select +duckdb_table`, and a run cannot hold export partitions and
+unpartitioned assets together (the CLI stops with "Asset has partitions"). The folder-mode order is kept
+by the automation instead: `warehouse_after_exports` starts the refresh after the export run succeeds. In folder mode the exports it reads are the files in the folder now: each file's
 current key must have been cleaned (else the run stops naming the keys), and a key whose file is gone
 or holds other bytes is not read.
 """
@@ -77,7 +80,7 @@ def exports_metadata(load: ExportsLoad) -> dict:
 @dg.asset(
     group_name=GROUP,
     kinds={"duckdb"},
-    deps=["clean_parquet", "clean_export"],
+    deps=["clean_parquet"],
     pool=DUCKDB_WRITER_POOL,
 )
 def duckdb_table(

@@ -231,6 +231,37 @@ def test_a_changed_file_is_a_new_key_and_the_old_key_is_not_used(sample: pl.Data
     assert metadata["replaced_lines"] == 0
 
 
+def test_missing_values_before_cleaning_sum_the_exports_in_the_folder(sample: pl.DataFrame, tmp_path: Path):
+    from sales_assets.analytics.defs import missing_value_report
+
+    raw_dir, data_dir = tmp_path / "exports", tmp_path / "data"
+    months = [month_rows(sample, *month) for month in MONTHS[:2]]
+    for age, frame in enumerate(months):
+        write_export(frame, raw_dir / f"m{age}.csv", age_days=age)
+    with dg.instance_for_test() as instance:
+        keys = register(instance, raw_dir, set())
+        assert clean_partitions(data_dir, raw_dir, keys, instance).success
+        result = dg.materialize(
+            [duckdb_table, missing_value_report],
+            resources=build_resources(data_dir=data_dir, raw_dir=raw_dir),
+            instance=instance,
+        )
+    assert result.success
+    [event] = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("missing_value_report")
+    ]
+    metadata = event.materialization.metadata
+    rows = sum(frame.height for frame in months)
+    assert metadata["rows_before"].value == metadata["rows_after"].value == rows
+    blank_states = sum(frame["STATE"].null_count() for frame in months)
+    assert blank_states > 0
+    # STATE is blank in the exports and filled with `Unknown` by cleaning.
+    report = pl.read_parquet(Settings(data_dir=data_dir).summary_dir / "missing_values.parquet")
+    assert report.filter(pl.col("column") == "STATE")["missing_before"].item() == blank_states
+
+
 def test_a_registered_key_whose_file_changed_fails_to_clean_naming_it(sample: pl.DataFrame, tmp_path: Path):
     raw_dir, data_dir = tmp_path / "exports", tmp_path / "data"
     write_export(month_rows(sample, *MONTHS[0]), raw_dir / "a.csv", age_days=0)
