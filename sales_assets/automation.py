@@ -4,11 +4,12 @@ CSV's content changes, and the hand-over from the unpartitioned refresh to one r
 With a folder of exports (`SALES_RAW_DIR`, "folder mode"), the input arrives as files, each a partition of
 `raw_export`/`clean_export` keyed by name and content hash. The sensor `raw_export_files` (off by default)
 registers each new key once (and unregisters keys whose file is gone or changed) and requests ONE
-`ingest_exports` run over only the new keys; when that run succeeds, `warehouse_after_exports` (on by
-default, it only follows those runs) starts `refresh_all`, which rebuilds the warehouse from the exports
-now in the folder. In folder mode the daily schedule does the same registration and targets
-`ingest_exports`, so a day without new files cleans and refreshes nothing; `refresh_all` then leaves out
-the single-CSV assets (`raw_csv`, `clean_parquet`), which have no input in that mode.
+`ingest_exports` run over only the new keys; in folder mode, when that run succeeds,
+`warehouse_after_exports` (on by default, it only follows those runs; it takes the place of
+`raw_csv_change`) starts `refresh_all`, which rebuilds the warehouse from the exports now in the folder.
+In folder mode the daily schedule does the same registration and targets `ingest_exports`, so a day
+without new files cleans and refreshes nothing; `refresh_all` then leaves out the single-CSV assets
+(`raw_csv`, `clean_parquet`), which have no input in that mode.
 """
 
 from __future__ import annotations
@@ -279,7 +280,9 @@ def build_automation(
             cursor=digest,
         )
 
-    sensors: list[dg.SensorDefinition] = [raw_csv_change]
+    # In folder mode there is no single CSV to watch; the refresh follows the export runs instead. One
+    # sensor per mode targets refresh_all.
+    sensors: list[dg.SensorDefinition] = [] if folder_mode else [raw_csv_change]
     if exports_job is not None:
 
         @dg.sensor(
@@ -351,7 +354,7 @@ def build_automation(
 
         sensors.append(segments_after_refresh)
 
-    if exports_job is not None:
+    if folder_mode:
         # On by default, like the segment hand-over: it only follows export runs someone started.
         @dg.run_status_sensor(
             name=WAREHOUSE_AFTER_EXPORTS_SENSOR,

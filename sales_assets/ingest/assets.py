@@ -315,10 +315,10 @@ def clean_one_export(settings: Settings, key: str, log) -> dict:
     log.info(f"{key}: {stats.balance}")
     return {
         **_stats_metadata(stats),
-        "export": str(path),
         "sha256_prefix": digest[:16],
         "mtime_ns": mtime_ns,
-        "partition_dir": path_metadata(settings, target),
+        # The folder is `<layer>/<partition key>`; the layer alone keeps the metadata column narrow.
+        "layer": path_metadata(settings, settings.exports_clean_dir),
         "failed_checks": ", ".join(n for n, f in findings.items() if not f.passed) or "none",
         "seconds": round(time.perf_counter() - started, 3),
     }
