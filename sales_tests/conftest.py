@@ -76,3 +76,19 @@ def real_warehouse_data_dir(tmp_path_factory: pytest.TempPathFactory, real_csv_p
     result = materialize_warehouse(data_dir, raw_csv=real_csv_path)
     assert result.success
     return data_dir
+
+
+@pytest.fixture(autouse=True)
+def _no_dead_defs_state_storage():
+    """Dagster keeps the current defs-state storage in a ContextVar that entering an instance sets. A test
+    that enters an instance twice (`build_schedule_context(instance=...)` inside `instance_for_test()`)
+    leaves it set after the instance is gone, and a later test resolving definitions then fails with
+    "Attempted to resolve undefined DagsterInstance weakref", depending on when the garbage collector
+    ran. Before each test, a storage whose instance is gone is cleared (a live one is left alone)."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    storage = _current_storage.get()
+    instance_ref = getattr(storage, "_instance_weakref", None)
+    if storage is not None and instance_ref is not None and instance_ref() is None:
+        _current_storage.set(None)
+    yield
