@@ -1,8 +1,12 @@
 """The analyst's dashboard: headline numbers, sales by product line, country and month, the model
 leaderboard, SHAP importances and per-segment forecasts, read from the materialised output files only.
 
-It never opens the DuckDB file (a run may be writing it): sales come from the hive-partitioned Parquet
-copy, models and forecasts from the JSON reports. Start it from the project root with
+With one CSV (the default), sales come from the hive-partitioned Parquet copy of the cleaned export. With
+a folder of exports (`SALES_RAW_DIR`), that copy is not what the warehouse holds, so sales come from the
+DuckDB table `sales` (one row per order line, from the newest export), opened read-only: every figure is
+an aggregate DuckDB computes, so the table never reaches Python (the warehouse swaps in a new file whole,
+so a reader never waits on it). Models and forecasts come from the JSON reports. Start it from the
+project root with
 
     .venv/bin/streamlit run dashboard/app.py --server.headless true
 
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import altair as alt
+import duckdb
 import polars as pl
 import polars.selectors as cs
 import streamlit as st
@@ -33,6 +38,8 @@ TS_REPORT_GLOB = "sales_ts_risk_*.json"
 REFRESH_COMMAND = (
     "DAGSTER_HOME=$PWD/dagster_home .venv/bin/dagster job execute -m sales_assets.definitions -j refresh_all"
 )
+# Folder mode: the exports are cleaned (one partition each) before the refresh reads them.
+EXPORTS_COMMAND = "DAGSTER_HOME=$PWD/dagster_home .venv/bin/dagster sensor start raw_export_files -m sales_assets.definitions"
 SEGMENT_COMMAND = (
     "DAGSTER_HOME=$PWD/dagster_home .venv/bin/dagster asset materialize -m sales_assets.definitions "
     "--select ts_risk_reports --partition ALL"
@@ -61,8 +68,19 @@ class ExpectedOutput:
 
 
 def expected_outputs(settings: Settings) -> dict[str, ExpectedOutput]:
+    """What the page reads. With a folder of exports (`SALES_RAW_DIR`) the sales are the warehouse's
+    DuckDB file (the single CSV's Parquet copy is absent or stale then)."""
+    sales = (
+        ExpectedOutput("Cleaned sales (Parquet by YEAR)", settings.parquet_dir, REFRESH_COMMAND)
+        if settings.raw_dir_path is None
+        else ExpectedOutput(
+            f"Deduplicated sales (DuckDB table {settings.warehouse.table}, from the folder of exports)",
+            settings.duckdb_path,
+            f"{EXPORTS_COMMAND}\n{REFRESH_COMMAND}",
+        )
+    )
     return {
-        "sales": ExpectedOutput("Cleaned sales (Parquet by YEAR)", settings.parquet_dir, REFRESH_COMMAND),
+        "sales": sales,
         "metrics": ExpectedOutput("Model leaderboard", settings.metrics_dir / METRICS_FILE, REFRESH_COMMAND),
         "shap": ExpectedOutput("SHAP importances", settings.explainability_dir / SHAP_FILE, REFRESH_COMMAND),
         "timeseries": ExpectedOutput(
@@ -214,6 +232,108 @@ def month_chart(monthly: pl.DataFrame) -> alt.LayerChart:
     return (base.mark_line() + points).properties(padding={"left": 8, "right": 16, "top": 8, "bottom": 4})
 
 
+# ---- sales from the warehouse (folder of exports) --------------------------------------------------
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class WarehouseSales:
+    """The same figures as the Parquet functions above (`filter_options`, `headline`, `sales_by`,
+    `partial_month`, `sales_by_month`), from the warehouse table over a read-only DuckDB connection. Each is
+    one aggregate query (DuckDB streams the table and spills what does not fit), so only the small results
+    reach Python. An empty choice means no filter on that column."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, table: str = "sales", where: Path | None = None):
+        self.conn, self.name, self.table = conn, table, _identifier(table)
+        columns = {row[0] for row in conn.execute(f"DESCRIBE {self.table}").fetchall()}
+        missing = [c for c in SALES_COLUMNS if c not in columns]
+        if missing:
+            raise ValueError(f"{where or table}: the {table} table lacks columns {missing}")
+
+    def _filtered(self, product_lines: list[str], countries: list[str], years: list[int]) -> tuple[str, list]:
+        clauses, params = [], []
+        for column, chosen in (("PRODUCTLINE", product_lines), ("COUNTRY", countries), ("YEAR", years)):
+            if chosen:
+                clauses.append(f"{column} IN ({', '.join('?' * len(chosen))})")
+                params.extend(chosen)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return f"FROM {self.table}{where}", params
+
+    def filter_options(self) -> dict[str, list]:
+        row = self.conn.execute(
+            "SELECT "
+            + ", ".join(f"list(DISTINCT {c} ORDER BY {c})" for c in ("PRODUCTLINE", "COUNTRY", "YEAR"))
+            + f" FROM {self.table}"
+        ).fetchone()
+        return {
+            c: [v for v in (values or []) if v is not None]
+            for c, values in zip(("PRODUCTLINE", "COUNTRY", "YEAR"), row, strict=True)
+        }
+
+    def headline(self, product_lines=(), countries=(), years=()) -> dict[str, float | int]:
+        source, params = self._filtered(list(product_lines), list(countries), list(years))
+        row = self.conn.execute(
+            "SELECT coalesce(sum(SALES), 0), count(DISTINCT ORDERNUMBER), count(DISTINCT CUSTOMERNAME), "
+            f"count(DISTINCT COUNTRY), count(*) {source}",
+            params,
+        ).fetchone()
+        return dict(zip(("total_sales", "orders", "customers", "countries", "order_lines"), row, strict=True))
+
+    def sales_by(self, column: str, product_lines=(), countries=(), years=()) -> pl.DataFrame:
+        if column not in SALES_COLUMNS:
+            raise ValueError(f"not a sales column: {column}")
+        source, params = self._filtered(list(product_lines), list(countries), list(years))
+        rows = self.conn.execute(
+            f"SELECT {column}, sum(SALES) {source} GROUP BY 1 ORDER BY 2 DESC, 1",
+            params,
+        ).fetchall()
+        return pl.DataFrame(rows, schema={column: pl.String, "SALES": pl.Float64}, orient="row")
+
+    def partial_month(self) -> tuple[dt.date, dt.date] | None:
+        """As `partial_month`, over the whole table."""
+        last_order = self.conn.execute(f"SELECT max(ORDERDATE) FROM {self.table}").fetchone()[0]
+        if last_order is None:
+            return None
+        if not isinstance(last_order, dt.datetime):
+            last_order = dt.datetime.combine(last_order, dt.time())
+        if month_is_complete(last_order):
+            return None
+        return dt.date(last_order.year, last_order.month, 1), last_order.date()
+
+    def sales_by_month(
+        self, partial: dt.date | None = None, product_lines=(), countries=(), years=()
+    ) -> pl.DataFrame:
+        source, params = self._filtered(list(product_lines), list(countries), list(years))
+        rows = self.conn.execute(
+            # Positions, not names: the table has a MONTH column of its own.
+            f"SELECT date_trunc('month', ORDERDATE)::DATE, sum(SALES) {source} GROUP BY 1 ORDER BY 1",
+            params,
+        ).fetchall()
+        monthly = pl.DataFrame(rows, schema={"month": pl.Date, "SALES": pl.Float64}, orient="row")
+        is_partial = pl.lit(False) if partial is None else pl.col("month") == partial
+        return monthly.with_columns(is_partial.alias("partial"))
+
+    def exports(self) -> pl.DataFrame | None:
+        """The exports the table was built from (`<table>_exports`: rank, key, rows in, rows kept), oldest
+        first; None when the table was not built from a folder of exports."""
+        from sales_assets.warehouse.loading import exports_table
+
+        name = exports_table(self.name)
+        found = self.conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'", [name]
+        ).fetchone()[0]
+        if not found:
+            return None
+        rows = self.conn.execute(
+            f"SELECT key, rows_in, rows_kept FROM {_identifier(name)} ORDER BY rank"
+        ).fetchall()
+        return pl.DataFrame(
+            rows, schema={"export": pl.String, "rows in": pl.Int64, "rows kept": pl.Int64}, orient="row"
+        )
+
+
 # ---- models -----------------------------------------------------------------------------------------
 
 
@@ -363,44 +483,113 @@ def render_missing_page(settings: Settings, outputs: dict[str, ExpectedOutput]) 
     st.caption("Or open the Dagster UI (`dagster dev -w workspace.yaml`) and materialise all assets.")
 
 
-def render_sales(parquet_dir: Path) -> None:
+@dataclass(frozen=True)
+class SalesFigures:
+    """The sales section's figures for a choice of filters, from either source (the Parquet copy or the
+    warehouse table): `headline(filters)`, `sales_by(column, filters)`, `partial` (of the unfiltered
+    data) and `sales_by_month(partial_month_start, filters)`; filters are (product lines, countries,
+    years)."""
+
+    options: dict[str, list]
+    headline: Callable[[tuple], dict[str, float | int]]
+    sales_by: Callable[[str, tuple], pl.DataFrame]
+    partial: tuple[dt.date, dt.date] | None
+    sales_by_month: Callable[[dt.date | None, tuple], pl.DataFrame]
+
+
+def parquet_figures(parquet_dir: Path) -> SalesFigures:
     sales = scan_sales(parquet_dir)
-    options = filter_options(sales)
+    return SalesFigures(
+        options=filter_options(sales),
+        headline=lambda chosen: headline(filter_sales(sales, *chosen)),
+        sales_by=lambda column, chosen: sales_by(filter_sales(sales, *chosen), column),
+        partial=partial_month(sales),
+        sales_by_month=lambda start, chosen: sales_by_month(filter_sales(sales, *chosen), start),
+    )
+
+
+def warehouse_figures(sales: WarehouseSales) -> SalesFigures:
+    return SalesFigures(
+        options=sales.filter_options(),
+        headline=lambda chosen: sales.headline(*chosen),
+        sales_by=lambda column, chosen: sales.sales_by(column, *chosen),
+        partial=sales.partial_month(),
+        sales_by_month=lambda start, chosen: sales.sales_by_month(start, *chosen),
+    )
+
+
+def render_sales(parquet_dir: Path) -> None:
+    """The sales section on the single CSV's cleaned Parquet copy."""
+    _render_figures(
+        parquet_figures(parquet_dir),
+        lambda lines: (
+            f"{lines:,} order lines from `{parquet_dir}`; amounts are SALES in US dollars ({CURRENCY})."
+        ),
+    )
+
+
+def render_warehouse_sales(settings: Settings) -> None:
+    """The sales section with a folder of exports: the warehouse's deduplicated table, read-only, with the
+    exports it was built from named on the page."""
+    path, table = settings.duckdb_path, settings.warehouse.table
+    with duckdb.connect(str(path), read_only=True) as conn:
+        sales = WarehouseSales(conn, table, where=path)
+        exports = sales.exports()
+        if exports is None:
+            st.warning(
+                f"`{path}` was not built from the folder of exports `{settings.raw_dir_path}` (no "
+                f"{table}_exports table beside {table}): these figures are of an earlier build. Clean the "
+                "exports and rerun `refresh_all`."
+            )
+        used = "" if exports is None else f", {exports.height:,} export(s)"
+
+        def source(lines: int) -> str:
+            return (
+                f"{lines:,} order lines from the warehouse table `{table}` in `{path}` (folder of exports "
+                f"`{settings.raw_dir_path}`{used}: one row per order line, from the newest export that has "
+                f"it); amounts are SALES in US dollars ({CURRENCY})."
+            )
+
+        _render_figures(warehouse_figures(sales), source)
+        if exports is not None:
+            with st.expander(f"Exports the table was built from ({exports.height:,}, oldest first)"):
+                st.dataframe(exports, hide_index=True)
+
+
+def _render_figures(figures: SalesFigures, source: Callable[[int], str]) -> None:
+    options = figures.options
     with st.sidebar:
         st.header("Filters")
         product_lines = st.multiselect("Product line", options["PRODUCTLINE"])
         countries = st.multiselect("Country", options["COUNTRY"])
         years = st.multiselect("Year", options["YEAR"])
-    chosen = filter_sales(sales, product_lines, countries, years)
+    chosen = (product_lines, countries, years)
 
-    numbers = headline(chosen)
+    numbers = figures.headline(chosen)
     total, orders, customers, country_count = st.columns(4)
     total.metric(f"Total sales ({CURRENCY})", dollars(numbers["total_sales"]))
     orders.metric("Orders", f"{numbers['orders']:,}")
     customers.metric("Customers", f"{numbers['customers']:,}")
     country_count.metric("Countries", f"{numbers['countries']:,}")
-    st.caption(
-        f"{numbers['order_lines']:,} order lines from `{parquet_dir}`; amounts are SALES in US dollars"
-        f" ({CURRENCY})."
-    )
+    st.caption(source(numbers["order_lines"]))
 
     sales_title = f"Sales ({CURRENCY})"
     left, right = st.columns(2)
     with left:
         st.subheader("Sales by product line")
-        by_line = sales_by(chosen, "PRODUCTLINE")
+        by_line = figures.sales_by("PRODUCTLINE", chosen)
         st.altair_chart(
             bar_chart(by_line, "PRODUCTLINE", "SALES", sales_title, DOLLAR_FORMAT), width="stretch"
         )
     with right:
         st.subheader("Sales by country")
-        by_country = sales_by(chosen, "COUNTRY")
+        by_country = figures.sales_by("COUNTRY", chosen)
         st.altair_chart(
             bar_chart(by_country, "COUNTRY", "SALES", sales_title, DOLLAR_FORMAT), width="stretch"
         )
     st.subheader("Sales by month")
-    partial = partial_month(sales)
-    st.altair_chart(month_chart(sales_by_month(chosen, partial and partial[0])), width="stretch")
+    partial = figures.partial
+    st.altair_chart(month_chart(figures.sales_by_month(partial and partial[0], chosen)), width="stretch")
     if partial:
         st.caption(
             f"{partial[0]:%B %Y} is a partial month (marked ▼): the data stops on {partial[1]:%Y-%m-%d},"
@@ -489,7 +678,10 @@ def main() -> None:
     if not outputs["sales"].present:
         render_missing_page(settings, outputs)
         return
-    render_sales(settings.parquet_dir)
+    if settings.raw_dir_path is None:
+        render_sales(settings.parquet_dir)
+    else:
+        render_warehouse_sales(settings)
     render_models(outputs)
     render_forecasts(outputs)
 

@@ -4,7 +4,11 @@ warehouse reads it, the automation registers it). No Dagster here, only files.
 With `SALES_RAW_DIR` set, every file of that folder matching `ingest.export_glob` is one export. Its
 partition key is `<name>@<sha256[:12]>` (`name`: the path relative to the folder, `2005-03.csv@1f0c…`),
 so a file whose content changes gets a new key and is cleaned again, alone; a key whose file is gone or
-holds other bytes now is superseded and its output is not read.
+holds other bytes now is superseded and its output is not read. The name in the key is escaped
+(`key_name`) so that every file name gives a key Dagster and its UI accept: letters and digits of any
+script and `- _ . ( ) + = @ / ~` stay, every other character (spaces, commas, brackets, `%`, control
+characters) becomes `%XX` per UTF-8 byte, and so does a dot that follows a dot (`...` separates the ends of
+a partition range). The escaping is reversible, so two names never share a key.
 
 The clean layer of the exports lives under `Settings.exports_clean_dir`, one published folder per key
 (swapped in whole by `io.staged_directory`, like the single-file layer):
@@ -39,13 +43,38 @@ REJECTS_FILE = "rejects.parquet"
 MANIFEST_FILE = "export.json"
 
 
+# Characters kept as they are in a key's name besides letters and digits (of any script).
+KEY_NAME_CHARACTERS = frozenset("-_.()+=@/~")
+
+
+def _escaped(character: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in character.encode("utf-8"))
+
+
+def key_name(name: str) -> str:
+    """`name` as it appears in a partition key: letters, digits and `KEY_NAME_CHARACTERS` kept, any other
+    character `%XX`-escaped (UTF-8 bytes), and a dot right after a dot escaped too, so the key never holds
+    `...`, a control character, a space, a comma or a bracket (Dagster refuses `...` and control characters
+    in keys, and its UI reads `,` `[` `]` `...` as partition selections). Deterministic and reversible
+    (`urllib.parse.unquote(key_name(n)) == n`), so distinct names give distinct keys; a plain name such as
+    `2005-03.csv` stays as it is."""
+    out = []
+    for index, character in enumerate(name):
+        keep = character.isalnum() or character in KEY_NAME_CHARACTERS
+        if character == "." and index > 0 and name[index - 1] == ".":
+            keep = False
+        out.append(character if keep else _escaped(character))
+    return "".join(out)
+
+
 def export_key(name: str, sha256: str) -> str:
-    """The partition key of export `name` with content digest `sha256`: `<name>@<sha256[:12]>`."""
-    return f"{name}{KEY_SEPARATOR}{sha256[:KEY_HASH_CHARS]}"
+    """The partition key of export `name` with content digest `sha256`: `<key_name(name)>@<sha256[:12]>`."""
+    return f"{key_name(name)}{KEY_SEPARATOR}{sha256[:KEY_HASH_CHARS]}"
 
 
 def split_key(key: str) -> tuple[str, str]:
-    """(name, sha256 prefix) of a partition key. Raises ValueError when `key` is not `<name>@<hex>`."""
+    """(escaped name, sha256 prefix) of a partition key (the name as `key_name` wrote it). Raises
+    ValueError when `key` is not `<name>@<hex>`."""
     name, sep, digest = key.rpartition(KEY_SEPARATOR)
     if not sep or not name or len(digest) != KEY_HASH_CHARS:
         raise ValueError(f"{key!r} is not an export partition key (<name>{KEY_SEPARATOR}<sha256[:12]>)")

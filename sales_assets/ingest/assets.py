@@ -12,6 +12,7 @@ quarantine) into its own folder of `processed/sales_exports/`. The graph is the 
 import tempfile
 import time
 import traceback
+import urllib.parse
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from sales_assets.export_layer import (
     REJECTS_FILE,
     ExportManifest,
     export_paths,
+    key_name,
     partition_dir,
     split_key,
 )
@@ -258,18 +260,21 @@ def export_event_metadata(name: str, path: Path, digest: str, size: int, mtime_n
     }
 
 
-def locate_export(settings: Settings, key: str) -> tuple[Path, str, int]:
-    """(path, sha256, mtime_ns) of the export file of partition `key`, read before it is cleaned. Raises
-    dg.Failure when no folder is configured, the file is gone, or its bytes are no longer the key's (the
-    sensor registers the new content as a new partition)."""
+def locate_export(settings: Settings, key: str) -> tuple[str, Path, str, int]:
+    """(name, path, sha256, mtime_ns) of the export file of partition `key`, read before it is cleaned.
+    Raises dg.Failure when no folder is configured, the file is gone, or its bytes are no longer the key's
+    (the sensor registers the new content as a new partition)."""
     raw_dir = settings.raw_dir_path
     if raw_dir is None:
         raise dg.Failure(description=f"{key}: SALES_RAW_DIR is not set, so there are no export partitions")
-    name, prefix = split_key(key)
-    found = dict(export_paths(raw_dir, settings.ingest.export_glob))
-    if name not in found:
-        raise dg.Failure(description=f"{key}: {raw_dir / name} is no longer in the folder of exports")
-    path = found[name]
+    escaped, prefix = split_key(key)
+    found = {
+        key_name(name): (name, path) for name, path in export_paths(raw_dir, settings.ingest.export_glob)
+    }
+    if escaped not in found:
+        shown = raw_dir / urllib.parse.unquote(escaped)
+        raise dg.Failure(description=f"{key}: {shown} is no longer in the folder of exports")
+    name, path = found[escaped]
     mtime_ns = path.stat().st_mtime_ns
     digest = sha256_file(path)
     if not digest.startswith(prefix):
@@ -277,14 +282,14 @@ def locate_export(settings: Settings, key: str) -> tuple[Path, str, int]:
             description=f"{key}: {path} changed since it was registered (sha256 now {digest[:12]}); its new "
             "content is another partition, registered by the sensor raw_export_files or the daily schedule"
         )
-    return path, digest, mtime_ns
+    return name, path, digest, mtime_ns
 
 
 def clean_one_export(settings: Settings, key: str, log) -> dict:
     """Clean the export of partition `key` into its own published folder (cleaned Parquet, quarantine,
     manifest); returns the partition's materialisation metadata. Raises dg.Failure when the export cannot
     be read right or a gate of `clean_parquet` stops it (the previous folder, if any, stays)."""
-    path, digest, mtime_ns = locate_export(settings, key)
+    name, path, digest, mtime_ns = locate_export(settings, key)
     target = partition_dir(settings.exports_clean_dir, key)
     work_root = settings.root / "processed"
     work_root.mkdir(parents=True, exist_ok=True)
@@ -303,7 +308,7 @@ def clean_one_export(settings: Settings, key: str, log) -> dict:
             raise dg.Failure(description=f"{key}: {path}: " + " | ".join(stops))
         ExportManifest(
             key=key,
-            name=split_key(key)[0],
+            name=name,
             sha256=digest,
             bytes=path.stat().st_size,
             mtime_ns=mtime_ns,

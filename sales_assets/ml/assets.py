@@ -62,17 +62,30 @@ def trained_models(
     comparison) on the same sample, all tracked in MLflow with the champion registered. Writes
     output/metrics/sales_regression_metrics.json and the champion candidate."""
     from sales_assets.ml.candidate import write_candidate
-    from sales_assets.ml.data import data_lineage, read_training_sample
+    from sales_assets.ml.data import data_lineage, exports_lineage, read_training_sample
     from sales_assets.ml.evaluation import seed_protocol_report
     from sales_assets.ml.plots import holdout_plot, leaderboard_plot
     from sales_assets.ml.report import candidate_card, metrics_payload
     from sales_assets.ml.tracking import track_training
     from sales_assets.ml.training import train_models
+    from sales_assets.warehouse.loading import exports_used
 
     settings = sales_settings.get()
     ml = settings.ml
     data = read_training_sample(duckdb_reader, ml.max_training_rows, ml.random_state)
-    lineage = data_lineage(settings.parquet_dir, settings.raw_csv_path) | {
+    if settings.raw_dir_path is None:
+        source = data_lineage(settings.parquet_dir, settings.raw_csv_path)
+    else:
+        # Folder mode: the exports the table was built from, as the warehouse recorded them in its file.
+        with duckdb_reader.get_connection() as conn:
+            exports = exports_used(conn, settings.warehouse.table)
+        if exports is None:
+            raise dg.Failure(
+                description=f"{settings.duckdb_path}: the {settings.warehouse.table} table was not built from "
+                "the folder of exports (SALES_RAW_DIR is set); rematerialise duckdb_table"
+            )
+        source = exports_lineage(exports, settings.exports_clean_dir, settings.raw_dir_path)
+    lineage = source | {
         "table_rows": data.table_rows,
         "sampled": data.sampled,
     }

@@ -1,9 +1,11 @@
 """The training data: a reproducible sample of the `sales` table read straight from DuckDB, and the data's
-lineage from the digests of the files it was built from (no frame is hashed)."""
+lineage from the digests of what it was built from (no frame is hashed): the clean Parquet layer of the
+single CSV, or, with a folder of exports, the export partitions the warehouse recorded beside the table."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,4 +72,36 @@ def data_lineage(parquet_dir: Path, raw_csv: Path) -> dict[str, str | int | None
         "parquet_dir": str(parquet_dir),
         "raw_path": str(raw_csv),
         "raw_sha256": sha256_file(raw_csv) if raw_csv.is_file() else None,
+    }
+
+
+def exports_lineage(
+    exports: Sequence[tuple[str, str]], clean_dir: Path, raw_dir: Path | None
+) -> dict[str, str | int | list[str] | None]:
+    """The lineage of a `sales` table built from a folder of exports, with the keys of `data_lineage`.
+
+    `exports` are the (partition key, content sha256) the warehouse used, oldest first, as it recorded them
+    in `sales_exports` beside the table (`sales_assets.warehouse.loading.exports_used`). `data_sha256` is
+    the sha256 of one `<key>\t<sha256>\n` line per export in that order: another set of exports, another
+    content of any of them or another order of "newest" changes it, and the same folder gives the same
+    digest whenever it is computed (it is read from the table's own file, not from the folder now).
+    `raw_sha256` is None: there is no single raw file, and the files' digests are what `data_sha256` is
+    made of. `exports` lists the keys; `parquet_files` counts the Parquet files of those partitions still
+    on disk under `clean_dir` (the layer `parquet_dir` names), `raw_path` is the folder."""
+    from sales_assets.export_layer import partition_dir
+
+    digest = hashlib.sha256()
+    for key, sha256 in exports:
+        digest.update(f"{key}\t{sha256}\n".encode())
+    files = 0
+    for key, _ in exports:
+        layer = resolve_layer(partition_dir(clean_dir, key))
+        files += sum(1 for _ in layer.rglob("*.parquet")) if layer.is_dir() else 0
+    return {
+        "data_sha256": digest.hexdigest(),
+        "parquet_files": files,
+        "parquet_dir": str(clean_dir),
+        "raw_path": str(raw_dir),
+        "raw_sha256": None,
+        "exports": [key for key, _ in exports],
     }

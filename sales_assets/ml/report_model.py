@@ -152,6 +152,11 @@ class Lineage(_Model):
     raw_sha256: str | None = Field(description="None when the raw export is not at the configured path")
     table_rows: int
     sampled: bool
+    exports: list[str] | None = Field(
+        default=None,
+        description="with a folder of exports: the partition keys the sales table was built from, oldest "
+        "first (data_sha256 digests them with their sha256); None for the single CSV",
+    )
 
 
 class MetricsReport(_Model):

@@ -22,6 +22,7 @@ from sales_assets.resources import DUCKDB_WRITER_POOL, SalesSettingsResource
 from sales_assets.settings import Settings
 from sales_assets.warehouse.loading import (
     ExportsLoad,
+    record_exports_used,
     replace_sales_table,
     replace_sales_table_from_exports,
     table_columns,
@@ -30,8 +31,8 @@ from sales_assets.warehouse.loading import (
 GROUP = "warehouse"
 
 
-def current_export_partitions(settings: Settings) -> list[tuple[str, str]]:
-    """(key, Parquet glob) of every export now in `SALES_RAW_DIR`, oldest first (see
+def current_export_partitions(settings: Settings) -> list[tuple[str, str, str]]:
+    """(key, Parquet glob, content sha256) of every export now in `SALES_RAW_DIR`, oldest first (see
     `sales_assets.export_layer`). Raises dg.Failure when the folder has no export or a file's current
     content was not cleaned yet (the data would be wrong without it), naming the keys and what to run."""
     raw_dir = settings.raw_dir_path
@@ -52,7 +53,7 @@ def current_export_partitions(settings: Settings) -> list[tuple[str, str]]:
             "partitions of clean_export, then this asset"
         )
     return [
-        (m.key, partition_glob(settings.exports_clean_dir, m.key))
+        (m.key, partition_glob(settings.exports_clean_dir, m.key), m.sha256)
         for m in newest_last(list(manifests.values()))
     ]
 
@@ -92,7 +93,8 @@ def duckdb_table(
     folder (`clean_export`), one row per order line (ORDERNUMBER, ORDERLINENUMBER) from the newest export
     that has it (newest: file modification time when cleaned, then name); the metadata names the
     partitions used, their rows in and kept, and `replaced_lines`, the order lines found in more than one
-    export. It stops when an export in the folder was not cleaned yet.
+    export; table `sales_exports` beside it records those partitions (rank, key, sha256, rows) for the
+    training lineage and the dashboard. It stops when an export in the folder was not cleaned yet.
 
     This asset is the only writer of the DuckDB file (pool `duckdb_writer`); every other asset opens it
     read-only. The table is built in a new file renamed over the old one, so readers never wait on the
@@ -110,7 +112,8 @@ def duckdb_table(
             if partitions is None:
                 rows, source = replace_sales_table(conn, settings.parquet_dir, table), {}
             else:
-                load = replace_sales_table_from_exports(conn, partitions, table)
+                load = replace_sales_table_from_exports(conn, [(k, glob) for k, glob, _ in partitions], table)
+                record_exports_used(conn, load, [digest for _, _, digest in partitions], table)
                 rows, source = load.rows, exports_metadata(load)
             columns = table_columns(conn, table)
     context.log.info(f"{table}: {rows:,} rows, {len(columns)} columns")

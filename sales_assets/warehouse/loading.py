@@ -121,3 +121,47 @@ def replace_sales_table_from_exports(
         replaced_lines=replaced,
         partitions=[PartitionLoad(key, rank, *by_rank[rank]) for rank, (key, _) in enumerate(partitions)],
     )
+
+
+def exports_table(table: str = "sales") -> str:
+    """The table beside `table` that records the exports it was built from (folder mode only)."""
+    return f"{table}_exports"
+
+
+def record_exports_used(
+    conn: duckdb.DuckDBPyConnection, load: ExportsLoad, sha256: Sequence[str], table: str = "sales"
+) -> None:
+    """`CREATE OR REPLACE` `<table>_exports`: one row per export partition the table was built from, in the
+    warehouse's order (rank 0 the oldest), with its key, full content sha256 and rows in and kept. It lives
+    in the same file as the table, so a reader (the training lineage, the dashboard) sees the exports of
+    the table it reads."""
+    if len(sha256) != len(load.partitions):
+        raise ValueError(f"{len(sha256)} digests for {len(load.partitions)} partitions")
+    conn.execute(
+        f"CREATE OR REPLACE TABLE {exports_table(table)} "
+        "(rank INTEGER, key VARCHAR, sha256 VARCHAR, rows_in BIGINT, rows_kept BIGINT)"
+    )
+    conn.executemany(
+        f"INSERT INTO {exports_table(table)} VALUES (?, ?, ?, ?, ?)",
+        [
+            [p.rank, p.key, digest, p.rows_in, p.rows_kept]
+            for p, digest in zip(load.partitions, sha256, strict=True)
+        ],
+    )
+
+
+def exports_used(conn: duckdb.DuckDBPyConnection, table: str = "sales") -> list[tuple[str, str]] | None:
+    """(key, sha256) of the exports `table` was built from, oldest first (its rank order); None when the
+    table was not built from a folder of exports (no `<table>_exports` beside it)."""
+    found = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
+        [exports_table(table)],
+    ).fetchone()[0]
+    if not found:
+        return None
+    return [
+        (key, digest)
+        for key, digest in conn.execute(
+            f"SELECT key, sha256 FROM {exports_table(table)} ORDER BY rank"
+        ).fetchall()
+    ]

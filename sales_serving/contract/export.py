@@ -785,6 +785,7 @@ def _lines(text_path: Path) -> pl.LazyFrame:
             quote_char=None,
             new_columns=[TEXT],
             infer_schema=False,
+            glob=False,  # a file name such as `sales [rev 2].csv` is a name, not a pattern
         )
         .with_row_index(LINE, offset=1)
         .with_columns(pl.col(TEXT).str.strip_suffix("\r"))
@@ -961,6 +962,7 @@ class Export:
             "has_header": False,
             "skip_rows": 1,
             "raise_if_empty": False,  # a header-only file has no records; callers say so
+            "glob": False,  # the export's name may hold `[`, `*` or `?`
         }
         if self._repaired is not None:
             frame = pl.scan_csv(self._repaired, new_columns=[LINE, *names], **common).with_columns(

@@ -281,3 +281,80 @@ def test_a_registered_key_whose_file_changed_fails_to_clean_naming_it(sample: pl
         failure.step_failure_data.error.message
     )
     assert read_manifest(Settings(data_dir=data_dir).exports_clean_dir, key) is None
+
+
+AWKWARD_NAMES = [
+    "sales...2003-10.csv",
+    "sales 2003 11.csv",
+    "Berguvsvägen, Luleå [rev 2].csv",
+    "50% (final).csv",
+    "tab\there..csv",
+]
+
+
+def test_key_names_are_valid_partition_keys_readable_reversible_and_distinct():
+    from urllib.parse import unquote
+
+    from dagster._core.definitions.partitions.utils.base import INVALID_PARTITION_SUBSTRINGS
+
+    from sales_assets.export_layer import key_name, split_key
+
+    digest = "ab" * 32
+    plain = ["2005-03.csv", "sales_2003-10.csv", "sub/folder/x.csv", "v1.2.csv", "a@b.csv"]
+    assert [key_name(name) for name in plain] == plain  # plain names stay as they are
+    # Names that a plain replacement would merge: every one keeps its own key.
+    near = [
+        "a b.csv",
+        "a_b.csv",
+        "a%20b.csv",
+        "a..b.csv",
+        "a.b.csv",
+        "a,b.csv",
+        "a[b].csv",
+        "ä.csv",
+        "a\u0308.csv",
+    ]
+    names = AWKWARD_NAMES + near
+    keys = [export_key(name, digest) for name in names]
+    assert len(set(keys)) == len(names)
+    for name, key in zip(names, keys, strict=True):
+        escaped, prefix = split_key(key)
+        assert prefix == digest[:12] and unquote(escaped) == name
+        assert not any(bad in key for bad in INVALID_PARTITION_SUBSTRINGS), key
+        assert not any(c in escaped.replace("%", "") for c in " ,[]\t")
+    # Dagster's own validation (static definitions check every key) accepts them all.
+    dg.StaticPartitionsDefinition(keys)
+    assert export_key("Berguvsvägen, Luleå [rev 2].csv", digest).startswith(
+        "Berguvsvägen%2C%20Luleå%20%5Brev%202%5D.csv@"
+    )
+    assert export_key("sales...2003-10.csv", digest).startswith("sales.%2E%2E2003-10.csv@")
+
+
+def test_awkward_file_names_are_registered_cleaned_and_loaded(sample: pl.DataFrame, tmp_path: Path):
+    """The sensor's registration, one cleaning run over the range of new keys and the warehouse, on files
+    whose names hold dots, spaces, unicode, brackets, commas, `%` and a tab."""
+    from sales_assets.automation import register_exports
+
+    raw_dir, data_dir = tmp_path / "exports", tmp_path / "data"
+    months = [*MONTHS, NEW_LINES_MONTH, (2004, 2)]
+    frames = [month_rows(sample, *month) for month in months]
+    assert all(frame.height for frame in frames)
+    for age, (frame, name) in enumerate(zip(frames, AWKWARD_NAMES, strict=True)):
+        write_export(frame, raw_dir / name, age_days=age)
+    exports = scan_exports(raw_dir, "*.csv")
+    assert sorted(e.name for e in exports) == sorted(AWKWARD_NAMES)
+    with dg.instance_for_test() as instance:
+        registration = register_exports(exports, [], "test")
+        keys = registration.new_keys
+        assert len(set(keys)) == len(AWKWARD_NAMES)
+        instance.add_dynamic_partitions(EXPORTS_PARTITIONS.name, keys)
+        result = clean_partitions(data_dir, raw_dir, keys, instance)
+        assert result.success and cleaned_keys(result) == sorted(keys)
+        warehouse = build_warehouse(data_dir, raw_dir, instance)
+        assert warehouse.success
+    clean_dir = Settings(data_dir=data_dir).exports_clean_dir
+    # The manifests keep the real file names (they rank the exports), the keys their escaped form.
+    assert sorted(read_manifest(clean_dir, key).name for key in keys) == sorted(AWKWARD_NAMES)
+    everything = pl.concat(frames)
+    assert warehouse_totals(data_dir) == (everything.height, sales_total(everything), everything.height)
+    assert list(partition_rows(warehouse_metadata(warehouse))) == keys  # oldest first, as registered
