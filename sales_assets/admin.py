@@ -2,7 +2,9 @@
 
 sales-admin prune            keep the newest `keep_bundles` model bundles (plus CURRENT's and the
                              champion's), delete the others and the MLflow artifacts of old runs no
-                             kept bundle or registered model version needs
+                             kept bundle or registered model version needs; delete the cleaned folders
+                             of export keys neither registered nor the current key of a file in
+                             SALES_RAW_DIR (superseded exports)
 sales-admin recover          mark runs whose process is gone failed, free their pool slots, sweep
                              their temp files (every run and command does this on its own too)
 sales-admin remember         write the data folder / raw CSV given to the project's settings file
@@ -19,10 +21,10 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
 from sales_assets.settings import Settings
@@ -36,11 +38,17 @@ class Pruned:
     bundles_deleted: list[str] = field(default_factory=list)
     mlflow_runs_deleted: list[str] = field(default_factory=list)
     bytes_freed: int = 0
+    export_folders_deleted: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         return (
             f"prune: kept {len(self.bundles_kept)} bundle(s), deleted {len(self.bundles_deleted)}; "
             f"deleted {len(self.mlflow_runs_deleted)} old MLflow run(s); freed {self.bytes_freed / 2**20:,.1f} MiB"
+            + (
+                f"; deleted {len(self.export_folders_deleted)} superseded export folder(s)"
+                if self.export_folders_deleted
+                else ""
+            )
         )
 
 
@@ -92,14 +100,71 @@ def champion_model_version(settings: Settings, client) -> str | None:
         return None
 
 
-def prune(settings: Settings, keep: int | None = None) -> Pruned:
+def prune_export_folders(
+    settings: Settings, registered: Collection[str], pruned: Pruned | None = None
+) -> Pruned:
+    """Delete the cleaned folder (its symlink and every version folder) of each export key under
+    `processed/sales_exports/` that is neither in `registered` (the dynamic partitions of the instance) nor
+    the current key of a file in `SALES_RAW_DIR`: a file changed or removed since, whose key the sensor
+    unregistered and the warehouse no longer reads. Folders being written (hidden staging names) are not
+    touched. Nothing is deleted when `SALES_RAW_DIR` is set but not a folder (a missing mount must not look
+    like removed files)."""
+    from sales_assets.export_layer import scan_exports
+    from sales_assets.io import published_versions
+
+    pruned = Pruned() if pruned is None else pruned
+    clean_dir = settings.exports_clean_dir
+    if not clean_dir.is_dir():
+        return pruned
+    raw_dir = settings.raw_dir_path
+    if raw_dir is None:
+        current: set[str] = set()
+    elif raw_dir.is_dir():
+        current = {e.key for e in scan_exports(raw_dir, settings.ingest.export_glob)}
+    else:
+        return pruned
+    keep = set(registered) | current
+    for entry in sorted(clean_dir.iterdir()):
+        if entry.name.startswith(".") or not (entry.is_symlink() or entry.is_dir()):
+            continue
+        key = unquote(entry.name)
+        if key in keep:
+            continue
+        versions = published_versions(entry)
+        if entry.is_symlink():
+            entry.unlink()  # readers stop finding the key first, then its data goes
+        else:
+            versions.append(entry)  # the layout before versions: the folder itself
+        for version in versions:
+            pruned.bytes_freed += _size(version)
+            shutil.rmtree(version, ignore_errors=True)
+        pruned.export_folders_deleted.append(key)
+    return pruned
+
+
+def registered_export_keys() -> list[str]:
+    """The export partition keys registered in the Dagster instance of DAGSTER_HOME."""
+    import dagster as dg
+
+    from sales_assets.ingest.partitions import EXPORTS_PARTITIONS
+
+    with dg.DagsterInstance.get() as instance:
+        return list(instance.get_dynamic_partitions(EXPORTS_PARTITIONS.name))
+
+
+def prune(
+    settings: Settings, keep: int | None = None, registered_exports: Collection[str] | None = None
+) -> Pruned:
     """Delete model bundles beyond the newest `keep` (default `settings.keep_bundles`), never the one CURRENT
     names nor the champion's; then delete MLflow runs (and their artifacts and logged models) that are
     finished, not a registered model version's source, and not the training run of a kept bundle or a
-    child of one. Raises nothing when there is no MLflow store or no bundle."""
+    child of one. With `registered_exports` (the instance's export partition keys), also the folders of
+    superseded exports (`prune_export_folders`). Raises nothing when there is no MLflow store or no bundle."""
     keep = settings.keep_bundles if keep is None else keep
     models_dir = settings.models_dir
     pruned = Pruned()
+    if registered_exports is not None:
+        prune_export_folders(settings, registered_exports, pruned)
     client = _mlflow_client(settings)
     versions = bundle_versions(models_dir)
     champion = champion_model_version(settings, client)
@@ -245,13 +310,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary_cmd.add_argument("--since", type=float, required=True)
     args = parser.parse_args(argv)
 
-    if args.command in ("recover", "cancel-interrupted", "summary"):
+    settings = Settings()
+    # prune reads the registered export keys only when there are cleaned exports to judge.
+    exports_to_judge = args.command == "prune" and settings.exports_clean_dir.is_dir()
+    if args.command in ("recover", "cancel-interrupted", "summary") or exports_to_judge:
         from sales_assets.cli import default_dagster_home
 
         os.environ.setdefault("DAGSTER_HOME", str(default_dagster_home()))
-    settings = Settings()
     if args.command == "prune":
-        print(prune(settings, args.keep).line())
+        print(prune(settings, args.keep, registered_export_keys() if exports_to_judge else None).line())
     elif args.command == "recover":
         from sales_assets.recovery import recover_on_start
 
