@@ -541,13 +541,17 @@ def render_warehouse_sales(settings: Settings) -> None:
                 f"{table}_exports table beside {table}): these figures are of an earlier build. Clean the "
                 "exports and rerun `refresh_all`."
             )
-        used = "" if exports is None else f", {exports.height:,} export(s)"
+        built_from = (
+            ""
+            if exports is None
+            else f" (folder of exports `{settings.raw_dir_path}`, {exports.height:,} export(s): one row per "
+            "order line, from the newest export that has it)"
+        )
 
         def source(lines: int) -> str:
             return (
-                f"{lines:,} order lines from the warehouse table `{table}` in `{path}` (folder of exports "
-                f"`{settings.raw_dir_path}`{used}: one row per order line, from the newest export that has "
-                f"it); amounts are SALES in US dollars ({CURRENCY})."
+                f"{lines:,} order lines from the warehouse table `{table}` in `{path}`{built_from}; amounts "
+                f"are SALES in US dollars ({CURRENCY})."
             )
 
         _render_figures(warehouse_figures(sales), source)

@@ -136,3 +136,28 @@ def test_the_page_in_folder_mode_shows_the_warehouse_rows_and_names_the_source(f
     assert "4 export(s)" in captions and "newest export" in captions
     assert "Missing outputs" not in " ".join(str(e.value) for e in page.markdown)
     assert {"Model leaderboard", "SHAP importances"} <= {header.value for header in page.header}
+
+
+def test_a_table_not_built_from_the_exports_is_flagged(folder, tmp_path, monkeypatch):
+    """A DuckDB file without `sales_exports` (built from the single CSV before SALES_RAW_DIR was set): the
+    figures are shown with a warning and without the folder-of-exports claim."""
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    settings, expected = folder
+    other = Settings(data_dir=tmp_path / "data", raw_dir=settings.raw_dir_path)
+    other.duckdb_path.parent.mkdir(parents=True)
+    shutil.copy(settings.duckdb_path, other.duckdb_path)
+    with duckdb.connect(str(other.duckdb_path)) as conn:
+        conn.execute("DROP TABLE sales_exports")
+    monkeypatch.setenv("SALES_DATA_DIR", str(other.root))
+    monkeypatch.setenv("SALES_RAW_DIR", str(settings.raw_dir_path))
+    monkeypatch.delenv("SALES_RAW_CSV", raising=False)
+    page = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not page.exception and not page.error
+    [warning] = [w.value for w in page.warning]
+    assert "was not built from the folder of exports" in warning and "refresh_all" in warning
+    captions = " ".join(caption.value for caption in page.caption)
+    assert f"{expected.height:,} order lines from the warehouse table `sales`" in captions
+    assert "newest export" not in captions
