@@ -276,7 +276,7 @@ def failed_checks(since: float) -> list[dict]:
             ):
                 evaluation = entry.dagster_event.event_specific_data
                 name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-                description = evaluation.description or ""
+                description = evaluation.description or metadata_summary(evaluation.metadata)
                 latest[name] = {
                     "check": name,
                     "passed": evaluation.passed,
@@ -284,6 +284,21 @@ def failed_checks(since: float) -> list[dict]:
                     "description": description[:200],
                 }
     return [c for c in latest.values() if not c["passed"]]
+
+
+def metadata_summary(metadata: dict, limit: int = 200) -> str:
+    """`name=value` for a check result's short metadata entries (numbers, short texts, lists cut to three
+    items), for a check that set no description: what the quickstart prints beside its name."""
+    parts = []
+    for name, entry in metadata.items():
+        value = getattr(entry, "value", entry)
+        if isinstance(value, float):
+            value = round(value, 4)
+        if isinstance(value, list) and len(value) > 3:
+            value = f"{value[:3]} and {len(value) - 3} more"
+        if isinstance(value, bool | int | float) or (isinstance(value, str | list) and len(str(value)) <= 80):
+            parts.append(f"{name}={value}")
+    return ", ".join(parts)[:limit]
 
 
 def _utc(epoch: float):

@@ -104,3 +104,36 @@ def test_not_found_names_sales_data_dir(project_env, tmp_path):
     )
     assert report.returncode == 2
     assert "SALES_DATA_DIR" in report.stderr and project_env["SALES_DATA_DIR"] in report.stderr
+
+
+def test_a_failed_check_without_description_is_reported_with_its_metadata(tmp_path, monkeypatch):
+    """The quickstart's 'Checks that failed' line: a check that set no description shows its short
+    metadata (real run, real instance)."""
+    import dagster as dg
+
+    from sales_assets.admin import failed_checks
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("within_bounds", asset="measured")])
+    def measured():
+        return dg.MaterializeResult(
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="within_bounds",
+                    passed=False,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "max_psi": 0.351234,
+                        "status": "fail",
+                        "table": dg.MetadataValue.md("x" * 500),
+                        "failed_segments": dg.MetadataValue.json(["A", "B", "C", "D", "E"]),
+                    },
+                )
+            ]
+        )
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.get() as instance:
+        assert dg.materialize([measured], instance=instance).success
+    (check,) = failed_checks(since=0)
+    assert check["check"] == "measured:within_bounds"
+    assert check["description"] == "failed_segments=['A', 'B', 'C'] and 2 more, max_psi=0.3512, status=fail"
