@@ -2,8 +2,9 @@
 quickstart imports it before the virtual environment exists).
 
 The command runs in its own session, so the terminal's Ctrl-C reaches only the supervisor, which sends the
-command one SIGINT (Dagster then interrupts its steps), drops the command's output from then on (Dagster's
-interruption tracebacks), and kills its process group if it has not stopped within a grace period. It then
+command SIGINT (Dagster then interrupts its steps; repeated every few seconds while it runs, see `stop`),
+drops the command's output from then on (Dagster's interruption tracebacks), and kills its process group
+if it has not stopped within a grace period. It then
 marks the runs that process executed canceled (`sales-admin cancel-interrupted`), prints the state of the
 outputs and the command that finishes the job, and exits 130. Every output is written atomically, so each
 one is whole, old or new.
