@@ -7,8 +7,9 @@ against a baseline revision (by default the in-memory analytics before issue 15)
 Generates the CSV with `sales-generate`, materialises raw_csv -> clean_parquet -> duckdb_table with
 today's code in a temp data dir, then materialises each analytics asset on its own in a fresh process,
 once with today's code and once with the baseline's (`git archive` of that revision on PYTHONPATH), and
-prints each process's wall time and peak RSS (`wait4`), beside the peak of a process that only imports
-the same modules (the floor every step process pays).
+prints each process's wall time, CPU time (user + system, its own and its children's, from `wait4`) and
+peak RSS, beside those of a process that only imports the same modules (the floor every step process
+pays). On a shared machine read the CPU seconds beside the wall seconds: the load stretches the wall.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ assert result.success
 """
 
 
-def run_measured(code: str, args: list[str], pythonpath: Path) -> tuple[str, float, float]:
-    """(stdout, wall seconds, peak RSS in MiB) of `python -c code args` with `pythonpath` first, run
+def run_measured(code: str, args: list[str], pythonpath: Path) -> tuple[str, float, float, float]:
+    """(stdout, wall seconds, CPU seconds, peak RSS in MiB) of `python -c code args` with `pythonpath` first, run
     from a neutral directory so the `sales_assets` on `pythonpath` is the one imported."""
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
     start = time.perf_counter()
@@ -84,7 +85,8 @@ def run_measured(code: str, args: list[str], pythonpath: Path) -> tuple[str, flo
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         raise RuntimeError(f"child failed ({process.returncode}): {code.strip().splitlines()[-1]} {args}")
-    return out.strip(), time.perf_counter() - start, usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    return out.strip(), time.perf_counter() - start, cpu, usage.ru_maxrss / 1024
 
 
 def export_revision(revision: str, target: Path) -> Path:
@@ -118,7 +120,7 @@ def prepare(rows: int, workdir: Path) -> tuple[Path, Path]:
         )
     built = data_dir / ".built"
     if not built.is_file():
-        _, seconds, peak = run_measured(WAREHOUSE, [str(data_dir), str(csv)], ROOT)
+        _, seconds, _, peak = run_measured(WAREHOUSE, [str(data_dir), str(csv)], ROOT)
         built.touch()
         print(f"warehouse (raw_csv, clean_parquet, duckdb_table): {seconds:.1f}s, peak {peak:,.0f} MiB")
     return csv, data_dir
@@ -129,6 +131,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git revision of the baseline")
     parser.add_argument("--workdir", type=Path, help="keep the CSV and warehouse here for the next run")
+    parser.add_argument("--assets", nargs="+", choices=ASSETS, default=ASSETS, help="only these assets")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-analytics-") as scratch_name:
         scratch = Path(scratch_name)
@@ -139,16 +142,18 @@ def main() -> None:
             "today": ROOT,
             f"baseline {args.baseline}": export_revision(args.baseline, scratch / "baseline"),
         }
-        print(f"\n| asset | {' | '.join(f'{t} s | {t} peak MiB' for t in trees)} |")
-        print("| --- |" + " ---: |" * (2 * len(trees)))
-        for name in ["imports only", *ASSETS]:
+        print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"\n| asset | {' | '.join(f'{t} s | {t} CPU s | {t} peak MiB' for t in trees)} |")
+        print("| --- |" + " ---: |" * (3 * len(trees)))
+        for name in ["imports only", *args.assets]:
             cells = []
             for tree in trees.values():
-                out, seconds, peak = run_measured(CHILD, [str(data_dir), str(csv), name], tree)
+                out, seconds, cpu, peak = run_measured(CHILD, [str(data_dir), str(csv), name], tree)
                 if out and not out.endswith(" 1"):
                     raise RuntimeError(f"{name} failed in {tree}")
-                cells += [f"{seconds:.1f}", f"{peak:,.0f}"]
+                cells += [f"{seconds:.1f}", f"{cpu:.1f}", f"{peak:,.0f}"]
             print(f"| {name} | {' | '.join(cells)} |", flush=True)
+        print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
