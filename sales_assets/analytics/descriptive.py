@@ -38,17 +38,26 @@ def numeric_descriptive_stats(conn: duckdb.DuckDBPyConnection, table: str) -> pl
     numeric = numeric_columns(conn, table)
     if not numeric:
         raise ValueError(f"descriptive statistics: no numeric column in the {table} table")
+    source = quote_identifier(table)
     rows = []
     for name in numeric:
+        # One scan per column, no CTE: a CTE referenced three times (the mean's two subqueries) is
+        # materialised, a copy of the column that spilled to disk at 20 million rows beside the quartiles'
+        # buffer; here the quartiles' buffer of one column is all the query holds.
         [row] = conn.execute(
-            f"""WITH v AS (SELECT CAST({quote_identifier(name)} AS DOUBLE) AS value FROM {quote_identifier(table)})
-                SELECT count(value), count(*) - count(value), (SELECT favg(value) FROM v),
-                       CASE WHEN count(value) > 1
-                            THEN sqrt(fsum((value - (SELECT favg(value) FROM v)) ^ 2) / (count(value) - 1)) END,
-                       min(value), quantile_cont(value, [0.25, 0.5, 0.75]), max(value)
-                FROM v"""
+            f"""SELECT count(value), count(*) - count(value), favg(value), min(value),
+                       quantile_cont(value, [0.25, 0.5, 0.75]), max(value)
+                FROM (SELECT CAST({quote_identifier(name)} AS DOUBLE) AS value FROM {source})"""
         ).fetchall()
-        count, missing, mean, std, low, quartiles, high = row
+        count, missing, mean, low, quartiles, high = row
         q25, median, q75 = quartiles or (None, None, None)
-        rows.append((name, count, missing, mean, std, low, q25, median, q75, high))
+        rows.append([name, count, missing, mean, None, low, q25, median, q75, high])
+    # The standard deviations of every column in one more scan, around the means found above.
+    deviations = ", ".join(
+        f"CASE WHEN count({value}) > 1 THEN sqrt(fsum(({value} - CAST(? AS DOUBLE)) ^ 2) / (count({value}) - 1)) END"
+        for value in (f"CAST({quote_identifier(name)} AS DOUBLE)" for name in numeric)
+    )
+    [stds] = conn.execute(f"SELECT {deviations} FROM {source}", [row[3] for row in rows]).fetchall()
+    for row, std in zip(rows, stds, strict=True):
+        row[4] = std
     return pl.DataFrame(rows, schema=SCHEMA, orient="row")

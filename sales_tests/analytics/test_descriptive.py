@@ -4,6 +4,7 @@ import math
 from fractions import Fraction
 
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 
@@ -67,3 +68,36 @@ def test_column_without_values_and_single_value():
 def test_no_numeric_column_is_an_error():
     with pytest.raises(ValueError, match="no numeric column"):
         _describe(pl.DataFrame({"COUNTRY": ["USA"]}))
+
+
+def test_same_values_as_one_query_per_column_over_a_materialised_column():
+    # The statistics were one query per column over a CTE of its values (materialised, so it spilled at
+    # 20 million rows); they are now a scan per column plus one for every deviation, with the same values
+    # to the last bit. Generated columns with nulls, far-from-zero values, integers and few distinct values.
+    rng = np.random.default_rng(15)
+    rows = 20_011
+    frame = pl.DataFrame(
+        {
+            "SALES": np.round(rng.lognormal(8, 0.6, rows), 2),
+            "YEAR": 2003 + rng.integers(0, 3, rows),
+            "PRICE": pl.Series(1e9 + rng.random(rows)).scatter(rng.choice(rows, 2_000, replace=False), None),
+            "CITY": rng.choice(["Reims", "NYC"], rows),
+            "QTY": rng.integers(-50, 50, rows),
+        }
+    )
+    with duckdb.connect() as conn:
+        conn.register("sales", frame)
+        stats = numeric_descriptive_stats(conn, "sales")
+        expected = []
+        for name in ["SALES", "YEAR", "PRICE", "QTY"]:
+            [row] = conn.execute(
+                f"""WITH v AS (SELECT CAST({name} AS DOUBLE) AS value FROM sales)
+                    SELECT count(value), count(*) - count(value), (SELECT favg(value) FROM v),
+                           CASE WHEN count(value) > 1
+                                THEN sqrt(fsum((value - (SELECT favg(value) FROM v)) ^ 2) / (count(value) - 1)) END,
+                           min(value), quantile_cont(value, [0.25, 0.5, 0.75]), max(value)
+                    FROM v"""
+            ).fetchall()
+            count, missing, mean, std, low, quartiles, high = row
+            expected.append((name, count, missing, mean, std, low, *quartiles, high))
+    assert stats.rows() == expected
