@@ -138,8 +138,10 @@ def box_statistics(
     most `max_fliers` per group, a reproducible sample beyond that)."""
     source = f"""SELECT {quote_identifier(by)} AS grp, {_value(value)} AS v FROM {quote_identifier(table)}
                  WHERE {quote_identifier(by)} IS NOT NULL AND {quote_identifier(value)} IS NOT NULL"""
+    # NOT MATERIALIZED: DuckDB would materialise a CTE read twice, a copy of the column and the groups
+    # that spilled past memory_limit at 20 million rows; each read scans the table instead.
     boxes = conn.execute(
-        f"""WITH source AS ({source}),
+        f"""WITH source AS NOT MATERIALIZED ({source}),
             quartiles AS (SELECT grp, quantile_cont(v, [0.25, 0.5, 0.75]) AS q, count(*) AS n
                           FROM source GROUP BY grp),
             bounds AS (SELECT grp, q[1] AS q1, q[2] AS med, q[3] AS q3, n,
