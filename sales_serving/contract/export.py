@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel
 
@@ -41,7 +42,6 @@ CHUNK_BYTES = 8 << 20
 CONTEXT_BYTES = 3  # bytes around a non-ASCII run that tell whether it sits inside a word
 MAX_SAMPLES = 2000
 NON_ASCII_RUN = re.compile(rb"[\x80-\xff]+")
-ASCII_BYTES = bytes(range(128))
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 EXCEL_EPOCH = "1899-12-30"  # day 0 of Excel's 1900 date system (its day 60 is the phantom 1900-02-29)
 DATE_PARTS = re.compile(
@@ -202,26 +202,45 @@ class ByteScan:
 
 def _scan_bytes(path: Path) -> ByteScan:
     """One pass: strict-UTF-8 validity, the non-ASCII byte count, samples in context, any NUL byte and the
-    line count (so the records are counted from the same read as the encoding is detected)."""
+    line count (so the records are counted from the same read as the encoding is detected).
+
+    Vectorised per 8 MiB chunk with numpy. Only the non-ASCII bytes are decoded, each run of them
+    followed by the ASCII byte after it: an ASCII byte is valid UTF-8 wherever no sequence is open, and
+    ends an open one as an error, so this decodes (and fails) exactly as the whole text would, at a
+    fraction of the cost on mostly-ASCII exports.
+    """
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     scan = ByteScan()
     samples = scan.samples
     lines_before = 0
     last = b"\n"
+    after_run = False  # the previous chunk ended inside a run of non-ASCII bytes
     for chunk in _chunks(path):
         scan.has_nul = scan.has_nul or b"\x00" in chunk
         last = chunk[-1:]
-        # An ASCII chunk is valid UTF-8 unless it completes a sequence cut at the previous chunk's end.
-        if scan.utf8_ok and not (chunk.isascii() and not decoder.getstate()[0]):
+        codes = np.frombuffer(chunk, dtype=np.uint8)
+        high = np.flatnonzero(codes >= 0x80)  # where the non-ASCII bytes are
+        non_ascii_here = len(high)
+        if scan.utf8_ok and (non_ascii_here or after_run):
+            # The non-ASCII runs, each with the byte after it (ASCII; or the next chunk's first byte).
+            ends = high[np.flatnonzero(np.diff(high) != 1)] + 1
+            parts = [high, ends, high[-1:] + 1]
+            if after_run and not (non_ascii_here and high[0] == 0):
+                parts.append(np.zeros(1, dtype=high.dtype))
+            positions = np.sort(np.concatenate(parts))
+            positions = positions[positions < len(chunk)]
+            held = len(decoder.getstate()[0])  # bytes of a sequence cut at the previous chunk's end
             try:
-                decoder.decode(chunk)
+                decoder.decode(codes[positions].tobytes())
             except UnicodeDecodeError as error:
                 scan.utf8_ok = False
-                scan.first_bad_utf8_line = lines_before + chunk.count(b"\n", 0, max(error.start, 0)) + 1
-        lines_before += chunk.count(b"\n")
-        # Counting is one C call per chunk; only the first MAX_SAMPLES runs are looked at in Python.
-        non_ascii_here = len(chunk.translate(None, ASCII_BYTES))
+                at = error.start - held
+                newlines = chunk.count(b"\n", 0, int(positions[at])) if at >= 0 else 0
+                scan.first_bad_utf8_line = lines_before + newlines + 1
+        after_run = bool(non_ascii_here and high[-1] == len(chunk) - 1)
+        lines_before += int(np.count_nonzero(codes == 0x0A))
         scan.non_ascii += non_ascii_here
+        # Only the first MAX_SAMPLES runs are looked at in Python.
         if not non_ascii_here or len(samples) >= MAX_SAMPLES:
             continue
         for match in NON_ASCII_RUN.finditer(chunk):

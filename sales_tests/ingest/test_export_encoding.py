@@ -1,11 +1,13 @@
 """Encoding detection of the one export reader: BOMs, strict UTF-8, then the code page whose characters
 sit where letters and punctuation sit in text (DOS letters vs Windows-1252 punctuation)."""
 
+import random
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from sales_serving.contract import export
 from sales_serving.contract.export import (
     ExportError,
     NotCsvTextError,
@@ -151,3 +153,27 @@ def test_lines_counted_by_the_encoding_scan_match_a_line_pass(tmp_path, body):
     counted = _detect_encoding(source, CANDIDATES)[3]
     text = transcode_to_utf8(source, tmp_path / "utf8.csv", detect_encoding(source, CANDIDATES)[0])
     assert counted == _lines(text).select(pl.len()).collect().item()
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2, 3, 5, 8 << 20])
+def test_byte_scan_reads_utf8_across_chunk_edges_like_a_whole_decode(tmp_path, monkeypatch, chunk_bytes):
+    # Generated: valid and broken UTF-8 (cut sequences, stray continuation bytes) around newlines, read in
+    # chunks that split sequences anywhere; the scan must agree with decoding the whole text at once.
+    monkeypatch.setattr(export, "CHUNK_BYTES", chunk_bytes)
+    pieces = [b"ab", b",", b"\n", "ä".encode(), "€".encode(), "😀".encode(), b"\xe4", b"\x84", b"\xf0\x9f"]
+    rng = random.Random(chunk_bytes)
+    for case in range(300):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
+        if case % 2:
+            data = data.replace(b"\xe4", b"").replace(b"\x84", b"").replace(b"\xf0\x9f", b"") or b"ab"
+        scan = export._scan_bytes(write(tmp_path / "in.csv", data))
+        try:
+            data.decode("utf-8")
+            expected = (True, 0)
+        except UnicodeDecodeError as error:
+            # A sequence cut by the end of the file is reported on the last line counted.
+            cut_at_end = error.reason == "unexpected end of data"
+            expected = (False, data.count(b"\n") if cut_at_end else data.count(b"\n", 0, error.start) + 1)
+        assert (scan.utf8_ok, scan.first_bad_utf8_line) == expected, data
+        assert scan.non_ascii == sum(byte >= 0x80 for byte in data)
+        assert scan.lines == data.count(b"\n") + (not data.endswith(b"\n"))
