@@ -11,11 +11,13 @@ by YEAR. The CSV is scanned lazily and sunk in streaming passes, so memory stays
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from sales_assets.settings import IngestSettings
@@ -48,6 +50,11 @@ DATE_PARTS = {"year": "YEAR_ID", "month": "MONTH_ID", "quarter": "QTR_ID"}  # OR
 OUT_OF_RANGE = "__date_out_of_range"
 # Distinct rows held at once when duplicate suspects are compared cell by cell (about 0.5 KiB each).
 CONFIRM_GROUPS = 250_000
+# The cells the record pass hashes to find duplicate suspects (with the date and the last column, which
+# it reads anyway): nearly unique per row in a sales export, and short, so far cheaper to parse and hash
+# than every cell. Rows equal in every cell are equal in these, so no duplicate escapes; rows that only
+# share these are told apart by the cell-by-cell comparison (see `duplicate_lines`).
+KEY_COLUMNS = ("ORDERNUMBER", "ORDERLINENUMBER", "PRODUCTCODE")
 
 
 class EmptyInputError(ValueError):
@@ -226,12 +233,29 @@ class RecordPass:
     rows: int
     last_nulls: int  # rows whose last column is empty: a sign of short lines (`Export.looks_well_formed`)
     date_pairs: pl.DataFrame  # distinct (date text, month text, first line), as `Export.date_pairs`
-    hashes: pl.DataFrame | None  # LINE and a 64-bit hash of every row's cells as written
+    # LINE and a 64-bit hash of each row's key cells as written (`key_columns`): equal rows hash equal.
+    hashes: pl.DataFrame | None
+
+
+def row_hash(columns: list[str]) -> pl.Expr:
+    """A 64-bit hash of the cells of `columns`: each cell hashed with its own seed, the hashes added
+    (wrapping). Rows equal in those cells hash equal; about half the CPU of hashing them as a struct."""
+    return pl.sum_horizontal([pl.col(c).hash(seed=i) for i, c in enumerate(columns)]).alias(HASH)
+
+
+def key_columns(values: list[str], date: str | None) -> list[str]:
+    """The cells the record pass hashes for duplicate suspects: `KEY_COLUMNS`, the date and the last
+    column when the file has them (every column when it has none of `KEY_COLUMNS`)."""
+    keys = [c for c in KEY_COLUMNS if c in values]
+    if not keys:
+        return values
+    return list(dict.fromkeys([*keys, *(c for c in (date, values[-1]) if c in values)]))
 
 
 def record_pass(export: Export, with_hashes: bool = True) -> RecordPass:
     """One streaming pass over the records as written: row count, short-line sign, the distinct
-    (date, month) pairs and, `with_hashes`, a hash per row for the exact-duplicate check.
+    (date, month) pairs and, `with_hashes`, a hash per row of its key cells (`key_columns`) for the
+    exact-duplicate check (`duplicate_lines` confirms suspects on every cell).
 
     Held in memory per row: the line, the hash and two dictionary codes (the date and month texts as
     Polars categoricals), about 21 bytes; the texts themselves only once per distinct value. The date is
@@ -249,7 +273,7 @@ def record_pass(export: Export, with_hashes: bool = True) -> RecordPass:
         month_expr.cast(pl.Categorical).alias("month"),
     ]
     if with_hashes:
-        selected.append(pl.struct(values).hash(seed=0).alias(HASH))
+        selected.append(row_hash(key_columns(values, date)))
     rows = frame.select(selected).collect(engine="streaming")
     distinct = (
         rows.group_by("text", "month")
@@ -268,21 +292,39 @@ def record_pass(export: Export, with_hashes: bool = True) -> RecordPass:
     )
 
 
+def _any_repeat(hashes: pl.Series) -> bool:
+    """Whether some value of `hashes` occurs twice (a sort, several times cheaper than `is_duplicated`
+    on millions of rows; most exports have no repeat at all)."""
+    ordered = np.sort(hashes.to_numpy())
+    return bool((ordered[1:] == ordered[:-1]).any())
+
+
 def duplicate_lines(
     source: pl.LazyFrame, hashes: pl.DataFrame, max_groups: int = CONFIRM_GROUPS
 ) -> pl.Series:
     """Line numbers of exact repeats of an earlier row of `source` (its cells as written), given every
-    row's hash from `record_pass`.
+    row's hash from `record_pass` (of some of its cells or all: rows equal in every cell hash equal).
 
     Rows whose hash repeats are compared on every value, so a hash collision between different rows is
     never taken for a duplicate. The comparison groups those rows by all their cells in a streaming pass,
     in as many slices of the hash space as it takes to hold at most `max_groups` distinct rows at a time:
-    memory stays bounded whatever the share of duplicates (a file appended to itself included).
+    memory stays bounded whatever the share of duplicates (a file appended to itself included). When more
+    than `max_groups` rows repeat a hash, they are first hashed again on every cell (one more pass) so
+    that a slice of the hash space holds as many distinct rows as distinct hashes.
     """
-    suspects = hashes.filter(pl.col(HASH).is_duplicated())
-    if suspects.is_empty():
+    if hashes.height < 2 or not _any_repeat(hashes[HASH]):
         return pl.Series(LINE, [], dtype=pl.UInt32)
+    suspects = hashes.filter(pl.col(HASH).is_duplicated())
     values = value_columns(source)
+    if suspects.height > max_groups:
+        suspects = (
+            source.filter(pl.col(LINE).is_in(suspects[LINE].implode()))
+            .select(LINE, row_hash(values))
+            .collect(engine="streaming")
+        )
+        suspects = suspects.filter(pl.col(HASH).is_duplicated())
+        if suspects.is_empty():
+            return pl.Series(LINE, [], dtype=pl.UInt32)
     slices = -(-suspects[HASH].n_unique() // max_groups)
     repeats: list[pl.Series] = []
     for part in range(slices):
@@ -329,10 +371,10 @@ def clean_to_parquet(
     `parquet_dir` and a rejects file (one row per rejected record or malformed line, with its line).
 
     Both outputs are written to the paths given, which the caller stages and swaps into place; temp copies
-    go to `work_dir` (default: beside `parquet_dir`). The CSV is read in streaming passes: one for row
-    hashes and distinct dates, one comparing rows whose hash repeats (only when some do), one that writes
-    the clean rows, and one for the rejected rows (only when there are some). Raises MissingColumnsError,
-    EmptyInputError, ExportError.
+    go to `work_dir` (default: beside `parquet_dir`). The CSV is read in streaming passes: one for the
+    distinct dates and a hash of each row's key cells, one comparing rows whose hash repeats (only when
+    some do), one that writes the clean rows, and one for the rejected rows (only when there are some).
+    Raises MissingColumnsError, EmptyInputError, ExportError.
     """
     started = time.perf_counter()
     # Polars reads this knob from the environment only; it has no scan_csv parameter.
@@ -340,71 +382,17 @@ def clean_to_parquet(
     parquet_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_dir or parquet_dir.parent) as work:
         export = open_source(Path(csv_path), settings, Path(work))
-        stats = CleanStats(dialect=export.dialect)
-        stats.extra_columns = list(export.header.extra)
-        stats.absent_optional_columns = list(export.header.absent)
-        source, records, repeats = _read_records(export)
-        malformed = export.structure().malformed if export.checked else None
-        stats.rows_malformed = malformed.height if malformed is not None else 0
-        stats.rows_in = records.rows + stats.rows_malformed
-        if stats.rows_in == 0:
-            raise EmptyInputError(f"{csv_path}: has a header but no data rows")
-        stats.duplicates_removed = repeats.len()
-        if not settings.keep_extra_columns and stats.extra_columns:
-            source = source.drop(stats.extra_columns)
-        source = source.with_columns(
-            pl.lit(None, dtype=pl.String).alias(c) for c in stats.absent_optional_columns
-        )
-        export.resolve_date_order(records.date_pairs)
-        dates = date_lookup(records.date_pairs, settings, export.dialect)
-        stats.seconds["read_duplicates_and_dates"] = round(time.perf_counter() - started, 3)
-
-        columns = value_columns(source)
-        found = problems(columns, settings, export.dialect)
-        judged = (
-            source.filter(~pl.col(LINE).is_in(repeats.implode()))
-            .join(dates.lazy(), on=DATE, how="left", maintain_order="left")
-            .with_columns(typed_values(columns, settings, export.dialect))
-            .with_columns(
-                pl.any_horizontal([condition for condition, _, _ in found]).fill_null(True).alias("__bad")
-            )
-        )
-        usable = judged.filter(~pl.col("__bad")).select(clean_columns(columns, settings))
-        # Reasons are spelled out only for the (few) rejected rows.
-        reasons = pl.concat_list([pl.when(condition).then(reason) for condition, _, reason in found])
-        rules = pl.concat_list([pl.when(condition).then(pl.lit(rule)) for condition, rule, _ in found])
-        rejected = judged.filter(pl.col("__bad")).select(
-            pl.col(LINE).alias(SOURCE_LINE),
-            *[pl.col(c) for c in columns],
-            reasons.list.drop_nulls().list.join("; ").alias(REASON),
-            rules.list.drop_nulls().list.join("; ").alias(RULE),
-            pl.lit(None, dtype=pl.String).alias(RAW_LINE),
-        )
-        rejects_path.parent.mkdir(parents=True, exist_ok=True)
-        usable.sink_parquet(
-            pl.PartitionBy(parquet_dir, key="YEAR", include_key=False),
-            # Bounded row groups keep every later reader's memory bounded too.
-            row_group_size=PARQUET_ROW_GROUP_ROWS,
-            mkdir=True,
-            engine="streaming",
-        )
-        stats.rows_by_year = rows_by_year(parquet_dir)
-        stats.rows_clean = sum(stats.rows_by_year.values())
-        # Most exports reject few rows or none: the file is read again for them only when some are (one
-        # streaming plan with two sinks would still parse the CSV twice).
-        judged_rejects = records.rows - stats.duplicates_removed - stats.rows_clean
-        parts = [rejected if judged_rejects else rejected.head(0)]
-        if malformed is not None and malformed.height:
-            parts.append(
-                malformed.lazy().select(
-                    pl.col(LINE).alias(SOURCE_LINE),
-                    *[pl.lit(None, dtype=pl.String).alias(c) for c in columns],
-                    pl.col("reason").alias(REASON),
-                    pl.lit(RULE_MALFORMED).alias(RULE),
-                    pl.col("text").alias(RAW_LINE),
-                )
-            )
-        pl.concat(parts).sink_parquet(rejects_path, engine="streaming")
+        try:
+            stats = _clean_records(export, parquet_dir, rejects_path, settings, started)
+        except pl.exceptions.PolarsError:
+            if export.checked:
+                raise
+            # Only a parse of every column refuses a line with too many fields, and the record pass
+            # parses a few: the writing pass met one. The line check sets such lines aside; start again.
+            export.structure()
+            shutil.rmtree(parquet_dir)
+            parquet_dir.mkdir(parents=True)
+            stats = _clean_records(export, parquet_dir, rejects_path, settings, started)
     stats.seconds["clean_and_write"] = round(time.perf_counter() - started - sum(stats.seconds.values()), 3)
 
     rejects = pl.scan_parquet(rejects_path)
@@ -415,6 +403,85 @@ def clean_to_parquet(
             f"{csv_path}: none of its {stats.rows_in:,} rows is usable; first reasons: "
             + summarise_rules(stats.rejects_by_rule, 3)
         )
+    return stats
+
+
+def _clean_records(
+    export: Export, parquet_dir: Path, rejects_path: Path, settings: IngestSettings, started: float
+) -> CleanStats:
+    """The passes of `clean_to_parquet` over an opened export. Raises PolarsError when a line does not
+    parse with the header's width and `Export.structure` has not run yet (the caller runs it)."""
+    csv_path = export.path
+    stats = CleanStats(dialect=export.dialect)
+    stats.extra_columns = list(export.header.extra)
+    stats.absent_optional_columns = list(export.header.absent)
+    source, records, repeats = _read_records(export)
+    malformed = export.structure().malformed if export.checked else None
+    stats.rows_malformed = malformed.height if malformed is not None else 0
+    stats.rows_in = records.rows + stats.rows_malformed
+    if stats.rows_in == 0:
+        raise EmptyInputError(f"{csv_path}: has a header but no data rows")
+    stats.duplicates_removed = repeats.len()
+    if not settings.keep_extra_columns and stats.extra_columns:
+        source = source.drop(stats.extra_columns)
+    source = source.with_columns(
+        pl.lit(None, dtype=pl.String).alias(c) for c in stats.absent_optional_columns
+    )
+    export.resolve_date_order(records.date_pairs)
+    dates = date_lookup(records.date_pairs, settings, export.dialect)
+    stats.seconds["read_duplicates_and_dates"] = round(time.perf_counter() - started, 3)
+
+    columns = value_columns(source)
+    found = problems(columns, settings, export.dialect)
+    if not repeats.is_empty():
+        source = source.filter(~pl.col(LINE).is_in(repeats.implode()))
+    judged = (
+        source.join(dates.lazy(), on=DATE, how="left", maintain_order="left")
+        .with_columns(typed_values(columns, settings, export.dialect))
+        .with_columns(
+            pl.any_horizontal([condition for condition, _, _ in found]).fill_null(True).alias("__bad")
+        )
+    )
+    usable = judged.filter(~pl.col("__bad")).select(clean_columns(columns, settings))
+    # Reasons are spelled out only for the (few) rejected rows.
+    reasons = pl.concat_list([pl.when(condition).then(reason) for condition, _, reason in found])
+    rules = pl.concat_list([pl.when(condition).then(pl.lit(rule)) for condition, rule, _ in found])
+    rejected = judged.filter(pl.col("__bad")).select(
+        pl.col(LINE).alias(SOURCE_LINE),
+        *[pl.col(c) for c in columns],
+        reasons.list.drop_nulls().list.join("; ").alias(REASON),
+        rules.list.drop_nulls().list.join("; ").alias(RULE),
+        pl.lit(None, dtype=pl.String).alias(RAW_LINE),
+    )
+    rejects_path.parent.mkdir(parents=True, exist_ok=True)
+    usable.sink_parquet(
+        pl.PartitionBy(parquet_dir, key="YEAR", include_key=False),
+        # Bounded row groups keep every later reader's memory bounded too.
+        row_group_size=PARQUET_ROW_GROUP_ROWS,
+        mkdir=True,
+        engine="streaming",
+        # Every column is parsed, dropped ones too, so that a line with too many fields is refused here
+        # (the record pass parses only the few it needs). Columns without a name are left out, as the
+        # record pass always did.
+        optimizations=pl.QueryOptFlags(projection_pushdown=bool(export.header.unnamed) or export.checked),
+    )
+    stats.rows_by_year = rows_by_year(parquet_dir)
+    stats.rows_clean = sum(stats.rows_by_year.values())
+    # Most exports reject few rows or none: the file is read again for them only when some are (one
+    # streaming plan with two sinks would still parse the CSV twice).
+    judged_rejects = records.rows - stats.duplicates_removed - stats.rows_clean
+    parts = [rejected if judged_rejects else rejected.head(0)]
+    if malformed is not None and malformed.height:
+        parts.append(
+            malformed.lazy().select(
+                pl.col(LINE).alias(SOURCE_LINE),
+                *[pl.lit(None, dtype=pl.String).alias(c) for c in columns],
+                pl.col("reason").alias(REASON),
+                pl.lit(RULE_MALFORMED).alias(RULE),
+                pl.col("text").alias(RAW_LINE),
+            )
+        )
+    pl.concat(parts).sink_parquet(rejects_path, engine="streaming")
     return stats
 
 

@@ -161,6 +161,38 @@ def test_duplicates_are_confirmed_cell_by_cell_in_bounded_slices(tmp_path, max_g
         assert repeats.to_list() == list(range(7, 62))  # lines 2-6 and 62 are first occurrences
 
 
+def test_rows_sharing_the_key_cells_are_compared_on_every_cell(tmp_path):
+    # The record pass hashes only the key cells (order number, line, product code, date, last column):
+    # rows equal there but not in CITY all hash alike, and only rows equal in every cell are duplicates.
+    # With more such rows than a comparison slice holds, they are hashed again on every cell first.
+    rows = [GOOD | {"CITY": f"City {n % 7}"} for n in range(40)]
+    (tmp_path / "parts").mkdir()
+    export = open_source(write_csv(tmp_path / "parts" / "in.csv", rows), IngestSettings(), tmp_path)
+    hashes = record_pass(export).hashes
+    assert hashes[hashes.columns[1]].n_unique() == 1
+    for max_groups in (3, 1000):
+        repeats = duplicate_lines(export.scan(normalise=False), hashes, max_groups=max_groups)
+        assert repeats.to_list() == list(range(9, 42))  # lines 2-8 are the first of each city
+    stats, clean, _ = run(tmp_path, rows)
+    assert (stats.rows_in, stats.duplicates_removed, stats.rows_clean) == (40, 33, 7)
+    assert sorted(clean["CITY"]) == [f"City {n}" for n in range(7)]
+
+
+def test_a_line_with_too_many_fields_is_set_aside_though_the_record_pass_reads_it(tmp_path):
+    # The record pass parses a few columns, so a line with one field too many passes it; the writing pass
+    # parses every column, refuses the line, and the run starts again after the line check.
+    source = write_csv(tmp_path / "in.csv", [GOOD, GOOD | {"ORDERLINENUMBER": "3"}, GOOD])
+    lines = source.read_text().splitlines()
+    lines.insert(2, lines[1] + ',"one too many"')
+    source.write_text("\n".join(lines) + "\n")
+    stats = clean_to_parquet(source, tmp_path / "pq", tmp_path / "rejects.parquet", IngestSettings())
+    assert (stats.rows_in, stats.rows_malformed, stats.duplicates_removed, stats.rows_clean) == (4, 1, 1, 2)
+    rejects = pl.read_parquet(tmp_path / "rejects.parquet")
+    assert rejects["source_line"].to_list() == [3]
+    assert rejects["reason"].to_list() == ["has 26 field(s) where the header has 25 (delimiter ',')"]
+    assert pl.read_parquet(tmp_path / "pq").height == 2
+
+
 def test_column_order_does_not_matter_and_extras_follow_config(tmp_path):
     columns = [*reversed(SOURCE_COLUMNS), "NOTES"]
     row = GOOD | {"NOTES": "call first"}
