@@ -130,6 +130,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git revision of the baseline")
+    parser.add_argument(
+        "--today",
+        help="git revision to measure instead of the working tree (whose uncommitted changes, others' too, "
+        "are measured otherwise)",
+    )
     parser.add_argument("--workdir", type=Path, help="keep the CSV and warehouse here for the next run")
     parser.add_argument("--assets", nargs="+", choices=ASSETS, default=ASSETS, help="only these assets")
     args = parser.parse_args()
@@ -139,7 +144,9 @@ def main() -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         csv, data_dir = prepare(args.rows, workdir)
         trees = {
-            "today": ROOT,
+            f"today {args.today}" if args.today else "today": (
+                export_revision(args.today, scratch / "today") if args.today else ROOT
+            ),
             f"baseline {args.baseline}": export_revision(args.baseline, scratch / "baseline"),
         }
         print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
