@@ -1,5 +1,6 @@
 """Reading the warehouse `sales` table for the analytics assets: its columns and their types, the
-column check every query starts with, the numeric columns, and the one row an aggregate returns.
+column check every query starts with, the numeric columns, the one row an aggregate returns, and
+whether the rows were inserted in a key's order (so a view in that order needs no sort).
 
 Every analytics computation runs as DuckDB SQL over the table, so what a step holds in memory is its
 aggregates (at most one column's values, for exact quantiles), never the table."""
