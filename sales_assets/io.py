@@ -129,6 +129,20 @@ def write_table_pair(frame: pl.DataFrame, directory: Path, stem: str) -> dict[st
 
 
 @contextlib.contextmanager
+def scratch_directory(target: Path) -> Iterator[Path]:
+    """Yield an empty folder beside `target` named as this process's temp (`sweep_debris` removes it if
+    the process dies), removed with its contents when the block ends, whether or not it raised."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = owned_temp_name(target, "tmp")
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def staged_database(target: Path) -> Iterator[Path]:
     """Yield a path (not yet created) beside the database file `target` to build a new database in; on
     success it replaces `target` in one rename.

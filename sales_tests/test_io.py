@@ -21,6 +21,7 @@ from sales_assets.io import (
     current_umask,
     owned_temp_name,
     published_versions,
+    scratch_directory,
     staged_database,
     staged_directory,
     sweep_debris,
@@ -212,6 +213,21 @@ def test_sweep_removes_what_dead_writers_left_and_keeps_live_ones(tmp_path):
     assert sweep_debris(tmp_path, legacy_before=legacy.stat().st_mtime - 10) == []
     assert sweep_debris(tmp_path, legacy_before=time.time() + 1) == [legacy]
     assert live_stage.is_dir() and keep.is_file()
+
+
+def test_scratch_directory_goes_at_the_end_and_is_debris_of_its_process(tmp_path):
+    target = tmp_path / "models" / "training"
+    with scratch_directory(target) as folder:
+        (folder / "random_forest_200.joblib").write_bytes(b"x" * 10)
+        assert folder.parent == target.parent and folder.name.startswith(f".training.tmp-{os.getpid()}-")
+        assert sweep_debris(tmp_path) == []  # its process is alive
+    assert not folder.exists()
+    with pytest.raises(RuntimeError), scratch_directory(target) as folder:
+        raise RuntimeError("training failed")
+    assert not folder.exists()
+    dead = tmp_path / "models" / f".training.tmp-{_dead_pid()}-0123456789"
+    dead.mkdir()
+    assert sweep_debris(tmp_path) == [dead]
 
 
 def test_umask_reading_does_not_change_it():

@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from sales_assets.io import write_json_atomic
+from sales_assets.io import scratch_directory, write_json_atomic
 from sales_assets.metadata import path_metadata, table_metadata, timed
 from sales_assets.ml.report_model import METRICS_FILE, SHAP_FILE, FeatureImportance, ShapReport
 from sales_assets.resources import SalesSettingsResource
@@ -93,24 +93,26 @@ def trained_models(
         f"read {len(data.frame):,} of {data.table_rows:,} rows from the sales table"
         f"{' (repeatable sample)' if data.sampled else ''}; data sha256 {lineage['data_sha256'][:12]}"
     )
-    with timed(context.log, "training") as training_time:
-        outcome = train_models(data.frame, settings, context.log.info)
-    with timed(context.log, "seed-protocol report") as seed_time:
-        seed_report = seed_protocol_report(
-            data.frame,
-            outcome.spec,
-            settings.analytics.iqr_columns,
-            settings.analytics.iqr_factor,
-            ml.test_size,
-            ml.random_state,
-        )
-    with timed(context.log, "MLflow tracking") as tracking_time:
-        tracking = track_training(
-            settings, outcome, seed_report, context.run_id, lineage, data.frame, context.log.info
-        )
-    report = metrics_payload(outcome, settings, seed_report, tracking, context.run_id, lineage)
-    metrics_path = write_json_atomic(settings.metrics_dir / METRICS_FILE, report.model_dump(mode="json"))
-    write_candidate(settings, outcome, candidate_card(outcome, report))
+    # The final pipelines wait on disk, not in this process (SpilledPipelines), until tracked and written.
+    with scratch_directory(settings.models_dir.parent / "training") as spill:
+        with timed(context.log, "training") as training_time:
+            outcome = train_models(data.frame, settings, context.log.info, spill_dir=spill)
+        with timed(context.log, "seed-protocol report") as seed_time:
+            seed_report = seed_protocol_report(
+                data.frame,
+                outcome.spec,
+                settings.analytics.iqr_columns,
+                settings.analytics.iqr_factor,
+                ml.test_size,
+                ml.random_state,
+            )
+        with timed(context.log, "MLflow tracking") as tracking_time:
+            tracking = track_training(
+                settings, outcome, seed_report, context.run_id, lineage, data.frame, context.log.info
+            )
+        report = metrics_payload(outcome, settings, seed_report, tracking, context.run_id, lineage)
+        metrics_path = write_json_atomic(settings.metrics_dir / METRICS_FILE, report.model_dump(mode="json"))
+        write_candidate(settings, outcome, candidate_card(outcome, report))
 
     test_x, test_y = outcome.part("test")
     leaky = report.leaky_features

@@ -5,8 +5,9 @@ on the held-out rows, and the leakage report of the inputs."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,34 @@ from sales_assets.ml.onnx_export import ParityResult, check_parity, export_onnx
 from sales_assets.settings import Settings
 
 
+class SpilledPipelines(Mapping[str, Pipeline]):
+    """The final fitted pipeline of each model, kept in a joblib file per model and loaded when asked for, so
+    the training process holds one model at a time instead of every forest at once (random_forest_200
+    fitted on 16,000 rows pickles to about 270 MB; BENCHMARKS.md "Whole graph at scale"). `keep(name)`
+    holds one in memory (the champion). Each access of another name reads its file again."""
+
+    def __init__(self, paths: Mapping[str, Path]) -> None:
+        self.paths = dict(paths)
+        self._kept: dict[str, Pipeline] = {}
+
+    def __getitem__(self, name: str) -> Pipeline:
+        if name in self._kept:
+            return self._kept[name]
+        import joblib
+
+        return joblib.load(self.paths[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def keep(self, name: str) -> Pipeline:
+        self._kept[name] = self[name]
+        return self._kept[name]
+
+
 @dataclass
 class TrainingOutcome:
     spec: FeatureSpec
@@ -49,7 +78,8 @@ class TrainingOutcome:
     requests: pd.DataFrame
     split: Split
     results: list[CVResult]
-    pipelines: dict[str, Pipeline]
+    # In memory, or SpilledPipelines when train_models was given a spill folder.
+    pipelines: Mapping[str, Pipeline]
     board: pl.DataFrame
     champion: str
     champion_holdout: dict[str, float]
@@ -88,21 +118,37 @@ class TrainingOutcome:
         return self.requests.iloc[index].reset_index(drop=True)
 
 
-def _fit_final(pipeline: Pipeline, features: pd.DataFrame, target: np.ndarray) -> tuple[Pipeline, float]:
+def _fit_final(
+    pipeline: Pipeline, features: pd.DataFrame, target: np.ndarray, spill_to: Path | None = None
+) -> tuple[Pipeline | Path, float]:
+    """(the fitted pipeline, fit seconds); with `spill_to`, the pipeline is written there (joblib) and the
+    path comes back instead, so a large forest does not travel to the parent process and stay there."""
     from sklearn.base import clone
 
     started = time.perf_counter()
     fitted = finalize_pipeline(clone(pipeline).fit(features, target))
-    return fitted, round(time.perf_counter() - started, 3)
+    seconds = round(time.perf_counter() - started, 3)
+    if spill_to is None:
+        return fitted, seconds
+    import joblib
+
+    joblib.dump(fitted, spill_to)
+    return spill_to, seconds
 
 
 def train_models(
-    frame: pd.DataFrame, settings: Settings, log: Callable[[str], None] = lambda message: None
+    frame: pd.DataFrame,
+    settings: Settings,
+    log: Callable[[str], None] = lambda message: None,
+    spill_dir: Path | None = None,
 ) -> TrainingOutcome:
     """Every model of settings.ml.models on `frame` (already sampled to at most ml.max_training_rows):
     CV folds and final fits of all models run as one pool of single-threaded tasks on ml.n_jobs processes;
     the champion is scored once on the held-out rows and its intervals calibrated on its out-of-fold
-    residuals. Raises RuntimeError naming why no model is eligible as champion."""
+    residuals. With `spill_dir` (an existing folder the caller removes), each final pipeline is written
+    there by the worker that fit it and `outcome.pipelines` loads them on demand (SpilledPipelines);
+    without it they are all held in memory. Raises RuntimeError naming why no model is eligible as
+    champion."""
     from joblib import delayed
 
     ml = settings.ml
@@ -123,17 +169,19 @@ def train_models(
 
     splits = fold_splits(len(train_x), ml.cv_folds, ml.cv_repeats, ml.random_state)
     tasks = []
-    for pipeline in (build_pipeline(name, spec, settings) for name in ml.models):
+    for name in ml.models:
+        pipeline = build_pipeline(name, spec, settings)
         tasks += [delayed(fit_and_score)(pipeline, train_x, train_y, train, test) for train, test in splits]
-        tasks.append(delayed(_fit_final)(pipeline, train_x, train_y))
+        spill_to = None if spill_dir is None else Path(spill_dir) / f"{name}.joblib"
+        tasks.append(delayed(_fit_final)(pipeline, train_x, train_y, spill_to))
     outputs = run_parallel(tasks, ml.n_jobs)
 
     results: list[CVResult] = []
-    pipelines: dict[str, Pipeline] = {}
+    fitted: dict = {}
     out_of_fold: dict[str, np.ndarray] = {}
     for position, name in enumerate(ml.models, start=1):
         folds: list[FoldResult] = [next(outputs) for _ in splits]
-        pipelines[name], fit_seconds = next(outputs)
+        fitted[name], fit_seconds = next(outputs)
         out_of_fold[name] = out_of_fold_predictions(folds[: ml.cv_folds], len(train_x))
         result = CVResult(name, MODEL_CATALOGUE[name].label, [fold.scores for fold in folds], fit_seconds)
         results.append(result)
@@ -144,14 +192,16 @@ def train_models(
             f"(CV {sum(fold.seconds for fold in folds):.1f}s of work, fit {fit_seconds:.1f}s)"
         )
     board = leaderboard(results)
+    pipelines: Mapping[str, Pipeline] = fitted if spill_dir is None else SpilledPipelines(fitted)
 
     ineligible: dict[str, str] = {}
     parity: dict[str, ParityResult] = {}
 
     def exports_with_parity(name: str) -> bool:
+        pipeline = pipelines[name]  # one load when the pipelines are spilled
         try:
-            onnx_bytes = export_onnx(pipelines[name], spec)
-            parity[name] = check_parity(pipelines[name], onnx_bytes, test_requests, spec, ml.onnx_tolerance)
+            onnx_bytes = export_onnx(pipeline, spec)
+            parity[name] = check_parity(pipeline, onnx_bytes, test_requests, spec, ml.onnx_tolerance)
         except Exception as error:  # any converter failure makes the model ineligible, with the reason
             ineligible[name] = f"ONNX export failed: {type(error).__name__}: {error}"
             return False
@@ -165,6 +215,8 @@ def train_models(
         raise RuntimeError(f"{error}; why each is not eligible: {ineligible}") from error
     for name, reason in ineligible.items():
         log(f"{name} is not eligible as champion: {reason}")
+    if isinstance(pipelines, SpilledPipelines):
+        pipelines.keep(champion)
     test_predictions = pipelines[champion].predict(test_x)
     holdout = regression_scores(test_y, test_predictions)
     log(

@@ -60,6 +60,8 @@ def test_ml_assets_train_explain_export_and_publish_a_bundle(ml_run):
     assert metrics["champion"]["model"] == "capped_price_residual"
     assert metrics["leaky"] is False and metrics["leaky_features"] == []
     assert metrics["seed_protocol"]["leaky"] and not metrics["seed_protocol"]["eligible_as_champion"]
+    # The final pipelines waited in a scratch folder beside the bundles (SpilledPipelines); it is gone.
+    assert not list(settings.models_dir.parent.glob(".training.tmp-*"))
 
     shap = _read_json(settings.explainability_dir / "shap_global_importance.json")
     assert shap["explainer"] == "PermutationExplainer" and shap["rows"] == 120

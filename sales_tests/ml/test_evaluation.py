@@ -137,3 +137,31 @@ def test_the_random_forest_search_is_nested_inside_each_outer_fold(frame, fast_s
         assert len(rows) == len(train) and not set(train) & set(test)
     assert np.array_equal(searched[-1][:, : numeric.shape[1]], numeric)
     assert not hasattr(outcome.pipelines["random_forest_tuned"].named_steps["model"], "best_estimator_")
+
+
+def test_spilled_final_pipelines_score_as_in_memory_and_only_the_champion_stays_loaded(
+    frame, fast_settings, tmp_path
+):
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    fast_settings.ml.n_jobs = 2  # the workers write the files; the parent only gets their paths
+    in_memory = train_models(frame, fast_settings)
+    spilled = train_models(frame, fast_settings, spill_dir=spill)
+
+    assert isinstance(spilled.pipelines, training.SpilledPipelines)
+    assert sorted(path.name for path in spill.iterdir()) == sorted(
+        f"{name}.joblib" for name in fast_settings.ml.models
+    )
+    assert all(isinstance(path, type(spill)) for path in spilled.pipelines.paths.values())
+    assert spilled.board.equals(in_memory.board.with_columns(spilled.board["fit_seconds"]))
+    assert spilled.champion == in_memory.champion
+    assert spilled.champion_holdout == in_memory.champion_holdout
+    test_x, _ = spilled.part("test")
+    for name in fast_settings.ml.models:
+        np.testing.assert_array_equal(
+            spilled.pipelines[name].predict(test_x), in_memory.pipelines[name].predict(test_x)
+        )
+    # The champion is held; any other name is read from its file on each access.
+    assert spilled.champion_pipeline is spilled.champion_pipeline
+    other = next(name for name in fast_settings.ml.models if name != spilled.champion)
+    assert spilled.pipelines[other] is not spilled.pipelines[other]
