@@ -354,10 +354,11 @@ def checked_record_pass(export: Export, with_hashes: bool = True) -> RecordPass:
 
 
 def _read_records(export: Export) -> tuple[pl.LazyFrame, RecordPass, pl.Series]:
-    """The records frame (normalised), the record pass and the lines of exact duplicates."""
+    """The records frame (cells as written), the record pass and the lines of exact duplicates."""
     # Duplicates are exact: judged on the cells as written, which also spares that pass the trimming.
     found = checked_record_pass(export)
-    return export.scan(), found, duplicate_lines(export.scan(normalise=False), found.hashes)
+    source = export.scan(normalise=False)
+    return source, found, duplicate_lines(source, found.hashes)
 
 
 def clean_to_parquet(
@@ -431,6 +432,11 @@ def _clean_records(
     dates = date_lookup(records.date_pairs, settings, export.dialect)
     stats.seconds["read_duplicates_and_dates"] = round(time.perf_counter() - started, 3)
 
+    # Text cells trimmed and null tokens applied (`Export.normalised`) where they are written or checked;
+    # a dropped column's only for the rejected rows that show it.
+    text = [c for c in value_columns(source) if c not in export.layout.numeric]
+    later = [c for c in text if c in settings.drop_columns and c not in settings.required_columns]
+    source = source.with_columns(export.normalised(c) for c in text if c not in later)
     columns = value_columns(source)
     found = problems(columns, settings, export.dialect)
     if not repeats.is_empty():
@@ -442,13 +448,14 @@ def _clean_records(
             pl.any_horizontal([condition for condition, _, _ in found]).fill_null(True).alias("__bad")
         )
     )
-    usable = judged.filter(~pl.col("__bad")).select(clean_columns(columns, settings))
+    # Selected before filtered: the filter then moves only the columns written.
+    usable = judged.select(*clean_columns(columns, settings), "__bad").filter(~pl.col("__bad")).drop("__bad")
     # Reasons are spelled out only for the (few) rejected rows.
     reasons = pl.concat_list([pl.when(condition).then(reason) for condition, _, reason in found])
     rules = pl.concat_list([pl.when(condition).then(pl.lit(rule)) for condition, rule, _ in found])
     rejected = judged.filter(pl.col("__bad")).select(
         pl.col(LINE).alias(SOURCE_LINE),
-        *[pl.col(c) for c in columns],
+        *[export.normalised(c) if c in later else pl.col(c) for c in columns],
         reasons.list.drop_nulls().list.join("; ").alias(REASON),
         rules.list.drop_nulls().list.join("; ").alias(RULE),
         pl.lit(None, dtype=pl.String).alias(RAW_LINE),

@@ -1009,7 +1009,7 @@ class Export:
         kept = self.reading.kept_tokens.get(column, [])
         # One set lookup for the tokens and the empty cell: the cheapest form on millions of cells.
         missing = [*(t for t in self.reading.null_tokens if t not in kept), ""]
-        return pl.when(trimmed.is_in(missing)).then(None).otherwise(trimmed).alias(column)
+        return pl.when(~trimmed.is_in(missing)).then(trimmed).alias(column)
 
     def sample(self) -> pl.DataFrame:
         """The first `reading.sample_rows` well-formed records (normalised), read with Python's csv module
@@ -1127,8 +1127,9 @@ def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_d
     dialect.evidence["delimiter"] = "from settings" if override.delimiter else "the header's names"
     export = Export(path, text_path, dialect, header, layout, reading, work_dir, lines_counted)
     sample = export.sample()
+    # Each distinct text once, at its first line: a repeat adds no vote (the first one was counted).
     numbers = {
-        c: [(line, value) for line, value in sample.select(LINE, c).drop_nulls().iter_rows()]
+        c: list(sample.select(LINE, c).drop_nulls().unique(c, keep="first", maintain_order=True).iter_rows())
         for c in (*layout.number_columns, *layout.integer_columns)
         if c in sample.columns
     }
