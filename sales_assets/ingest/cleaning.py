@@ -25,11 +25,12 @@ from sales_serving.contract.export import (
     LINE,
     Dialect,
     Export,
+    finite,
     integer_value,
     number_reason,
-    number_value,
     open_export,
     parse_dates,
+    parsed_number,
 )
 
 HASH = "__hash"
@@ -99,13 +100,17 @@ def _typed_name(column: str) -> str:
     return f"__typed_{column}"
 
 
-def typed_values(columns: list[str], settings: IngestSettings, dialect: Dialect) -> list[pl.Expr]:
-    """Each numeric column parsed once, beside its text (null where the text is not a strict number)."""
-    exprs = [
-        integer_value(c, dialect).alias(_typed_name(c)) for c in settings.integer_columns if c in columns
-    ]
-    exprs += [number_value(c, dialect).alias(_typed_name(c)) for c in settings.float_columns if c in columns]
-    return exprs
+def with_typed_values(
+    frame: pl.LazyFrame, columns: list[str], settings: IngestSettings, dialect: Dialect
+) -> pl.LazyFrame:
+    """`frame` with each numeric column parsed once, beside its text (null where the text is not a strict
+    number): a number's finiteness is checked on its parsed column, as a streaming query would parse an
+    expression used twice twice."""
+    numbers = [c for c in settings.float_columns if c in columns]
+    return frame.with_columns(
+        *[integer_value(c, dialect).alias(_typed_name(c)) for c in settings.integer_columns if c in columns],
+        *[parsed_number(c, dialect).alias(_typed_name(c)) for c in numbers],
+    ).with_columns(finite(pl.col(_typed_name(c))).alias(_typed_name(c)) for c in numbers)
 
 
 def date_lookup(pairs: pl.DataFrame, settings: IngestSettings, dialect: Dialect) -> pl.DataFrame:
@@ -436,18 +441,17 @@ def _clean_records(
     # a dropped column's only for the rejected rows that show it.
     text = [c for c in value_columns(source) if c not in export.layout.numeric]
     later = [c for c in text if c in settings.drop_columns and c not in settings.required_columns]
-    source = source.with_columns(export.normalised(c) for c in text if c not in later)
+    source = export.with_normalised(source, [c for c in text if c not in later])
     columns = value_columns(source)
     found = problems(columns, settings, export.dialect)
     if not repeats.is_empty():
         source = source.filter(~pl.col(LINE).is_in(repeats.implode()))
-    judged = (
-        source.join(dates.lazy(), on=DATE, how="left", maintain_order="left")
-        .with_columns(typed_values(columns, settings, export.dialect))
-        .with_columns(
-            pl.any_horizontal([condition for condition, _, _ in found]).fill_null(True).alias("__bad")
-        )
-    )
+    judged = with_typed_values(
+        source.join(dates.lazy(), on=DATE, how="left", maintain_order="left"),
+        columns,
+        settings,
+        export.dialect,
+    ).with_columns(pl.any_horizontal([condition for condition, _, _ in found]).fill_null(True).alias("__bad"))
     # Selected before filtered: the filter then moves only the columns written.
     usable = judged.select(*clean_columns(columns, settings), "__bad").filter(~pl.col("__bad")).drop("__bad")
     # Reasons are spelled out only for the (few) rejected rows.

@@ -623,7 +623,18 @@ def _plain_number_text(text: pl.Expr, dialect: Dialect) -> pl.Expr:
 def number_value(column: str, dialect: Dialect) -> pl.Expr:
     """Float64 of a number column's text; null unless the text is a finite number in the file's format
     (`NaN`, `inf`, `Infinity` and values that overflow are null)."""
-    value = _plain_number_text(pl.col(column).str.strip_chars(), dialect).cast(pl.Float64, strict=False)
+    return finite(parsed_number(column, dialect))
+
+
+def parsed_number(column: str, dialect: Dialect) -> pl.Expr:
+    """Float64 of a number column's text in the file's format, `NaN` and infinities included (`finite`
+    then makes them null): `number_value` in two steps, for a streaming query, which evaluates an
+    expression used twice twice."""
+    return _plain_number_text(pl.col(column).str.strip_chars(), dialect).cast(pl.Float64, strict=False)
+
+
+def finite(value: pl.Expr) -> pl.Expr:
+    """`value` where it is a finite number, else null."""
     return pl.when(value.is_finite()).then(value)
 
 
@@ -996,7 +1007,7 @@ class Export:
         if normalise:
             # Number columns are trimmed by their parsers (`number_value`, `integer_value`).
             text_columns = [c for c in names if c not in self.header.unnamed and c not in self.layout.numeric]
-            frame = frame.with_columns(self.normalised(c) for c in text_columns)
+            frame = self.with_normalised(frame, text_columns)
         return frame
 
     def normalised(self, column: str) -> pl.Expr:
@@ -1006,10 +1017,20 @@ class Export:
         trimmed = pl.col(column).str.strip_chars()
         if column in self.layout.numeric:
             return trimmed
+        return self._tokens_missing(column, trimmed)
+
+    def _tokens_missing(self, column: str, trimmed: pl.Expr) -> pl.Expr:
         kept = self.reading.kept_tokens.get(column, [])
         # One set lookup for the tokens and the empty cell: the cheapest form on millions of cells.
         missing = [*(t for t in self.reading.null_tokens if t not in kept), ""]
         return pl.when(~trimmed.is_in(missing)).then(trimmed).alias(column)
+
+    def with_normalised(self, frame: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+        """`frame` with `columns` normalised (as `normalised`) in two steps, trimmed then tokens missing:
+        a streaming query evaluates an expression used twice twice, and the trimming is the dear part."""
+        trimmed = frame.with_columns(pl.col(c).str.strip_chars() for c in columns)
+        text = [c for c in columns if c not in self.layout.numeric]
+        return trimmed.with_columns(self._tokens_missing(c, pl.col(c)) for c in text)
 
     def sample(self) -> pl.DataFrame:
         """The first `reading.sample_rows` well-formed records (normalised), read with Python's csv module
