@@ -204,8 +204,11 @@ class MLSettings(BaseModel):
     # Worker processes for CV folds and final fits (the one level of parallelism of training; estimators
     # run single-threaded inside). Results do not depend on it.
     n_jobs: int = Field(default=2, ge=1)
-    # Models train on at most this many rows (a repeatable DuckDB sample) so the graph scales.
-    max_training_rows: int = 200_000
+    # Models train on at most this many rows (a repeatable DuckDB sample) so the graph scales. With the
+    # default models, 10,000 rows take about 500 CPU-s and 1.5 GiB for the step and its workers together;
+    # 20,000 took 960 CPU-s and 2.6 GiB, and the forests' size grows with the rows (BENCHMARKS.md "Whole
+    # graph at scale"). The real file (2,823 rows) is used whole.
+    max_training_rows: int = 10_000
     shap_rows: int = 500
     onnx_tolerance: float = 0.01
     # Leakage guard: flag a feature whose best single-feature predictor of the target explains this much.
