@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from sales_assets.settings import IngestSettings
@@ -300,6 +299,8 @@ def record_pass(export: Export, with_hashes: bool = True) -> RecordPass:
 def _any_repeat(hashes: pl.Series) -> bool:
     """Whether some value of `hashes` occurs twice (a sort, several times cheaper than `is_duplicated`
     on millions of rows; most exports have no repeat at all)."""
+    import numpy as np  # only here: loading the reader (or the analytics group) imports no numeric stack
+
     ordered = np.sort(hashes.to_numpy())
     return bool((ordered[1:] == ordered[:-1]).any())
 

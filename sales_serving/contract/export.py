@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import polars as pl
 from pydantic import BaseModel
 
@@ -209,6 +208,8 @@ def _scan_bytes(path: Path) -> ByteScan:
     ends an open one as an error, so this decodes (and fails) exactly as the whole text would, at a
     fraction of the cost on mostly-ASCII exports.
     """
+    import numpy as np  # only here: loading the reader (or the analytics group) imports no numeric stack
+
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     scan = ByteScan()
     samples = scan.samples
