@@ -129,12 +129,13 @@ def write_table_pair(frame: pl.DataFrame, directory: Path, stem: str) -> dict[st
 
 
 @contextlib.contextmanager
-def scratch_directory(target: Path) -> Iterator[Path]:
-    """Yield an empty folder beside `target` named as this process's temp (`sweep_debris` removes it if
-    the process dies), removed with its contents when the block ends, whether or not it raised."""
+def scratch_directory(target: Path, kind: str = "tmp") -> Iterator[Path]:
+    """Yield an empty folder beside `target` named as this process's temp of `kind` (`sweep_debris`
+    removes it if the process dies), removed with its contents when the block ends, whether or not it
+    raised (unless the block moved it away)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    folder = owned_temp_name(target, "tmp")
+    folder = owned_temp_name(target, kind)
     folder.mkdir()
     try:
         yield folder
@@ -181,17 +182,12 @@ def staged_directory(target: Path) -> Iterator[Path]:
     On an exception the staging folder is removed and `target` is untouched.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = owned_temp_name(target, "staging")
-    staging.mkdir()
-    try:
+    with scratch_directory(target, "staging") as staging:
         yield staging
         version = target.parent / f".{target.name}.v{time.time_ns():020d}"
         os.replace(staging, version)
         _point_symlink(target, version)
         _remove_old_versions(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def published_versions(target: Path) -> list[Path]:
