@@ -2,8 +2,6 @@
 them with: a change of shape fails here, an old-shape file is named with its fix, archived reports of
 removed segments are never offered."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -13,21 +11,16 @@ from sales_assets.timeseries.report_model import HIERARCHY_FILE
 from sales_assets.timeseries.series import Segment
 from sales_tests.timeseries.samples import write_sample_report
 from sales_tests.timeseries.test_hierarchy import synthetic_inputs
+from sales_tests.ui.dashboard_module import load_dashboard
 
 pytest.importorskip(
     "streamlit", reason="the dashboard extra is not installed (pip install -e '.[dashboard]')"
 )
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-
 
 @pytest.fixture(scope="module")
 def app():
-    spec = importlib.util.spec_from_file_location("sales_dashboard_timeseries_section", APP)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_dashboard("sales_dashboard_timeseries_section")
 
 
 @pytest.fixture(scope="module")

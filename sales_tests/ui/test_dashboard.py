@@ -4,7 +4,6 @@ and read in headless Chromium (leaderboard shown, missing outputs explained)."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import os
 import subprocess
@@ -28,12 +27,12 @@ from sales_tests.ui.dashboard_fixture import (
     SHAP_IMPORTANCES,
     write_dashboard_outputs,
 )
+from sales_tests.ui.dashboard_module import DASHBOARD_APP, load_dashboard
 
 pytest.importorskip(
     "streamlit", reason="the dashboard extra is not installed (pip install -e '.[dashboard]')"
 )
 
-APP = PROJECT_ROOT / "dashboard" / "app.py"
 # Streamlit's placeholder while an element is laid out, and "every Vega chart has drawn its SVG".
 SKELETON = '[data-testid="stSkeleton"]'
 CHARTS_DRAWN = "[...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]')].every(c => c.querySelector('svg, canvas'))"
@@ -42,11 +41,7 @@ CHARTS_DRAWN = "[...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]
 @pytest.fixture(scope="module")
 def app() -> ModuleType:
     """dashboard/app.py as a module: its page only renders when Streamlit runs it as __main__."""
-    spec = importlib.util.spec_from_file_location("sales_dashboard_app", APP)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_dashboard("sales_dashboard_app")
 
 
 @pytest.fixture
@@ -212,7 +207,7 @@ def test_the_page_with_a_metrics_file_of_the_wrong_shape_names_it_and_renders_th
     metrics_path = Settings(data_dir=outputs_dir).metrics_dir / "sales_regression_metrics.json"
     metrics_path.write_text(json.dumps({"models": []}))
     monkeypatch.setenv("SALES_DATA_DIR", str(outputs_dir))
-    page = AppTest.from_file(str(APP), default_timeout=60).run()
+    page = AppTest.from_file(str(DASHBOARD_APP), default_timeout=60).run()
     assert not page.exception
     assert [error.value for error in page.error] == [
         f"{metrics_path}: not a MetricsReport (generated_at: Field required; target: Field required; "
@@ -258,7 +253,7 @@ def serve_dashboard(tmp_path: Path) -> Iterator:
         port = free_port()
         log = tmp_path / f"streamlit-{port}.log"
         command = [
-            sys.executable, "-m", "streamlit", "run", str(APP),
+            sys.executable, "-m", "streamlit", "run", str(DASHBOARD_APP),
             "--server.headless", "true",
             "--server.address", "127.0.0.1",
             "--server.port", str(port),

@@ -1,9 +1,7 @@
 """The dashboard on what the assets really write: the metrics, SHAP and time-series files produced by a
 small materialisation, not hand-written fixtures, so a change of shape on either side fails here."""
 
-import importlib.util
 import shutil
-import sys
 
 import dagster as dg
 import pytest
@@ -13,7 +11,7 @@ from sales_assets.resources import build_resources
 from sales_assets.settings import Settings
 from sales_assets.timeseries.assets import ts_risk_reports, ts_segments
 from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
-from sales_tests.ui.browser import PROJECT_ROOT
+from sales_tests.ui.dashboard_module import load_dashboard
 
 pytest.importorskip(
     "streamlit", reason="the dashboard extra is not installed (pip install -e '.[dashboard]')"
@@ -22,13 +20,7 @@ pytest.importorskip(
 
 @pytest.fixture(scope="module")
 def app():
-    spec = importlib.util.spec_from_file_location(
-        "sales_dashboard_contract_app", PROJECT_ROOT / "dashboard" / "app.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_dashboard("sales_dashboard_contract_app")
 
 
 @pytest.fixture(scope="module")

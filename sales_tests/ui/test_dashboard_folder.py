@@ -6,8 +6,6 @@ loaded by the real assets."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import sys
 
 import dagster as dg
 import duckdb
@@ -25,23 +23,18 @@ from sales_tests.ingest.test_export_folder import (
     sales_total,
     write_export,
 )
-from sales_tests.ui.browser import PROJECT_ROOT
+from sales_tests.ui.dashboard_module import DASHBOARD_APP, load_dashboard
 
 pytest.importorskip(
     "streamlit", reason="the dashboard extra is not installed (pip install -e '.[dashboard]')"
 )
 
-APP = PROJECT_ROOT / "dashboard" / "app.py"
 MONTHS = [(2003, 10), (2003, 11), (2003, 12)]
 
 
 @pytest.fixture(scope="module")
 def app():
-    spec = importlib.util.spec_from_file_location("sales_dashboard_folder_app", APP)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_dashboard("sales_dashboard_folder_app")
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +117,7 @@ def test_the_page_in_folder_mode_shows_the_warehouse_rows_and_names_the_source(f
     monkeypatch.setenv("SALES_DATA_DIR", str(settings.root))
     monkeypatch.setenv("SALES_RAW_DIR", str(settings.raw_dir_path))
     monkeypatch.delenv("SALES_RAW_CSV", raising=False)
-    page = AppTest.from_file(str(APP), default_timeout=60).run()
+    page = AppTest.from_file(str(DASHBOARD_APP), default_timeout=60).run()
     assert not page.exception and not page.error
     metrics = {metric.label: metric.value for metric in page.metric}
     assert metrics["Total sales (USD)"] == f"${sales_total(expected):,.2f}"
@@ -154,7 +147,7 @@ def test_a_table_not_built_from_the_exports_is_flagged(folder, tmp_path, monkeyp
     monkeypatch.setenv("SALES_DATA_DIR", str(other.root))
     monkeypatch.setenv("SALES_RAW_DIR", str(settings.raw_dir_path))
     monkeypatch.delenv("SALES_RAW_CSV", raising=False)
-    page = AppTest.from_file(str(APP), default_timeout=60).run()
+    page = AppTest.from_file(str(DASHBOARD_APP), default_timeout=60).run()
     assert not page.exception and not page.error
     [warning] = [w.value for w in page.warning]
     assert "was not built from the folder of exports" in warning and "refresh_all" in warning
