@@ -6,9 +6,10 @@ both backends: ONNX takes them as [n, 1] tensors, the joblib pipeline as a DataF
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -52,6 +53,13 @@ OPERATIONS: dict[str, Callable[[Sequence[np.ndarray]], np.ndarray]] = {
     "divide": _divide,
     "multiply": _multiply,
     "season": _season,
+}
+# The same ops on one row's Python scalars (IEEE double arithmetic, so the values are the arrays' to the bit).
+SCALAR_OPERATIONS: dict[str, Callable[..., float | str]] = {
+    "copy": float,
+    "divide": lambda numerator, denominator: numerator / denominator,
+    "multiply": lambda left, right: left * right,
+    "season": lambda month: SEASON_BY_MONTH[int(month)],
 }
 
 
@@ -100,8 +108,59 @@ class FeatureBuilder:
         self.positive_divisors = frozenset(d.inputs[1] for d in self.derived if d.op == "divide")
 
     def build(self, rows: Sequence[Mapping[str, Any]]) -> FeatureColumns:
-        # One 2-D conversion and a handful of whole-array checks: per-column numpy calls would dominate a
-        # single-row request.
+        """The model's columns for `rows` (raises RowError naming the first bad row and field). One row, the
+        /predict case, is checked and derived on Python scalars: a numpy call on a one-element array costs
+        more than its work (about 40 against 12 us a request, BENCHMARKS.md "Serving"). Both paths apply the
+        same checks in the same order with the same messages; test_features compares them."""
+        if len(rows) == 1:
+            return self._build_one(rows[0])
+        return self._build_many(rows)
+
+    def _build_one(self, row: Mapping[str, Any]) -> FeatureColumns:
+        values: dict[str, Any] = {}
+        for field in self.numeric_request_fields:
+            try:
+                number = float(row.get(field))
+            except (TypeError, ValueError):
+                number = math.nan
+            if not abs(number) <= FLOAT32_MAX:
+                self._raise_first_bad_number([row])
+            values[field] = number
+        for field in self.month_inputs:
+            month = values[field]
+            if not (1 <= month <= 12 and month == math.floor(month)):
+                raise RowError(0, field, f"expected a month number 1..12, got {month!r}")
+        for field in self.positive_divisors:
+            if not values[field] > 0:
+                raise RowError(0, field, f"expected a number > 0, got {values[field]!r}")
+        columns: dict[str, np.ndarray] = {}
+        for field in self.categorical_request_fields:
+            columns[field] = self._text_column(field, [row.get(field)])
+            values[field] = columns[field][0]
+        for derived in self.derived:
+            value = SCALAR_OPERATIONS[derived.op](*(values[name] for name in derived.inputs))
+            values[derived.name] = value
+            if derived.op in ("divide", "multiply") and not abs(value) <= FLOAT32_MAX:
+                operands = ", ".join(f"{name}={values[name]!r}" for name in derived.inputs)
+                raise RowError(
+                    0,
+                    derived.inputs[-1],
+                    f"{derived.name} ({derived.op} of {operands}) is {value!r}, outside the range the model takes",
+                )
+        # One array for every number, one-element views of it as the columns.
+        numbers = [name for name, value in values.items() if not isinstance(value, str)]
+        packed = np.array([values[name] for name in numbers], dtype=np.float64)
+        for index, name in enumerate(numbers):
+            columns[name] = packed[index : index + 1]
+        for name, value in values.items():
+            if name not in columns:
+                columns[name] = np.array([value], dtype=object)
+        features = {name: columns[name] for name in self.feature_names}
+        inputs = {name: columns[name] for name in self.request_fields}
+        return FeatureColumns(features, self._category_warnings(features), inputs)
+
+    def _build_many(self, rows: Sequence[Mapping[str, Any]]) -> FeatureColumns:
+        # One 2-D conversion and a handful of whole-array checks, whatever the number of rows.
         numeric = self._numeric_matrix(rows)
         values: dict[str, np.ndarray] = {
             field: numeric[:, index] for index, field in enumerate(self.numeric_request_fields)
@@ -125,8 +184,11 @@ class FeatureBuilder:
             matrix = None
         if matrix is not None and (np.abs(matrix) <= FLOAT32_MAX).all():
             return matrix.reshape(len(rows), len(fields))
+        self._raise_first_bad_number(rows)
+
+    def _raise_first_bad_number(self, rows: Sequence[Mapping[str, Any]]) -> NoReturn:
         for index, row in enumerate(rows):
-            for field in fields:
+            for field in self.numeric_request_fields:
                 if not _is_model_number(row.get(field)):
                     raise RowError(index, field, f"expected a finite number, got {row.get(field)!r}")
         raise AssertionError("unreachable: a row failed conversion but no value is bad")

@@ -53,6 +53,8 @@ class IntervalBands:
             raise ValueError(
                 f"intervals need the {self.price_field} column to tell exact rows from capped ones"
             )
+        if len(predictions) == 1:
+            return self._bounds_one(float(predictions[0]), None if price is None else float(price[0]))
         # All levels in one pass: (rows, levels) arrays, a handful of numpy calls whatever the row count.
         low = np.multiply.outer(predictions, self.lower_factors)
         high = np.multiply.outer(predictions, self.upper_factors)
@@ -62,3 +64,21 @@ class IntervalBands:
             if exact.any():
                 lower[exact] = upper[exact] = predictions[exact, None]
         return {level: (lower[:, index], upper[:, index]) for index, level in enumerate(self.levels)}
+
+    def _bounds_one(
+        self, prediction: float, price: float | None
+    ) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+        """`bounds` of one row on Python floats (the /predict case; numpy calls on one-element arrays cost
+        more than the arithmetic). Same products and order as the arrays, so the same values to the bit."""
+        exact = self.price_cap is not None and price < self.price_cap
+        bands: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        for level, lower_factor, upper_factor in zip(
+            self.levels, self.lower_factors.tolist(), self.upper_factors.tolist(), strict=True
+        ):
+            if exact:
+                lower = upper = prediction
+            else:
+                low, high = prediction * lower_factor, prediction * upper_factor
+                lower, upper = (low, high) if low <= high else (high, low)
+            bands[level] = (np.array([lower]), np.array([upper]))
+        return bands

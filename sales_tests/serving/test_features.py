@@ -99,3 +99,59 @@ def test_missing_request_field_is_named(builder: FeatureBuilder) -> None:
     del incomplete["MSRP"]
     with pytest.raises(RowError, match="row 0: MSRP"):
         builder.build([incomplete])
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"QUANTITYORDERED": None}, "QUANTITYORDERED"),
+        ({"PRICEEACH": "cheap"}, "PRICEEACH"),
+        ({"MSRP": 0}, "MSRP"),
+        ({"MONTH_ID": 13}, "MONTH_ID"),
+        ({"COUNTRY": ""}, "COUNTRY"),
+        ({"PRICEEACH": 1e6, "MSRP": 1e-300}, "MSRP"),
+    ],
+)
+def test_one_row_is_refused_like_a_row_of_a_batch(builder: FeatureBuilder, bad: dict, field: str) -> None:
+    with pytest.raises(RowError) as alone:
+        builder.build([row(**bad)])
+    with pytest.raises(RowError) as batched:
+        builder.build([row(**bad), row()])
+    assert (alone.value.row, alone.value.field) == (0, field)
+    assert str(alone.value) == str(batched.value)
+
+
+# Values of every kind a row can hold: ordinary, edge and out-of-range numbers, numbers as text, non-numbers.
+NUMBERS = [30, 95.7, 0, -1.5, 1, 12, 13, 2.5, 1e-300, 3e38, 1e39, float("nan"), float("inf")]
+NUMBERS += [None, "7", "x", True]
+TEXTS = ["USA", "France", "Atlantis", "", None, 7]
+
+
+def _outcome(build, rows: list[dict]) -> tuple:
+    """What building `rows` gives, comparable across paths: the RowError, or every column (dtype and values
+    as text, so NaN equals NaN), the warnings and the request-field columns."""
+    try:
+        built = build(rows)
+    except RowError as error:
+        return ("error", error.row, error.field, error.message)
+    columns = {name: (str(column.dtype), repr(column.tolist())) for name, column in built.columns.items()}
+    inputs = {name: (str(column.dtype), repr(column.tolist())) for name, column in built.inputs.items()}
+    return ("built", columns, built.warnings, inputs, [built.row(0)])
+
+
+def test_the_one_row_path_gives_what_the_batch_path_gives(builder: FeatureBuilder) -> None:
+    """`build` takes a scalar path for one row; on 3,000 generated rows mixing every kind of value it must
+    give the batch path's columns (to the bit), warnings and errors."""
+    generator = np.random.default_rng(7)
+    numeric = ["QUANTITYORDERED", "PRICEEACH", "MSRP", "MONTH_ID"]
+    kinds = {"built": 0, "error": 0}
+    for _ in range(3000):
+        candidate = row()
+        for field in generator.choice(numeric, size=generator.integers(0, 3), replace=False):
+            candidate[str(field)] = NUMBERS[generator.integers(len(NUMBERS))]
+        if generator.random() < 0.3:
+            candidate["COUNTRY"] = TEXTS[generator.integers(len(TEXTS))]
+        alone = _outcome(builder.build, [candidate])
+        assert alone == _outcome(builder._build_many, [candidate]), candidate
+        kinds[alone[0]] += 1
+    assert min(kinds.values()) > 300, kinds  # both outcomes are exercised

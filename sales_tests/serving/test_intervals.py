@@ -53,3 +53,18 @@ def test_predict_and_batch_serve_the_same_intervals(client: TestClient, example_
     for level_index, item in enumerate(batch["intervals"]):
         assert item["lower"] == pytest.approx([s["intervals"][level_index]["lower"] for s in singles])
         assert item["upper"] == pytest.approx([s["intervals"][level_index]["upper"] for s in singles])
+
+
+@pytest.mark.parametrize("cap", [TEST_INTERVALS["price_cap"], None])
+def test_one_row_gets_the_bounds_of_the_same_row_in_a_batch(cap: float | None) -> None:
+    """`bounds` computes one row on Python floats; the values must be the arrays' to the bit."""
+    bands = IntervalBands.from_spec(PredictionIntervals.model_validate(TEST_INTERVALS | {"price_cap": cap}))
+    generator = np.random.default_rng(3)
+    predictions = np.concatenate([generator.normal(2000, 3000, 500), [0.0, -0.0, 1e30, -1e30]])
+    prices = np.concatenate([generator.uniform(20, 200, 500), [100.0, 99.99, 100.0, 50.0]])
+    batch = bands.bounds(predictions, prices)
+    for index in range(len(predictions)):
+        alone = bands.bounds(predictions[index : index + 1], prices[index : index + 1])
+        for level, (lower, upper) in alone.items():
+            assert lower.shape == upper.shape == (1,)
+            assert (lower[0], upper[0]) == (batch[level][0][index], batch[level][1][index])
