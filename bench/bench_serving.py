@@ -9,7 +9,9 @@ GradientBoosting bundle (200 trees) like the test fixture, with interval calibra
    encoding, metrics, the whole ASGI app), so the HTTP server's share is the rest of a wrk request;
 2. /predict on one uvicorn worker pinned to core 0, wrk (1 thread, --connections) pinned to core 1;
 3. the seed-style endpoint (FastAPI handler, joblib pipeline on a one-row pandas DataFrame) the same way;
-4. `sales-serve --workers 1` and `--workers 2` with intervals on (wrk and the workers share the cores).
+4. `sales-serve --workers 1` and `--workers 2` with intervals on (wrk and the workers share the cores);
+5. a bare ASGI app that only spins the in-process cost of (1) per request, under the same uvicorn and
+   pinning: the p99 one event loop gives a request of that cost with nothing of ours around it.
 Prints a Markdown table with the ratio against the same-run seed figure (goal >= 10x, p99 <= 10 ms).
 """
 
@@ -72,10 +74,34 @@ def build_seed_app():
     return seed
 
 
+def build_busy_app():
+    """A bare ASGI app that answers any POST after spinning BENCH_BUSY_US microseconds of CPU: the
+    service's own in-process cost with nothing of ours around it. Under the same uvicorn, pinning and wrk
+    its p99 is what one worker's event loop gives a request of that cost (the tail is the loop's queue:
+    with every connection busy, a request can wait for a whole round of the others before its turn)."""
+    busy_seconds = float(os.environ["BENCH_BUSY_US"]) / 1e6
+    answer = b'{"prediction": 0.0}'
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
+
+    async def app(scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        await receive()
+        deadline = time.perf_counter() + busy_seconds
+        while time.perf_counter() < deadline:
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+    return app
+
+
 def __getattr__(name: str):
     # `uvicorn bench_serving:seed_app` imports this module; build the app only then.
     if name == "seed_app":
         return build_seed_app()
+    if name == "busy_app":
+        return build_busy_app()
     raise AttributeError(name)
 
 
@@ -331,6 +357,20 @@ def main() -> None:
             )
         finally:
             stop(server)
+
+        busy_us = layers["whole ASGI app, /predict (no network)"]
+        port = free_port()
+        busy = start(
+            pinned(uvicorn_command("bench_serving:busy_app", port, app_dir=ROOT / "bench"), server_core),
+            {"BENCH_BUSY_US": f"{busy_us:.1f}"},
+            port,
+        )
+        try:
+            results[f"bare ASGI app spinning {busy_us:.0f} us a request, 1 worker (core 0)"] = wrk(
+                busy, port, body, args.connections, args.seconds, load_core
+            )
+        finally:
+            stop(busy)
 
         if args.before:
             results[f"sales_serving at {args.before}, 1 worker (core 0)"] = measure_commit(
