@@ -110,7 +110,7 @@ class FeatureBuilder:
     def build(self, rows: Sequence[Mapping[str, Any]]) -> FeatureColumns:
         """The model's columns for `rows` (raises RowError naming the first bad row and field). One row, the
         /predict case, is checked and derived on Python scalars: a numpy call on a one-element array costs
-        more than its work (about 35 against 20 us in-process, BENCHMARKS.md "Serving"). Both paths apply the
+        more than its work (about 32 against 20 us in-process, BENCHMARKS.md "Serving"). Both paths apply the
         same checks in the same order with the same messages; test_features compares them."""
         if len(rows) == 1:
             return self._build_one(rows[0])
