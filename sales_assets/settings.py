@@ -53,13 +53,16 @@ SOURCE_COLUMNS: tuple[str, ...] = (
 )
 
 
-class IngestSettings(ExportReading):
+class IngestSettings(BaseModel):
     """Reading and cleaning the raw export.
 
-    The reading rules (`dialect`, `candidate_encodings`, `null_tokens`, `kept_tokens`, ...) come from the
-    one export reader, `sales_serving.contract.export.ExportReading`; every part of the dialect left
-    unset is detected per file, and setting one settles it (`SALES_INGEST__DIALECT__DATE_ORDER=day_first`).
+    `reading` holds the rules of the one export reader (`sales_serving.contract.export.ExportReading`:
+    `dialect`, `candidate_encodings`, `null_tokens`, `kept_tokens`, ...); every part of the dialect left
+    unset is detected per file, and setting one settles it
+    (`SALES_INGEST__READING__DIALECT__DATE_ORDER=day_first`).
     """
+
+    reading: ExportReading = Field(default_factory=ExportReading)
 
     # strptime formats tried after the built-in numeric dates (D/M/Y, M/D/Y, Y-M-D, Excel day numbers):
     # English month names, which say their order themselves (`24-Feb-2003`, `Feb 24, 2003`). Two-digit

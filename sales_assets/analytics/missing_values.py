@@ -32,7 +32,7 @@ def raw_blank_counts(path: Path, ingest: IngestSettings) -> tuple[int, pl.DataFr
     if not path.is_file():
         raise FileNotFoundError(f"raw CSV {path} does not exist")
     with tempfile.TemporaryDirectory(prefix="raw-utf8-") as scratch:
-        export = open_export(path, ingest.layout(), ingest, Path(scratch))
+        export = open_export(path, ingest.layout(), ingest.reading, Path(scratch))
         export.structure()
         rows, counts = blank_counts(export.scan().drop(LINE))
     return rows, counts, export.dialect

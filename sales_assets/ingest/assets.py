@@ -54,7 +54,7 @@ from sales_assets.settings import Settings
 from sales_serving.contract.export import ExportError
 
 GROUP = "ingest"
-SETTINGS_HINT = "check the export and the SALES_INGEST__DIALECT__* settings"
+SETTINGS_HINT = "check the export and the SALES_INGEST__READING__DIALECT__* settings"
 
 
 @contextmanager
@@ -105,7 +105,7 @@ def inspect_raw_csv(path: Path, settings: Settings) -> dict:
 @dg.asset(group_name=GROUP, kinds={"csv"})
 def raw_csv(context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource) -> dg.MaterializeResult:
     """The sales export as it arrived: path, size, sha256, its dialect (encoding, delimiter, decimal mark,
-    thousands separator, currency signs, date order; each detected or set in `SALES_INGEST__DIALECT__*`)
+    thousands separator, currency signs, date order; each detected or set in `SALES_INGEST__READING__DIALECT__*`)
     and its record count as the one reader counts it (malformed lines included).
 
     When `SALES_RAW_CSV` (default `$SALES_DATA_DIR/raw/sales_data_sample.csv`) does not exist, a

@@ -92,7 +92,7 @@ class CleanStats:
 
 def open_source(path: Path, settings: IngestSettings, work_dir: Path) -> Export:
     """The export at `path` opened by the one reader with the ingest layout and reading rules."""
-    return open_export(path, settings.layout(), settings, work_dir)
+    return open_export(path, settings.layout(), settings.reading, work_dir)
 
 
 def _typed_name(column: str) -> str:
@@ -541,7 +541,7 @@ def blocking_problems(stats: CleanStats, settings: IngestSettings) -> list[str]:
             count = stats.rejects_by_rule[rule]
             found.append(
                 f"{rule} on {count.rows:,} row(s) (line {', '.join(map(str, count.example_lines))}): the "
-                "dates are read wrong or the export is; check SALES_INGEST__DIALECT__DATE_ORDER and "
-                "SALES_INGEST__DIALECT__TWO_DIGIT_YEAR_PIVOT"
+                "dates are read wrong or the export is; check SALES_INGEST__READING__DIALECT__DATE_ORDER and "
+                "SALES_INGEST__READING__DIALECT__TWO_DIGIT_YEAR_PIVOT"
             )
     return found

@@ -14,7 +14,7 @@ from sales_assets.ingest.assets import clean_parquet, failing_on_bad_input, raw_
 from sales_assets.ingest.generator import generate_sales_csv
 from sales_assets.resources import build_resources
 from sales_assets.warehouse.defs import duckdb_table
-from sales_tests.ingest.exports import sample_rows, write_export
+from sales_tests.contract.exports import sample_rows, write_export
 
 CHAIN = [raw_csv, clean_parquet, duckdb_table, summaries]
 
@@ -274,18 +274,18 @@ def test_a_parser_error_reaches_the_user_as_one_line_naming_the_file(tmp_path):
         )
     assert failure.value.description == (
         f"{source}: ComputeError: could not parse `12,5` as dtype `f64` at column 'SALES'; "
-        "check the export and the SALES_INGEST__DIALECT__* settings"
+        "check the export and the SALES_INGEST__READING__DIALECT__* settings"
     )
     assert "Traceback" in failure.value.metadata["traceback"].value
 
 
 def test_a_byte_the_encoding_setting_cannot_read_names_line_and_setting(tmp_path, monkeypatch):
-    monkeypatch.setenv("SALES_INGEST__DIALECT__ENCODING", "utf-8")
+    monkeypatch.setenv("SALES_INGEST__READING__DIALECT__ENCODING", "utf-8")
     source = write_export(tmp_path / "dos.csv", sample_rows(200), encoding="cp850")
     assert not source.read_bytes().isascii()
     result = materialize(tmp_path / "data", source)
     assert not result.success
     message = failure_message(result, "raw_csv")
     assert re.search(
-        r"dos\.csv: line \d+: byte .* is not utf-8 text .*; set SALES_INGEST__DIALECT__ENCODING", message
+        r"dos\.csv: line \d+: byte .* is not utf-8 text .*; set SALES_INGEST__READING__DIALECT__ENCODING", message
     )

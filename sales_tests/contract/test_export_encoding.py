@@ -7,16 +7,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sales_serving.contract import export
-from sales_serving.contract.export import (
-    ExportError,
-    NotCsvTextError,
-    _detect_encoding,
-    _lines,
-    detect_encoding,
-    letter_share,
-    transcode_to_utf8,
-)
+from sales_serving.contract.export import encoding as encoding_scan
+from sales_serving.contract.export.encoding import Sample, detect_encoding, letter_share, transcode_to_utf8
+from sales_serving.contract.export.errors import ExportError, NotCsvTextError
+from sales_serving.contract.export.lines import read_lines
 
 CANDIDATES = ["cp850", "cp437", "cp1252", "latin-1"]
 
@@ -27,7 +21,7 @@ def write(path: Path, data: bytes) -> Path:
 
 
 def test_plain_utf8(tmp_path):
-    encoding, has_bom, non_ascii = detect_encoding(
+    encoding, has_bom, non_ascii, _ = detect_encoding(
         write(tmp_path / "a.csv", "A,B\nBerguvsvägen,1\n".encode()), CANDIDATES
     )
     assert (encoding, has_bom, non_ascii) == ("utf-8", False, 2)
@@ -35,7 +29,7 @@ def test_plain_utf8(tmp_path):
 
 def test_utf8_bom_and_crlf_are_accepted_and_bom_stripped(tmp_path):
     source = write(tmp_path / "bom.csv", b"\xef\xbb\xbfA,B\r\nMart\xc3\xadn,1\r\n")
-    encoding, has_bom, _ = detect_encoding(source, CANDIDATES)
+    encoding, has_bom, _, _ = detect_encoding(source, CANDIDATES)
     assert (encoding, has_bom) == ("utf-8-sig", True)
     text = transcode_to_utf8(source, tmp_path / "out.csv", encoding).read_bytes()
     assert text.startswith(b"A,B")
@@ -46,7 +40,7 @@ def test_utf8_bom_and_crlf_are_accepted_and_bom_stripped(tmp_path):
 def test_utf16_with_bom_is_text_not_a_binary_file(tmp_path, codec):
     bom = b"\xff\xfe" if codec.endswith("le") else b"\xfe\xff"
     source = write(tmp_path / "unicode.txt", bom + "A\tB\r\nCataluña\t1\r\n".encode(codec))
-    encoding, has_bom, _ = detect_encoding(source, CANDIDATES)
+    encoding, has_bom, _, _ = detect_encoding(source, CANDIDATES)
     assert (encoding, has_bom) == ("utf-16", True)
     converted = transcode_to_utf8(source, tmp_path / "u.csv", encoding).read_bytes()
     assert converted == "A\tB\r\nCataluña\t1\r\n".encode()
@@ -54,12 +48,12 @@ def test_utf16_with_bom_is_text_not_a_binary_file(tmp_path, codec):
 
 def test_dos_code_page_is_chosen_over_cp1252_and_latin1(tmp_path):
     data = "A,B\nBerguvsvägen,Martín\nCataluña,x\n".encode("cp850")
-    assert detect_encoding(write(tmp_path / "dos.csv", data), CANDIDATES)[0] == "cp850"
+    assert detect_encoding(write(tmp_path / "dos.csv", data), CANDIDATES).encoding == "cp850"
 
 
 def test_windows_code_page_is_chosen_for_windows_letters(tmp_path):
     source = write(tmp_path / "win.csv", "A,B\ncafé,Müller\n".encode("cp1252"))
-    assert detect_encoding(source, CANDIDATES)[0] == "cp1252"
+    assert detect_encoding(source, CANDIDATES).encoding == "cp1252"
 
 
 @pytest.mark.parametrize(
@@ -74,7 +68,7 @@ def test_windows_code_page_is_chosen_for_windows_letters(tmp_path):
 )
 def test_windows_punctuation_is_not_read_as_dos_letters(tmp_path, text):
     source = write(tmp_path / "punct.csv", f"A,B\n{text},1\nplain,2\n".encode("cp1252"))
-    encoding = detect_encoding(source, CANDIDATES)[0]
+    encoding = detect_encoding(source, CANDIDATES).encoding
     assert encoding == "cp1252"
     assert text in transcode_to_utf8(source, tmp_path / "u.csv", encoding).read_text("utf-8")
 
@@ -82,13 +76,13 @@ def test_windows_punctuation_is_not_read_as_dos_letters(tmp_path, text):
 @pytest.mark.parametrize("text", ["Berguvsvägen", "Martín", "Cataluña", "Bräcke", "snabbköp", "Ærø Ålborg"])
 def test_dos_letters_are_not_read_as_windows_punctuation(tmp_path, text):
     source = write(tmp_path / "dos.csv", f"A,B\n{text},1\n".encode("cp850"))
-    encoding = detect_encoding(source, CANDIDATES)[0]
+    encoding = detect_encoding(source, CANDIDATES).encoding
     assert encoding in ("cp850", "cp437")
     assert text in transcode_to_utf8(source, tmp_path / "u.csv", encoding).read_text("utf-8")
 
 
 def test_letter_share_scores_symbols_as_non_letters():
-    samples = [(b"sv", b"\x84", b"gen")]
+    samples = [Sample(b"sv", b"\x84", b"gen")]
     assert letter_share(samples, "cp850") == 1.0  # ä
     assert letter_share(samples, "cp1252") == 0.0  # „ inside a word is no quote
 
@@ -96,7 +90,9 @@ def test_letter_share_scores_symbols_as_non_letters():
 def test_a_tie_that_reads_differently_stops_and_names_the_setting(tmp_path):
     # 0x92 is ’ in cp1252 and Æ in cp850: `O’Hara` and `OÆHara` are equally plausible.
     source = write(tmp_path / "tie.csv", b"A,B\nO\x92Hara,1\n")
-    with pytest.raises(ExportError, match=r"tie\.csv: .*equally well.*SALES_INGEST__DIALECT__ENCODING"):
+    with pytest.raises(
+        ExportError, match=r"tie\.csv: .*equally well.*SALES_INGEST__READING__DIALECT__ENCODING"
+    ):
         detect_encoding(source, CANDIDATES)
 
 
@@ -118,7 +114,7 @@ def test_binary_file_is_refused_with_its_name(tmp_path):
 
 @pytest.mark.real_data
 def test_real_file_is_code_page_850(real_csv_path, tmp_path):
-    encoding, _, non_ascii = detect_encoding(real_csv_path, CANDIDATES)
+    encoding, _, non_ascii, _ = detect_encoding(real_csv_path, CANDIDATES)
     assert encoding == "cp850"
     assert non_ascii > 0
     text = transcode_to_utf8(real_csv_path, tmp_path / "u.csv", encoding).read_text("utf-8")
@@ -150,23 +146,23 @@ def test_a_file_mixing_utf8_and_a_code_page_stops_naming_the_line(tmp_path):
 )
 def test_lines_counted_by_the_encoding_scan_match_a_line_pass(tmp_path, body):
     source = write(tmp_path / "in.csv", body)
-    counted = _detect_encoding(source, CANDIDATES)[3]
-    text = transcode_to_utf8(source, tmp_path / "utf8.csv", detect_encoding(source, CANDIDATES)[0])
-    assert counted == _lines(text).select(pl.len()).collect().item()
+    counted = detect_encoding(source, CANDIDATES).lines
+    text = transcode_to_utf8(source, tmp_path / "utf8.csv", detect_encoding(source, CANDIDATES).encoding)
+    assert counted == read_lines(text).select(pl.len()).collect().item()
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 2, 3, 5, 8 << 20])
 def test_byte_scan_reads_utf8_across_chunk_edges_like_a_whole_decode(tmp_path, monkeypatch, chunk_bytes):
     # Generated: valid and broken UTF-8 (cut sequences, stray continuation bytes) around newlines, read in
     # chunks that split sequences anywhere; the scan must agree with decoding the whole text at once.
-    monkeypatch.setattr(export, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(encoding_scan, "CHUNK_BYTES", chunk_bytes)
     pieces = [b"ab", b",", b"\n", "ä".encode(), "€".encode(), "😀".encode(), b"\xe4", b"\x84", b"\xf0\x9f"]
     rng = random.Random(chunk_bytes)
     for case in range(300):
         data = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
         if case % 2:
             data = data.replace(b"\xe4", b"").replace(b"\x84", b"").replace(b"\xf0\x9f", b"") or b"ab"
-        scan = export._scan_bytes(write(tmp_path / "in.csv", data))
+        scan = encoding_scan._scan_bytes(write(tmp_path / "in.csv", data))
         try:
             data.decode("utf-8")
             expected = (True, 0)

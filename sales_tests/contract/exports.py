@@ -86,7 +86,9 @@ def iso_date(value: str) -> str:
 def clean(path: Path, work: Path, **settings) -> tuple[object, pl.DataFrame, pl.DataFrame]:
     """(stats, clean frame sorted by ORDERNUMBER/ORDERLINENUMBER, rejects) of cleaning `path`."""
     work.mkdir(parents=True, exist_ok=True)
-    stats = clean_to_parquet(path, work / "pq", work / "rejects.parquet", IngestSettings(**settings), work)
+    stats = clean_to_parquet(
+        path, work / "pq", work / "rejects.parquet", IngestSettings(reading=settings), work
+    )
     frame = pl.read_parquet(work / "pq", hive_partitioning=True) if stats.rows_clean else pl.DataFrame()
     if frame.height:
         frame = frame.sort("ORDERNUMBER", "ORDERLINENUMBER").select(sorted(frame.columns))

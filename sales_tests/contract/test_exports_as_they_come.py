@@ -14,7 +14,7 @@ import pytest
 
 from sales_assets.ingest.cleaning import RULE_MALFORMED
 from sales_serving.contract.export import ExportError, ExportLayout, decide_date_order
-from sales_tests.ingest.exports import (
+from sales_tests.contract.exports import (
     MONEY,
     clean,
     day_first,
@@ -240,7 +240,7 @@ def test_numbers_that_could_be_either_separator_stop_and_name_the_setting(rows, 
         clean(path, tmp_path / "out")
     message = str(error.value)
     assert re.search(r"amb\.csv: line 2, column (PRICEEACH|SALES|MSRP): cannot tell", message)
-    assert "SALES_INGEST__DIALECT__DECIMAL_MARK" in message
+    assert "SALES_INGEST__READING__DIALECT__DECIMAL_MARK" in message
     assert "\n" not in message
 
 
@@ -271,7 +271,7 @@ def test_dates_with_nothing_to_tell_the_order_stop_with_the_setting():
     layout = ExportLayout(columns=("ORDERDATE",), date_column="ORDERDATE")
     with pytest.raises(
         ExportError,
-        match=r"x\.csv: line 2, column ORDERDATE: cannot tell .* \(seen '3/4/2003 0:00'\); set SALES_INGEST__DIALECT__DATE_ORDER",
+        match=r"x\.csv: line 2, column ORDERDATE: cannot tell .* \(seen '3/4/2003 0:00'\); set SALES_INGEST__READING__DIALECT__DATE_ORDER",
     ):
         decide_date_order(Path("x.csv"), pairs, layout, None)
 
@@ -345,14 +345,15 @@ def test_every_dialect_reads_to_the_same_clean_layer(
 
 
 def test_a_file_of_mostly_malformed_lines_stops_naming_the_delimiter(rows, tmp_path, monkeypatch):
-    from sales_serving.contract import export
+    from sales_serving.contract.export import lines as line_check
 
-    monkeypatch.setattr(export, "MAX_MALFORMED_LINES", 10)
+    monkeypatch.setattr(line_check, "MAX_MALFORMED_LINES", 10)
     path = write_export(tmp_path / "mixed.csv", rows, delimiter=";")
     lines = path.read_text().splitlines()
     path.write_text("\n".join([lines[0].replace(";", ","), *lines[1:]]) + "\n")  # header with commas
     with pytest.raises(
-        ExportError, match=r"mixed\.csv: line 2: more than 10 lines .*; set SALES_INGEST__DIALECT__DELIMITER"
+        ExportError,
+        match=r"mixed\.csv: line 2: more than 10 lines .*; set SALES_INGEST__READING__DIALECT__DELIMITER",
     ):
         clean(path, tmp_path / "out")
 

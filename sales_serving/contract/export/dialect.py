@@ -1,0 +1,35 @@
+"""The resolved dialect of one file: every part decided (from settings or the file) and its evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Dialect:
+    """The resolved dialect of one file and the evidence behind each part."""
+
+    encoding: str
+    has_bom: bool
+    delimiter: str
+    decimal_mark: str = "."
+    thousands_separator: str = ""
+    currency_signs: tuple[str, ...] = ()
+    date_order: str | None = None
+    two_digit_year_pivot: int = 69
+    non_ascii_bytes: int = 0
+    evidence: dict[str, str] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, str | bool | int]:
+        """Flat facts for asset metadata and logs."""
+        return {
+            "encoding": self.encoding,
+            "has_bom": self.has_bom,
+            "non_ascii_bytes": self.non_ascii_bytes,
+            "delimiter": {"\t": "tab"}.get(self.delimiter, self.delimiter),
+            "decimal_mark": self.decimal_mark,
+            "thousands_separator": self.thousands_separator or "none",
+            "currency_signs": " ".join(self.currency_signs) or "none",
+            "date_order": self.date_order or "not decided",
+            "two_digit_year_pivot": self.two_digit_year_pivot,
+        }

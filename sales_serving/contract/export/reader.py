@@ -1,0 +1,273 @@
+"""The `Export` object: one opened file, its resolved dialect and header, and its records as a lazy frame
+of text; `open_export` detects the dialect and opens it."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from sales_serving.contract.export.dates import DATE_PARTS, EXCEL_SERIAL, decide_date_order
+from sales_serving.contract.export.dialect import Dialect
+from sales_serving.contract.export.encoding import UTF16_BOMS, detect_encoding, transcode_to_utf8
+from sales_serving.contract.export.errors import NotCsvTextError, export_error
+from sales_serving.contract.export.header import (
+    Header,
+    detect_delimiter,
+    head_lines,
+    read_header,
+    split_fields,
+)
+from sales_serving.contract.export.lines import LINE, Structure, check_lines, read_lines, write_repaired
+from sales_serving.contract.export.numbers import detect_number_format
+from sales_serving.contract.export.settings import ExportLayout, ExportReading
+
+
+class Export:
+    """One opened export: its dialect, header, and records as a lazy frame of text.
+
+    Build it with `open_export`. Temp files go to the `work_dir` the caller owns.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        text_path: Path,
+        dialect: Dialect,
+        header: Header,
+        layout: ExportLayout,
+        reading: ExportReading,
+        work_dir: Path,
+        line_count: int | None = None,
+    ) -> None:
+        self.path, self.text_path, self.dialect, self.header = path, text_path, dialect, header
+        self.layout, self.reading, self.work_dir = layout, reading, work_dir
+        self._structure: Structure | None = None
+        self._repaired: Path | None = None
+        self._line_count = line_count  # from the encoding scan when it ran: no second read to count
+
+    # -- structure ----------------------------------------------------------------------------------------
+
+    @property
+    def checked(self) -> bool:
+        """Whether `structure()` has run (so malformed lines are known and left out of `scan()`)."""
+        return self._structure is not None
+
+    def line_count(self) -> int:
+        """Lines in the file (counted by the encoding scan, else by a newline-counting pass; once)."""
+        if self._line_count is None:
+            self._line_count = int(
+                read_lines(self.text_path).select(pl.len()).collect(engine="streaming").item()
+            )
+        return self._line_count
+
+    def looks_well_formed(self, rows_parsed: int, last_column_nulls: int) -> bool:
+        """True when a full parse with the header's width met one record per line and never a short one:
+        then no line is malformed and `structure()` need not run. Any doubt returns False."""
+        return rows_parsed == self.line_count() - 1 and last_column_nulls == 0
+
+    def structure(self) -> Structure:
+        """Check every line (`check_lines`). Malformed and blank lines are set aside and `scan()` then
+        reads the rest from a repaired copy."""
+        if self._structure is None:
+            check = check_lines(
+                self.path, self.text_path, self.dialect.delimiter, self.header.width, self.line_count()
+            )
+            self._structure = check.structure
+            if check.skipped or check.continuation:
+                target = self.work_dir / "export_repaired.csv"
+                self._repaired = write_repaired(self.text_path, target, self.dialect.delimiter, check)
+        return self._structure
+
+    # -- records ------------------------------------------------------------------------------------------
+
+    def scan(self, normalise: bool = True) -> pl.LazyFrame:
+        """Records as text: LINE (UInt32) and the header's columns under their canonical names, unnamed
+        columns dropped; with `normalise`, text cells trimmed and missing when empty or a null token
+        (number cells are left to their parsers).
+
+        Before `structure()` has run this assumes the file is well formed (check with
+        `looks_well_formed`); after it, malformed and blank lines are left out.
+        """
+        names = list(self.header.names)
+        if self.line_count() <= 1:  # Polars finds no columns in a header-only file
+            frame = pl.LazyFrame(schema={LINE: pl.UInt32, **dict.fromkeys(names, pl.String)})
+            return frame.drop(list(self.header.unnamed))
+        common = {
+            "separator": self.dialect.delimiter,
+            "infer_schema": False,
+            "has_header": False,
+            "skip_rows": 1,
+            "raise_if_empty": False,  # a header-only file has no records; callers say so
+            "glob": False,  # the export's name may hold `[`, `*` or `?`
+        }
+        if self._repaired is not None:
+            frame = pl.scan_csv(self._repaired, new_columns=[LINE, *names], **common).with_columns(
+                pl.col(LINE).cast(pl.UInt32)
+            )
+        else:
+            frame = pl.scan_csv(
+                self.text_path, new_columns=names, row_index_name=LINE, row_index_offset=2, **common
+            )
+        if self.header.unnamed:
+            frame = frame.drop(list(self.header.unnamed))
+        if normalise:
+            # Number columns are trimmed by their parsers (`number_value`, `integer_value`).
+            text_columns = [c for c in names if c not in self.header.unnamed and c not in self.layout.numeric]
+            frame = self.with_normalised(frame, text_columns)
+        return frame
+
+    def normalised(self, column: str) -> pl.Expr:
+        """A cell trimmed (NBSP too); in a text column, empty or a null token is missing."""
+        # Polars trims Unicode White_Space, which includes the no-break spaces (U+00A0, U+202F) that
+        # spreadsheets put around numbers and names.
+        trimmed = pl.col(column).str.strip_chars()
+        if column in self.layout.numeric:
+            return trimmed
+        return self._tokens_missing(column, trimmed)
+
+    def _tokens_missing(self, column: str, trimmed: pl.Expr) -> pl.Expr:
+        kept = self.reading.kept_tokens.get(column, [])
+        # One set lookup for the tokens and the empty cell: the cheapest form on millions of cells.
+        missing = [*(t for t in self.reading.null_tokens if t not in kept), ""]
+        return pl.when(~trimmed.is_in(missing)).then(trimmed).alias(column)
+
+    def with_normalised(self, frame: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+        """`frame` with `columns` normalised (as `normalised`) in two steps, trimmed then tokens missing:
+        a streaming query evaluates an expression used twice twice, and the trimming is the dear part."""
+        trimmed = frame.with_columns(pl.col(c).str.strip_chars() for c in columns)
+        text = [c for c in columns if c not in self.layout.numeric]
+        return trimmed.with_columns(self._tokens_missing(c, pl.col(c)) for c in text)
+
+    def sample(self) -> pl.DataFrame:
+        """The first `reading.sample_rows` well-formed records (normalised), read with Python's csv module
+        so a malformed line among them is skipped, not fatal."""
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        width = self.header.width
+        with open(self.text_path, encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle, delimiter=self.dialect.delimiter)
+            next(reader, None)
+            line = reader.line_num + 1
+            try:
+                for record in reader:
+                    if len(record) == width:
+                        rows.append(record)
+                        lines.append(line)
+                    line = reader.line_num + 1
+                    if len(rows) >= self.reading.sample_rows:
+                        break
+            except csv.Error:
+                pass  # a broken quote: the records before it are the sample
+        frame = (
+            pl.DataFrame(rows, schema=list(self.header.names), orient="row")
+            if rows
+            else pl.DataFrame(schema=dict.fromkeys(self.header.names, pl.String))
+        )
+        frame = frame.with_columns(pl.Series(LINE, lines, dtype=pl.UInt32))
+        if self.header.unnamed:
+            filled = frame.select(pl.col(list(self.header.unnamed)).str.strip_chars().ne("").sum())
+            for name in self.header.unnamed:
+                if filled[name].item():
+                    example = frame.filter(pl.col(name).str.strip_chars() != "").row(0, named=True)
+                    raise export_error(
+                        self.path,
+                        f"field {name.removeprefix('UNNAMED_')} has no name in the header but holds values; "
+                        "name it in the header or remove it",
+                        line=example[LINE],
+                        seen=example[name],
+                    )
+            frame = frame.drop(list(self.header.unnamed))
+        return frame.with_columns(self.normalised(c) for c in frame.columns if c != LINE)
+
+    def resolve_date_order(self, pairs: pl.DataFrame | None = None) -> str:
+        """Decide (and record) the date order from distinct (`text`, `month`, `line`) pairs of the date
+        and month columns, read from the whole file when `pairs` is None."""
+        if self.layout.date_column is None or self.layout.date_column not in self.header.names:
+            return self.dialect.date_order or "not applicable"
+        if pairs is None:
+            pairs = self.date_pairs(self.scan())
+        decision = decide_date_order(self.path, pairs, self.layout, self.reading.dialect.date_order)
+        self.dialect.date_order = decision.order
+        self.dialect.evidence["date_order"] = decision.evidence
+        text = pl.col("text").str.strip_chars()
+        kinds = pairs.select(
+            text.str.extract(DATE_PARTS.pattern, 3).str.len_chars().eq(2).sum().alias("two_digit_years"),
+            text.str.contains(EXCEL_SERIAL).sum().alias("excel_day_numbers"),
+        ).row(0, named=True)
+        self.dialect.evidence["date_kinds"] = (
+            f"{kinds['two_digit_years'] or 0} distinct date(s) with a two-digit year, "
+            f"{kinds['excel_day_numbers'] or 0} as Excel day numbers"
+        )
+        return decision.order
+
+    def date_pairs(self, frame: pl.LazyFrame) -> pl.DataFrame:
+        """Distinct (date text, month text) pairs of `frame` with the first line each occurs on."""
+        date, month = self.layout.date_column, self.layout.month_column
+        month_expr = (
+            pl.col(month) if month and month in frame.collect_schema().names() else pl.lit(None, pl.String)
+        )
+        return (
+            frame.group_by(pl.col(date).alias("text"), month_expr.alias("month"))
+            .agg(pl.col(LINE).min().alias("line"))
+            .filter(pl.col("text").is_not_null())
+            .collect(engine="streaming")
+        )
+
+
+def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_dir: Path) -> Export:
+    """Detect the dialect of the export at `path` (encoding, delimiter, header, number format) and return
+    the opened `Export`. A UTF-8 copy is written to `work_dir` when the file is not plain UTF-8.
+
+    Raises NotCsvTextError (empty or binary), MissingColumnsError, or ExportError for anything the file
+    cannot settle; every message is one line naming the file and the setting to change.
+    """
+    path = Path(path)
+    override = reading.dialect
+    if override.encoding:
+        encoding = codecs.lookup(override.encoding).name
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        has_bom, non_ascii, lines_counted = head.startswith((codecs.BOM_UTF8, *UTF16_BOMS)), 0, None
+    else:
+        found = detect_encoding(path, reading.candidate_encodings)
+        encoding, has_bom, non_ascii, lines_counted = found
+    text_path = path
+    # A file not plain UTF-8, or read with an encoding from settings, goes through the strict decoder,
+    # which names the first line the encoding cannot read.
+    if encoding != "utf-8" or has_bom or override.encoding:
+        text_path = transcode_to_utf8(path, work_dir / "export_utf8.csv", encoding)
+    lines = head_lines(text_path)
+    if not lines or not lines[0].strip():
+        raise export_error(
+            path, "the first line is empty; expected the header row", line=1, kind=NotCsvTextError
+        )
+    delimiter = override.delimiter or detect_delimiter(path, lines[0], layout)
+    header = read_header(path, split_fields(lines[0], delimiter), layout)
+    dialect = Dialect(
+        encoding=encoding,
+        has_bom=has_bom,
+        delimiter=delimiter,
+        two_digit_year_pivot=override.two_digit_year_pivot,
+        non_ascii_bytes=non_ascii,
+        date_order=override.date_order,
+    )
+    dialect.evidence["encoding"] = "from settings" if override.encoding else "detected from the bytes"
+    dialect.evidence["delimiter"] = "from settings" if override.delimiter else "the header's names"
+    export = Export(path, text_path, dialect, header, layout, reading, work_dir, lines_counted)
+    sample = export.sample()
+    # Each distinct text once, at its first line: a repeat adds no vote (the first one was counted).
+    numbers = {
+        c: list(sample.select(LINE, c).drop_nulls().unique(c, keep="first", maintain_order=True).iter_rows())
+        for c in (*layout.number_columns, *layout.integer_columns)
+        if c in sample.columns
+    }
+    number_format = detect_number_format(path, numbers, reading)
+    dialect.decimal_mark = number_format.decimal_mark
+    dialect.thousands_separator = number_format.thousands_separator
+    dialect.currency_signs = number_format.currency_signs
+    dialect.evidence["numbers"] = number_format.evidence
+    return export

@@ -1,0 +1,58 @@
+"""What a caller tells the reader: the dialect parts it fixes, the reading rules, and the layout it expects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel
+
+DateOrder = Literal["month_first", "day_first", "year_first"]
+
+
+class ExportDialect(BaseModel):
+    """How an export is written. Every field left None is detected from the file; set one to settle it."""
+
+    # A Python codec name: "utf-8", "utf-8-sig", "utf-16", "cp850", "cp1252", ...
+    encoding: str | None = None
+    delimiter: Literal[",", ";", "\t", "|"] | None = None
+    decimal_mark: Literal[".", ","] | None = None
+    # "" means numbers carry no thousands separator.
+    thousands_separator: Literal[",", ".", "'", " ", "\u00a0", "\u202f", ""] | None = None
+    # Signs stripped from money columns ([] means none is allowed).
+    currency_signs: list[str] | None = None
+    date_order: DateOrder | None = None
+    # Two-digit years: 00..pivot-1 are 20xx, pivot..99 are 19xx (POSIX strptime's rule with pivot 69).
+    two_digit_year_pivot: int = 69
+
+
+class ExportReading(BaseModel):
+    """Rules of reading every export, beside the dialect."""
+
+    dialect: ExportDialect = ExportDialect()
+    # Single-byte code pages tried (in this order, which breaks exact ties) when the file is not UTF-8.
+    candidate_encodings: list[str] = ["cp850", "cp437", "cp1252", "latin-1"]
+    # Spreadsheet spellings of a missing value: a cell holding one of these (after trimming) is missing.
+    null_tokens: list[str] = ["NULL", "null", "None", "#N/A", "N/A", "n/a", "-"]
+    # Per column, tokens that are real values there even if `null_tokens` lists them.
+    kept_tokens: dict[str, list[str]] = {"TERRITORY": ["NA"]}
+    # Signs a money column may carry; the ones a file uses are recorded in its dialect.
+    known_currency_signs: list[str] = ["$", "€", "£", "¥", "USD", "EUR", "GBP"]
+    # Records read to detect the number format (decimal mark, thousands separator, currency).
+    sample_rows: int = 20_000
+
+
+@dataclass(frozen=True)
+class ExportLayout:
+    """The columns a caller expects, in their canonical spelling, and what each holds."""
+
+    columns: tuple[str, ...]
+    required: tuple[str, ...] = ()
+    integer_columns: tuple[str, ...] = ()
+    number_columns: tuple[str, ...] = ()  # money and other decimal numbers
+    date_column: str | None = None
+    month_column: str | None = None  # the month number a date must agree with (date-order evidence)
+
+    @property
+    def numeric(self) -> frozenset[str]:
+        return frozenset((*self.integer_columns, *self.number_columns))
