@@ -21,17 +21,16 @@ def write(path: Path, data: bytes) -> Path:
 
 
 def test_plain_utf8(tmp_path):
-    encoding, has_bom, non_ascii, _ = detect_encoding(
-        write(tmp_path / "a.csv", "A,B\nBerguvsvägen,1\n".encode()), CANDIDATES
-    )
-    assert (encoding, has_bom, non_ascii) == ("utf-8", False, 2)
+    found = detect_encoding(write(tmp_path / "a.csv", "A,B\nBerguvsvägen,1\n".encode()), CANDIDATES)
+    assert (found.encoding, found.has_bom, found.non_ascii_bytes) == ("utf-8", False, 2)
 
 
 def test_utf8_bom_and_crlf_are_accepted_and_bom_stripped(tmp_path):
     source = write(tmp_path / "bom.csv", b"\xef\xbb\xbfA,B\r\nMart\xc3\xadn,1\r\n")
-    encoding, has_bom, _, _ = detect_encoding(source, CANDIDATES)
+    found = detect_encoding(source, CANDIDATES)
+    encoding, has_bom = found.encoding, found.has_bom
     assert (encoding, has_bom) == ("utf-8-sig", True)
-    text = transcode_to_utf8(source, tmp_path / "out.csv", encoding).read_bytes()
+    text = transcode_to_utf8(source, tmp_path / "out.csv", encoding).path.read_bytes()
     assert text.startswith(b"A,B")
     assert "Martín".encode() in text
 
@@ -40,10 +39,11 @@ def test_utf8_bom_and_crlf_are_accepted_and_bom_stripped(tmp_path):
 def test_utf16_with_bom_is_text_not_a_binary_file(tmp_path, codec):
     bom = b"\xff\xfe" if codec.endswith("le") else b"\xfe\xff"
     source = write(tmp_path / "unicode.txt", bom + "A\tB\r\nCataluña\t1\r\n".encode(codec))
-    encoding, has_bom, _, _ = detect_encoding(source, CANDIDATES)
+    found = detect_encoding(source, CANDIDATES)
+    encoding, has_bom = found.encoding, found.has_bom
     assert (encoding, has_bom) == ("utf-16", True)
-    converted = transcode_to_utf8(source, tmp_path / "u.csv", encoding).read_bytes()
-    assert converted == "A\tB\r\nCataluña\t1\r\n".encode()
+    converted = transcode_to_utf8(source, tmp_path / "u.csv", encoding).path.read_bytes()
+    assert converted == "A\tB\nCataluña\t1\n".encode()  # the copy ends every line with LF
 
 
 def test_dos_code_page_is_chosen_over_cp1252_and_latin1(tmp_path):
@@ -70,7 +70,7 @@ def test_windows_punctuation_is_not_read_as_dos_letters(tmp_path, text):
     source = write(tmp_path / "punct.csv", f"A,B\n{text},1\nplain,2\n".encode("cp1252"))
     encoding = detect_encoding(source, CANDIDATES).encoding
     assert encoding == "cp1252"
-    assert text in transcode_to_utf8(source, tmp_path / "u.csv", encoding).read_text("utf-8")
+    assert text in transcode_to_utf8(source, tmp_path / "u.csv", encoding).path.read_text("utf-8")
 
 
 @pytest.mark.parametrize("text", ["Berguvsvägen", "Martín", "Cataluña", "Bräcke", "snabbköp", "Ærø Ålborg"])
@@ -78,7 +78,7 @@ def test_dos_letters_are_not_read_as_windows_punctuation(tmp_path, text):
     source = write(tmp_path / "dos.csv", f"A,B\n{text},1\n".encode("cp850"))
     encoding = detect_encoding(source, CANDIDATES).encoding
     assert encoding in ("cp850", "cp437")
-    assert text in transcode_to_utf8(source, tmp_path / "u.csv", encoding).read_text("utf-8")
+    assert text in transcode_to_utf8(source, tmp_path / "u.csv", encoding).path.read_text("utf-8")
 
 
 def test_letter_share_scores_symbols_as_non_letters():
@@ -108,16 +108,17 @@ def test_empty_file_is_refused_with_its_name(tmp_path):
 
 
 def test_binary_file_is_refused_with_its_name(tmp_path):
-    with pytest.raises(NotCsvTextError, match=r"blob\.csv: holds NUL bytes"):
+    with pytest.raises(NotCsvTextError, match=r"blob\.csv: line 3: holds 3 NUL bytes on 1 of 4 lines, so it is a binary file"):
         detect_encoding(write(tmp_path / "blob.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), CANDIDATES)
 
 
 @pytest.mark.real_data
 def test_real_file_is_code_page_850(real_csv_path, tmp_path):
-    encoding, _, non_ascii, _ = detect_encoding(real_csv_path, CANDIDATES)
+    found = detect_encoding(real_csv_path, CANDIDATES)
+    encoding, non_ascii = found.encoding, found.non_ascii_bytes
     assert encoding == "cp850"
     assert non_ascii > 0
-    text = transcode_to_utf8(real_csv_path, tmp_path / "u.csv", encoding).read_text("utf-8")
+    text = transcode_to_utf8(real_csv_path, tmp_path / "u.csv", encoding).path.read_text("utf-8")
     for name in ("Berguvsvägen", "Martín", "Cataluña"):
         assert name in text
     assert "\ufffd" not in text
@@ -147,7 +148,7 @@ def test_a_file_mixing_utf8_and_a_code_page_stops_naming_the_line(tmp_path):
 def test_lines_counted_by_the_encoding_scan_match_a_line_pass(tmp_path, body):
     source = write(tmp_path / "in.csv", body)
     counted = detect_encoding(source, CANDIDATES).lines
-    text = transcode_to_utf8(source, tmp_path / "utf8.csv", detect_encoding(source, CANDIDATES).encoding)
+    text = transcode_to_utf8(source, tmp_path / "utf8.csv", detect_encoding(source, CANDIDATES).encoding).path
     assert counted == read_lines(text).select(pl.len()).collect().item()
 
 

@@ -18,6 +18,8 @@ class Dialect:
     date_order: str | None = None
     two_digit_year_pivot: int = 69
     non_ascii_bytes: int = 0
+    line_ends: str = "not counted"  # LF, CRLF, CR or mixed (with counts)
+    lines_above_header: int = 0  # report titles (and a `sep=` line) skipped above the header
     evidence: dict[str, str] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, str | bool | int]:
@@ -32,4 +34,6 @@ class Dialect:
             "currency_signs": " ".join(self.currency_signs) or "none",
             "date_order": self.date_order or "not decided",
             "two_digit_year_pivot": self.two_digit_year_pivot,
+            "line_ends": self.line_ends,
+            "lines_above_header": self.lines_above_header,
         }

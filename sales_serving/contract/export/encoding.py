@@ -61,6 +61,15 @@ class FoundEncoding(NamedTuple):
     has_bom: bool
     non_ascii_bytes: int
     lines: int | None  # lines in the file when the scan counted them, else None
+    line_ends: str = "not counted"  # LF, CRLF, CR or mixed (see `ByteScan.line_ends`)
+    cr_line_ends: int = 0  # line ends that are a CR alone
+    nul_lines: int = 0  # lines holding a NUL byte: each is rejected, the rest of the file loads
+
+    @property
+    def needs_copy(self) -> bool:
+        """Whether Polars cannot read the file as it is (it reads plain UTF-8 with LF or CR LF line ends
+        and no NUL byte)."""
+        return self.encoding != "utf-8" or self.has_bom or bool(self.cr_line_ends or self.nul_lines)
 
 
 @dataclass
@@ -69,13 +78,42 @@ class ByteScan:
     first_bad_utf8_line: int = 0  # line of the first byte strict UTF-8 refuses (0 when none)
     non_ascii: int = 0
     samples: list[Sample] = field(default_factory=list)
-    has_nul: bool = False
-    lines: int = 0  # lines as `_lines` counts them (newlines, plus a last line without one)
+    nul_bytes: int = 0
+    nul_lines: int = 0  # lines holding a NUL byte (a line cut by a chunk edge may count twice)
+    first_nul_line: int = 0
+    lf: int = 0  # line ends: LF alone, CR LF, CR alone (Excel for Mac)
+    crlf: int = 0
+    cr: int = 0
+    lines: int = (
+        0  # lines as `read_lines` counts them in the UTF-8 copy (line ends, plus a last line without one)
+    )
+
+    @property
+    def line_ends(self) -> str:
+        """`LF`, `CRLF`, `CR`, or `mixed (...)` with the count of each."""
+        kinds = {"LF": self.lf, "CRLF": self.crlf, "CR": self.cr}
+        seen = [k for k, n in kinds.items() if n]
+        if len(seen) <= 1:
+            return seen[0] if seen else "none"
+        return "mixed (" + ", ".join(f"{n:,} {k}" for k, n in kinds.items() if n) + ")"
+
+
+def _chunks_with_next(path: Path) -> Iterator[tuple[bytes, int]]:
+    """Each chunk with the first byte of the one after it (-1 at the end), so a CR at a chunk's end is
+    known to be a CR LF or a line end of its own."""
+    previous = None
+    for chunk in _chunks(path):
+        if previous is not None:
+            yield previous, chunk[0]
+        previous = chunk
+    if previous is not None:
+        yield previous, -1
 
 
 def _scan_bytes(path: Path) -> ByteScan:
-    """One pass: strict-UTF-8 validity, the non-ASCII byte count, samples in context, any NUL byte and the
-    line count (so the records are counted from the same read as the encoding is detected).
+    """One pass: strict-UTF-8 validity, the non-ASCII byte count, samples in context, NUL bytes and the
+    lines holding them, the line ends (LF, CR LF, CR alone) and the line count (so the records are counted
+    from the same read as the encoding is detected).
 
     Vectorised per 8 MiB chunk with numpy. Only the non-ASCII bytes are decoded, each run of them
     followed by the ASCII byte after it: an ASCII byte is valid UTF-8 wherever no sequence is open, and
@@ -90,16 +128,33 @@ def _scan_bytes(path: Path) -> ByteScan:
     lines_before = 0
     last = b"\n"
     after_run = False  # the previous chunk ended inside a run of non-ASCII bytes
-    for chunk in _chunks(path):
-        scan.has_nul = scan.has_nul or b"\x00" in chunk
+    for chunk, next_byte in _chunks_with_next(path):
         last = chunk[-1:]
         codes = np.frombuffer(chunk, dtype=np.uint8)
+        line_end = codes == 0x0A
+        carriage = codes == 0x0D
+        if carriage.any():
+            followed = np.empty_like(codes)
+            followed[:-1] = codes[1:]
+            followed[-1] = next_byte if next_byte >= 0 else 0
+            alone = carriage & (followed != 0x0A)
+            scan.cr += int(np.count_nonzero(alone))
+            scan.crlf += int(np.count_nonzero(carriage)) - int(np.count_nonzero(alone))
+            line_end = line_end | alone
+        ends = np.flatnonzero(line_end)
+        nul = np.flatnonzero(codes == 0)
+        if len(nul):
+            nul_line = np.searchsorted(ends, nul)
+            if not scan.nul_bytes:
+                scan.first_nul_line = lines_before + int(nul_line[0]) + 1
+            scan.nul_bytes += len(nul)
+            scan.nul_lines += len(np.unique(nul_line))
         high = np.flatnonzero(codes >= 0x80)  # where the non-ASCII bytes are
         non_ascii_here = len(high)
         if scan.utf8_ok and (non_ascii_here or after_run):
             # The non-ASCII runs, each with the byte after it (ASCII; or the next chunk's first byte).
-            ends = high[np.flatnonzero(np.diff(high) != 1)] + 1
-            parts = [high, ends, high[-1:] + 1]
+            run_ends = high[np.flatnonzero(np.diff(high) != 1)] + 1
+            parts = [high, run_ends, high[-1:] + 1]
             if after_run and not (non_ascii_here and high[0] == 0):
                 parts.append(np.zeros(1, dtype=high.dtype))
             positions = np.sort(np.concatenate(parts))
@@ -110,10 +165,10 @@ def _scan_bytes(path: Path) -> ByteScan:
             except UnicodeDecodeError as error:
                 scan.utf8_ok = False
                 at = error.start - held
-                newlines = chunk.count(b"\n", 0, int(positions[at])) if at >= 0 else 0
-                scan.first_bad_utf8_line = lines_before + newlines + 1
+                before = int(np.searchsorted(ends, positions[at])) if at >= 0 else 0
+                scan.first_bad_utf8_line = lines_before + before + 1
         after_run = bool(non_ascii_here and high[-1] == len(chunk) - 1)
-        lines_before += int(np.count_nonzero(codes == 0x0A))
+        lines_before += len(ends)
         scan.non_ascii += non_ascii_here
         # Only the first MAX_SAMPLES runs are looked at in Python.
         if not non_ascii_here or len(samples) >= MAX_SAMPLES:
@@ -130,7 +185,8 @@ def _scan_bytes(path: Path) -> ByteScan:
         except UnicodeDecodeError:
             scan.utf8_ok = False
             scan.first_bad_utf8_line = lines_before
-    scan.lines = lines_before + (last != b"\n")
+    scan.lf = lines_before - scan.cr - scan.crlf
+    scan.lines = lines_before + (last not in (b"\n", b"\r"))
     return scan
 
 
@@ -211,12 +267,20 @@ def detect_encoding(path: Path, candidates: Sequence[str]) -> FoundEncoding:
     has_bom = head.startswith(codecs.BOM_UTF8)
     scan = _scan_bytes(path)
     samples, non_ascii = scan.samples, scan.non_ascii
-    if scan.has_nul:
+    # A NUL byte in a field of a text export rejects that line; NULs all over are a binary file (or
+    # UTF-16 without its BOM, which puts a NUL beside every ASCII character).
+    if scan.nul_bytes * 100 > path.stat().st_size or scan.nul_lines > max(10, scan.lines // 100):
         raise export_error(
-            path, "holds NUL bytes, so it is a binary file, not CSV text", kind=NotCsvTextError
+            path,
+            f"holds {scan.nul_bytes:,} NUL bytes on {scan.nul_lines:,} of {scan.lines:,} lines, so it is a "
+            "binary file, not CSV text",
+            line=scan.first_nul_line,
+            setting=f"{SETTING_PREFIX}ENCODING=utf-16 if it is UTF-16 text without a byte order mark",
+            kind=NotCsvTextError,
         )
+    found = {"line_ends": scan.line_ends, "cr_line_ends": scan.cr, "nul_lines": scan.nul_lines}
     if scan.utf8_ok:
-        return FoundEncoding("utf-8-sig" if has_bom else "utf-8", has_bom, non_ascii, scan.lines)
+        return FoundEncoding("utf-8-sig" if has_bom else "utf-8", has_bom, non_ascii, scan.lines, **found)
     utf8_runs = sum(_is_utf8(sample.run) for sample in samples)
     if utf8_runs * 2 >= len(samples):
         # Most non-ASCII text is valid UTF-8 but some is not: two exports pasted together, or one edited
@@ -247,21 +311,42 @@ def detect_encoding(path: Path, candidates: Sequence[str]) -> FoundEncoding:
                     setting=f"{SETTING_PREFIX}ENCODING to the one the export was written in",
                 )
     # A single-byte code page maps the newline byte to the newline, so the UTF-8 copy has as many lines.
-    return FoundEncoding(best, has_bom, non_ascii, scan.lines)
+    return FoundEncoding(best, has_bom, non_ascii, scan.lines, **found)
 
 
-def transcode_to_utf8(source: Path, target: Path, encoding: str) -> Path:
-    """Write `source` as UTF-8 without a BOM to `target`, chunk by chunk (bounded memory).
+NUL_MARK = "\u2400"  # SYMBOL FOR NULL: stands for a NUL byte in the UTF-8 copy, whose line is then rejected
+
+
+def _normalised_text(text: str) -> str:
+    """Line ends as LF (CR LF and a CR alone, Excel for Mac's), a NUL byte as NUL_MARK."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\x00" in text:
+        text = text.replace("\x00", NUL_MARK)
+    return text
+
+
+class Transcoded(NamedTuple):
+    path: Path
+    nul_bytes: int  # NUL bytes met (each now NUL_MARK)
+
+
+def transcode_to_utf8(source: Path, target: Path, encoding: str) -> Transcoded:
+    """Write `source` as UTF-8 without a BOM to `target`, chunk by chunk (bounded memory), every line end
+    as LF and a NUL byte as NUL_MARK (Polars reads lines at LF, and a NUL would end its line reader's
+    cells).
 
     A byte the codec cannot decode raises ExportError naming its line and the encoding setting.
     """
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     lines_before = 0
+    held = ""  # a CR at a chunk's end: the next chunk tells whether an LF follows it
+    nul_bytes = 0
     with open(target, "wb") as out:
         first = True
         for chunk in _chunks(source):
             try:
-                text = decoder.decode(chunk)
+                text = held + decoder.decode(chunk)
             except UnicodeDecodeError as error:
                 line = lines_before + chunk.count(b"\n", 0, error.start) + 1
                 raise export_error(
@@ -275,6 +360,8 @@ def transcode_to_utf8(source: Path, target: Path, encoding: str) -> Path:
             if first:
                 text = text.removeprefix("\ufeff")
                 first = False
-            out.write(text.encode("utf-8"))
-        out.write(decoder.decode(b"", final=True).encode("utf-8"))
-    return target
+            held = "\r" if text.endswith("\r") else ""
+            nul_bytes += text.count("\x00")
+            out.write(_normalised_text(text[: len(text) - len(held)]).encode("utf-8"))
+        out.write(_normalised_text(held + decoder.decode(b"", final=True)).encode("utf-8"))
+    return Transcoded(target, nul_bytes)

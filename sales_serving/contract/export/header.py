@@ -4,13 +4,18 @@ layout (canonical names, extra and unnamed columns)."""
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from sales_serving.contract.export.errors import SETTING_PREFIX, MissingColumnsError, export_error
 from sales_serving.contract.export.settings import ExportLayout
 
 DELIMITERS = (",", ";", "\t", "|")
+# Report titles and notes a spreadsheet puts above the header: the header is looked for this far down.
+MAX_LINES_ABOVE_HEADER = 10
+SEP_LINE = re.compile(r'"?sep=(.)"?[,;\t|]*', re.IGNORECASE)  # Excel's first line naming the delimiter
 
 
 def head_lines(text_path: Path, limit_bytes: int = 1 << 16) -> list[str]:
@@ -32,21 +37,65 @@ def canonical_key(name: str) -> str:
     return name.replace("\ufeff", "").strip().upper()
 
 
-def detect_delimiter(path: Path, header_line: str, layout: ExportLayout) -> str:
-    """The delimiter under which the header names the most expected columns."""
+def _named(line: str, delimiter: str, known: set[str]) -> int:
+    return sum(canonical_key(n) in known for n in split_fields(line, delimiter))
+
+
+def detect_delimiter(path: Path, header_line: str, layout: ExportLayout, line: int = 1) -> str:
+    """The delimiter under which the header (at `line`) names the most expected columns."""
     known = {canonical_key(c) for c in layout.columns}
-    scores = {d: sum(canonical_key(n) in known for n in split_fields(header_line, d)) for d in DELIMITERS}
+    scores = {d: _named(header_line, d, known) for d in DELIMITERS}
     best = max(scores.values())
     winners = [d for d, score in scores.items() if score == best]
     if best == 0 or len(winners) > 1:
         raise export_error(
             path,
             "cannot tell the delimiter: the header names no expected column under any of , ; tab |",
-            line=1,
+            line=line,
             seen=header_line,
             setting=f"{SETTING_PREFIX}DELIMITER",
         )
     return winners[0]
+
+
+class HeaderPlace(NamedTuple):
+    """Where the header is: its index in the head lines, the lines above it, and a delimiter the file
+    names itself (Excel's `sep=;` first line), if any."""
+
+    index: int
+    title_lines: int  # lines above the header besides a `sep=` line
+    delimiter: str | None
+
+
+def find_header(path: Path, lines: list[str], layout: ExportLayout, delimiter: str | None) -> HeaderPlace:
+    """The header among the first MAX_LINES_ABOVE_HEADER + 1 lines (after a `sep=X` line): the first line
+    that names the most expected columns, so report titles above it are skipped. `delimiter` (from
+    settings) beats the file's `sep=` line."""
+    start, named = 0, None
+    if lines and (found := SEP_LINE.fullmatch(lines[0].strip())):
+        start, named = 1, found.group(1)
+        if named not in DELIMITERS and delimiter is None:
+            raise export_error(
+                path,
+                f"the first line names the delimiter {named!r}, which the reader does not know (, ; tab |)",
+                line=1,
+                seen=lines[0],
+                setting=f"{SETTING_PREFIX}DELIMITER",
+            )
+    given = delimiter or named
+    known = {canonical_key(c) for c in layout.columns}
+    window = lines[start : start + MAX_LINES_ABOVE_HEADER + 1]
+    scores = [max(_named(text, d, known) for d in ([given] if given else DELIMITERS)) for text in window]
+    best = max(scores, default=0)
+    index = start + (scores.index(best) if best else 0)
+    return HeaderPlace(index, index - start, named)
+
+
+def ends_in_empty_field(records: list[str], delimiter: str, width: int) -> bool:
+    """Whether every record of the sample has one field more than the header and that last field empty:
+    rows written with a trailing delimiter, which is an unnamed empty column, not a malformed line."""
+    fields = [split_fields(text, delimiter) for text in records if text.strip()]
+    return bool(fields) and all(len(f) == width + 1 and not f[-1].strip() for f in fields)
 
 
 @dataclass(frozen=True)
@@ -63,7 +112,7 @@ class Header:
         return len(self.names)
 
 
-def read_header(path: Path, fields: list[str], layout: ExportLayout) -> Header:
+def read_header(path: Path, fields: list[str], layout: ExportLayout, line: int = 1) -> Header:
     """Map header fields onto the layout; raise MissingColumnsError naming every missing required column."""
     canonical = {canonical_key(c): c for c in layout.columns}
     names: list[str] = []
@@ -83,7 +132,7 @@ def read_header(path: Path, fields: list[str], layout: ExportLayout) -> Header:
     for name in names:
         if name in seen:
             raise export_error(
-                path, "the header names this column twice", line=1, column=name, seen=",".join(fields)
+                path, "the header names this column twice", line=line, column=name, seen=",".join(fields)
             )
         seen.add(name)
     missing = [c for c in layout.required if c not in seen]

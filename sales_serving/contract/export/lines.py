@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import polars as pl
 
+from sales_serving.contract.export.encoding import NUL_MARK
 from sales_serving.contract.export.errors import SETTING_PREFIX, export_error
 
 LINE = "__line"  # 1-based line number in the file of the line a record starts on (the header is line 1)
@@ -79,8 +80,11 @@ def parse_record(text: str, delimiter: str) -> list[str] | None:
     return rows[0] if len(rows) == 1 else None
 
 
-def _suspect_lines(path: Path, text_path: Path, delimiter: str, width: int) -> dict[int, SuspectLine]:
-    """Lines whose field count (outside quotes) is not the header's, or with an odd quote count, or blank.
+def _suspect_lines(
+    path: Path, text_path: Path, delimiter: str, width: int, header_line: int
+) -> dict[int, SuspectLine]:
+    """Lines below the header whose field count (outside quotes) is not the header's, or with an odd
+    quote count, or a NUL byte (NUL_MARK in the copy), or blank.
 
     One streaming pass counts delimiters per line; only lines with quotes or a wrong count are looked at
     closer, and only the bad ones reach Python.
@@ -91,13 +95,23 @@ def _suspect_lines(path: Path, text_path: Path, delimiter: str, width: int) -> d
     outside = text.str.replace_all(r'"[^"]*"', "").str.count_matches(delimiter, literal=True)
     suspicious = (
         read_lines(text_path)
-        .filter(pl.col(LINE) > 1)
+        .filter(pl.col(LINE) > header_line)
         .with_columns(quotes.alias("quotes"), delimiters.alias("delimiters"))
-        .filter((pl.col("quotes") > 0) | (pl.col("delimiters") != width - 1) | text.is_null())
+        .filter(
+            (pl.col("quotes") > 0)
+            | (pl.col("delimiters") != width - 1)
+            | text.is_null()
+            | text.str.contains(NUL_MARK, literal=True)
+        )
         .with_columns(
             pl.when(pl.col("quotes") > 0).then(outside).otherwise(pl.col("delimiters")).alias("outside")
         )
-        .filter((pl.col("quotes") % 2 == 1) | (pl.col("outside") != width - 1) | text.is_null())
+        .filter(
+            (pl.col("quotes") % 2 == 1)
+            | (pl.col("outside") != width - 1)
+            | text.is_null()
+            | text.str.contains(NUL_MARK, literal=True)
+        )
         .select(LINE, TEXT, "quotes", "outside")
         .head(MAX_MALFORMED_LINES + 1)
         .collect(engine="streaming")
@@ -118,10 +132,21 @@ def _suspect_lines(path: Path, text_path: Path, delimiter: str, width: int) -> d
     }
 
 
-def check_lines(path: Path, text_path: Path, delimiter: str, width: int, line_count: int) -> LineCheck:
-    """Check every line: field count against the header's `width` (outside quotes), quotes that never
-    close (a quoted field spanning lines is joined when it then parses), blank lines."""
-    bad = _suspect_lines(path, text_path, delimiter, width)
+def _nul_reason(text: str, delimiter: str, names: tuple[str, ...]) -> str:
+    fields = parse_record(text, delimiter) or text.split(delimiter)
+    at = next((i for i, value in enumerate(fields) if NUL_MARK in value), 0)
+    column = names[at] if at < len(names) else f"field {at + 1}"
+    return f"holds a NUL byte (\\x00) in field {at + 1} ({column}): a damaged line, not text"
+
+
+def check_lines(
+    path: Path, text_path: Path, delimiter: str, names: tuple[str, ...], line_count: int, header_line: int = 1
+) -> LineCheck:
+    """Check every line below the header (at `header_line`): a NUL byte, field count against the header's
+    `names` (outside quotes), quotes that never close (a quoted field spanning lines is joined when it
+    then parses), blank lines. Lines above the header (report titles) are skipped too."""
+    width = len(names)
+    bad = _suspect_lines(path, text_path, delimiter, width, header_line)
     malformed: list[MalformedLine] = []
     blank: list[int] = []
     continuation: set[int] = set()
@@ -132,6 +157,9 @@ def check_lines(path: Path, text_path: Path, delimiter: str, width: int, line_co
         value = suspect.text
         if value is None or not value.strip():
             blank.append(line)
+            continue
+        if NUL_MARK in value:
+            malformed.append(MalformedLine(line, value, _nul_reason(value, delimiter, names)))
             continue
         if suspect.quotes % 2 == 1:
             joined, end = value, line
@@ -158,9 +186,9 @@ def check_lines(path: Path, text_path: Path, delimiter: str, width: int, line_co
     frame = pl.DataFrame(
         malformed, schema={LINE: pl.UInt32, "text": pl.String, "reason": pl.String}, orient="row"
     )
-    records = line_count - 1 - len(blank) - len(continuation)
+    records = line_count - header_line - len(blank) - len(continuation)
     structure = Structure(records, frame, len(blank), len(continuation))
-    skipped = frozenset({m.line for m in malformed} | set(blank))
+    skipped = frozenset({m.line for m in malformed} | set(blank) | set(range(1, header_line)))
     return LineCheck(structure, skipped, frozenset(continuation))
 
 

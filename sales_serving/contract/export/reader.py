@@ -12,11 +12,18 @@ import polars as pl
 
 from sales_serving.contract.export.dates import DATE_PARTS, EXCEL_SERIAL, decide_date_order
 from sales_serving.contract.export.dialect import Dialect
-from sales_serving.contract.export.encoding import UTF16_BOMS, detect_encoding, transcode_to_utf8
+from sales_serving.contract.export.encoding import (
+    UTF16_BOMS,
+    FoundEncoding,
+    detect_encoding,
+    transcode_to_utf8,
+)
 from sales_serving.contract.export.errors import NotCsvTextError, export_error
 from sales_serving.contract.export.header import (
     Header,
     detect_delimiter,
+    ends_in_empty_field,
+    find_header,
     head_lines,
     read_header,
     split_fields,
@@ -42,9 +49,13 @@ class Export:
         reading: ExportReading,
         work_dir: Path,
         line_count: int | None = None,
+        header_line: int = 1,
+        nul_lines: int = 0,
     ) -> None:
         self.path, self.text_path, self.dialect, self.header = path, text_path, dialect, header
         self.layout, self.reading, self.work_dir = layout, reading, work_dir
+        self.header_line = header_line  # 1-based line of the header; report titles may sit above it
+        self._nul_lines = nul_lines
         self._structure: Structure | None = None
         self._repaired: Path | None = None
         self._line_count = line_count  # from the encoding scan when it ran: no second read to count
@@ -67,14 +78,23 @@ class Export:
     def looks_well_formed(self, rows_parsed: int, last_column_nulls: int) -> bool:
         """True when a full parse with the header's width met one record per line and never a short one:
         then no line is malformed and `structure()` need not run. Any doubt returns False."""
-        return rows_parsed == self.line_count() - 1 and last_column_nulls == 0
+        return (
+            rows_parsed == self.line_count() - self.header_line
+            and last_column_nulls == 0
+            and not self._nul_lines
+        )
 
     def structure(self) -> Structure:
         """Check every line (`check_lines`). Malformed and blank lines are set aside and `scan()` then
         reads the rest from a repaired copy."""
         if self._structure is None:
             check = check_lines(
-                self.path, self.text_path, self.dialect.delimiter, self.header.width, self.line_count()
+                self.path,
+                self.text_path,
+                self.dialect.delimiter,
+                self.header.names,
+                self.line_count(),
+                self.header_line,
             )
             self._structure = check.structure
             if check.skipped or check.continuation:
@@ -93,14 +113,14 @@ class Export:
         `looks_well_formed`); after it, malformed and blank lines are left out.
         """
         names = list(self.header.names)
-        if self.line_count() <= 1:  # Polars finds no columns in a header-only file
+        if self.line_count() <= self.header_line:  # Polars finds no columns in a header-only file
             frame = pl.LazyFrame(schema={LINE: pl.UInt32, **dict.fromkeys(names, pl.String)})
             return frame.drop(list(self.header.unnamed))
         common = {
             "separator": self.dialect.delimiter,
             "infer_schema": False,
             "has_header": False,
-            "skip_rows": 1,
+            "skip_lines": 1,
             "raise_if_empty": False,  # a header-only file has no records; callers say so
             "glob": False,  # the export's name may hold `[`, `*` or `?`
         }
@@ -109,8 +129,13 @@ class Export:
                 pl.col(LINE).cast(pl.UInt32)
             )
         else:
+            common["skip_lines"] = self.header_line
             frame = pl.scan_csv(
-                self.text_path, new_columns=names, row_index_name=LINE, row_index_offset=2, **common
+                self.text_path,
+                new_columns=names,
+                row_index_name=LINE,
+                row_index_offset=self.header_line + 1,
+                **common,
             )
         if self.header.unnamed:
             frame = frame.drop(list(self.header.unnamed))
@@ -149,15 +174,16 @@ class Export:
         lines: list[int] = []
         width = self.header.width
         with open(self.text_path, encoding="utf-8", newline="") as handle:
+            for _ in range(self.header_line):
+                handle.readline()
             reader = csv.reader(handle, delimiter=self.dialect.delimiter)
-            next(reader, None)
-            line = reader.line_num + 1
+            line = self.header_line + 1
             try:
                 for record in reader:
                     if len(record) == width:
                         rows.append(record)
                         lines.append(line)
-                    line = reader.line_num + 1
+                    line = self.header_line + reader.line_num + 1
                     if len(rows) >= self.reading.sample_rows:
                         break
             except csv.Error:
@@ -218,46 +244,72 @@ class Export:
         )
 
 
+def _find_encoding(path: Path, reading: ExportReading) -> FoundEncoding:
+    """The encoding detected from the bytes, or the one settings name (then nothing is counted here)."""
+    name = reading.dialect.encoding
+    if not name:
+        return detect_encoding(path, reading.candidate_encodings)
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return FoundEncoding(codecs.lookup(name).name, head.startswith((codecs.BOM_UTF8, *UTF16_BOMS)), 0, None)
+
+
 def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_dir: Path) -> Export:
-    """Detect the dialect of the export at `path` (encoding, delimiter, header, number format) and return
-    the opened `Export`. A UTF-8 copy is written to `work_dir` when the file is not plain UTF-8.
+    """Detect the dialect of the export at `path` (encoding, line ends, where the header is, delimiter,
+    header, number format) and return the opened `Export`. A UTF-8 copy is written to `work_dir` when
+    Polars cannot read the file as it is (not plain UTF-8, a CR alone as line end, a NUL byte).
 
     Raises NotCsvTextError (empty or binary), MissingColumnsError, or ExportError for anything the file
     cannot settle; every message is one line naming the file and the setting to change.
     """
     path = Path(path)
     override = reading.dialect
-    if override.encoding:
-        encoding = codecs.lookup(override.encoding).name
-        with open(path, "rb") as handle:
-            head = handle.read(4)
-        has_bom, non_ascii, lines_counted = head.startswith((codecs.BOM_UTF8, *UTF16_BOMS)), 0, None
-    else:
-        found = detect_encoding(path, reading.candidate_encodings)
-        encoding, has_bom, non_ascii, lines_counted = found
-    text_path = path
-    # A file not plain UTF-8, or read with an encoding from settings, goes through the strict decoder,
-    # which names the first line the encoding cannot read.
-    if encoding != "utf-8" or has_bom or override.encoding:
-        text_path = transcode_to_utf8(path, work_dir / "export_utf8.csv", encoding)
+    found = _find_encoding(path, reading)
+    text_path, nul_lines = path, found.nul_lines
+    # A file read with an encoding from settings goes through the strict decoder too, which names the
+    # first line the encoding cannot read.
+    if found.needs_copy or override.encoding:
+        copy = transcode_to_utf8(path, work_dir / "export_utf8.csv", found.encoding)
+        text_path, nul_lines = copy.path, max(nul_lines, copy.nul_bytes)
     lines = head_lines(text_path)
-    if not lines or not lines[0].strip():
+    place = find_header(path, lines, layout, override.delimiter)
+    header_text = lines[place.index] if lines else ""
+    if not header_text.strip():
         raise export_error(
-            path, "the first line is empty; expected the header row", line=1, kind=NotCsvTextError
+            path,
+            "the first line is empty; expected the header row",
+            line=place.index + 1,
+            kind=NotCsvTextError,
         )
-    delimiter = override.delimiter or detect_delimiter(path, lines[0], layout)
-    header = read_header(path, split_fields(lines[0], delimiter), layout)
+    line = place.index + 1
+    delimiter = override.delimiter or place.delimiter or detect_delimiter(path, header_text, layout, line)
+    fields = split_fields(header_text, delimiter)
+    if fields[-1].strip() and ends_in_empty_field(lines[line : line + 200], delimiter, len(fields)):
+        fields.append("")
+    header = read_header(path, fields, layout, line)
     dialect = Dialect(
-        encoding=encoding,
-        has_bom=has_bom,
+        encoding=found.encoding,
+        has_bom=found.has_bom,
         delimiter=delimiter,
         two_digit_year_pivot=override.two_digit_year_pivot,
-        non_ascii_bytes=non_ascii,
+        non_ascii_bytes=found.non_ascii_bytes,
         date_order=override.date_order,
+        line_ends=found.line_ends,
+        lines_above_header=place.index,
     )
     dialect.evidence["encoding"] = "from settings" if override.encoding else "detected from the bytes"
-    dialect.evidence["delimiter"] = "from settings" if override.delimiter else "the header's names"
-    export = Export(path, text_path, dialect, header, layout, reading, work_dir, lines_counted)
+    dialect.evidence["delimiter"] = (
+        "from settings"
+        if override.delimiter
+        else "the file's sep= line"
+        if place.delimiter
+        else "the header's names"
+    )
+    if place.index:
+        dialect.evidence["header"] = f"line {line}: {place.title_lines} title line(s) above it skipped" + (
+            ", after the sep= line" if place.delimiter else ""
+        )
+    export = Export(path, text_path, dialect, header, layout, reading, work_dir, found.lines, line, nul_lines)
     sample = export.sample()
     # Each distinct text once, at its first line: a repeat adds no vote (the first one was counted).
     numbers = {
