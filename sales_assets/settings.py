@@ -8,6 +8,7 @@ Top-level fields read `SALES_<FIELD>` (for example `SALES_DATA_DIR`,
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -311,7 +312,14 @@ class Settings(BaseSettings):
 
     @property
     def raw_csv_path(self) -> Path:
-        return (self.raw_csv or self.root / "raw" / "sales_data_sample.csv").resolve()
+        """The raw CSV as an absolute path; symlinks are not followed, so a dangling link or a link loop
+        is reported as the path the user named (`sales_assets.ingest.source.check_input_file`)."""
+        return Path(os.path.abspath(self.raw_csv or self.root / "raw" / "sales_data_sample.csv"))
+
+    @property
+    def landed_dir(self) -> Path:
+        """Content-addressed copies of the raw CSV that `raw_csv` read; later steps read the current one."""
+        return self.root / "raw" / "landed"
 
     @property
     def raw_dir_path(self) -> Path | None:

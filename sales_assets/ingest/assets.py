@@ -47,6 +47,14 @@ from sales_assets.ingest.quality import (
     check_results,
     clean_layer_findings,
 )
+from sales_assets.ingest.source import (
+    InputPathError,
+    Landed,
+    check_input_file,
+    current_landed,
+    land,
+    make_current,
+)
 from sales_assets.io import atomic_path, sha256_file, staged_directory
 from sales_assets.metadata import key_value_table, path_metadata, table_metadata, timed
 from sales_assets.resources import SalesSettingsResource
@@ -58,17 +66,22 @@ SETTINGS_HINT = "check the export and the SALES_INGEST__READING__DIALECT__* sett
 
 
 @contextmanager
-def failing_on_bad_input(path: Path) -> Iterator[None]:
+def failing_on_bad_input(path: Path, landed: Landed | None = None) -> Iterator[None]:
     """Any error reading the export reaches the user as one line (file, what, setting); the traceback of
-    a parser error (Polars, DuckDB, codecs) follows in the failure's metadata, never leads."""
+    a parser error (Polars, DuckDB, codecs) follows in the failure's metadata, never leads. With `landed`,
+    the messages name the user's file where they name the landed copy read (its digest is in metadata)."""
+
+    def shown(text: str) -> str:
+        return text if landed is None else text.replace(str(landed.path), str(landed.source))
+
     try:
         yield
-    except (ExportError, EmptyInputError) as error:
-        raise dg.Failure(description=str(error)) from error
+    except (ExportError, EmptyInputError, InputPathError) as error:
+        raise dg.Failure(description=shown(str(error))) from error
     except (pl.exceptions.PolarsError, duckdb.Error, UnicodeError) as error:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise dg.Failure(
-            description=f"{path}: {type(error).__name__}: {first[:200]}; {SETTINGS_HINT}",
+            description=shown(f"{path}: {type(error).__name__}: {first[:200]}; {SETTINGS_HINT}"),
             metadata={"traceback": dg.MetadataValue.text(traceback.format_exc())},
         ) from error
 
@@ -108,12 +121,16 @@ def raw_csv(context: dg.AssetExecutionContext, sales_settings: SalesSettingsReso
     thousands separator, currency signs, date order; each detected or set in `SALES_INGEST__READING__DIALECT__*`)
     and its record count as the one reader counts it (malformed lines included).
 
-    When `SALES_RAW_CSV` (default `$SALES_DATA_DIR/raw/sales_data_sample.csv`) does not exist, a
-    deterministic sample shaped like the real export is generated there first.
+    The file is checked first (a configured `SALES_RAW_CSV` that is missing, a directory, a FIFO, a
+    symlink loop or unreadable stops the run before anything is written), then copied into
+    `raw/landed/<sha256>.csv` while it is hashed; that immutable copy is what is inspected here and what
+    `clean_parquet` reads, so lineage and data name the same bytes. Only when no `SALES_RAW_CSV` is
+    configured and the default `$SALES_DATA_DIR/raw/sales_data_sample.csv` does not exist is a
+    deterministic sample shaped like the real export generated there first.
     """
     settings = sales_settings.get()
     path = settings.raw_csv_path
-    generated = not path.exists()
+    generated = settings.raw_csv is None and not path.exists()
     if generated:
         context.log.warning(f"{path} does not exist: generating the embedded sample there")
         result = generate_sales_csv(
@@ -125,17 +142,23 @@ def raw_csv(context: dg.AssetExecutionContext, sales_settings: SalesSettingsReso
             price_cap=settings.ingest.price_cap,
         )
         context.log.info(f"generated {result['rows']:,} rows in {result['seconds']}s")
-    with timed(context.log, f"inspect {path}") as timing, failing_on_bad_input(path):
-        facts = inspect_raw_csv(path, settings)
-        digest = sha256_file(path)
+    with failing_on_bad_input(path):
+        check_input_file(path, "SALES_RAW_CSV")
+        landed = land(path, settings.landed_dir)
+    with timed(context.log, f"inspect {path}") as timing, failing_on_bad_input(path, landed):
+        facts = inspect_raw_csv(landed.path, settings)
+    make_current(landed)
+    digest = landed.sha256
     context.log.info(
         f"{path}: {facts['dagster/row_count']:,} records, encoding {facts['encoding']}, delimiter "
-        f"{facts['delimiter']!r}, date order {facts['date_order']}, sha256 {digest[:12]}"
+        f"{facts['delimiter']!r}, date order {facts['date_order']}, sha256 {digest[:12]}, landed as "
+        f"{landed.path}"
     )
     return dg.MaterializeResult(
         metadata={
             "path": path_metadata(settings, path),
-            "bytes": path.stat().st_size,
+            "landed_path": path_metadata(settings, landed.path),
+            "bytes": landed.bytes,
             # The full digest is the data version; a prefix identifies the file in the metadata column.
             "sha256_prefix": digest[:16],
             **facts,
@@ -196,13 +219,15 @@ def clean_parquet(
     Parquet by YEAR, swapped in whole; a run that rejects too much, or meets dates that disagree with
     YEAR_ID/MONTH_ID/QTR_ID or fall outside the configured range, stops and leaves the previous data."""
     settings = sales_settings.get()
-    source = settings.raw_csv_path
+    with failing_on_bad_input(settings.landed_dir):
+        landed = current_landed(settings.landed_dir)
+    source = landed.path
     work_root = settings.root / "processed"
     work_root.mkdir(parents=True, exist_ok=True)
     with (
-        timed(context.log, f"clean {source}") as timing,
+        timed(context.log, f"clean {landed.source} (sha256 {landed.sha256[:12]})") as timing,
         tempfile.TemporaryDirectory(dir=work_root) as work,
-        failing_on_bad_input(source),
+        failing_on_bad_input(source, landed),
         staged_directory(settings.parquet_dir) as parquet_stage,
         atomic_path(settings.rejects_path) as rejects_stage,
     ):
@@ -214,7 +239,7 @@ def clean_parquet(
             # Raised inside the staging blocks: the staged output is thrown away and the previous good
             # Parquet, rejects and everything downstream stay in place.
             raise dg.Failure(
-                description=f"{source}: " + " | ".join(stops),
+                description=f"{landed.source}: " + " | ".join(stops),
                 metadata={"row_balance": stats.balance},
             )
     context.log.info(stats.balance)
@@ -226,6 +251,8 @@ def clean_parquet(
     return dg.MaterializeResult(
         metadata={
             **_stats_metadata(stats),
+            "source_path": path_metadata(settings, landed.source),
+            "source_sha256_prefix": landed.sha256[:16],
             "parquet_dir": path_metadata(settings, settings.parquet_dir),
             "rejects_path": path_metadata(settings, settings.rejects_path),
             "preview": table_metadata(preview),

@@ -154,7 +154,7 @@ def outputs_digest(data_dir: Path) -> str:
         (None, r"bad\.csv: has a header but no data rows"),
         (
             b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
-            r"bad\.csv: holds NUL bytes, so it is a binary file, not CSV text",
+            r"bad\.csv: line 3: holds 5 NUL bytes on 2 of 4 lines, so it is a binary file, not CSV text",
         ),
         (b"", r"bad\.csv: the file is empty"),
     ],
