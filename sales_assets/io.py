@@ -28,6 +28,8 @@ from typing import Any
 
 import polars as pl
 
+from sales_serving.contract.csv_out import write_frame_csv
+
 # Versions of a published directory older than the one just replaced stay this long after they were
 # replaced, so a reader that listed a layer's files just before two quick publishes can still open them.
 VERSION_GRACE_SECONDS = 30.0
@@ -114,7 +116,7 @@ def write_frame_atomic(frame: pl.DataFrame, target: Path) -> Path:
         if target.suffix == ".parquet":
             frame.write_parquet(tmp)
         elif target.suffix == ".csv":
-            frame.write_csv(tmp)
+            write_frame_csv(frame, tmp)  # the one CSV writer: no cell runs as a spreadsheet formula
         else:
             raise ValueError(f"{target}: expected a .parquet or .csv target")
     return target

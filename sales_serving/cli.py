@@ -2,15 +2,15 @@
 
 --show-schema, --json '{...}', --json-file f.json (one object or a list), --csv in.csv --out out.csv.
 A CSV is read by the one export reader (`sales_serving.contract.export`: encoding, delimiter, decimal mark,
-thousands separator detected, strict numbers); --out is written atomically, never over --csv, and text
-cells that a spreadsheet would run as formulas are prefixed with an apostrophe.
+thousands separator detected, strict numbers); --out is written atomically, never over --csv, through the
+one CSV writer (`sales_serving.contract.csv_out`: a cell, header cells too, that a spreadsheet would run as
+a formula is prefixed with an apostrophe), with each row's warnings in a `warnings` column.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import os
 import sys
@@ -23,6 +23,7 @@ import polars as pl
 from pydantic import ValidationError
 
 from sales_serving.contract.bundle import BundleError
+from sales_serving.contract.csv_out import NumberText, SafeCsvWriter
 from sales_serving.contract.export import (
     LINE,
     Dialect,
@@ -38,12 +39,11 @@ from sales_serving.contract.export import (
 from sales_serving.features import RowError
 from sales_serving.loading import LoadedModel, load_current
 from sales_serving.schema import SalesFeatures
-from sales_serving.scoring import predict_many, predict_one
+from sales_serving.scoring import model_warnings, predict_many, predict_one
 from sales_serving.served_model import HOW_TO_TRAIN
 from sales_serving.settings import ServingSettings
 
 CSV_CHUNK_ROWS = 10_000
-FORMULA_START = r"^[=+\-@\t\r]"
 
 
 class InputError(Exception):
@@ -112,19 +112,14 @@ def interval_columns(model: LoadedModel) -> list[str]:
     ]
 
 
-def spreadsheet_safe(column: str) -> pl.Expr:
-    """A text cell that a spreadsheet would run as a formula (starts with = + - @, tab or CR) gets a
-    leading apostrophe (OWASP's CSV injection rule), so the scored file cannot run anything."""
-    text = pl.col(column)
-    return pl.when(text.str.contains(FORMULA_START)).then(pl.lit("'") + text).otherwise(text).alias(column)
-
-
 def score_csv(
     model: LoadedModel, path: Path, out: TextIO, errors: TextIO, reading: ExportReading
 ) -> tuple[int, int]:
     """Read `path` through the one export reader (any dialect it knows), write every record plus a
-    prediction or the reason it has none to `out`; malformed lines are reported and written with their
-    text in the error. Returns (scored, rejected)."""
+    prediction (or the reason it has none) and the row's warnings, as `--json` gives them, to `out`
+    through the one CSV writer (`SafeCsvWriter`: no cell, header included, runs as a formula); the
+    model's own warnings go to `errors` once. Malformed lines are reported and written with their text in
+    the error. Returns (scored, rejected)."""
     layout = csv_layout()
     prediction_column = f"predicted_{model.metadata.target}"
     bound_columns = interval_columns(model)
@@ -136,14 +131,16 @@ def score_csv(
             raise InputError(str(error)) from error
         dialect = export.dialect
         columns = [c for c in export.header.names if c not in export.header.unnamed]
-        writer = csv.writer(out)
-        writer.writerow([*columns, prediction_column, *bound_columns, "error"])
+        writer = SafeCsvWriter(out)
+        writer.writerow([*columns, prediction_column, *bound_columns, "error", "warnings"])
+        for message in model_warnings(model):
+            print(f"warning: {message}", file=errors)
         rejected = 0
         for line, text, reason in structure.malformed.iter_rows():
             rejected += 1
             print(f"line {line}: {reason}", file=errors)
             blanks = [""] * (len(columns) + 1 + len(bound_columns))
-            writer.writerow([*blanks, f"line {line}: {reason}: {text[:80]}"])
+            writer.writerow([*blanks, f"line {line}: {reason}: {text[:80]}", ""])
         numeric = [c for c in columns if c in layout.numeric]
         typed = [
             (integer_value(c, dialect) if c in layout.integer_columns else number_value(c, dialect)).alias(
@@ -178,9 +175,10 @@ def _score_batch(
     writer: Any,
     errors: TextIO,
 ) -> tuple[int, int]:
-    # line -> (prediction, interval bounds in interval_columns' order, reason); blanks where rejected.
+    # line -> (prediction, interval bounds in interval_columns' order, reason, the row's warnings);
+    # blanks where rejected.
     no_bounds = [""] * (2 * len(model.intervals.levels) if model.intervals is not None else 0)
-    results: dict[int, tuple[str, list[str], str]] = {}
+    results: dict[int, tuple[str, list[str], str, str]] = {}
     valid: list[tuple[int, SalesFeatures]] = []
     fields = SalesFeatures.model_fields
     reasons = batch.select(
@@ -196,7 +194,7 @@ def _score_batch(
         line = record[LINE]
         not_numbers = [why[c] for c in numeric if record[c] is not None and record[f"__typed_{c}"] is None]
         if not_numbers:
-            results[line] = ("", no_bounds, "; ".join(not_numbers))
+            results[line] = ("", no_bounds, "; ".join(not_numbers), "")
             continue
         # Only the request's own fields are validated; other columns pass through to the output.
         present = {
@@ -207,36 +205,39 @@ def _score_batch(
         try:
             valid.append((line, SalesFeatures.model_validate(present)))
         except ValidationError as error:
-            results[line] = ("", no_bounds, describe_validation_error(error))
+            results[line] = ("", no_bounds, describe_validation_error(error), "")
     while valid:
         try:
             response = predict_many(model, [row for _, row in valid])
         except RowError as error:
             line = valid.pop(error.row)[0]
-            results[line] = ("", no_bounds, f"{error.field}: {error.message}")
+            results[line] = ("", no_bounds, f"{error.field}: {error.message}", "")
             continue
         bands = response.intervals or []
+        row_warnings: dict[int, list[str]] = {}
+        for warning in response.warnings:
+            if warning.row is not None:
+                row_warnings.setdefault(warning.row, []).append(warning.message)
         for index, ((line, _), prediction) in enumerate(zip(valid, response.predictions, strict=True)):
             bounds = [repr(value) for band in bands for value in (band.lower[index], band.upper[index])]
-            results[line] = (repr(prediction), bounds, "")
+            results[line] = (repr(prediction), bounds, "", "; ".join(row_warnings.get(index, [])))
         break
-    # Number cells are written trimmed, as the reader read them; a number is never prefixed.
-    safe = batch.with_columns(pl.col(numeric).str.strip_chars()).with_columns(
-        [spreadsheet_safe(c) for c in columns if c not in numeric]
-        + [
-            pl.when(pl.col(f"__typed_{c}").is_null()).then(spreadsheet_safe(c)).otherwise(pl.col(c)).alias(c)
-            for c in numeric
-        ]
-    )
+    # Number cells are written trimmed, as the reader read them; one that parsed is a number, never
+    # prefixed (`NumberText`), one that did not is text like any other.
+    trimmed = batch.with_columns(pl.col(numeric).str.strip_chars())
+    parsed = trimmed.select(pl.col(f"__typed_{c}").is_not_null().alias(c) for c in numeric)
     scored = rejected = 0
-    for line, *cells in safe.select(LINE, *columns).iter_rows():
-        prediction, bounds, reason = results[line]
+    for (line, *cells), is_number in zip(
+        trimmed.select(LINE, *columns).iter_rows(), parsed.iter_rows(named=True), strict=True
+    ):
+        cells = [NumberText(v) if is_number.get(c) else v for c, v in zip(columns, cells, strict=True)]
+        prediction, bounds, reason, warnings = results[line]
         if reason:
             rejected += 1
             print(f"line {line}: {reason}", file=errors)
         else:
             scored += 1
-        writer.writerow([*("" if c is None else c for c in cells), prediction, *bounds, reason])
+        writer.writerow([*("" if c is None else c for c in cells), prediction, *bounds, reason, warnings])
     return scored, rejected
 
 

@@ -245,3 +245,32 @@ def test_csv_carries_80_and_95_percent_intervals_exact_below_the_price_cap(
     # The fixture bundle's relative bands: 80% is -10%/+12%, 95% is -20%/+25% of the prediction.
     assert low80 == pytest.approx(predicted * 0.9) and high95 == pytest.approx(predicted * 1.25)
     assert all(rejected[c] == "" for c in [*bounds, "predicted_SALES"]) and rejected["error"]
+
+
+@pytest.mark.parametrize("header", ["=EXTRA_HEADER", "+X", "-X", "@X", "\tX"])
+def test_header_cells_are_escaped_like_data_cells(
+    bundle_v1: Path, example_row: dict, tmp_path: Path, capsys: pytest.CaptureFixture, header: str
+) -> None:
+    source = _write_rows(tmp_path / "in.csv", [example_row | {header: "x"}])
+    out = tmp_path / "out.csv"
+    assert main(["--csv", str(source), "--out", str(out)]) == 0
+    capsys.readouterr()
+    written = next(csv.reader(out.open(newline="")))
+    name = header.strip()  # the reader trims header names, so a leading tab or CR is gone already
+    assert ("'" + name if name[0] in "=+-@" else name) in written
+    assert all(not cell or cell[0] not in "=+-@\t\r" for cell in written)
+
+
+def test_csv_scoring_writes_each_rows_warnings_as_json_gives_them(
+    bundle_v1: Path, example_row: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    rows = [example_row, example_row | {"COUNTRY": "Atlantis"}]
+    assert main(["--json", json.dumps(rows)]) == 0
+    given = json.loads(capsys.readouterr().out)["warnings"]
+    row_warnings = {w["row"]: w["message"] for w in given if w["row"] is not None}
+    assert list(row_warnings) == [1] and "'Atlantis' was not seen in training" in row_warnings[1]
+    out = tmp_path / "out.csv"
+    assert main(["--csv", str(_write_rows(tmp_path / "in.csv", rows)), "--out", str(out)]) == 0
+    capsys.readouterr()
+    scored = list(csv.DictReader(out.open(newline="")))
+    assert [row["warnings"] for row in scored] == ["", row_warnings[1]]
