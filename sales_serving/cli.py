@@ -334,6 +334,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise InputError(f"{args.csv}: no such file")
             with atomic_output(args.out) as out:
                 scored, rejected = score_csv(model, args.csv, out, sys.stderr, _reading(args))
+                if not scored:
+                    # Raised inside the block: a run that scored nothing never replaces --out.
+                    raise InputError(
+                        f"{args.csv}: no row could be scored ({rejected} rejected, reasons above); "
+                        f"{args.out} is left as it was"
+                    )
             print(f"scored {scored} rows, rejected {rejected}; wrote {args.out}", file=sys.stderr)
             return 1 if rejected else 0
     except InputError as error:

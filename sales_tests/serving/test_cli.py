@@ -274,3 +274,14 @@ def test_csv_scoring_writes_each_rows_warnings_as_json_gives_them(
     capsys.readouterr()
     scored = list(csv.DictReader(out.open(newline="")))
     assert [row["warnings"] for row in scored] == ["", row_warnings[1]]
+
+
+def test_a_run_that_scores_nothing_never_replaces_out(
+    bundle_v1: Path, example_row: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "out.csv"
+    out.write_text("the last good scores\n")
+    source = _write_rows(tmp_path / "in.csv", [example_row | {"QUANTITYORDERED": "n/a"}] * 3)
+    assert main(["--csv", str(source), "--out", str(out)]) == 1
+    assert "no row could be scored (3 rejected" in capsys.readouterr().err
+    assert out.read_text() == "the last good scores\n"
