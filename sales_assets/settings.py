@@ -65,14 +65,10 @@ class IngestSettings(BaseModel):
 
     reading: ExportReading = Field(default_factory=ExportReading)
 
-    # strptime formats tried after the built-in numeric dates (D/M/Y, M/D/Y, Y-M-D, Excel day numbers):
-    # English month names, which say their order themselves (`24-Feb-2003`, `Feb 24, 2003`). Two-digit
-    # years first: `%Y` would read `03` as the year 3.
-    extra_date_formats: list[str] = [
-        f"{date}{time}"
-        for date in ("%d-%b-%y", "%d-%b-%Y", "%d %b %Y", "%b %d, %Y", "%B %d, %Y", "%d %B %Y")
-        for time in ("", " %H:%M", " %H:%M:%S")
-    ]
+    # strptime formats tried after the built-in dates (D/M/Y, M/D/Y, Y-M-D and ISO 8601, Excel day
+    # numbers, month names in English and the common European languages): for a spelling none of those
+    # reads.
+    extra_date_formats: list[str] = []
     required_columns: list[str] = [
         "ORDERNUMBER",
         "QUANTITYORDERED",
@@ -143,6 +139,7 @@ class IngestSettings(BaseModel):
             number_columns=tuple(self.float_columns),
             date_column="ORDERDATE",
             month_column="MONTH_ID",
+            year_column="YEAR_ID",
         )
 
 

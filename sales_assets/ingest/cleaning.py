@@ -236,7 +236,7 @@ class RecordPass:
 
     rows: int
     last_nulls: int  # rows whose last column is empty: a sign of short lines (`Export.looks_well_formed`)
-    date_pairs: pl.DataFrame  # distinct (date text, month text, first line), as `Export.date_pairs`
+    date_pairs: pl.DataFrame  # distinct (date, month, year texts; first line), as `Export.date_pairs`
     # LINE and a 64-bit hash of each row's key cells as written (`key_columns`): equal rows hash equal.
     hashes: pl.DataFrame | None
 
@@ -268,24 +268,27 @@ def record_pass(export: Export, with_hashes: bool = True) -> RecordPass:
     """
     frame = export.scan(normalise=False)
     values = value_columns(frame)
-    date, month = export.layout.date_column, export.layout.month_column
+    date, month, year = export.layout.date_column, export.layout.month_column, export.layout.year_column
     month_expr = pl.col(month) if month in values else pl.lit(None, pl.String)
+    year_expr = pl.col(year) if year in values else pl.lit(None, pl.String)
     selected = [
         pl.col(LINE),
         pl.col(values[-1]).is_null().alias("__last_null"),
         pl.col(date).cast(pl.Categorical).alias("text"),
         month_expr.cast(pl.Categorical).alias("month"),
+        year_expr.cast(pl.Categorical).alias("year"),
     ]
     if with_hashes:
         selected.append(row_hash(key_columns(values, date)))
     rows = frame.select(selected).collect(engine="streaming")
     distinct = (
-        rows.group_by("text", "month")
+        rows.group_by("text", "month", "year")
         .agg(pl.col(LINE).min())
         .select(
             pl.col(LINE),
             pl.col("text").cast(pl.String).alias(date),
             pl.col("month").cast(pl.String).alias(month or "__month"),
+            pl.col("year").cast(pl.String).alias(year or "__year"),
         )
     )
     return RecordPass(

@@ -18,7 +18,7 @@ structure check), `header` (delimiter and columns), `numbers`, `dates`, `dialect
 by `sales-predict`; imports neither dagster nor `sales_assets`.
 """
 
-from sales_serving.contract.export.dates import DateOrderDecision, decide_date_order, parse_dates
+from sales_serving.contract.export.dates import Decision, decide_date_order, parse_dates
 from sales_serving.contract.export.dialect import Dialect
 from sales_serving.contract.export.encoding import (
     FoundEncoding,
@@ -51,7 +51,7 @@ __all__ = [
     "LINE",
     "SETTING_PREFIX",
     "DateOrder",
-    "DateOrderDecision",
+    "Decision",
     "Dialect",
     "Export",
     "ExportDialect",

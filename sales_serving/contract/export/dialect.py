@@ -17,6 +17,7 @@ class Dialect:
     currency_signs: tuple[str, ...] = ()
     date_order: str | None = None
     two_digit_year_pivot: int = 69
+    excel_date_system: int = 1900
     non_ascii_bytes: int = 0
     line_ends: str = "not counted"  # LF, CRLF, CR or mixed (with counts)
     lines_above_header: int = 0  # report titles (and a `sep=` line) skipped above the header
@@ -34,6 +35,7 @@ class Dialect:
             "currency_signs": " ".join(self.currency_signs) or "none",
             "date_order": self.date_order or "not decided",
             "two_digit_year_pivot": self.two_digit_year_pivot,
+            "excel_date_system": self.excel_date_system,
             "line_ends": self.line_ends,
             "lines_above_header": self.lines_above_header,
         }

@@ -28,6 +28,10 @@ class NumberFormat:
     evidence: str = "no separators seen"
 
 
+# Marks that are only ever thousands separators: apostrophes (Swiss `2'871.00`, `2’871.00`) and spaces.
+SPACE_LIKE_THOUSANDS = "'’ \u00a0\u202f"
+
+
 class Seen(NamedTuple):
     """One number cell of the sample: where it is and its text."""
 
@@ -53,7 +57,7 @@ def _vote(votes: SeparatorVotes, seen: Seen, signs_pattern: re.Pattern[str]) -> 
     signs = signs_pattern.findall(seen.text)
     votes.signs.update(signs)
     bare = signs_pattern.sub("", seen.text).strip().lstrip("+-").strip()
-    if not bare or not re.fullmatch(r"[\d.,' \u00a0\u202f]+", bare) or not bare[0].isdigit():
+    if not bare or not re.fullmatch(r"[\d.,'’ \u00a0\u202f]+", bare) or not bare[0].isdigit():
         return  # not a number in any format: rejected later with its reason
     marks = [c for c in bare if not c.isdigit()]
     if not marks:
@@ -62,7 +66,7 @@ def _vote(votes: SeparatorVotes, seen: Seen, signs_pattern: re.Pattern[str]) -> 
     if len(kinds) == 2:
         votes.decimal.setdefault(marks[-1], seen)
         votes.thousands.setdefault(kinds[0] if kinds[0] != marks[-1] else kinds[1], seen)
-    elif kinds[0] in "' \u00a0\u202f" or len(marks) > 1:
+    elif kinds[0] in SPACE_LIKE_THOUSANDS or len(marks) > 1:
         votes.thousands.setdefault(kinds[0], seen)
     elif len(bare) - bare.index(kinds[0]) - 1 != 3:
         votes.decimal.setdefault(kinds[0], seen)
@@ -159,7 +163,7 @@ def _plain_number_text(text: pl.Expr, dialect: Dialect) -> pl.Expr:
         text = text.str.replace_all(_currency_pattern(dialect.currency_signs), "").str.strip_chars()
     if dialect.thousands_separator:
         sep, dec = re.escape(dialect.thousands_separator), re.escape(dialect.decimal_mark)
-        grouped = rf"^[+-]?(?:\d{{1,3}}(?:{sep}\d{{3}})+|\d+)(?:{dec}\d*)?$"
+        grouped = rf"^[+-]?(?:\d{{1,3}}(?:{sep}\d{{3}})+|\d+)(?:{dec}\d*)?(?:[eE][+-]?\d+)?$"
         text = pl.when(text.str.contains(grouped)).then(
             text.str.replace_all(dialect.thousands_separator, "", literal=True)
         )
@@ -186,10 +190,18 @@ def finite(value: pl.Expr) -> pl.Expr:
     return pl.when(value.is_finite()).then(value)
 
 
+# Integral floats up to this magnitude are exact in a float64, so `30.0` or `3E+01` is the integer 30.
+MAX_EXACT_FLOAT_INTEGER = 2**53
+
+
 def integer_value(column: str, dialect: Dialect) -> pl.Expr:
-    """Int64 of an integer column's text, parsed as an integer (never through a float, so a 17-digit
-    ORDERNUMBER stays exact); null when the text is not a whole number or does not fit 64 bits."""
-    return _plain_number_text(pl.col(column).str.strip_chars(), dialect).cast(pl.Int64, strict=False)
+    """Int64 of an integer column's text: parsed as an integer first (never through a float, so a
+    17-digit ORDERNUMBER stays exact), else as an integral float (`30.0`, `3E+01`, as spreadsheets write
+    counts) within 2**53; null when the text is not a whole number or does not fit 64 bits."""
+    plain = _plain_number_text(pl.col(column).str.strip_chars(), dialect)
+    as_float = plain.cast(pl.Float64, strict=False)
+    integral = (as_float.floor() == as_float) & (as_float.abs() <= MAX_EXACT_FLOAT_INTEGER)
+    return pl.coalesce(plain.cast(pl.Int64, strict=False), pl.when(integral).then(as_float.cast(pl.Int64)))
 
 
 def number_reason(column: str, dialect: Dialect, kind: str) -> pl.Expr:
@@ -197,7 +209,7 @@ def number_reason(column: str, dialect: Dialect, kind: str) -> pl.Expr:
     raw = pl.col(column).str.strip_chars()
     plain = _plain_number_text(raw, dialect)
     if kind == "whole number":
-        in_range = plain.str.contains(r"^[+-]?\d+$")
+        in_range = plain.str.contains(r"^[+-]?\d+(?:\.0*)?$")
         detail = pl.when(in_range).then(pl.lit("is out of range for a 64-bit integer"))
     else:
         finite_text = plain.str.contains(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")

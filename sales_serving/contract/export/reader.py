@@ -10,7 +10,12 @@ from pathlib import Path
 
 import polars as pl
 
-from sales_serving.contract.export.dates import DATE_PARTS, EXCEL_SERIAL, decide_date_order
+from sales_serving.contract.export.dates import (
+    DATE_PARTS,
+    EXCEL_SERIAL,
+    decide_date_order,
+    decide_excel_system,
+)
 from sales_serving.contract.export.dialect import Dialect
 from sales_serving.contract.export.encoding import (
     UTF16_BOMS,
@@ -217,8 +222,11 @@ class Export:
         if pairs is None:
             pairs = self.date_pairs(self.scan())
         decision = decide_date_order(self.path, pairs, self.layout, self.reading.dialect.date_order)
-        self.dialect.date_order = decision.order
+        self.dialect.date_order = decision.value
         self.dialect.evidence["date_order"] = decision.evidence
+        system = decide_excel_system(pairs, self.reading.dialect.excel_date_system)
+        self.dialect.excel_date_system = int(system.value)
+        self.dialect.evidence["excel_date_system"] = system.evidence
         text = pl.col("text").str.strip_chars()
         kinds = pairs.select(
             text.str.extract(DATE_PARTS.pattern, 3).str.len_chars().eq(2).sum().alias("two_digit_years"),
@@ -228,16 +236,17 @@ class Export:
             f"{kinds['two_digit_years'] or 0} distinct date(s) with a two-digit year, "
             f"{kinds['excel_day_numbers'] or 0} as Excel day numbers"
         )
-        return decision.order
+        return decision.value
 
     def date_pairs(self, frame: pl.LazyFrame) -> pl.DataFrame:
         """Distinct (date text, month text) pairs of `frame` with the first line each occurs on."""
-        date, month = self.layout.date_column, self.layout.month_column
-        month_expr = (
-            pl.col(month) if month and month in frame.collect_schema().names() else pl.lit(None, pl.String)
+        date, names = self.layout.date_column, frame.collect_schema().names()
+        month, year = (
+            pl.col(c) if c and c in names else pl.lit(None, pl.String)
+            for c in (self.layout.month_column, self.layout.year_column)
         )
         return (
-            frame.group_by(pl.col(date).alias("text"), month_expr.alias("month"))
+            frame.group_by(pl.col(date).alias("text"), month.alias("month"), year.alias("year"))
             .agg(pl.col(LINE).min().alias("line"))
             .filter(pl.col("text").is_not_null())
             .collect(engine="streaming")

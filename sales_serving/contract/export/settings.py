@@ -18,12 +18,14 @@ class ExportDialect(BaseModel):
     delimiter: Literal[",", ";", "\t", "|"] | None = None
     decimal_mark: Literal[".", ","] | None = None
     # "" means numbers carry no thousands separator.
-    thousands_separator: Literal[",", ".", "'", " ", "\u00a0", "\u202f", ""] | None = None
+    thousands_separator: Literal[",", ".", "'", "’", " ", "\u00a0", "\u202f", ""] | None = None
     # Signs stripped from money columns ([] means none is allowed).
     currency_signs: list[str] | None = None
     date_order: DateOrder | None = None
     # Two-digit years: 00..pivot-1 are 20xx, pivot..99 are 19xx (POSIX strptime's rule with pivot 69).
     two_digit_year_pivot: int = 69
+    # Excel's date system of serial day numbers: 1900 (Windows) or 1904 (old Mac); None decides per file.
+    excel_date_system: Literal[1900, 1904] | None = None
 
 
 class ExportReading(BaseModel):
@@ -52,6 +54,7 @@ class ExportLayout:
     number_columns: tuple[str, ...] = ()  # money and other decimal numbers
     date_column: str | None = None
     month_column: str | None = None  # the month number a date must agree with (date-order evidence)
+    year_column: str | None = None  # the year a date must agree with (Excel date-system evidence)
 
     @property
     def numeric(self) -> frozenset[str]:
