@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import polars as pl
+
+# Unicode category Cf: zero-width spaces and joiners, a BOM inside a cell, direction marks. Invisible in
+# a spreadsheet, they split `USA` from `USA\u200b` and break numbers.
+FORMAT_CHARACTERS = r"\p{Cf}"
+
 
 @dataclass
 class Dialect:
@@ -19,6 +25,9 @@ class Dialect:
     two_digit_year_pivot: int = 69
     excel_date_system: int = 1900
     non_ascii_bytes: int = 0
+    # False only when the scan saw no byte above 0x7F: ASCII text is NFC already and holds no Cf.
+    may_hold_non_ascii: bool = True
+    quote_escape: str = "doubled"  # `""` inside a quoted field (RFC 4180), or `backslash` (`\"`)
     line_ends: str = "not counted"  # LF, CRLF, CR or mixed (with counts)
     lines_above_header: int = 0  # report titles (and a `sep=` line) skipped above the header
     evidence: dict[str, str] = field(default_factory=dict)
@@ -37,5 +46,15 @@ class Dialect:
             "two_digit_year_pivot": self.two_digit_year_pivot,
             "excel_date_system": self.excel_date_system,
             "line_ends": self.line_ends,
+            "quote_escape": self.quote_escape,
             "lines_above_header": self.lines_above_header,
         }
+
+
+def tidy_text(cell: pl.Expr, dialect: Dialect) -> pl.Expr:
+    """`cell` trimmed of Unicode white space (no-break spaces U+00A0 and U+202F included, which
+    spreadsheets put around numbers and names) and, when the file may hold non-ASCII text, with format
+    characters (category Cf) removed and composed to Unicode NFC, so `Mu\u0308ller` is `Müller`."""
+    if dialect.may_hold_non_ascii:
+        cell = cell.str.replace_all(FORMAT_CHARACTERS, "").str.normalize("NFC")
+    return cell.str.strip_chars()

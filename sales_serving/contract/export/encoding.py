@@ -317,8 +317,33 @@ def detect_encoding(path: Path, candidates: Sequence[str]) -> FoundEncoding:
 NUL_MARK = "\u2400"  # SYMBOL FOR NULL: stands for a NUL byte in the UTF-8 copy, whose line is then rejected
 
 
-def _normalised_text(text: str) -> str:
-    """Line ends as LF (CR LF and a CR alone, Excel for Mac's), a NUL byte as NUL_MARK."""
+# A backslash escape of a quote inside a quoted field (MySQL, PHP): `\"`, and `\\` for a backslash.
+BACKSLASH_QUOTE = re.compile(r'\\"(?![,;\t|\r\n])')
+_BACKSLASH_ESCAPES = re.compile(r'\\([\\"])')
+
+
+def detect_quote_escape(path: Path, encoding: str, limit_bytes: int = 1 << 16) -> tuple[str, int]:
+    """(`backslash` or `doubled`, the line of the first backslash-escaped quote or 0) from the file's
+    first `limit_bytes`: a `\"` that does not end a field is an escaped quote, which RFC 4180 spells
+    `""`."""
+    with open(path, "rb") as handle:
+        head = handle.read(limit_bytes).decode(encoding, errors="replace")
+    found = BACKSLASH_QUOTE.search(head)
+    if found is None:
+        return "doubled", 0
+    return "backslash", head.count("\n", 0, found.start()) + 1
+
+
+def _unescaped(text: str) -> str:
+    """Backslash escapes as RFC 4180 spells them: `\"` as `""`, `\\` as one backslash."""
+    return _BACKSLASH_ESCAPES.sub(lambda m: '""' if m.group(1) == '"' else "\\", text)
+
+
+def _normalised_text(text: str, backslash_quotes: bool = False) -> str:
+    """Line ends as LF (CR LF and a CR alone, Excel for Mac's), a NUL byte as NUL_MARK and, with
+    `backslash_quotes`, backslash escapes in RFC 4180's spelling."""
+    if backslash_quotes and "\\" in text:
+        text = _unescaped(text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in text:
@@ -331,7 +356,9 @@ class Transcoded(NamedTuple):
     nul_bytes: int  # NUL bytes met (each now NUL_MARK)
 
 
-def transcode_to_utf8(source: Path, target: Path, encoding: str) -> Transcoded:
+def transcode_to_utf8(
+    source: Path, target: Path, encoding: str, backslash_quotes: bool = False
+) -> Transcoded:
     """Write `source` as UTF-8 without a BOM to `target`, chunk by chunk (bounded memory), every line end
     as LF and a NUL byte as NUL_MARK (Polars reads lines at LF, and a NUL would end its line reader's
     cells).
@@ -340,7 +367,7 @@ def transcode_to_utf8(source: Path, target: Path, encoding: str) -> Transcoded:
     """
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     lines_before = 0
-    held = ""  # a CR at a chunk's end: the next chunk tells whether an LF follows it
+    held = ""
     nul_bytes = 0
     with open(target, "wb") as out:
         first = True
@@ -360,8 +387,9 @@ def transcode_to_utf8(source: Path, target: Path, encoding: str) -> Transcoded:
             if first:
                 text = text.removeprefix("\ufeff")
                 first = False
-            held = "\r" if text.endswith("\r") else ""
+            # A CR or a backslash at a chunk's end waits for the next chunk's first character.
+            held = text[len(text.rstrip("\\")) :] or ("\r" if text.endswith("\r") else "")
             nul_bytes += text.count("\x00")
-            out.write(_normalised_text(text[: len(text) - len(held)]).encode("utf-8"))
-        out.write(_normalised_text(held + decoder.decode(b"", final=True)).encode("utf-8"))
+            out.write(_normalised_text(text[: len(text) - len(held)], backslash_quotes).encode("utf-8"))
+        out.write(_normalised_text(held + decoder.decode(b"", final=True), backslash_quotes).encode("utf-8"))
     return Transcoded(target, nul_bytes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -33,8 +34,15 @@ def split_fields(line: str, delimiter: str) -> list[str]:
 
 
 def canonical_key(name: str) -> str:
-    """Header names match ignoring case and surrounding spaces (NBSP and a stray BOM included)."""
-    return name.replace("\ufeff", "").strip().upper()
+    """Header names match ignoring case, surrounding spaces (NBSP too), format characters (a stray BOM,
+    a zero-width space) and Unicode composition."""
+    return clean_name(name).upper()
+
+
+def clean_name(name: str) -> str:
+    """A header name in NFC without format characters (category Cf), trimmed."""
+    visible = "".join(c for c in name if unicodedata.category(c) != "Cf")
+    return unicodedata.normalize("NFC", visible).strip()
 
 
 def _named(line: str, delimiter: str, known: set[str]) -> int:
@@ -126,7 +134,7 @@ def read_header(path: Path, fields: list[str], layout: ExportLayout, line: int =
         elif key in canonical:
             names.append(canonical[key])
         else:
-            names.append(raw.replace("\ufeff", "").strip())
+            names.append(clean_name(raw))
             extra.append(names[-1])
     seen: set[str] = set()
     for name in names:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import polars as pl
 
-from sales_serving.contract.export.dialect import Dialect
+from sales_serving.contract.export.dialect import Dialect, tidy_text
 from sales_serving.contract.export.errors import MAX_SEEN, SETTING_PREFIX, cut, export_error
 from sales_serving.contract.export.settings import ExportDialect, ExportReading
 
@@ -182,7 +182,7 @@ def parsed_number(column: str, dialect: Dialect) -> pl.Expr:
     """Float64 of a number column's text in the file's format, `NaN` and infinities included (`finite`
     then makes them null): `number_value` in two steps, for a streaming query, which evaluates an
     expression used twice twice."""
-    return _plain_number_text(pl.col(column).str.strip_chars(), dialect).cast(pl.Float64, strict=False)
+    return _plain_number_text(tidy_text(pl.col(column), dialect), dialect).cast(pl.Float64, strict=False)
 
 
 def finite(value: pl.Expr) -> pl.Expr:
@@ -198,7 +198,7 @@ def integer_value(column: str, dialect: Dialect) -> pl.Expr:
     """Int64 of an integer column's text: parsed as an integer first (never through a float, so a
     17-digit ORDERNUMBER stays exact), else as an integral float (`30.0`, `3E+01`, as spreadsheets write
     counts) within 2**53; null when the text is not a whole number or does not fit 64 bits."""
-    plain = _plain_number_text(pl.col(column).str.strip_chars(), dialect)
+    plain = _plain_number_text(tidy_text(pl.col(column), dialect), dialect)
     as_float = plain.cast(pl.Float64, strict=False)
     integral = (as_float.floor() == as_float) & (as_float.abs() <= MAX_EXACT_FLOAT_INTEGER)
     return pl.coalesce(plain.cast(pl.Int64, strict=False), pl.when(integral).then(as_float.cast(pl.Int64)))
@@ -206,7 +206,7 @@ def integer_value(column: str, dialect: Dialect) -> pl.Expr:
 
 def number_reason(column: str, dialect: Dialect, kind: str) -> pl.Expr:
     """Why a number column's text has no value (only evaluated for rejected rows)."""
-    raw = pl.col(column).str.strip_chars()
+    raw = tidy_text(pl.col(column), dialect)
     plain = _plain_number_text(raw, dialect)
     if kind == "whole number":
         in_range = plain.str.contains(r"^[+-]?\d+(?:\.0*)?$")

@@ -16,11 +16,12 @@ from sales_serving.contract.export.dates import (
     decide_date_order,
     decide_excel_system,
 )
-from sales_serving.contract.export.dialect import Dialect
+from sales_serving.contract.export.dialect import Dialect, tidy_text
 from sales_serving.contract.export.encoding import (
     UTF16_BOMS,
     FoundEncoding,
     detect_encoding,
+    detect_quote_escape,
     transcode_to_utf8,
 )
 from sales_serving.contract.export.errors import NotCsvTextError, export_error
@@ -151,10 +152,9 @@ class Export:
         return frame
 
     def normalised(self, column: str) -> pl.Expr:
-        """A cell trimmed (NBSP too); in a text column, empty or a null token is missing."""
-        # Polars trims Unicode White_Space, which includes the no-break spaces (U+00A0, U+202F) that
-        # spreadsheets put around numbers and names.
-        trimmed = pl.col(column).str.strip_chars()
+        """A cell trimmed (NBSP too) and, when the file has non-ASCII text, in Unicode NFC with invisible
+        format characters removed; in a text column, empty or a null token is missing."""
+        trimmed = tidy_text(pl.col(column), self.dialect)
         if column in self.layout.numeric:
             return trimmed
         return self._tokens_missing(column, trimmed)
@@ -168,7 +168,7 @@ class Export:
     def with_normalised(self, frame: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
         """`frame` with `columns` normalised (as `normalised`) in two steps, trimmed then tokens missing:
         a streaming query evaluates an expression used twice twice, and the trimming is the dear part."""
-        trimmed = frame.with_columns(pl.col(c).str.strip_chars() for c in columns)
+        trimmed = frame.with_columns(tidy_text(pl.col(c), self.dialect) for c in columns)
         text = [c for c in columns if c not in self.layout.numeric]
         return trimmed.with_columns(self._tokens_missing(c, pl.col(c)) for c in text)
 
@@ -275,10 +275,12 @@ def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_d
     override = reading.dialect
     found = _find_encoding(path, reading)
     text_path, nul_lines = path, found.nul_lines
+    escape, escape_line = detect_quote_escape(path, found.encoding)
+    escape = override.quote_escape or escape
     # A file read with an encoding from settings goes through the strict decoder too, which names the
     # first line the encoding cannot read.
-    if found.needs_copy or override.encoding:
-        copy = transcode_to_utf8(path, work_dir / "export_utf8.csv", found.encoding)
+    if found.needs_copy or override.encoding or escape == "backslash":
+        copy = transcode_to_utf8(path, work_dir / "export_utf8.csv", found.encoding, escape == "backslash")
         text_path, nul_lines = copy.path, max(nul_lines, copy.nul_bytes)
     lines = head_lines(text_path)
     place = find_header(path, lines, layout, override.delimiter)
@@ -305,6 +307,15 @@ def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_d
         date_order=override.date_order,
         line_ends=found.line_ends,
         lines_above_header=place.index,
+        may_hold_non_ascii=found.lines is None or found.non_ascii_bytes > 0,
+        quote_escape=escape,
+    )
+    dialect.evidence["quote_escape"] = (
+        "from settings"
+        if override.quote_escape
+        else f"a backslash-escaped quote on line {escape_line}"
+        if escape_line
+        else "no backslash-escaped quote in the first 64 KiB"
     )
     dialect.evidence["encoding"] = "from settings" if override.encoding else "detected from the bytes"
     dialect.evidence["delimiter"] = (

@@ -24,6 +24,8 @@ class ExportDialect(BaseModel):
     date_order: DateOrder | None = None
     # Two-digit years: 00..pivot-1 are 20xx, pivot..99 are 19xx (POSIX strptime's rule with pivot 69).
     two_digit_year_pivot: int = 69
+    # How a quote inside a quoted field is written: `doubled` (`""`, RFC 4180) or `backslash` (`\"`, MySQL).
+    quote_escape: Literal["doubled", "backslash"] | None = None
     # Excel's date system of serial day numbers: 1900 (Windows) or 1904 (old Mac); None decides per file.
     excel_date_system: Literal[1900, 1904] | None = None
 
@@ -35,7 +37,7 @@ class ExportReading(BaseModel):
     # Single-byte code pages tried (in this order, which breaks exact ties) when the file is not UTF-8.
     candidate_encodings: list[str] = ["cp850", "cp437", "cp1252", "latin-1"]
     # Spreadsheet spellings of a missing value: a cell holding one of these (after trimming) is missing.
-    null_tokens: list[str] = ["NULL", "null", "None", "#N/A", "N/A", "n/a", "-"]
+    null_tokens: list[str] = ["NULL", "null", "None", "#N/A", "N/A", "n/a", "-", "\\N"]  # `\N`: MySQL
     # Per column, tokens that are real values there even if `null_tokens` lists them.
     kept_tokens: dict[str, list[str]] = {"TERRITORY": ["NA"]}
     # Signs a money column may carry; the ones a file uses are recorded in its dialect.
