@@ -88,6 +88,11 @@ class IngestSettings(BaseModel):
         "TERRITORY",
         "DEALSIZE",
     ]
+    # One row per order line: the columns that identify it, and what a repeat with other values means.
+    # `last_wins` keeps the last line in file order (a re-sent line corrects the earlier one) and rejects
+    # the others naming both lines; `stop` stops the run naming them. Exact repeats are duplicates.
+    order_line_key: list[str] = ["ORDERNUMBER", "ORDERLINENUMBER"]
+    key_conflicts: Literal["last_wins", "stop"] = "last_wins"
     drop_columns: list[str] = ["ADDRESSLINE2"]
     fill_unknown_columns: list[str] = ["STATE", "POSTALCODE"]
     fill_value: str = "Unknown"

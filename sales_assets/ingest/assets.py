@@ -34,6 +34,7 @@ from sales_assets.export_layer import (
 from sales_assets.ingest.cleaning import (
     CleanStats,
     EmptyInputError,
+    KeyConflictError,
     blocking_problems,
     checked_record_pass,
     clean_to_parquet,
@@ -76,7 +77,7 @@ def failing_on_bad_input(path: Path, landed: Landed | None = None) -> Iterator[N
 
     try:
         yield
-    except (ExportError, EmptyInputError, InputPathError) as error:
+    except (ExportError, EmptyInputError, InputPathError, KeyConflictError) as error:
         raise dg.Failure(description=shown(str(error))) from error
     except (pl.exceptions.PolarsError, duckdb.Error, UnicodeError) as error:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
@@ -190,6 +191,7 @@ def _stats_metadata(stats: CleanStats) -> dict:
     return {
         "rows_in": stats.rows_in,
         "duplicates_removed": stats.duplicates_removed,
+        "key_conflicts": stats.key_conflicts,
         "rows_rejected": stats.rows_rejected,
         "malformed_lines": stats.rows_malformed,
         "dagster/row_count": stats.rows_clean,

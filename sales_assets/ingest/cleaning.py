@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from sales_serving.contract.export import (
 )
 
 HASH = "__hash"
+KEY = "__key"
+RULE_KEY_CONFLICT = "order-line key repeated with other values"
 REASON = "reason"
 RULE = "rule"
 SOURCE_LINE = "source_line"  # line of the file the rejected record starts on (the header is line 1)
@@ -71,7 +74,8 @@ class RuleCount:
 class CleanStats:
     rows_in: int = 0
     duplicates_removed: int = 0
-    rows_rejected: int = 0  # malformed lines included
+    rows_rejected: int = 0  # malformed lines and key conflicts included
+    key_conflicts: int = 0  # rows superseded by a later row with the same order-line key
     rows_malformed: int = 0
     rows_clean: int = 0
     rejects_by_rule: dict[str, RuleCount] = field(default_factory=dict)
@@ -237,7 +241,8 @@ class RecordPass:
     rows: int
     last_nulls: int  # rows whose last column is empty: a sign of short lines (`Export.looks_well_formed`)
     date_pairs: pl.DataFrame  # distinct (date, month, year texts; first line), as `Export.date_pairs`
-    # LINE and a 64-bit hash of each row's key cells as written (`key_columns`): equal rows hash equal.
+    # LINE, a 64-bit hash of each row's key cells as written (`key_columns`; equal rows hash equal) and
+    # one of its trimmed order-line key (KEY, equal keys hash equal).
     hashes: pl.DataFrame | None
 
 
@@ -256,7 +261,7 @@ def key_columns(values: list[str], date: str | None) -> list[str]:
     return list(dict.fromkeys([*keys, *(c for c in (date, values[-1]) if c in values)]))
 
 
-def record_pass(export: Export, with_hashes: bool = True) -> RecordPass:
+def record_pass(export: Export, with_hashes: bool = True, order_key: Sequence[str] = ()) -> RecordPass:
     """One streaming pass over the records as written: row count, short-line sign, the distinct
     (date, month) pairs and, `with_hashes`, a hash per row of its key cells (`key_columns`) for the
     exact-duplicate check (`duplicate_lines` confirms suspects on every cell).
@@ -280,6 +285,9 @@ def record_pass(export: Export, with_hashes: bool = True) -> RecordPass:
     ]
     if with_hashes:
         selected.append(row_hash(key_columns(values, date)))
+        present = [c for c in order_key if c in values]
+        key = pl.struct(pl.col(c).str.strip_chars() for c in present).hash() if present else pl.lit(None)
+        selected.append(key.alias(KEY))
     rows = frame.select(selected).collect(engine="streaming")
     distinct = (
         rows.group_by("text", "month", "year")
@@ -295,7 +303,7 @@ def record_pass(export: Export, with_hashes: bool = True) -> RecordPass:
         rows=rows.height,
         last_nulls=int(rows["__last_null"].sum()),
         date_pairs=export.date_pairs(distinct.lazy().with_columns(export.normalised(date))),
-        hashes=rows.select(LINE, HASH) if with_hashes else None,
+        hashes=rows.select(LINE, HASH, KEY) if with_hashes else None,
     )
 
 
@@ -349,25 +357,67 @@ def duplicate_lines(
     return pl.concat(repeats).sort()
 
 
-def checked_record_pass(export: Export, with_hashes: bool = True) -> RecordPass:
+def checked_record_pass(
+    export: Export, with_hashes: bool = True, order_key: Sequence[str] = ()
+) -> RecordPass:
     """`record_pass` over the well-formed records: the line-by-line check (`Export.structure`) runs only
     when the fast parse shows doubt (a parser error, fewer records than lines, short lines)."""
     try:
-        found = record_pass(export, with_hashes)
+        found = record_pass(export, with_hashes, order_key)
         if export.looks_well_formed(found.rows, found.last_nulls):
             return found
     except pl.exceptions.PolarsError:
         pass  # too many or too few fields, a broken quote: the line check below finds which lines
     export.structure()
-    return record_pass(export, with_hashes)
+    return record_pass(export, with_hashes, order_key)
 
 
-def _read_records(export: Export) -> tuple[pl.LazyFrame, RecordPass, pl.Series]:
+def _read_records(export: Export, order_key: Sequence[str]) -> tuple[pl.LazyFrame, RecordPass, pl.Series]:
     """The records frame (cells as written), the record pass and the lines of exact duplicates."""
     # Duplicates are exact: judged on the cells as written, which also spares that pass the trimming.
-    found = checked_record_pass(export)
+    found = checked_record_pass(export, order_key=order_key)
     source = export.scan(normalise=False)
     return source, found, duplicate_lines(source, found.hashes)
+
+
+class KeyConflictError(ValueError):
+    """Rows share an order-line key but differ, and `ingest.key_conflicts` is `stop`."""
+
+
+def key_conflicts(
+    source: pl.LazyFrame, hashes: pl.DataFrame, repeats: pl.Series, settings: IngestSettings, path: Path
+) -> pl.DataFrame:
+    """Rows superseded by a later row with the same order-line key (`settings.order_line_key`, trimmed)
+    but other values: LINE, the key as text and the line that wins (the last in file order). Exact
+    repeats (`repeats`) are duplicates, not conflicts. Raises KeyConflictError under the `stop` policy.
+
+    Suspects come from the key hashes of the record pass; only their rows are read again, so a file
+    without a repeated key costs one in-memory check."""
+    empty = pl.DataFrame(schema={LINE: pl.UInt32, "key": pl.String, "winner": pl.UInt32})
+    present = [c for c in settings.order_line_key if c in source.collect_schema().names()]
+    if not present or hashes.height < 2:
+        return empty
+    kept = hashes.filter(~pl.col(LINE).is_in(repeats.implode()))
+    if not _any_repeat(kept[KEY]):
+        return empty
+    suspects = kept.filter(pl.col(KEY).is_duplicated())[LINE]
+    key_text = pl.concat_str([pl.col(c).str.strip_chars() for c in present], separator="/")
+    groups = (
+        source.filter(pl.col(LINE).is_in(suspects.implode()))
+        .select(LINE, key_text.alias("key"))
+        .collect()
+        .with_columns(pl.col(LINE).max().over("key").alias("winner"))
+        .filter(pl.col(LINE) != pl.col("winner"))
+        .sort(LINE)
+    )
+    if groups.height and settings.key_conflicts == "stop":
+        first = groups.row(0, named=True)
+        raise KeyConflictError(
+            f"{path}: line {first[LINE]}: {'/'.join(present)} {first['key']} is repeated on line "
+            f"{first['winner']} with other values ({groups.height:,} such row(s)); set "
+            "SALES_INGEST__KEY_CONFLICTS=last_wins to keep the last line of each key"
+        )
+    return groups
 
 
 def clean_to_parquet(
@@ -384,7 +434,7 @@ def clean_to_parquet(
     go to `work_dir` (default: beside `parquet_dir`). The CSV is read in streaming passes: one for the
     distinct dates and a hash of each row's key cells, one comparing rows whose hash repeats (only when
     some do), one that writes the clean rows, and one for the rejected rows (only when there are some).
-    Raises MissingColumnsError, EmptyInputError, ExportError.
+    Raises MissingColumnsError, EmptyInputError, ExportError, KeyConflictError.
     """
     started = time.perf_counter()
     # Polars reads this knob from the environment only; it has no scan_csv parameter.
@@ -425,13 +475,15 @@ def _clean_records(
     stats = CleanStats(dialect=export.dialect)
     stats.extra_columns = list(export.header.extra)
     stats.absent_optional_columns = list(export.header.absent)
-    source, records, repeats = _read_records(export)
+    source, records, repeats = _read_records(export, settings.order_line_key)
     malformed = export.structure().malformed if export.checked else None
     stats.rows_malformed = malformed.height if malformed is not None else 0
     stats.rows_in = records.rows + stats.rows_malformed
     if stats.rows_in == 0:
         raise EmptyInputError(f"{csv_path}: has a header but no data rows")
     stats.duplicates_removed = repeats.len()
+    conflicts = key_conflicts(source, records.hashes, repeats, settings, csv_path)
+    stats.key_conflicts = conflicts.height
     if not settings.keep_extra_columns and stats.extra_columns:
         source = source.drop(stats.extra_columns)
     source = source.with_columns(
@@ -448,8 +500,10 @@ def _clean_records(
     source = export.with_normalised(source, [c for c in text if c not in later])
     columns = value_columns(source)
     found = problems(columns, settings, export.dialect)
-    if not repeats.is_empty():
-        source = source.filter(~pl.col(LINE).is_in(repeats.implode()))
+    every_row = source
+    if not repeats.is_empty() or conflicts.height:
+        left_out = pl.concat([repeats, conflicts[LINE]])
+        source = source.filter(~pl.col(LINE).is_in(left_out.implode()))
     judged = with_typed_values(
         source.join(dates.lazy(), on=DATE, how="left", maintain_order="left"),
         columns,
@@ -484,8 +538,24 @@ def _clean_records(
     stats.rows_clean = sum(stats.rows_by_year.values())
     # Most exports reject few rows or none: the file is read again for them only when some are (one
     # streaming plan with two sinks would still parse the CSV twice).
-    judged_rejects = records.rows - stats.duplicates_removed - stats.rows_clean
+    judged_rejects = records.rows - stats.duplicates_removed - stats.key_conflicts - stats.rows_clean
     parts = [rejected if judged_rejects else rejected.head(0)]
+    if conflicts.height:
+        key_names = "/".join(c for c in settings.order_line_key if c in columns)
+        parts.append(
+            every_row.join(conflicts.lazy(), on=LINE, how="inner").select(
+                pl.col(LINE).alias(SOURCE_LINE),
+                *[export.normalised(c) if c in later else pl.col(c) for c in columns],
+                pl.format(
+                    f"{key_names} {{}} is repeated with other values on line {{}}, which wins "
+                    "(SALES_INGEST__KEY_CONFLICTS=last_wins)",
+                    "key",
+                    "winner",
+                ).alias(REASON),
+                pl.lit(RULE_KEY_CONFLICT).alias(RULE),
+                pl.lit(None, dtype=pl.String).alias(RAW_LINE),
+            )
+        )
     if malformed is not None and malformed.height:
         parts.append(
             malformed.lazy().select(

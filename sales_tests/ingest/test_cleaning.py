@@ -6,7 +6,9 @@ import polars as pl
 import pytest
 
 from sales_assets.ingest.cleaning import (
+    RULE_KEY_CONFLICT,
     EmptyInputError,
+    KeyConflictError,
     clean_to_parquet,
     duplicate_lines,
     open_source,
@@ -133,10 +135,12 @@ def test_exact_duplicates_are_removed_and_counted(tmp_path):
 
 
 def test_heavily_duplicated_input_keeps_exact_counts(tmp_path):
-    # An export appended to itself many times, one near twin, one rejected row repeated, one bad row once.
+    # An export appended to itself many times, one near twin, one rejected row repeated, one bad row once
+    # (each its own order line: a repeated key with other values is a key conflict, tested below).
     distinct = [GOOD | {"ORDERLINENUMBER": str(n)} for n in range(1, 9)]
-    bad = GOOD | {"QUANTITYORDERED": "-1"}
-    rows = distinct * 40 + [GOOD | {"CITY": "NYC "}] + [bad] * 3 + [GOOD | {"COUNTRY": ""}]
+    bad = GOOD | {"QUANTITYORDERED": "-1", "ORDERLINENUMBER": "10"}
+    twin = GOOD | {"CITY": "NYC ", "ORDERLINENUMBER": "9"}
+    rows = distinct * 40 + [twin] + [bad] * 3 + [GOOD | {"COUNTRY": "", "ORDERLINENUMBER": "11"}]
     stats, clean, rejects = run(tmp_path, rows)
     assert stats.rows_in == 325
     assert stats.duplicates_removed == 8 * 39 + 2
@@ -173,9 +177,12 @@ def test_rows_sharing_the_key_cells_are_compared_on_every_cell(tmp_path):
     for max_groups in (3, 1000):
         repeats = duplicate_lines(export.scan(normalise=False), hashes, max_groups=max_groups)
         assert repeats.to_list() == list(range(9, 42))  # lines 2-8 are the first of each city
-    stats, clean, _ = run(tmp_path, rows)
-    assert (stats.rows_in, stats.duplicates_removed, stats.rows_clean) == (40, 33, 7)
-    assert sorted(clean["CITY"]) == [f"City {n}" for n in range(7)]
+    # The 7 distinct rows share one order line (ORDERNUMBER, ORDERLINENUMBER): the last (line 8) wins.
+    stats, clean, rejects = run(tmp_path, rows)
+    assert (stats.rows_in, stats.duplicates_removed, stats.rows_clean) == (40, 33, 1)
+    assert (stats.key_conflicts, stats.rows_rejected) == (6, 6)
+    assert clean["CITY"].to_list() == ["City 6"]
+    assert sorted(rejects["source_line"]) == list(range(2, 8))
 
 
 def test_a_line_with_too_many_fields_is_set_aside_though_the_record_pass_reads_it(tmp_path):
@@ -230,3 +237,40 @@ def test_absent_optional_columns_are_added_empty(tmp_path):
     assert stats.absent_optional_columns == ["PHONE", "STATE"]
     assert clean.row(0, named=True)["STATE"] == "Unknown"
     assert clean.row(0, named=True)["PHONE"] is None
+
+
+@pytest.mark.parametrize("policy", ["last_wins", "stop"])
+def test_a_resent_order_line_with_other_values_follows_the_key_policy(tmp_path, policy):
+    first = GOOD | {"STATUS": "In Process", "QUANTITYORDERED": "30", "SALES": "2871"}
+    other = GOOD | {"ORDERLINENUMBER": "3"}
+    resent = GOOD | {"STATUS": "Shipped", "QUANTITYORDERED": "31", "SALES": "2966.7"}
+    rows = [first, other, first, resent]  # line 4 repeats line 2 exactly; line 5 re-sends it changed
+    if policy == "stop":
+        with pytest.raises(KeyConflictError) as raised:
+            run(tmp_path, rows, key_conflicts="stop")
+        assert "line 2: ORDERNUMBER/ORDERLINENUMBER 10107/2 is repeated on line 5 with other values" in str(
+            raised.value
+        )
+        assert "set SALES_INGEST__KEY_CONFLICTS=last_wins" in str(raised.value)
+        return
+    stats, clean, rejects = run(tmp_path, rows, key_conflicts=policy)
+    assert (stats.rows_in, stats.duplicates_removed, stats.key_conflicts, stats.rows_clean) == (4, 1, 1, 2)
+    assert stats.rows_in == stats.rows_clean + stats.rows_rejected + stats.duplicates_removed
+    winner = clean.filter(pl.col("ORDERLINENUMBER") == 2).row(0, named=True)
+    assert (winner["STATUS"], winner["QUANTITYORDERED"], winner["SALES"]) == ("Shipped", 31, 2966.7)
+    (reject,) = rejects.rows(named=True)
+    assert reject["source_line"] == 2 and reject["rule"] == RULE_KEY_CONFLICT
+    assert reject["reason"] == (
+        "ORDERNUMBER/ORDERLINENUMBER 10107/2 is repeated with other values on line 5, which wins "
+        "(SALES_INGEST__KEY_CONFLICTS=last_wins)"
+    )
+
+
+def test_the_stop_advice_applied_loads_the_file(tmp_path):
+    rows = [GOOD, GOOD | {"STATUS": "Cancelled"}]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with pytest.raises(KeyConflictError):
+        run(tmp_path / "a", rows, key_conflicts="stop")
+    stats, clean, _ = run(tmp_path / "b", rows, key_conflicts="last_wins")
+    assert clean["STATUS"].to_list() == ["Cancelled"] and stats.key_conflicts == 1

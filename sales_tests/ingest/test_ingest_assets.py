@@ -181,6 +181,7 @@ def test_quarantined_rows_are_counted_and_kept(tmp_path):
     quantity = header.index("QUANTITYORDERED")
     broken = lines[1].split(",")
     broken[quantity] = "n/a"
+    broken[header.index("ORDERNUMBER")] = "99999"  # its own order line: not a re-sent line 2
     lines.append(",".join(broken))
     lines.append(lines[5])  # an exact duplicate
     source.write_bytes("".join(lines).encode("cp850"))
