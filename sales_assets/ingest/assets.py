@@ -9,6 +9,8 @@ quarantine) into its own folder of `processed/sales_exports/`. The graph is the 
 `duckdb_table` reads the source the settings name (`sales_assets.export_layer` has the layout).
 """
 
+import errno
+import shutil
 import tempfile
 import time
 import traceback
@@ -66,25 +68,70 @@ GROUP = "ingest"
 SETTINGS_HINT = "check the export and the SALES_INGEST__READING__DIALECT__* settings"
 
 
+# A write that fails with less than this free on its file system failed for want of space, whatever the
+# writer said (Polars' Parquet sink has been seen to leave truncated files and fail later, on reading them).
+FULL_BELOW_BYTES = 1 << 20
+
+
+class DiskFullError(OSError):
+    """A write failed on a full file system; the message names the folder and its free space."""
+
+
+def _says_disk_full(error: BaseException) -> bool:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    return "No space left on device" in str(error) or "os error 28" in str(error)
+
+
+@contextmanager
+def naming_a_full_disk(folder: Path) -> Iterator[None]:
+    """Turn any error of the block into DiskFullError when it says ENOSPC or the file system of `folder`
+    has less than FULL_BELOW_BYTES free when it is raised (before staged files are cleaned away)."""
+    try:
+        yield
+    except dg.Failure:
+        raise  # a gate's verdict, not a write
+    except Exception as error:
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        usage = shutil.disk_usage(existing)
+        if _says_disk_full(error) or usage.free < FULL_BELOW_BYTES:
+            raise DiskFullError(
+                errno.ENOSPC,
+                f"{folder}: the disk is full (No space left on device) while writing; "
+                f"{usage.free / 2**20:,.1f} MiB free of {usage.total / 2**20:,.1f} MiB on its file system; "
+                "free space there or set SALES_DATA_DIR to a folder on a larger disk (the last good outputs "
+                "are kept)",
+            ) from error
+        raise
+
+
 @contextmanager
 def failing_on_bad_input(path: Path, landed: Landed | None = None) -> Iterator[None]:
     """Any error reading the export reaches the user as one line (file, what, setting); the traceback of
     a parser error (Polars, DuckDB, codecs) follows in the failure's metadata, never leads. With `landed`,
-    the messages name the user's file where they name the landed copy read (its digest is in metadata)."""
+    the messages name the user's file where they name the landed copy read (its digest is in metadata).
+    A full disk (`naming_a_full_disk`) is named as such, not blamed on the export."""
 
     def shown(text: str) -> str:
         return text if landed is None else text.replace(str(landed.path), str(landed.source))
 
     try:
         yield
-    except (ExportError, EmptyInputError, InputPathError, KeyConflictError) as error:
-        raise dg.Failure(description=shown(str(error))) from error
-    except (pl.exceptions.PolarsError, duckdb.Error, UnicodeError) as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise dg.Failure(
-            description=shown(f"{path}: {type(error).__name__}: {first[:200]}; {SETTINGS_HINT}"),
-            metadata={"traceback": dg.MetadataValue.text(traceback.format_exc())},
-        ) from error
+    except Exception as error:
+        if isinstance(error, DiskFullError):
+            raise dg.Failure(
+                description=error.strerror,
+                metadata={"traceback": dg.MetadataValue.text(traceback.format_exc())},
+            ) from error
+        if isinstance(error, (ExportError, EmptyInputError, InputPathError, KeyConflictError)):
+            raise dg.Failure(description=shown(str(error))) from error
+        if isinstance(error, (pl.exceptions.PolarsError, duckdb.Error, UnicodeError)):
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise dg.Failure(
+                description=shown(f"{path}: {type(error).__name__}: {first[:200]}; {SETTINGS_HINT}"),
+                metadata={"traceback": dg.MetadataValue.text(traceback.format_exc())},
+            ) from error
+        raise
 
 
 def inspect_raw_csv(path: Path, settings: Settings) -> dict:
@@ -143,10 +190,14 @@ def raw_csv(context: dg.AssetExecutionContext, sales_settings: SalesSettingsReso
             price_cap=settings.ingest.price_cap,
         )
         context.log.info(f"generated {result['rows']:,} rows in {result['seconds']}s")
-    with failing_on_bad_input(path):
+    with failing_on_bad_input(path), naming_a_full_disk(settings.landed_dir.parent):
         check_input_file(path, "SALES_RAW_CSV")
         landed = land(path, settings.landed_dir)
-    with timed(context.log, f"inspect {path}") as timing, failing_on_bad_input(path, landed):
+    with (
+        timed(context.log, f"inspect {path}") as timing,
+        failing_on_bad_input(path, landed),
+        naming_a_full_disk(settings.root / "processed"),
+    ):
         facts = inspect_raw_csv(landed.path, settings)
     make_current(landed)
     digest = landed.sha256
@@ -232,6 +283,7 @@ def clean_parquet(
         failing_on_bad_input(source, landed),
         staged_directory(settings.parquet_dir) as parquet_stage,
         atomic_path(settings.rejects_path) as rejects_stage,
+        naming_a_full_disk(work_root),
     ):
         stats = clean_to_parquet(source, parquet_stage, rejects_stage, settings.ingest, Path(work))
         stops = blocking_problems(stats, settings.ingest)
@@ -327,6 +379,7 @@ def clean_one_export(settings: Settings, key: str, log) -> dict:
         tempfile.TemporaryDirectory(dir=work_root) as work,
         failing_on_bad_input(path),
         staged_directory(target) as stage,
+        naming_a_full_disk(work_root),
     ):
         data = stage / DATA_FOLDER
         stats = clean_to_parquet(path, data, stage / REJECTS_FILE, settings.ingest, Path(work))
