@@ -165,6 +165,10 @@ def prune(
     pruned = Pruned()
     if registered_exports is not None:
         prune_export_folders(settings, registered_exports, pruned)
+    from sales_assets.ingest.source import prune_landed
+
+    # Landed copies of the raw CSV other than the one clean_parquet reads.
+    pruned.bytes_freed += sum(size for _, size in prune_landed(settings.landed_dir))
     client = _mlflow_client(settings)
     versions = bundle_versions(models_dir)
     champion = champion_model_version(settings, client)
@@ -247,6 +251,11 @@ def remember(data_dir: Path | None, raw_csv: Path | None) -> Path | None:
 
     if data_dir is None and raw_csv is None:
         return None
+    if raw_csv is not None:
+        from sales_assets.ingest.source import check_input_file
+
+        # A mistyped path must not be remembered (and later generated into): raises InputPathError.
+        check_input_file(Path(os.path.abspath(Path(raw_csv).expanduser())), "SALES_RAW_CSV")
     target = settings_file() or local_settings_path()
     current = yaml.safe_load(target.read_text(encoding="utf-8")) if target.is_file() else None
     values = dict(current or {})
@@ -339,7 +348,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         recover_on_start(settings)
     elif args.command == "remember":
-        target = remember(args.data_dir, args.raw_csv)
+        from sales_assets.ingest.source import InputPathError
+
+        try:
+            target = remember(args.data_dir, args.raw_csv)
+        except InputPathError as error:
+            sys.exit(f"sales-admin remember: {error}")
         if target is not None:
             print(f"settings: saved to {target} (every command reads it; environment variables win)")
     elif args.command == "cancel-interrupted":

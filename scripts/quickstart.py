@@ -111,7 +111,8 @@ def remember_choices(env: dict[str, str]) -> None:
     if env.get("SALES_RAW_CSV"):
         arguments += ["--raw-csv", env["SALES_RAW_CSV"]]
     if len(arguments) > 1:
-        admin(arguments, env)
+        # `run`, not `admin`: a SALES_RAW_CSV that is no readable file stops the quickstart here.
+        run([str(PYTHON), "-m", "sales_assets.admin", *arguments], env)
 
 
 def materialize(env: dict[str, str]) -> None:
@@ -149,6 +150,10 @@ def report_interrupt(stopped: Interrupted, env: dict[str, str], since: float) ->
     print(f"\nStopped during: {stopped}")
     print(f"State of the outputs (under {data}); each one is whole, old or new, never half-written:")
     print("\n".join(outputs_state(data, since)))
+    landed = data / "raw" / "landed" / "CURRENT.json"
+    if landed.exists():
+        read = json.loads(landed.read_text())
+        print(f"\nRaw CSV read: {read['source']} (sha256 {read['sha256']}, {read['bytes']:,} bytes)")
     print(f"\nTo finish the job, run again: {FINISH_COMMAND}")
 
 
@@ -157,6 +162,10 @@ def summary(env: dict[str, str], since: float) -> None:
     data = Path(report.get("data_dir", ROOT / "data"))
     print("\nWhat was produced (under " + str(data) + "):")
     print("\n".join(outputs_state(data, since)))
+    landed = data / "raw" / "landed" / "CURRENT.json"
+    if landed.exists():
+        read = json.loads(landed.read_text())
+        print(f"\nRaw CSV read: {read['source']} (sha256 {read['sha256']}, {read['bytes']:,} bytes)")
     metrics = data / "output" / "metrics" / "sales_regression_metrics.json"
     if metrics.exists():
         champion = json.loads(metrics.read_text())["champion"]

@@ -130,12 +130,14 @@ def current_landed(folder: Path) -> Landed:
     return landed
 
 
-def prune_landed(folder: Path) -> list[Path]:
-    """Delete landed copies other than the current one; returns the paths deleted."""
-    if not (folder / CURRENT_FILE).is_file():
+def prune_landed(folder: Path) -> list[tuple[Path, int]]:
+    """Delete landed copies other than the one CURRENT_FILE names (all are kept when it names none);
+    returns (path, bytes) of each deleted."""
+    pointer = folder / CURRENT_FILE
+    if not pointer.is_file():
         return []
-    keep = current_landed(folder).path.name
-    deleted = [p for p in folder.glob("*.csv") if p.name != keep]
-    for path in deleted:
+    keep = Path(json.loads(pointer.read_text())["path"]).name
+    deleted = [(p, p.stat().st_size) for p in folder.glob("*.csv") if p.name != keep]
+    for path, _ in deleted:
         path.unlink()
     return deleted

@@ -152,3 +152,34 @@ def test_a_landed_copy_changed_after_landing_is_refused(tmp_path):
     result = run([clean_parquet], data_dir, source, instance)
     assert not result.success
     assert "is missing or changed; materialise raw_csv again" in failure(result, "clean_parquet")
+
+
+def test_prune_keeps_only_the_landed_copy_clean_parquet_reads(tmp_path):
+    from sales_assets.ingest.source import prune_landed
+
+    data_dir, source = tmp_path / "data", tmp_path / "sales.csv"
+    instance = dg.DagsterInstance.ephemeral()
+    for rows in (30, 40):
+        write_export(source, sample_rows(rows))
+        assert run([raw_csv], data_dir, source, instance).success
+    landed = data_dir / "raw" / "landed"
+    assert len(list(landed.glob("*.csv"))) == 2
+    current = hashlib.sha256(source.read_bytes()).hexdigest()
+    deleted = prune_landed(landed)
+    assert len(deleted) == 1 and deleted[0][0].name != f"{current}.csv"
+    assert [p.name for p in landed.glob("*.csv")] == [f"{current}.csv"]
+
+
+def test_remembering_a_raw_csv_that_is_no_file_is_refused(tmp_path, monkeypatch):
+    from sales_assets.admin import remember
+    from sales_assets.ingest.source import InputPathError
+
+    settings_file = tmp_path / "sales-settings.yaml"
+    monkeypatch.setenv("SALES_SETTINGS_FILE", str(settings_file))
+    settings_file.write_text("")
+    with pytest.raises(InputPathError, match=r"typo\.csv: does not exist"):
+        remember(None, tmp_path / "typo.csv")
+    assert settings_file.read_text() == ""
+    real = write_export(tmp_path / "real.csv", sample_rows(5))
+    assert remember(None, real) == settings_file
+    assert str(real) in settings_file.read_text()

@@ -48,6 +48,7 @@ def test_choices_given_once_are_read_by_a_later_command_from_another_folder(
     settings_file = tmp_path / "sales-settings.yaml"
     monkeypatch.setenv("SALES_SETTINGS_FILE", str(settings_file))
     settings_file.touch()
+    export.write_text("ORDERNUMBER\n")  # a raw CSV that is no file is refused (issue 21)
     assert remember(data, export) == settings_file
 
     env = {k: v for k, v in project_env.items() if k not in ("SALES_DATA_DIR", "SALES_RAW_CSV")}
