@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -26,6 +27,7 @@ from sales_serving.contract.bundle import BundleError
 from sales_serving.contract.csv_out import NumberText, SafeCsvWriter
 from sales_serving.contract.export import (
     LINE,
+    SETTING_PREFIX,
     Dialect,
     ExportDialect,
     ExportError,
@@ -99,6 +101,22 @@ def csv_layout() -> ExportLayout:
     )
 
 
+# The reader names its settings; sales-predict takes the same dialect parts as flags.
+DIALECT_FLAGS = {
+    "ENCODING": "--encoding",
+    "DELIMITER": "--delimiter",
+    "DECIMAL_MARK": "--decimal-mark",
+    "THOUSANDS_SEPARATOR": "--thousands-separator",
+}
+
+
+def cli_advice(message: str) -> str:
+    """`message` with each dialect setting it names (`SALES_INGEST__READING__DIALECT__DECIMAL_MARK`, or
+    a bare `THOUSANDS_SEPARATOR` after one) spelled as the sales-predict flag that sets it."""
+    pattern = rf"(?:{re.escape(SETTING_PREFIX)}|\b)({'|'.join(DIALECT_FLAGS)})\b"
+    return re.sub(pattern, lambda m: DIALECT_FLAGS[m.group(1)], message)
+
+
 def interval_columns(model: LoadedModel) -> list[str]:
     """The scored CSV's interval columns, in the order of the levels the bundle is calibrated for:
     `SALES_lower_80`, `SALES_upper_80`, `SALES_lower_95`, `SALES_upper_95` (USD); none without calibration."""
@@ -128,7 +146,7 @@ def score_csv(
             export = open_export(path, layout, reading, Path(work))
             structure = export.structure()
         except ExportError as error:
-            raise InputError(str(error)) from error
+            raise InputError(cli_advice(str(error))) from error
         dialect = export.dialect
         columns = [c for c in export.header.names if c not in export.header.unnamed]
         writer = SafeCsvWriter(out)

@@ -609,12 +609,21 @@ def blocking_problems(stats: CleanStats, settings: IngestSettings) -> list[str]:
             f"SALES_INGEST__MAX_REJECT_SHARE={settings.max_reject_share:g}; top reasons: "
             + summarise_rules(stats.rejects_by_rule)
         )
+    advice = {
+        # A date outside the window is a mistyped row (fix it) or a real date (widen the window); a
+        # wrong date order or pivot shows up as a period disagreement on many rows, which the settings fix.
+        RULE_DATE_RANGE: "fix those rows in the export, or set SALES_INGEST__MIN_ORDER_DATE / "
+        f"SALES_INGEST__MAX_ORDER_DATE (now {settings.min_order_date}..{settings.max_order_date}) to "
+        "include them if they are real",
+        RULE_PERIOD: "the dates are read wrong or the export is: set "
+        "SALES_INGEST__READING__DIALECT__DATE_ORDER (day_first or month_first) or "
+        "SALES_INGEST__READING__DIALECT__TWO_DIGIT_YEAR_PIVOT, or fix those rows",
+    }
     for rule in BLOCKING_RULES:
         if rule in stats.rejects_by_rule:
             count = stats.rejects_by_rule[rule]
             found.append(
-                f"{rule} on {count.rows:,} row(s) (line {', '.join(map(str, count.example_lines))}): the "
-                "dates are read wrong or the export is; check SALES_INGEST__READING__DIALECT__DATE_ORDER and "
-                "SALES_INGEST__READING__DIALECT__TWO_DIGIT_YEAR_PIVOT"
+                f"{rule} on {count.rows:,} row(s) (line {', '.join(map(str, count.example_lines))}): "
+                + advice[rule]
             )
     return found

@@ -83,12 +83,14 @@ def iso_date(value: str) -> str:
     return order_date(value).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def clean(path: Path, work: Path, **settings) -> tuple[object, pl.DataFrame, pl.DataFrame]:
-    """(stats, clean frame sorted by ORDERNUMBER/ORDERLINENUMBER, rejects) of cleaning `path`."""
+def clean(
+    path: Path, work: Path, ingest: dict | None = None, **reading
+) -> tuple[object, pl.DataFrame, pl.DataFrame]:
+    """(stats, clean frame sorted by ORDERNUMBER/ORDERLINENUMBER, rejects) of cleaning `path` with the
+    reading settings `reading` (`dialect={...}`, ...) and the cleaning settings `ingest`."""
     work.mkdir(parents=True, exist_ok=True)
-    stats = clean_to_parquet(
-        path, work / "pq", work / "rejects.parquet", IngestSettings(reading=settings), work
-    )
+    settings = IngestSettings(reading=reading, **(ingest or {}))
+    stats = clean_to_parquet(path, work / "pq", work / "rejects.parquet", settings, work)
     frame = pl.read_parquet(work / "pq", hive_partitioning=True) if stats.rows_clean else pl.DataFrame()
     if frame.height:
         frame = frame.sort("ORDERNUMBER", "ORDERLINENUMBER").select(sorted(frame.columns))

@@ -108,7 +108,9 @@ def test_empty_file_is_refused_with_its_name(tmp_path):
 
 
 def test_binary_file_is_refused_with_its_name(tmp_path):
-    with pytest.raises(NotCsvTextError, match=r"blob\.csv: line 3: holds 3 NUL bytes on 1 of 4 lines, so it is a binary file"):
+    with pytest.raises(
+        NotCsvTextError, match=r"blob\.csv: line 3: holds 3 NUL bytes on 1 of 4 lines, so it is a binary file"
+    ):
         detect_encoding(write(tmp_path / "blob.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), CANDIDATES)
 
 

@@ -285,3 +285,17 @@ def test_a_run_that_scores_nothing_never_replaces_out(
     assert main(["--csv", str(source), "--out", str(out)]) == 1
     assert "no row could be scored (3 rejected" in capsys.readouterr().err
     assert out.read_text() == "the last good scores\n"
+
+
+def test_a_stop_names_the_sales_predict_flag_and_applying_it_scores_the_file(
+    bundle_v1: Path, example_row: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # Prices of exactly three decimals only: `95.700` could be 95700 with a thousands point.
+    rows = [example_row | {"PRICEEACH": "95.700", "MSRP": "95"}]
+    source = _write_rows(tmp_path / "in.csv", rows)
+    out = tmp_path / "out.csv"
+    assert main(["--csv", str(source), "--out", str(out)]) == 1
+    error = capsys.readouterr().err
+    assert "set --decimal-mark (and --thousands-separator)" in error and "SALES_INGEST" not in error
+    assert main(["--csv", str(source), "--out", str(out), "--decimal-mark", "."]) == 0
+    assert float(next(csv.DictReader(out.open(newline="")))["PRICEEACH"]) == 95.7

@@ -55,10 +55,22 @@ def detect_delimiter(path: Path, header_line: str, layout: ExportLayout, line: i
     scores = {d: _named(header_line, d, known) for d in DELIMITERS}
     best = max(scores.values())
     winners = [d for d, score in scores.items() if score == best]
-    if best == 0 or len(winners) > 1:
+    if best == 0:
+        # No delimiter setting settles this: the line is no header of the expected columns.
         raise export_error(
             path,
-            "cannot tell the delimiter: the header names no expected column under any of , ; tab |",
+            f"the header names none of the expected columns ({', '.join(layout.required or layout.columns)}) "
+            f"under any of , ; tab | (nor does any of the {MAX_LINES_ABOVE_HEADER} lines below it): name "
+            "the columns as the layout does",
+            line=line,
+            seen=header_line,
+            kind=MissingColumnsError,
+        )
+    if len(winners) > 1:
+        raise export_error(
+            path,
+            f"cannot tell the delimiter: the header names {best} expected column(s) under each of "
+            + " and ".join(repr(d) for d in winners),
             line=line,
             seen=header_line,
             setting=f"{SETTING_PREFIX}DELIMITER",
