@@ -30,16 +30,25 @@ def stop_then_load(path, tmp_path, setting: str, value, expected: str):
     return stats
 
 
-def test_two_code_pages_reading_alike_stop_and_the_encoding_setting_settles(rows, tmp_path):
+def test_two_code_pages_reading_alike_stop_and_the_encoding_setting_settles(rows, tmp_path, monkeypatch):
+    from sales_serving.contract.export import encoding as encoding_scan
+
+    # 0x9C is œ in cp1252 and ś in cp1250: `Kœka` and `Kśka` read alike, and the library has no view.
+    monkeypatch.setattr(encoding_scan, "_consult_library", lambda evidence, names: None)
     named = [dict(r) for r in rows]
-    named[0]["CUSTOMERNAME"] = "O’Hara Imports"  # ’ in cp1252 is Æ in cp850: equally plausible
-    stop_then_load(
-        write_export(tmp_path / "tie.csv", named, encoding="cp1252"),
-        tmp_path,
-        "encoding",
-        "cp1252",
-        "reads equally well as",
+    for row in named:
+        row["CUSTOMERNAME"] = "Kśka Modele"
+        row["ADDRESSLINE1"] = row["ADDRESSLINE1"].encode("ascii", "replace").decode()
+    path = write_export(tmp_path / "tie.csv", named, encoding="cp1250")
+    pair = ["cp1252", "cp1250"]
+    with pytest.raises(
+        ExportError, match=r"reads about as well as.*SALES_INGEST__READING__DIALECT__ENCODING"
+    ):
+        clean(path, tmp_path / "first", candidate_encodings=pair)
+    stats, frame, _ = clean(
+        path, tmp_path / "second", candidate_encodings=pair, dialect={"encoding": "cp1250"}
     )
+    assert set(frame["CUSTOMERNAME"]) == {"Kśka Modele"} and frame.height == 200
 
 
 def test_utf16_without_a_bom_stops_as_binary_and_the_encoding_setting_settles(rows, tmp_path):

@@ -23,7 +23,7 @@ from sales_serving.contract.export.dialect import Dialect
 from sales_serving.contract.export.encoding import (
     FoundEncoding,
     detect_encoding,
-    letter_share,
+    text_score,
     transcode_to_utf8,
 )
 from sales_serving.contract.export.errors import (
@@ -71,7 +71,7 @@ __all__ = [
     "export_error",
     "finite",
     "integer_value",
-    "letter_share",
+    "text_score",
     "number_reason",
     "number_value",
     "open_export",

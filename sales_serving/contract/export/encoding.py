@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from sales_serving.contract.export.errors import SETTING_PREFIX, NotCsvTextError, export_error
+from sales_serving.contract.export.errors import SETTING_PREFIX, NotCsvTextError, cut, export_error
 
 CHUNK_BYTES = 8 << 20
-CONTEXT_BYTES = 3  # bytes around a non-ASCII run that tell whether it sits inside a word
-MAX_SAMPLES = 2000
+MAX_EVIDENCE_LINES = 500
 NON_ASCII_RUN = re.compile(rb"[\x80-\xff]+")
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# Byte order marks that name their encoding; UTF-32's first, since UTF-32 LE's starts with UTF-16 LE's.
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 # Typographic punctuation of Windows-1252 (0x80-0x9F) and where each sits in real text.
 OPENING_QUOTES = "‘“„‚«‹"
 CLOSING_QUOTES = "’”»›"
@@ -38,20 +45,11 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-class Sample(NamedTuple):
-    """One non-ASCII run of the file with the ASCII bytes around it."""
+class EvidenceLine(NamedTuple):
+    """A line of the file holding non-ASCII bytes: the evidence every candidate encoding is judged on."""
 
-    before: bytes
-    run: bytes
-    after: bytes
-
-
-class Rendered(NamedTuple):
-    """A sample decoded: the context as ASCII, the run in one candidate encoding."""
-
-    before: str
-    run: str
-    after: str
+    line: int
+    text: bytes
 
 
 class FoundEncoding(NamedTuple):
@@ -64,12 +62,18 @@ class FoundEncoding(NamedTuple):
     line_ends: str = "not counted"  # LF, CRLF, CR or mixed (see `ByteScan.line_ends`)
     cr_line_ends: int = 0  # line ends that are a CR alone
     nul_lines: int = 0  # lines holding a NUL byte: each is rejected, the rest of the file loads
+    evidence: str = "from settings"
+    utf8_lines: bool = False  # some lines are UTF-8, read as such; the others are in `encoding`
 
     @property
     def needs_copy(self) -> bool:
         """Whether Polars cannot read the file as it is (it reads plain UTF-8 with LF or CR LF line ends
         and no NUL byte)."""
-        return self.encoding != "utf-8" or self.has_bom or bool(self.cr_line_ends or self.nul_lines)
+        return (
+            self.encoding != "utf-8"
+            or self.has_bom
+            or bool(self.cr_line_ends or self.nul_lines or self.utf8_lines)
+        )
 
 
 @dataclass
@@ -77,7 +81,7 @@ class ByteScan:
     utf8_ok: bool = True
     first_bad_utf8_line: int = 0  # line of the first byte strict UTF-8 refuses (0 when none)
     non_ascii: int = 0
-    samples: list[Sample] = field(default_factory=list)
+    evidence: list[EvidenceLine] = field(default_factory=list)
     nul_bytes: int = 0
     nul_lines: int = 0  # lines holding a NUL byte (a line cut by a chunk edge may count twice)
     first_nul_line: int = 0
@@ -111,7 +115,8 @@ def _chunks_with_next(path: Path) -> Iterator[tuple[bytes, int]]:
 
 
 def _scan_bytes(path: Path) -> ByteScan:
-    """One pass: strict-UTF-8 validity, the non-ASCII byte count, samples in context, NUL bytes and the
+    """One pass: strict-UTF-8 validity, the non-ASCII byte count, the first lines holding non-ASCII bytes
+    (the evidence for the encoding), NUL bytes and the
     lines holding them, the line ends (LF, CR LF, CR alone) and the line count (so the records are counted
     from the same read as the encoding is detected).
 
@@ -124,7 +129,7 @@ def _scan_bytes(path: Path) -> ByteScan:
 
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     scan = ByteScan()
-    samples = scan.samples
+    evidence = scan.evidence
     lines_before = 0
     last = b"\n"
     after_run = False  # the previous chunk ended inside a run of non-ASCII bytes
@@ -168,17 +173,26 @@ def _scan_bytes(path: Path) -> ByteScan:
                 before = int(np.searchsorted(ends, positions[at])) if at >= 0 else 0
                 scan.first_bad_utf8_line = lines_before + before + 1
         after_run = bool(non_ascii_here and high[-1] == len(chunk) - 1)
+        lines_before_chunk = lines_before
         lines_before += len(ends)
         scan.non_ascii += non_ascii_here
-        # Only the first MAX_SAMPLES runs are looked at in Python.
-        if not non_ascii_here or len(samples) >= MAX_SAMPLES:
+        # Only the first MAX_EVIDENCE_LINES lines with non-ASCII bytes are looked at in Python.
+        if not non_ascii_here or len(evidence) >= MAX_EVIDENCE_LINES:
             continue
+        taken_to = -1
         for match in NON_ASCII_RUN.finditer(chunk):
-            if len(samples) >= MAX_SAMPLES:
+            if len(evidence) >= MAX_EVIDENCE_LINES:
                 break
-            before = chunk[max(0, match.start() - CONTEXT_BYTES) : match.start()]
-            after = chunk[match.end() : match.end() + CONTEXT_BYTES]
-            samples.append(Sample(before, match.group(), after))
+            if match.start() < taken_to:
+                continue  # this line is taken already
+            start = max(chunk.rfind(b"\n", 0, match.start()), chunk.rfind(b"\r", 0, match.start())) + 1
+            end = len(chunk)
+            for sep in (b"\n", b"\r"):
+                found = chunk.find(sep, match.end())
+                end = found if 0 <= found < end else end
+            taken_to = end
+            line = lines_before_chunk + int(np.searchsorted(ends, match.start())) + 1
+            evidence.append(EvidenceLine(line, chunk[start:end]))
     if scan.utf8_ok:
         try:
             decoder.decode(b"", final=True)
@@ -190,16 +204,17 @@ def _scan_bytes(path: Path) -> ByteScan:
     return scan
 
 
-def _is_utf8(run: bytes) -> bool:
+def _is_utf8(text: bytes) -> bool:
     try:
-        run.decode("utf-8")
+        text.decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True
 
 
 def _plausibility(char: str, before: str, after: str) -> float:
-    """How natural `char` is between `before` and `after` (single characters; space at the edges).
+    """How natural a non-letter `char` is between `before` and `after` (single characters; space at the
+    edges); letters are judged by their word (`_word_score`).
 
     A letter scores 1 next to a letter of the same case (`ä` in `vägen`), 0.5 next to letters of the
     other case only (`Ú` in `cafÚ`). Typographic punctuation scores 1 where it sits in text: an opening
@@ -226,35 +241,194 @@ def _plausibility(char: str, before: str, after: str) -> float:
     return 0.0
 
 
-def _decode_sample(sample: Sample, encoding: str) -> Rendered:
-    return Rendered(
-        sample.before.decode("ascii", "replace"),
-        sample.run.decode(encoding, errors="replace"),
-        sample.after.decode("ascii", "replace"),
-    )
+# Scripts a word may mix: Japanese writes kanji and kana in one run, Korean hangul and hanja.
+_SCRIPT_GROUPS = {
+    "HIRAGANA": "CJK",
+    "KATAKANA": "CJK",
+    "HANGUL": "CJK",
+    "FULLWIDTH": "CJK",
+    "HALFWIDTH": "CJK",
+}
+# Latin words hold at most two accented letters in a row (`ções`); more is another script read as Latin
+# (`Ìîñêâà` is `Москва` in Windows-1251 read as Windows-1252).
+MAX_LATIN_RUN = 2
+MARGIN = 0.1  # how far the best candidate's score must lie above the runner-up's (scores run 0..1)
+# A letter that sits in a word as words are written is weaker evidence than punctuation in its place:
+# most high bytes are letters in most code pages (`’ …` in Windows-1252 are `ĺ ů` in DOS 852), while a
+# closing quote after a word or an ellipsis at its end is what only the right code page produces.
+LETTER_WEIGHT = 0.7
 
 
-def letter_share(samples: list[Sample], encoding: str) -> float:
-    """How well `encoding` explains the non-ASCII runs in `samples`, from 0 to 1 (mean plausibility)."""
+def _script(char: str) -> str:
+    if char.isascii():
+        return "LATIN"
+    first = unicodedata.name(char, "UNKNOWN").split(" ")[0]
+    return _SCRIPT_GROUPS.get(first, first)
+
+
+def _word_score(word: str) -> float:
+    """1 for a word as words are written: one script, lower, upper or title case, at most MAX_LATIN_RUN
+    accented Latin letters in a row; 0.25 for a case pattern no word has (`лНЯЙ`); 0 for mixed scripts
+    or a long run of accented Latin letters."""
+    if len({_script(c) for c in word}) > 1:
+        return 0.0
+    run = longest = 0
+    for char in word:
+        run = run + 1 if not char.isascii() else 0
+        longest = max(longest, run)
+    if _script(word[0]) == "LATIN" and longest > MAX_LATIN_RUN:
+        return 0.0
+    cased = [c for c in word if c.islower() or c.isupper()]
+    if not cased or word.islower() or word.isupper() or (cased[0].isupper() and "".join(cased[1:]).islower()):
+        return 1.0
+    return 0.25
+
+
+def text_score(lines: Sequence[str]) -> float:
+    """How well decoded `lines` read as text, from 0 to 1: the mean over their non-ASCII characters of
+    `_word_score` for letters (by the word they sit in, at LETTER_WEIGHT) and `_plausibility` for the
+    rest."""
     score = total = 0.0
-    for sample in samples:
-        prefix, text, suffix = _decode_sample(sample, encoding)
-        line = prefix + text + suffix
-        for i in range(len(prefix), len(prefix) + len(text)):
-            total += 1
-            before = line[i - 1] if i else " "
-            after = line[i + 1] if i + 1 < len(line) else " "
-            score += _plausibility(line[i], before, after)
+    for text in lines:
+        for word in re.finditer(r"[^\W\d_]+|[^\w\s]|\s", text):
+            chunk = word.group()
+            non_ascii = sum(not c.isascii() for c in chunk)
+            if not non_ascii:
+                continue
+            total += non_ascii
+            if chunk[0].isalpha():
+                word = _word_score(chunk)
+                score += non_ascii * word * LETTER_WEIGHT
+            else:
+                at = word.start()
+                before = text[at - 1] if at else " "
+                after = text[at + 1] if at + 1 < len(text) else " "
+                score += _plausibility(chunk, before, after)
     return score / total if total else 1.0
 
 
-def detect_encoding(path: Path, candidates: Sequence[str]) -> FoundEncoding:
+class Reading(NamedTuple):
+    """One candidate encoding's reading of the evidence lines (None where a line does not decode)."""
+
+    encoding: str
+    lines: tuple[str | None, ...]
+    score: float
+
+
+def _reading(evidence: Sequence[EvidenceLine], name: str) -> Reading:
+    decoded = []
+    for item in evidence:
+        try:
+            decoded.append(item.text.decode(name))
+        except UnicodeDecodeError:
+            decoded.append(None)
+    score = text_score([t for t in decoded if t is not None]) if None not in decoded else -1.0
+    return Reading(codecs.lookup(name).name, tuple(decoded), score)
+
+
+def _differing_line(first: Reading, second: Reading, evidence: Sequence[EvidenceLine]) -> int:
+    return next(i for i, (a, b) in enumerate(zip(first.lines, second.lines, strict=True)) if a != b)
+
+
+def _consult_library(evidence: Sequence[EvidenceLine], names: Sequence[str]) -> str | None:
+    """charset-normalizer's pick among `names` for the evidence bytes, or None. Consulted only to break
+    a near tie of our own scores: it was measured wrong on the real Kaggle file (cp850 read as
+    Windows-1252, `Berguvsv„gen`) and on Windows-1252 punctuation (`Children’s Way…` read as cp852,
+    `Childrenĺs Wayů`), so it never overrides a clear decision."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(b"\n".join(e.text for e in evidence), cp_isolation=list(names)).best()
+    if best is None:
+        return None
+    chosen = codecs.lookup(best.encoding).name
+    return chosen if chosen in {codecs.lookup(n).name for n in names} else None
+
+
+def decide_code_page(
+    path: Path, evidence: Sequence[EvidenceLine], candidates: Sequence[str]
+) -> tuple[str, str]:
+    """(encoding, evidence sentence) among `candidates` for the `evidence` lines (not UTF-8): every
+    candidate that decodes them all is scored by `text_score`; the best must beat every other reading by
+    MARGIN on the lines where the two differ. A near tie of two is put to charset-normalizer; when it
+    does not settle it, raises ExportError naming the top two with one line rendered in each and the
+    setting."""
+    readings = sorted((_reading(evidence, name) for name in candidates), key=lambda r: -r.score)
+    best = readings[0]
+    if best.score < 0:
+        raise export_error(
+            path,
+            f"no candidate encoding ({', '.join(candidates)}) decodes every line with non-ASCII bytes",
+            line=evidence[0].line,
+            setting=f"{SETTING_PREFIX}ENCODING to the one the export was written in",
+        )
+    # Each other reading is compared with the best on the lines where the two differ only: a few letters
+    # that tell two code pages apart must not drown in the many they read alike.
+    contest = [
+        (r, *_scores_where_different(best, r)) for r in readings[1:] if r.score >= 0 and r.lines != best.lines
+    ]
+    close = [c for c in contest if c[1] - c[2] < MARGIN]
+    if not close:
+        nearest = max(contest, key=lambda c: c[2], default=None)
+        against = (
+            f"; next {nearest[0].encoding}, {nearest[2]:.2f} against {nearest[1]:.2f} where they differ"
+            if nearest
+            else ""
+        )
+        return (
+            best.encoding,
+            f"{best.encoding} reads {len(evidence)} non-ASCII line(s) best ({best.score:.2f}{against})",
+        )
+    runner, mine, theirs = max(close, key=lambda c: c[2])
+    tied = [best.encoding, *(c[0].encoding for c in close)]
+    # Only where no Latin reading is in the tie: there charset-normalizer's language models help (CJK,
+    # Cyrillic, Greek); between Latin code pages it was measured wrong (see `_consult_library`).
+    latin = any(
+        _script(ch) == "LATIN" and not ch.isascii()
+        for r in (best, runner)
+        for ch in "".join(t for t in r.lines if t)
+    )
+    chosen = None if latin else _consult_library(evidence, tied)
+    if chosen is not None:
+        return chosen, (
+            f"{best.encoding} {mine:.2f} and {', '.join(c[0].encoding for c in close)} read alike where they "
+            f"differ ({runner.encoding} {theirs:.2f}); charset-normalizer chose {chosen}"
+        )
+    at = _differing_line(best, runner, evidence)
+    mine_text, theirs_text = _around_difference(best.lines[at], runner.lines[at])
+    raise export_error(
+        path,
+        f"the text reads about as well as {best.encoding} ({mine:.2f}: {cut(mine_text)}) and as "
+        f"{runner.encoding} ({theirs:.2f}: {cut(theirs_text)})"
+        + (
+            f", and as {', '.join(tied[2:] if tied[1] == runner.encoding else tied[1:])}"
+            if len(tied) > 2
+            else ""
+        ),
+        line=evidence[at].line,
+        setting=f"{SETTING_PREFIX}ENCODING to the one the export was written in",
+    )
+
+
+def _around_difference(first: str, second: str, context: int = 12) -> tuple[str, str]:
+    """The two renderings of a line from a little before the first character where they differ."""
+    at = next((i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b), 0)
+    start = max(0, at - context)
+    return first[start:], second[start:]
+
+
+def _scores_where_different(first: Reading, second: Reading) -> tuple[float, float]:
+    pairs = [(a, b) for a, b in zip(first.lines, second.lines, strict=True) if a != b]
+    return text_score([a for a, _ in pairs]), text_score([b for _, b in pairs])
+
+
+def detect_encoding(path: Path, candidates: Sequence[str], utf8_lines: bool = False) -> FoundEncoding:
     """The encoding of `path`, whether it has a BOM, its non-ASCII byte count and line count.
 
-    UTF-16 with a BOM (Excel's "Unicode Text") and UTF-8 (with or without BOM) are recognised by their
-    bytes; otherwise each single-byte code page in `candidates` is scored by `letter_share` and the best
-    wins. Raises NotCsvTextError for an empty or binary file, ExportError when two code pages explain the
-    file equally well but read it differently.
+    UTF-16/32 with a BOM and UTF-8 (with or without BOM) are recognised by their bytes; otherwise the
+    code page is decided on the file's own lines with non-ASCII bytes (`decide_code_page`). A file whose
+    lines are partly UTF-8 and partly not stops naming lines of each kind, unless `utf8_lines` says to
+    read the UTF-8 ones as UTF-8 and the rest in the code page decided on them. Raises NotCsvTextError for
+    an empty or binary file, ExportError for what the bytes cannot settle.
     """
     if path.stat().st_size == 0:
         raise export_error(
@@ -262,11 +436,11 @@ def detect_encoding(path: Path, candidates: Sequence[str]) -> FoundEncoding:
         )
     with open(path, "rb") as handle:
         head = handle.read(4)
-    if head.startswith(UTF16_BOMS):
-        return FoundEncoding("utf-16", True, 0, None)
+    for bom, name in BOMS:
+        if head.startswith(bom):
+            return FoundEncoding(name, True, 0, None, evidence="its byte order mark")
     has_bom = head.startswith(codecs.BOM_UTF8)
     scan = _scan_bytes(path)
-    samples, non_ascii = scan.samples, scan.non_ascii
     # A NUL byte in a field of a text export rejects that line; NULs all over are a binary file (or
     # UTF-16 without its BOM, which puts a NUL beside every ASCII character).
     if scan.nul_bytes * 100 > path.stat().st_size or scan.nul_lines > max(10, scan.lines // 100):
@@ -280,38 +454,31 @@ def detect_encoding(path: Path, candidates: Sequence[str]) -> FoundEncoding:
         )
     found = {"line_ends": scan.line_ends, "cr_line_ends": scan.cr, "nul_lines": scan.nul_lines}
     if scan.utf8_ok:
-        return FoundEncoding("utf-8-sig" if has_bom else "utf-8", has_bom, non_ascii, scan.lines, **found)
-    utf8_runs = sum(_is_utf8(sample.run) for sample in samples)
-    if utf8_runs * 2 >= len(samples):
-        # Most non-ASCII text is valid UTF-8 but some is not: two exports pasted together, or one edited
-        # in another program. Any single code page would turn the UTF-8 part into mojibake.
+        name = "utf-8-sig" if has_bom else "utf-8"
+        return FoundEncoding(name, has_bom, scan.non_ascii, scan.lines, **found, evidence="valid UTF-8")
+    as_utf8 = [e for e in scan.evidence if _is_utf8(e.text)]
+    others = [e for e in scan.evidence if not _is_utf8(e.text)] or scan.evidence
+    code_page, why = decide_code_page(path, others, candidates)
+    if as_utf8 and not utf8_lines:
+        # Two exports pasted together, or one edited in another program: any single encoding turns one
+        # part into mojibake (`MÃ¼ller`).
         raise export_error(
             path,
-            f"{utf8_runs} of {len(samples)} non-ASCII runs are UTF-8, but this line holds bytes that are "
-            "not: the file mixes encodings",
-            line=scan.first_bad_utf8_line,
-            setting=f"{SETTING_PREFIX}ENCODING to read it one way (lines that do not fit are then named)",
+            f"lines are in two encodings: {len(as_utf8)} of the first {len(scan.evidence)} with non-ASCII "
+            f"text are UTF-8 (line {', '.join(str(e.line) for e in as_utf8[:5])}), the others {code_page} "
+            f"(line {', '.join(str(e.line) for e in others[:5])})",
+            line=others[0].line,
+            setting=f"{SETTING_PREFIX}UTF8_LINES=true to read each UTF-8 line as UTF-8 and the rest as "
+            f"{code_page}",
         )
-    # Ties go to the candidate listed first (sorted is stable).
-    scored = sorted(
-        ((letter_share(samples, name), codecs.lookup(name).name) for name in candidates),
-        key=lambda score: -score[0],
-    )
-    best_share, best = scored[0]
-    for share, name in scored[1:]:
-        if share < best_share:
-            break
-        for sample in samples:
-            mine, theirs = _decode_sample(sample, best).run, _decode_sample(sample, name).run
-            if mine != theirs:
-                raise export_error(
-                    path,
-                    f"the text reads equally well as {best} ({''.join(_decode_sample(sample, best))!r}) and as "
-                    f"{name} ({''.join(_decode_sample(sample, name))!r})",
-                    setting=f"{SETTING_PREFIX}ENCODING to the one the export was written in",
-                )
+    if as_utf8:
+        why += f"; {len(as_utf8)} UTF-8 line(s) read as UTF-8 (UTF8_LINES)"
     # A single-byte code page maps the newline byte to the newline, so the UTF-8 copy has as many lines.
-    return FoundEncoding(best, has_bom, non_ascii, scan.lines, **found)
+    # No candidate uses the LF or CR byte inside a character (multi-byte trail bytes start at 0x30), so
+    # the UTF-8 copy has as many lines.
+    return FoundEncoding(
+        code_page, has_bom, scan.non_ascii, scan.lines, **found, evidence=why, utf8_lines=bool(as_utf8)
+    )
 
 
 NUL_MARK = "\u2400"  # SYMBOL FOR NULL: stands for a NUL byte in the UTF-8 copy, whose line is then rejected
@@ -356,16 +523,39 @@ class Transcoded(NamedTuple):
     nul_bytes: int  # NUL bytes met (each now NUL_MARK)
 
 
+def _line_by_line(data: bytes, encoding: str) -> str:
+    """`data` (whole lines) decoded line by line: as UTF-8 where a line is valid UTF-8, else in
+    `encoding` (strict)."""
+    out = []
+    for line in data.splitlines(keepends=True):
+        try:
+            out.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(line.decode(encoding))
+    return "".join(out)
+
+
 def transcode_to_utf8(
-    source: Path, target: Path, encoding: str, backslash_quotes: bool = False
+    source: Path, target: Path, encoding: str, backslash_quotes: bool = False, utf8_lines: bool = False
 ) -> Transcoded:
     """Write `source` as UTF-8 without a BOM to `target`, chunk by chunk (bounded memory), every line end
     as LF and a NUL byte as NUL_MARK (Polars reads lines at LF, and a NUL would end its line reader's
-    cells).
+    cells); with `utf8_lines`, each line valid as UTF-8 is read as UTF-8, the others in `encoding`.
 
     A byte the codec cannot decode raises ExportError naming its line and the encoding setting.
     """
     decoder = codecs.getincrementaldecoder(encoding)("strict")
+    pending = b""  # with `utf8_lines`: the last, unfinished line of the chunks read so far
+
+    def decode(chunk: bytes, final: bool = False) -> str:
+        nonlocal pending
+        if not utf8_lines:
+            return decoder.decode(chunk, final)
+        data = pending + chunk
+        cut_at = len(data) if final else data.rfind(b"\n") + 1
+        pending = data[cut_at:]
+        return _line_by_line(data[:cut_at], encoding)
+
     lines_before = 0
     held = ""
     nul_bytes = 0
@@ -373,7 +563,7 @@ def transcode_to_utf8(
         first = True
         for chunk in _chunks(source):
             try:
-                text = held + decoder.decode(chunk)
+                text = held + decode(chunk)
             except UnicodeDecodeError as error:
                 line = lines_before + chunk.count(b"\n", 0, error.start) + 1
                 raise export_error(
@@ -391,5 +581,5 @@ def transcode_to_utf8(
             held = text[len(text.rstrip("\\")) :] or ("\r" if text.endswith("\r") else "")
             nul_bytes += text.count("\x00")
             out.write(_normalised_text(text[: len(text) - len(held)], backslash_quotes).encode("utf-8"))
-        out.write(_normalised_text(held + decoder.decode(b"", final=True), backslash_quotes).encode("utf-8"))
+        out.write(_normalised_text(held + decode(b"", final=True), backslash_quotes).encode("utf-8"))
     return Transcoded(target, nul_bytes)

@@ -18,7 +18,7 @@ from sales_serving.contract.export.dates import (
 )
 from sales_serving.contract.export.dialect import Dialect, tidy_text
 from sales_serving.contract.export.encoding import (
-    UTF16_BOMS,
+    BOMS,
     FoundEncoding,
     detect_encoding,
     detect_quote_escape,
@@ -257,10 +257,13 @@ def _find_encoding(path: Path, reading: ExportReading) -> FoundEncoding:
     """The encoding detected from the bytes, or the one settings name (then nothing is counted here)."""
     name = reading.dialect.encoding
     if not name:
-        return detect_encoding(path, reading.candidate_encodings)
+        return detect_encoding(path, reading.candidate_encodings, bool(reading.dialect.utf8_lines))
     with open(path, "rb") as handle:
         head = handle.read(4)
-    return FoundEncoding(codecs.lookup(name).name, head.startswith((codecs.BOM_UTF8, *UTF16_BOMS)), 0, None)
+    has_bom = head.startswith((codecs.BOM_UTF8, *(bom for bom, _ in BOMS)))
+    return FoundEncoding(
+        codecs.lookup(name).name, has_bom, 0, None, utf8_lines=bool(reading.dialect.utf8_lines)
+    )
 
 
 def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_dir: Path) -> Export:
@@ -280,7 +283,9 @@ def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_d
     # A file read with an encoding from settings goes through the strict decoder too, which names the
     # first line the encoding cannot read.
     if found.needs_copy or override.encoding or escape == "backslash":
-        copy = transcode_to_utf8(path, work_dir / "export_utf8.csv", found.encoding, escape == "backslash")
+        copy = transcode_to_utf8(
+            path, work_dir / "export_utf8.csv", found.encoding, escape == "backslash", found.utf8_lines
+        )
         text_path, nul_lines = copy.path, max(nul_lines, copy.nul_bytes)
     lines = head_lines(text_path)
     place = find_header(path, lines, layout, override.delimiter)
@@ -317,7 +322,7 @@ def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_d
         if escape_line
         else "no backslash-escaped quote in the first 64 KiB"
     )
-    dialect.evidence["encoding"] = "from settings" if override.encoding else "detected from the bytes"
+    dialect.evidence["encoding"] = found.evidence
     dialect.evidence["delimiter"] = (
         "from settings"
         if override.delimiter

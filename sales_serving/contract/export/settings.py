@@ -15,6 +15,9 @@ class ExportDialect(BaseModel):
 
     # A Python codec name: "utf-8", "utf-8-sig", "utf-16", "cp850", "cp1252", ...
     encoding: str | None = None
+    # A file whose lines are partly UTF-8 (two exports pasted together): True reads each UTF-8 line as
+    # UTF-8 and the others in the code page decided on them (or `encoding`).
+    utf8_lines: bool | None = None
     delimiter: Literal[",", ";", "\t", "|"] | None = None
     decimal_mark: Literal[".", ","] | None = None
     # "" means numbers carry no thousands separator.
@@ -34,8 +37,32 @@ class ExportReading(BaseModel):
     """Rules of reading every export, beside the dialect."""
 
     dialect: ExportDialect = ExportDialect()
-    # Single-byte code pages tried (in this order, which breaks exact ties) when the file is not UTF-8.
-    candidate_encodings: list[str] = ["cp850", "cp437", "cp1252", "latin-1"]
+    # Encodings tried (in this order, which breaks exact ties) when the file is neither UTF-8 nor marked
+    # by a BOM: the DOS, Windows, ISO-8859, Mac and East Asian encodings exports come in.
+    candidate_encodings: list[str] = [
+        "cp850",
+        "cp437",
+        "cp1252",
+        "cp1250",
+        "cp1251",
+        "cp1253",
+        "cp1254",
+        "cp1257",
+        "iso8859-1",
+        "iso8859-2",
+        "iso8859-5",
+        "iso8859-7",
+        "iso8859-15",
+        "mac_roman",
+        "cp852",
+        "cp866",
+        "koi8_r",
+        "cp932",
+        "euc_jp",
+        "gb18030",
+        "big5",
+        "euc_kr",
+    ]
     # Spreadsheet spellings of a missing value: a cell holding one of these (after trimming) is missing.
     null_tokens: list[str] = ["NULL", "null", "None", "#N/A", "N/A", "n/a", "-", "\\N"]  # `\N`: MySQL
     # Per column, tokens that are real values there even if `null_tokens` lists them.

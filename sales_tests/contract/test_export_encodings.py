@@ -1,0 +1,65 @@
+"""Encoding on evidence, one export per candidate encoding with names in its own script: each is read as
+an encoding that renders the names right (code pages that agree on every byte of the file are one answer),
+or, where another code page reads the same bytes as letters just as plausible, stops naming both."""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+import pytest
+
+from sales_serving.contract.export import ExportError, ExportReading
+from sales_tests.contract.exports import clean, sample_rows, write_export
+
+CANDIDATES = [codecs.lookup(name).name for name in ExportReading().candidate_encodings]
+NAMES = {
+    "cp850": "Berguvsvägen Åkergatan",
+    "cp437": "Berguvsvägen Ärla",
+    "cp1252": "Müller “Nord” – Café 4€",
+    "cp1250": "Hurtownia Śląsk Łódź",
+    "cp1251": "Москва Торговый Дом",
+    "cp1253": "Αθήνα Εμπορική Εταιρεία",
+    "cp1254": "İstanbul Ticaret Şirketi Ğ",
+    "cp1257": "Kauno Prekyba Ąžuolynė",
+    "iso8859-1": "Société Générale Ærø",
+    "iso8859-2": "Hurtownia Śląsk Łódź",
+    "iso8859-5": "Москва Торговый Дом",
+    "iso8859-7": "Αθήνα Εμπορική Εταιρεία",
+    "iso8859-15": "Œuvres d’Été 4€".replace("’", "'"),
+    "mac_roman": "Café Müller Société",
+    "cp852": "Hurtownia Śląsk Łódź",
+    "cp866": "Москва Торговый Дом",
+    "koi8_r": "Москва Торговый Дом",
+    "cp932": "東京都 株式会社やまと商事",
+    "euc_jp": "東京都 株式会社やまと商事",
+    "gb18030": "北京市 贸易有限公司",
+    "big5": "臺北市 貿易有限公司",
+    "euc_kr": "서울 무역 주식회사",
+}
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict[str, str]]:
+    # ASCII everywhere but CUSTOMERNAME, so the names are the file's only non-ASCII text.
+    return [{k: v.encode("ascii", "replace").decode() for k, v in row.items()} for row in sample_rows(200)]
+
+
+@pytest.mark.parametrize("encoding", list(NAMES))
+def test_each_encoding_is_read_right_from_names_in_its_script(rows, tmp_path, encoding):
+    name = NAMES[encoding]
+    named = [row | {"CUSTOMERNAME": name} for row in rows]
+    path = write_export(tmp_path / "names.csv", named, encoding=encoding)
+    try:
+        stats, frame, rejects = clean(path, tmp_path / "out")
+    except ExportError as error:
+        # A clear stop: the top two named, one of them the right one, and the setting that picks it.
+        message = str(error)
+        assert "reads about as well as" in message and "DIALECT__ENCODING" in message, message
+        head = message.split("; set ")[0]
+        named = [c for c in CANDIDATES if re.search(rf"(?<![\w-]){re.escape(c)}(?![\w-])", head)]
+        assert any(path.read_bytes().decode(e) == path.read_bytes().decode(encoding) for e in named), named
+        stats, frame, rejects = clean(path, tmp_path / "set", dialect={"encoding": encoding})
+    assert rejects.height == 0
+    assert path.read_bytes().decode(stats.dialect.encoding) == path.read_bytes().decode(encoding)
+    assert set(frame["CUSTOMERNAME"]) == {name}
