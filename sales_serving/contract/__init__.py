@@ -5,7 +5,9 @@
   publishes and serving reads.
 - `estimators`: estimators a bundle's pipeline.joblib may hold (imports scikit-learn; import it only where
   a pipeline is fitted or unpickled).
-- `export`: the one reader of sales CSV exports.
+- `export`: the one reader of sales CSV exports (a package: encoding, lines, header, numbers, dates, the
+  `Export` object).
+- `csv_out`: the one CSV writer (formula cells neutralised), for every CSV the project writes.
 
 This package imports only pydantic and the standard library at module level, so training's code location
 stays cheap to import.

@@ -61,6 +61,7 @@ class Decision(NamedTuple):
 
 
 def _date_parts(text: pl.Expr) -> list[pl.Expr]:
+    """DATE_PARTS' groups of `text`: three numbers, hour, minute, seconds, AM/PM (null where absent)."""
     return [text.str.extract(DATE_PARTS.pattern, i) for i in range(1, 8)]
 
 
@@ -200,28 +201,28 @@ def parse_dates(text: pl.Expr, dialect: Dialect, extra_formats: Sequence[str] = 
     including dates that do not exist (31/2/2003). Meant for a frame of distinct date texts."""
     if dialect.date_order is None:
         raise ValueError("decide the date order (Export.resolve_date_order) before parsing dates")
-    g = _date_parts(text)
-    year_first = g[0].str.len_chars() == 4
+    first, second, third, hour_text, minute, seconds, meridiem = _date_parts(text)
+    year_first = first.str.len_chars() == 4
     if dialect.date_order == "day_first":
-        day, month = g[0], g[1]
+        day, month = first, second
     else:
-        month, day = g[0], g[1]
-    day = pl.when(year_first).then(g[2]).otherwise(day)
-    month = pl.when(year_first).then(g[1]).otherwise(month)
+        month, day = first, second
+    day = pl.when(year_first).then(third).otherwise(day)
+    month = pl.when(year_first).then(second).otherwise(month)
     # A four-digit first number is a year in any file; otherwise the year is last, in 2 or 4 digits.
     valid_shape = year_first
     if dialect.date_order != "year_first":
-        valid_shape = year_first | g[2].str.len_chars().is_in([2, 4])
-    year = pl.when(year_first).then(g[0].cast(pl.Int64)).otherwise(g[2].cast(pl.Int64))
-    two_digit = ~year_first & (g[2].str.len_chars() == 2)
+        valid_shape = year_first | third.str.len_chars().is_in([2, 4])
+    year = pl.when(year_first).then(first.cast(pl.Int64)).otherwise(third.cast(pl.Int64))
+    two_digit = ~year_first & (third.str.len_chars() == 2)
     pivot = dialect.two_digit_year_pivot
     year = (
         pl.when(two_digit)
         .then(pl.when(year < pivot).then(year + 2000).otherwise(year + 1900))
         .otherwise(year)
     )
-    hour = g[3].cast(pl.Int64).fill_null(0)
-    meridiem = g[6].str.to_lowercase()
+    hour = hour_text.cast(pl.Int64).fill_null(0)
+    meridiem = meridiem.str.to_lowercase()
     hour = (
         pl.when(meridiem == "pm").then(hour % 12 + 12).when(meridiem == "am").then(hour % 12).otherwise(hour)
     )
@@ -231,8 +232,8 @@ def parse_dates(text: pl.Expr, dialect: Dialect, extra_formats: Sequence[str] = 
         month.str.zfill(2),
         day.str.zfill(2),
         hour.cast(pl.String).str.zfill(2),
-        g[4].fill_null("00"),
-        g[5].fill_null("00"),
+        minute.fill_null("00"),
+        seconds.fill_null("00"),
     )
     parsed = pl.when(valid_shape).then(iso.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us"))
     candidates = [
