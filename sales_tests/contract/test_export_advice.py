@@ -31,10 +31,10 @@ def stop_then_load(path, tmp_path, setting: str, value, expected: str):
 
 
 def test_two_code_pages_reading_alike_stop_and_the_encoding_setting_settles(rows, tmp_path, monkeypatch):
-    from sales_serving.contract.export import encoding as encoding_scan
+    from sales_serving.contract.export import code_page
 
     # 0x9C is œ in cp1252 and ś in cp1250: `Kœka` and `Kśka` read alike, and the library has no view.
-    monkeypatch.setattr(encoding_scan, "_consult_library", lambda evidence, names: None)
+    monkeypatch.setattr(code_page, "_consult_library", lambda evidence, names: None)
     named = [dict(r) for r in rows]
     for row in named:
         row["CUSTOMERNAME"] = "Kśka Modele"

@@ -8,8 +8,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from sales_serving.contract.export import code_page
 from sales_serving.contract.export import encoding as encoding_scan
-from sales_serving.contract.export.encoding import detect_encoding, text_score, transcode_to_utf8
+from sales_serving.contract.export.code_page import text_score
+from sales_serving.contract.export.encoding import detect_encoding, transcode_to_utf8
 from sales_serving.contract.export.errors import ExportError, NotCsvTextError
 from sales_serving.contract.export.lines import read_lines
 from sales_serving.contract.export.settings import ExportReading
@@ -87,7 +89,7 @@ def test_dos_letters_are_not_read_as_windows_punctuation(tmp_path, text):
 
 
 def test_text_score_judges_letters_by_their_word_and_symbols_by_their_place():
-    letter = encoding_scan.LETTER_WEIGHT
+    letter = code_page.LETTER_WEIGHT
     assert text_score(["Berguvsvägen"]) == letter
     assert text_score(["Berguvsv„gen"]) == 0.0  # „ inside a word is no quote
     assert text_score(["Ìîñêâà"]) == 0.0  # Москва (cp1251) read as Windows-1252: six accents in a row
@@ -105,7 +107,7 @@ def test_an_apostrophe_is_read_as_windows_1252_not_a_dos_letter(tmp_path):
 
 def test_a_near_tie_the_library_does_not_settle_stops_naming_the_top_two(tmp_path, monkeypatch):
     # 0x9C is œ in cp1252 and ś in cp1250: `cœka` and `cśka` read alike.
-    monkeypatch.setattr(encoding_scan, "_consult_library", lambda evidence, names: None)
+    monkeypatch.setattr(code_page, "_consult_library", lambda evidence, names: None)
     source = write(tmp_path / "tie.csv", b"A,B\nc\x9cka,1\n")
     with pytest.raises(ExportError) as stopped:
         detect_encoding(source, ["cp1252", "cp1250"])

@@ -12,20 +12,17 @@ never a guess.
 Every field of the dialect can be fixed in `ExportDialect` (settings); whatever the file cannot settle stops
 with an `ExportError` naming the file, line, column, what was seen and the setting that settles it.
 
-Modules, one idea each: `settings` (what a caller fixes), `errors`, `encoding`, `lines` (lines and the
+Modules, one idea each: `settings` (what a caller fixes), `errors`, `encoding` (bytes, BOMs, the UTF-8
+copy), `code_page` (which code page reads the file's own text best), `lines` (lines and the
 structure check), `header` (delimiter and columns), `numbers`, `dates`, `dialect` (the resolved dialect) and
 `reader` (the `Export` object). Used by the ingest group (`raw_csv`, `clean_parquet`, the EDA raw counts) and
 by `sales-predict`; imports neither dagster nor `sales_assets`.
 """
 
+from sales_serving.contract.export.code_page import text_score
 from sales_serving.contract.export.dates import Decision, decide_date_order, parse_dates
 from sales_serving.contract.export.dialect import Dialect
-from sales_serving.contract.export.encoding import (
-    FoundEncoding,
-    detect_encoding,
-    text_score,
-    transcode_to_utf8,
-)
+from sales_serving.contract.export.encoding import FoundEncoding, detect_encoding, transcode_to_utf8
 from sales_serving.contract.export.errors import (
     SETTING_PREFIX,
     ExportError,

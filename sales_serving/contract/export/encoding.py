@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import codecs
 import re
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from sales_serving.contract.export.errors import SETTING_PREFIX, NotCsvTextError, cut, export_error
+from sales_serving.contract.export.code_page import EvidenceLine, decide_code_page
+from sales_serving.contract.export.errors import SETTING_PREFIX, NotCsvTextError, export_error
 
 CHUNK_BYTES = 8 << 20
 MAX_EVIDENCE_LINES = 500
@@ -27,29 +27,12 @@ BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
-# Typographic punctuation of Windows-1252 (0x80-0x9F) and where each sits in real text.
-OPENING_QUOTES = "‘“„‚«‹"
-CLOSING_QUOTES = "’”»›"
-DASHES = "–—"
-CURRENCY_CHARS = "€£¥$"
-
-# Our own detector on purpose: charset-normalizer (and chardet) read the real Kaggle file, whose only
-# non-ASCII bytes are DOS code page 850 letters, as another code page and turn `Berguvsvägen` into
-# `Berguvsv„gen`. Scoring each candidate by whether its characters sit where such characters sit in words
-# gets both DOS letters and Windows-1252 punctuation right.
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             yield chunk
-
-
-class EvidenceLine(NamedTuple):
-    """A line of the file holding non-ASCII bytes: the evidence every candidate encoding is judged on."""
-
-    line: int
-    text: bytes
 
 
 class FoundEncoding(NamedTuple):
@@ -210,215 +193,6 @@ def _is_utf8(text: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _plausibility(char: str, before: str, after: str) -> float:
-    """How natural a non-letter `char` is between `before` and `after` (single characters; space at the
-    edges); letters are judged by their word (`_word_score`).
-
-    A letter scores 1 next to a letter of the same case (`ä` in `vägen`), 0.5 next to letters of the
-    other case only (`Ú` in `cafÚ`). Typographic punctuation scores 1 where it sits in text: an opening
-    quote before a word, a closing quote after one (not before another), an apostrophe after a letter, a dash between spaces or digits, an
-    ellipsis after a word, a currency sign by a number. Anything else scores 0.
-    """
-    if char.isalpha():
-        neighbours = [c for c in (before, after) if c.isalpha()]
-        if not neighbours:
-            return 0.0
-        return 1.0 if any(c.islower() == char.islower() for c in neighbours) else 0.5
-    if char in OPENING_QUOTES:
-        return float(not before.isalnum() and after.isalnum())
-    if char == "’":  # a closing single quote or an apostrophe (`Children’s`)
-        return float(before.isalnum() or before in ".!?")
-    if char in CLOSING_QUOTES:  # never followed by a letter: `k”p` is `köp` in another code page
-        return float((before.isalnum() or before in ".!?") and not after.isalnum())
-    if char in DASHES:
-        return float((before.isspace() or before.isdigit()) and (after.isspace() or after.isdigit()))
-    if char == "…":
-        return float(before.isalnum() and not after.isalnum())
-    if char in CURRENCY_CHARS:
-        return float(before.isdigit() or after.isdigit() or (before.isspace() and after.isspace()))
-    return 0.0
-
-
-# Scripts a word may mix: Japanese writes kanji and kana in one run, Korean hangul and hanja.
-_SCRIPT_GROUPS = {
-    "HIRAGANA": "CJK",
-    "KATAKANA": "CJK",
-    "HANGUL": "CJK",
-    "FULLWIDTH": "CJK",
-    "HALFWIDTH": "CJK",
-}
-# Latin words hold at most two accented letters in a row (`ções`); more is another script read as Latin
-# (`Ìîñêâà` is `Москва` in Windows-1251 read as Windows-1252).
-MAX_LATIN_RUN = 2
-MARGIN = 0.1  # how far the best candidate's score must lie above the runner-up's (scores run 0..1)
-# A letter that sits in a word as words are written is weaker evidence than punctuation in its place:
-# most high bytes are letters in most code pages (`’ …` in Windows-1252 are `ĺ ů` in DOS 852), while a
-# closing quote after a word or an ellipsis at its end is what only the right code page produces.
-LETTER_WEIGHT = 0.7
-
-
-def _script(char: str) -> str:
-    if char.isascii():
-        return "LATIN"
-    first = unicodedata.name(char, "UNKNOWN").split(" ")[0]
-    return _SCRIPT_GROUPS.get(first, first)
-
-
-def _word_score(word: str) -> float:
-    """1 for a word as words are written: one script, lower, upper or title case, at most MAX_LATIN_RUN
-    accented Latin letters in a row; 0.25 for a case pattern no word has (`лНЯЙ`); 0 for mixed scripts
-    or a long run of accented Latin letters."""
-    if len({_script(c) for c in word}) > 1:
-        return 0.0
-    run = longest = 0
-    for char in word:
-        run = run + 1 if not char.isascii() else 0
-        longest = max(longest, run)
-    if _script(word[0]) == "LATIN" and longest > MAX_LATIN_RUN:
-        return 0.0
-    cased = [c for c in word if c.islower() or c.isupper()]
-    if not cased or word.islower() or word.isupper() or (cased[0].isupper() and "".join(cased[1:]).islower()):
-        return 1.0
-    return 0.25
-
-
-def text_score(lines: Sequence[str]) -> float:
-    """How well decoded `lines` read as text, from 0 to 1: the mean over their non-ASCII characters of
-    `_word_score` for letters (by the word they sit in, at LETTER_WEIGHT) and `_plausibility` for the
-    rest."""
-    score = total = 0.0
-    for text in lines:
-        for word in re.finditer(r"[^\W\d_]+|[^\w\s]|\s", text):
-            chunk = word.group()
-            non_ascii = sum(not c.isascii() for c in chunk)
-            if not non_ascii:
-                continue
-            total += non_ascii
-            if chunk[0].isalpha():
-                word = _word_score(chunk)
-                score += non_ascii * word * LETTER_WEIGHT
-            else:
-                at = word.start()
-                before = text[at - 1] if at else " "
-                after = text[at + 1] if at + 1 < len(text) else " "
-                score += _plausibility(chunk, before, after)
-    return score / total if total else 1.0
-
-
-class Reading(NamedTuple):
-    """One candidate encoding's reading of the evidence lines (None where a line does not decode)."""
-
-    encoding: str
-    lines: tuple[str | None, ...]
-    score: float
-
-
-def _reading(evidence: Sequence[EvidenceLine], name: str) -> Reading:
-    decoded = []
-    for item in evidence:
-        try:
-            decoded.append(item.text.decode(name))
-        except UnicodeDecodeError:
-            decoded.append(None)
-    score = text_score([t for t in decoded if t is not None]) if None not in decoded else -1.0
-    return Reading(codecs.lookup(name).name, tuple(decoded), score)
-
-
-def _differing_line(first: Reading, second: Reading, evidence: Sequence[EvidenceLine]) -> int:
-    return next(i for i, (a, b) in enumerate(zip(first.lines, second.lines, strict=True)) if a != b)
-
-
-def _consult_library(evidence: Sequence[EvidenceLine], names: Sequence[str]) -> str | None:
-    """charset-normalizer's pick among `names` for the evidence bytes, or None. Consulted only to break
-    a near tie of our own scores: it was measured wrong on the real Kaggle file (cp850 read as
-    Windows-1252, `Berguvsv„gen`) and on Windows-1252 punctuation (`Children’s Way…` read as cp852,
-    `Childrenĺs Wayů`), so it never overrides a clear decision."""
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(b"\n".join(e.text for e in evidence), cp_isolation=list(names)).best()
-    if best is None:
-        return None
-    chosen = codecs.lookup(best.encoding).name
-    return chosen if chosen in {codecs.lookup(n).name for n in names} else None
-
-
-def decide_code_page(
-    path: Path, evidence: Sequence[EvidenceLine], candidates: Sequence[str]
-) -> tuple[str, str]:
-    """(encoding, evidence sentence) among `candidates` for the `evidence` lines (not UTF-8): every
-    candidate that decodes them all is scored by `text_score`; the best must beat every other reading by
-    MARGIN on the lines where the two differ. A near tie of two is put to charset-normalizer; when it
-    does not settle it, raises ExportError naming the top two with one line rendered in each and the
-    setting."""
-    readings = sorted((_reading(evidence, name) for name in candidates), key=lambda r: -r.score)
-    best = readings[0]
-    if best.score < 0:
-        raise export_error(
-            path,
-            f"no candidate encoding ({', '.join(candidates)}) decodes every line with non-ASCII bytes",
-            line=evidence[0].line,
-            setting=f"{SETTING_PREFIX}ENCODING to the one the export was written in",
-        )
-    # Each other reading is compared with the best on the lines where the two differ only: a few letters
-    # that tell two code pages apart must not drown in the many they read alike.
-    contest = [
-        (r, *_scores_where_different(best, r)) for r in readings[1:] if r.score >= 0 and r.lines != best.lines
-    ]
-    close = [c for c in contest if c[1] - c[2] < MARGIN]
-    if not close:
-        nearest = max(contest, key=lambda c: c[2], default=None)
-        against = (
-            f"; next {nearest[0].encoding}, {nearest[2]:.2f} against {nearest[1]:.2f} where they differ"
-            if nearest
-            else ""
-        )
-        return (
-            best.encoding,
-            f"{best.encoding} reads {len(evidence)} non-ASCII line(s) best ({best.score:.2f}{against})",
-        )
-    runner, mine, theirs = max(close, key=lambda c: c[2])
-    tied = [best.encoding, *(c[0].encoding for c in close)]
-    # Only where no Latin reading is in the tie: there charset-normalizer's language models help (CJK,
-    # Cyrillic, Greek); between Latin code pages it was measured wrong (see `_consult_library`).
-    latin = any(
-        _script(ch) == "LATIN" and not ch.isascii()
-        for r in (best, runner)
-        for ch in "".join(t for t in r.lines if t)
-    )
-    chosen = None if latin else _consult_library(evidence, tied)
-    if chosen is not None:
-        return chosen, (
-            f"{best.encoding} {mine:.2f} and {', '.join(c[0].encoding for c in close)} read alike where they "
-            f"differ ({runner.encoding} {theirs:.2f}); charset-normalizer chose {chosen}"
-        )
-    at = _differing_line(best, runner, evidence)
-    mine_text, theirs_text = _around_difference(best.lines[at], runner.lines[at])
-    raise export_error(
-        path,
-        f"the text reads about as well as {best.encoding} ({mine:.2f}: {cut(mine_text)}) and as "
-        f"{runner.encoding} ({theirs:.2f}: {cut(theirs_text)})"
-        + (
-            f", and as {', '.join(tied[2:] if tied[1] == runner.encoding else tied[1:])}"
-            if len(tied) > 2
-            else ""
-        ),
-        line=evidence[at].line,
-        setting=f"{SETTING_PREFIX}ENCODING to the one the export was written in",
-    )
-
-
-def _around_difference(first: str, second: str, context: int = 12) -> tuple[str, str]:
-    """The two renderings of a line from a little before the first character where they differ."""
-    at = next((i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b), 0)
-    start = max(0, at - context)
-    return first[start:], second[start:]
-
-
-def _scores_where_different(first: Reading, second: Reading) -> tuple[float, float]:
-    pairs = [(a, b) for a, b in zip(first.lines, second.lines, strict=True) if a != b]
-    return text_score([a for a, _ in pairs]), text_score([b for _, b in pairs])
 
 
 def detect_encoding(path: Path, candidates: Sequence[str], utf8_lines: bool = False) -> FoundEncoding:
