@@ -49,7 +49,7 @@ def test_invisible_format_characters_are_removed(rows, reference, tmp_path, mark
 
     spelled = [r | {"COUNTRY": hide(r["COUNTRY"]), "SALES": hide(r["SALES"])} for r in rows]
     stats = same_as_reference(spelled, reference, tmp_path)
-    assert stats.dialect.may_hold_non_ascii
+    assert stats.dialect.unicode_tidy
 
 
 def test_mysql_null_token_is_a_missing_value(rows, reference, tmp_path):
@@ -78,3 +78,8 @@ def test_the_quote_escape_setting_settles_it(rows, tmp_path):
     assert stats.dialect.quote_escape == "doubled"
     assert stats.dialect.evidence["quote_escape"] == "from settings"
     assert 'Testco "Scale" Models' not in frame["CUSTOMERNAME"].to_list()
+
+
+def test_text_without_format_characters_or_combining_marks_skips_the_unicode_pass(rows, tmp_path):
+    stats, _, _ = clean(write_export(tmp_path / "plain.csv", rows), tmp_path / "out")
+    assert not stats.dialect.unicode_tidy  # `Müller & Søn` is NFC already and holds no Cf

@@ -25,8 +25,9 @@ class Dialect:
     two_digit_year_pivot: int = 69
     excel_date_system: int = 1900
     non_ascii_bytes: int = 0
-    # False only when the scan saw no byte above 0x7F: ASCII text is NFC already and holds no Cf.
-    may_hold_non_ascii: bool = True
+    # Whether the text holds format characters (Cf) or combining marks (`unicode_tidy_needed`): only then
+    # are cells composed to NFC and stripped of Cf, which costs a pass over every text cell.
+    unicode_tidy: bool = True
     quote_escape: str = "doubled"  # `""` inside a quoted field (RFC 4180), or `backslash` (`\"`)
     line_ends: str = "not counted"  # LF, CRLF, CR or mixed (with counts)
     lines_above_header: int = 0  # report titles (and a `sep=` line) skipped above the header
@@ -53,8 +54,16 @@ class Dialect:
 
 def tidy_text(cell: pl.Expr, dialect: Dialect) -> pl.Expr:
     """`cell` trimmed of Unicode white space (no-break spaces U+00A0 and U+202F included, which
-    spreadsheets put around numbers and names) and, when the file may hold non-ASCII text, with format
-    characters (category Cf) removed and composed to Unicode NFC, so `Mu\u0308ller` is `Müller`."""
-    if dialect.may_hold_non_ascii:
+    spreadsheets put around numbers and names) and, when the file holds any (`Dialect.unicode_tidy`),
+    with format characters (category Cf) removed and composed to Unicode NFC, so `Mu\u0308ller` is
+    `Müller`."""
+    if dialect.unicode_tidy:
         cell = cell.str.replace_all(FORMAT_CHARACTERS, "").str.normalize("NFC")
     return cell.str.strip_chars()
+
+
+def unicode_tidy_needed(lines: pl.LazyFrame, text: str) -> bool:
+    """Whether any line of `lines` (column `text`) holds a format character (Cf) or a combining mark (M):
+    text without them is NFC already and has nothing to strip. One streaming pass."""
+    found = lines.select(pl.col(text).str.contains(r"[\p{Cf}\p{M}]").any()).collect(engine="streaming")
+    return bool(found.item())

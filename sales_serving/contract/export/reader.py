@@ -16,7 +16,7 @@ from sales_serving.contract.export.dates import (
     decide_date_order,
     decide_excel_system,
 )
-from sales_serving.contract.export.dialect import Dialect, tidy_text
+from sales_serving.contract.export.dialect import Dialect, tidy_text, unicode_tidy_needed
 from sales_serving.contract.export.encoding import (
     BOMS,
     FoundEncoding,
@@ -34,7 +34,7 @@ from sales_serving.contract.export.header import (
     read_header,
     split_fields,
 )
-from sales_serving.contract.export.lines import LINE, Structure, check_lines, read_lines, write_repaired
+from sales_serving.contract.export.lines import LINE, TEXT, Structure, check_lines, read_lines, write_repaired
 from sales_serving.contract.export.numbers import detect_number_format
 from sales_serving.contract.export.settings import ExportLayout, ExportReading
 
@@ -312,7 +312,9 @@ def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_d
         date_order=override.date_order,
         line_ends=found.line_ends,
         lines_above_header=place.index,
-        may_hold_non_ascii=found.lines is None or found.non_ascii_bytes > 0,
+        # ASCII text (the scan saw no byte above 0x7F) needs no look.
+        unicode_tidy=(found.lines is None or found.non_ascii_bytes > 0)
+        and unicode_tidy_needed(read_lines(text_path), TEXT),
         quote_escape=escape,
     )
     dialect.evidence["quote_escape"] = (
