@@ -28,6 +28,8 @@ class Dialect:
     # Whether the text holds format characters (Cf) or combining marks (`unicode_tidy_needed`): only then
     # are cells composed to NFC and stripped of Cf, which costs a pass over every text cell.
     unicode_tidy: bool = True
+    # Integer columns written as integral floats (`30.0`, `3E+01`) in the sample: then read as such.
+    integral_floats: bool = False
     quote_escape: str = "doubled"  # `""` inside a quoted field (RFC 4180), or `backslash` (`\"`)
     line_ends: str = "not counted"  # LF, CRLF, CR or mixed (with counts)
     lines_above_header: int = 0  # report titles (and a `sep=` line) skipped above the header
@@ -48,6 +50,7 @@ class Dialect:
             "excel_date_system": self.excel_date_system,
             "line_ends": self.line_ends,
             "quote_escape": self.quote_escape,
+            "integral_floats": self.integral_floats,
             "lines_above_header": self.lines_above_header,
         }
 

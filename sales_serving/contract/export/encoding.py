@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,9 @@ class FoundEncoding(NamedTuple):
     cr_line_ends: int = 0  # line ends that are a CR alone
     nul_lines: int = 0  # lines holding a NUL byte: each is rejected, the rest of the file loads
     evidence: str = "from settings"
+    # Whether the decoded text can hold a format character (Cf) or a combining mark, judged from the
+    # high bytes present (`_may_need_unicode_tidy`); True when not scanned.
+    unicode_tidy_possible: bool = True
     utf8_lines: bool = False  # some lines are UTF-8, read as such; the others are in `encoding`
 
     @property
@@ -64,6 +68,7 @@ class ByteScan:
     utf8_ok: bool = True
     first_bad_utf8_line: int = 0  # line of the first byte strict UTF-8 refuses (0 when none)
     non_ascii: int = 0
+    high_bytes: set[int] = field(default_factory=set)  # the distinct bytes above 0x7F in the file
     evidence: list[EvidenceLine] = field(default_factory=list)
     nul_bytes: int = 0
     nul_lines: int = 0  # lines holding a NUL byte (a line cut by a chunk edge may count twice)
@@ -159,6 +164,8 @@ def _scan_bytes(path: Path) -> ByteScan:
         lines_before_chunk = lines_before
         lines_before += len(ends)
         scan.non_ascii += non_ascii_here
+        if non_ascii_here and len(scan.high_bytes) < 128:
+            scan.high_bytes.update(np.unique(codes[high]).tolist())
         # Only the first MAX_EVIDENCE_LINES lines with non-ASCII bytes are looked at in Python.
         if not non_ascii_here or len(evidence) >= MAX_EVIDENCE_LINES:
             continue
@@ -195,6 +202,23 @@ def _is_utf8(text: bytes) -> bool:
     return True
 
 
+# UTF-8 lead bytes of the format characters and combining marks exports carry: U+0300-036F (CC, CD),
+# U+1AB0-1DFF (E1), U+200B-206F and U+20D0-20FF (E2), U+FE20-FEFF (EF), tags (F3). Their absence
+# spares the Unicode pass; their presence only sends the text to it.
+UTF8_TIDY_LEADS = frozenset({0xCC, 0xCD, 0xE1, 0xE2, 0xEF, 0xF3})
+
+
+def _may_need_unicode_tidy(high_bytes: set[int], encoding: str) -> bool:
+    """Whether text of these high bytes in `encoding` can hold a Cf character or a combining mark."""
+    name = codecs.lookup(encoding).name
+    if name in ("utf-8", "utf-8-sig"):
+        return bool(high_bytes & UTF8_TIDY_LEADS)
+    if len(bytes(range(256)).decode(name, errors="replace")) != 256:
+        return True  # a multi-byte encoding: anything may be in it
+    decoded = bytes(sorted(high_bytes)).decode(name, errors="ignore")
+    return any(unicodedata.category(c) in ("Cf", "Mn", "Mc", "Me") for c in decoded)
+
+
 def detect_encoding(path: Path, candidates: Sequence[str], utf8_lines: bool = False) -> FoundEncoding:
     """The encoding of `path`, whether it has a BOM, its non-ASCII byte count and line count.
 
@@ -229,7 +253,15 @@ def detect_encoding(path: Path, candidates: Sequence[str], utf8_lines: bool = Fa
     found = {"line_ends": scan.line_ends, "cr_line_ends": scan.cr, "nul_lines": scan.nul_lines}
     if scan.utf8_ok:
         name = "utf-8-sig" if has_bom else "utf-8"
-        return FoundEncoding(name, has_bom, scan.non_ascii, scan.lines, **found, evidence="valid UTF-8")
+        return FoundEncoding(
+            name,
+            has_bom,
+            scan.non_ascii,
+            scan.lines,
+            **found,
+            evidence="valid UTF-8",
+            unicode_tidy_possible=_may_need_unicode_tidy(scan.high_bytes, "utf-8"),
+        )
     as_utf8 = [e for e in scan.evidence if _is_utf8(e.text)]
     others = [e for e in scan.evidence if not _is_utf8(e.text)] or scan.evidence
     code_page, why = decide_code_page(path, others, candidates)
@@ -251,7 +283,14 @@ def detect_encoding(path: Path, candidates: Sequence[str], utf8_lines: bool = Fa
     # No candidate uses the LF or CR byte inside a character (multi-byte trail bytes start at 0x30), so
     # the UTF-8 copy has as many lines.
     return FoundEncoding(
-        code_page, has_bom, scan.non_ascii, scan.lines, **found, evidence=why, utf8_lines=bool(as_utf8)
+        code_page,
+        has_bom,
+        scan.non_ascii,
+        scan.lines,
+        **found,
+        evidence=why,
+        utf8_lines=bool(as_utf8),
+        unicode_tidy_possible=bool(as_utf8) or _may_need_unicode_tidy(scan.high_bytes, code_page),
     )
 
 

@@ -196,9 +196,12 @@ MAX_EXACT_FLOAT_INTEGER = 2**53
 
 def integer_value(column: str, dialect: Dialect) -> pl.Expr:
     """Int64 of an integer column's text: parsed as an integer first (never through a float, so a
-    17-digit ORDERNUMBER stays exact), else as an integral float (`30.0`, `3E+01`, as spreadsheets write
-    counts) within 2**53; null when the text is not a whole number or does not fit 64 bits."""
+    17-digit ORDERNUMBER stays exact), else, when the file writes integers so (`Dialect.integral_floats`),
+    as an integral float (`30.0`, `3E+01`) within 2**53; null when the text is not a whole number or
+    does not fit 64 bits."""
     plain = _plain_number_text(tidy_text(pl.col(column), dialect), dialect)
+    if not dialect.integral_floats:
+        return plain.cast(pl.Int64, strict=False)
     as_float = plain.cast(pl.Float64, strict=False)
     integral = (as_float.floor() == as_float) & (as_float.abs() <= MAX_EXACT_FLOAT_INTEGER)
     return pl.coalesce(plain.cast(pl.Int64, strict=False), pl.when(integral).then(as_float.cast(pl.Int64)))

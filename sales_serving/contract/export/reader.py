@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from sales_serving.contract.export.encoding import (
     detect_quote_escape,
     transcode_to_utf8,
 )
-from sales_serving.contract.export.errors import NotCsvTextError, export_error
+from sales_serving.contract.export.errors import NotCsvTextError, cut, export_error
 from sales_serving.contract.export.header import (
     Header,
     detect_delimiter,
@@ -312,9 +313,7 @@ def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_d
         date_order=override.date_order,
         line_ends=found.line_ends,
         lines_above_header=place.index,
-        # ASCII text (the scan saw no byte above 0x7F) needs no look.
-        unicode_tidy=(found.lines is None or found.non_ascii_bytes > 0)
-        and unicode_tidy_needed(read_lines(text_path), TEXT),
+        unicode_tidy=found.unicode_tidy_possible and unicode_tidy_needed(read_lines(text_path), TEXT),
         quote_escape=escape,
     )
     dialect.evidence["quote_escape"] = (
@@ -345,6 +344,12 @@ def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_d
         if c in sample.columns
     }
     number_format = detect_number_format(path, numbers, reading)
+    # Integers spelled as floats (`30.0`, `3E+01`) are looked for in the sample: parsing every integer
+    # cell twice costs a third of the cleaning pass, so only a file that shows them pays it.
+    floats = [t for c in layout.integer_columns for _, t in numbers.get(c, []) if re.search(r"[.,eE]", t)]
+    dialect.integral_floats = bool(floats)
+    if floats:
+        dialect.evidence["integral_floats"] = f"integers written as floats, e.g. {cut(floats[0])}"
     dialect.decimal_mark = number_format.decimal_mark
     dialect.thousands_separator = number_format.thousands_separator
     dialect.currency_signs = number_format.currency_signs
