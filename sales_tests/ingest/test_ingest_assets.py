@@ -288,5 +288,6 @@ def test_a_byte_the_encoding_setting_cannot_read_names_line_and_setting(tmp_path
     assert not result.success
     message = failure_message(result, "raw_csv")
     assert re.search(
-        r"dos\.csv: line \d+: byte .* is not utf-8 text .*; set SALES_INGEST__READING__DIALECT__ENCODING", message
+        r"dos\.csv: line \d+: byte .* is not utf-8 text .*; set SALES_INGEST__READING__DIALECT__ENCODING",
+        message,
     )
