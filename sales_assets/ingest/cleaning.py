@@ -285,9 +285,10 @@ def record_pass(export: Export, with_hashes: bool = True, order_key: Sequence[st
     ]
     if with_hashes:
         selected.append(row_hash(key_columns(values, date)))
+        # The key cells as written, hashed like `row_hash`; suspects are compared trimmed (`key_conflicts`).
         present = [c for c in order_key if c in values]
-        key = pl.struct(pl.col(c).str.strip_chars() for c in present).hash() if present else pl.lit(None)
-        selected.append(key.alias(KEY))
+        key = row_hash(present).alias(KEY) if present else pl.lit(None, pl.UInt64).alias(KEY)
+        selected.append(key)
     rows = frame.select(selected).collect(engine="streaming")
     distinct = (
         rows.group_by("text", "month", "year")
