@@ -51,9 +51,11 @@ def test_two_code_pages_reading_alike_stop_and_the_encoding_setting_settles(rows
     assert set(frame["CUSTOMERNAME"]) == {"Kśka Modele"} and frame.height == 200
 
 
-def test_utf16_without_a_bom_stops_as_binary_and_the_encoding_setting_settles(rows, tmp_path):
+def test_utf16_cjk_without_a_bom_stops_as_binary_and_the_encoding_setting_settles(rows, tmp_path):
+    # CJK text puts no NUL beside its characters, so the file shows no UTF-16 pattern to go by.
+    named = [r | {"CUSTOMERNAME": "東京都 株式会社やまと商事 " * 6} for r in rows]
     path = tmp_path / "u16.csv"
-    path.write_bytes(write_export(tmp_path / "plain.csv", rows).read_text().encode("utf-16-le"))
+    path.write_bytes(write_export(tmp_path / "plain.csv", named).read_text().encode("utf-16-le"))
     stop_then_load(path, tmp_path, "encoding", "utf-16-le", "binary file")
 
 

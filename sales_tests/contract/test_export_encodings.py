@@ -63,3 +63,15 @@ def test_each_encoding_is_read_right_from_names_in_its_script(rows, tmp_path, en
     assert rejects.height == 0
     assert path.read_bytes().decode(stats.dialect.encoding) == path.read_bytes().decode(encoding)
     assert set(frame["CUSTOMERNAME"]) == {name}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_utf16_and_utf32_without_a_bom_are_read_from_their_nul_pattern(rows, tmp_path, encoding):
+    name = "Berguvsvägen Åkergatan"
+    path = write_export(
+        tmp_path / "wide.csv", [row | {"CUSTOMERNAME": name} for row in rows], encoding=encoding
+    )
+    assert not path.read_bytes().startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    stats, frame, rejects = clean(path, tmp_path / "out")
+    assert stats.dialect.encoding == encoding and rejects.height == 0
+    assert set(frame["CUSTOMERNAME"]) == {name} and frame.height == 200

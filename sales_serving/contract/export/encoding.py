@@ -219,6 +219,30 @@ def _may_need_unicode_tidy(high_bytes: set[int], encoding: str) -> bool:
     return any(unicodedata.category(c) in ("Cf", "Mn", "Mc", "Me") for c in decoded)
 
 
+def _wide_without_bom(path: Path, limit_bytes: int = 1 << 16) -> str | None:
+    """`utf-32-le/-be` or `utf-16-le/-be` when the file's first `limit_bytes` have the NUL pattern such
+    text has around ASCII characters (99% of the code units' high bytes NUL) and decode strictly; else
+    None. An export's delimiters, digits and line ends are ASCII, so the pattern is the evidence."""
+    import numpy as np  # only here, as in `_scan_bytes`
+
+    with open(path, "rb") as handle:
+        head = handle.read(limit_bytes)
+    for width, name in ((4, "utf-32"), (2, "utf-16")):
+        usable = len(head) - len(head) % width
+        if usable < 4 * width:
+            continue
+        units = np.frombuffer(head[:usable], dtype=np.uint8).reshape(-1, width)
+        for order, low in (("le", 0), ("be", width - 1)):
+            high = np.delete(units, low, axis=1)
+            if (high == 0).all(axis=1).mean() >= 0.99 and (units[:, low] != 0).mean() >= 0.99:
+                try:
+                    head[:usable].decode(f"{name}-{order}")
+                except UnicodeDecodeError:
+                    continue
+                return f"{name}-{order}"
+    return None
+
+
 def detect_encoding(path: Path, candidates: Sequence[str], utf8_lines: bool = False) -> FoundEncoding:
     """The encoding of `path`, whether it has a BOM, its non-ASCII byte count and line count.
 
@@ -238,6 +262,11 @@ def detect_encoding(path: Path, candidates: Sequence[str], utf8_lines: bool = Fa
         if head.startswith(bom):
             return FoundEncoding(name, True, 0, None, evidence="its byte order mark")
     has_bom = head.startswith(codecs.BOM_UTF8)
+    wide = _wide_without_bom(path)
+    if wide is not None:
+        return FoundEncoding(
+            wide, False, 0, None, evidence=f"NUL bytes where {wide} puts them around ASCII text"
+        )
     scan = _scan_bytes(path)
     # A NUL byte in a field of a text export rejects that line; NULs all over are a binary file (or
     # UTF-16 without its BOM, which puts a NUL beside every ASCII character).
