@@ -107,9 +107,10 @@ def interval_bounds(
 def measured_coverage(calibration: IntervalCalibration, errors: np.ndarray) -> dict[int, float]:
     """Share of backtest `errors` (origins x horizon, actual minus forecast) inside the intervals, per
     level. Actual sales are never negative, so flooring a lower bound at 0 never changes whether one is in."""
-    errors = np.abs(np.asarray(errors, dtype=float))
-    scale = calibration.scale[: errors.shape[-1]]
-    return {level: float(np.mean(errors <= q * scale)) for level, q in calibration.quantiles.items()}
+    return {
+        level: float(np.mean(inside))
+        for level, inside in measured_coverage_points(calibration, errors).items()
+    }
 
 
 @dataclass(frozen=True)
@@ -117,24 +118,59 @@ class BacktestIntervals:
     """Intervals around a shipped forecast and the coverage measured for the procedure that made them."""
 
     bounds: dict[int, tuple[np.ndarray, np.ndarray]]
-    calibration: IntervalCalibration  # of the shipped intervals: selection and evaluation errors
-    coverage: dict[int, float]  # calibrated on selection errors, measured on evaluation errors
+    calibration: IntervalCalibration  # of the shipped intervals
+    coverage: dict[int, float]  # at the evaluation origins, each calibrated on errors before it (or empty)
     coverage_points: int
 
 
-def backtest_intervals(
-    selection_errors: np.ndarray, evaluation_errors: np.ndarray, forecast: np.ndarray
-) -> BacktestIntervals:
-    """Intervals for `forecast` (one value per step ahead) from a model's out-of-sample errors.
+def rolling_coverage(
+    calibration_errors: list[np.ndarray],
+    evaluation_errors: np.ndarray,
+    levels: tuple[int, ...] = INTERVAL_LEVELS,
+) -> tuple[dict[int, float], int]:
+    """Coverage at the evaluation origins, pooled over them, and the points it rests on: the intervals of
+    origin k are calibrated on `calibration_errors[k]` (origins x horizon, all of whose months come
+    before origin k) and measured on row k of `evaluation_errors` (origins x horizon). An origin without
+    calibration errors is not measured; with none measured the coverage is empty."""
+    hits: dict[int, list[np.ndarray]] = {level: [] for level in levels}
+    for errors, row in zip(calibration_errors, np.atleast_2d(evaluation_errors), strict=True):
+        if np.size(errors) == 0:
+            continue
+        calibration = calibrate(errors, row.size, levels)
+        for level, inside in measured_coverage_points(calibration, row[np.newaxis, :]).items():
+            hits[level].append(inside)
+    if not hits[levels[0]]:
+        return {}, 0
+    return (
+        {level: float(np.mean(np.concatenate(rows))) for level, rows in hits.items()},
+        int(sum(rows.size for rows in hits[levels[0]])),
+    )
 
-    The coverage is honest: intervals calibrated on the selection origins' errors are measured on the
-    later evaluation origins' errors. The shipped intervals are then calibrated on both sets of errors.
+
+def measured_coverage_points(calibration: IntervalCalibration, errors: np.ndarray) -> dict[int, np.ndarray]:
+    """Per level, whether each of `errors` (origins x horizon) lies inside the interval (flattened)."""
+    magnitude = np.abs(np.asarray(errors, dtype=float))
+    scale = calibration.scale[: magnitude.shape[-1]]
+    return {level: (magnitude <= q * scale).ravel() for level, q in calibration.quantiles.items()}
+
+
+def backtest_intervals(
+    calibration_errors: list[np.ndarray],
+    evaluation_errors: np.ndarray,
+    shipped_errors: np.ndarray,
+    forecast: np.ndarray,
+) -> BacktestIntervals:
+    """Intervals for `forecast` (one value per step ahead) from out-of-sample errors.
+
+    The coverage is honest: at each evaluation origin the intervals are calibrated only on errors whose
+    months come before it (see `rolling_coverage`). The shipped intervals are calibrated on
+    `shipped_errors` (origins x horizon), the shipped model's errors at every backtested origin.
     """
-    tested = calibrate(selection_errors, np.shape(evaluation_errors)[1])
-    calibration = calibrate(np.vstack([selection_errors, evaluation_errors]), np.size(forecast))
+    calibration = calibrate(shipped_errors, np.size(forecast))
+    coverage, points = rolling_coverage(calibration_errors, evaluation_errors)
     return BacktestIntervals(
         bounds=interval_bounds(forecast, calibration),
         calibration=calibration,
-        coverage=measured_coverage(tested, evaluation_errors),
-        coverage_points=int(np.size(evaluation_errors)),
+        coverage=coverage,
+        coverage_points=points,
     )

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from sales_assets.settings import TimeseriesSettings
+from sales_assets.settings import SARIMA_SPECS, TimeseriesSettings
 from sales_assets.timeseries.report import WrittenReport, build_report, write_report
 from sales_assets.timeseries.series import MonthlySeries, Segment, build_monthly_series
 
 # Two SARIMA candidates keep the report tests quick; the selection tests use the full default set.
 QUICK = TimeseriesSettings(
-    forecast_steps=4, garch_horizon=3, sarima_candidates=TimeseriesSettings().sarima_candidates[:2]
+    forecast_steps=4, garch_horizon=3, sarima_candidates=SARIMA_SPECS[:2]
 )
 
 

@@ -132,7 +132,10 @@ def test_one_partition_materialises_its_report(warehouse: Settings) -> None:
     assert warehouse.root / metadata["report_path"].value == report_path
     assert metadata["shipped_model"].value == report.decision.shipped_model == report.forecast.model
     assert metadata["decision"].value == report.decision.reason
-    assert metadata["coverage_points"].value == 6
+    assert metadata["coverage_points"].value == 24 and metadata["evaluation_origins"].value == 4
+    assert [row.data["origin"] for row in metadata["origin_scores"].value.records] == [
+        s.origin for s in report.decision.evaluation.origins
+    ]
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks[REPORT_AGREES_WITH_ITSELF].passed
     assert checks[SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE].check_name == SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE
@@ -384,3 +387,30 @@ def test_one_result_per_check_fails_when_any_segment_fails_and_names_it() -> Non
     assert combined.metadata["failed_segments"].value == ["Trains"]
     assert combined.metadata["failures"].value == {"Trains": {"problems": ["legend names seasonal_naive"]}}
     assert combine_check_results({"ALL": ok, "Ships": ok}).passed
+    # The quickstart's summary prints the description: which segments failed, and why.
+    assert combined.description == "1 of 3 segments failed: Trains"
+    why = bad._replace(description="Trains: the rule's choices average RMSE 9 against seasonal naive's 7")
+    assert combine_check_results({"ALL": ok, "Trains": why}).description == (
+        "1 of 2 segments failed: Trains: the rule's choices average RMSE 9 against seasonal naive's 7"
+    )
+
+
+def test_the_seasonal_naive_check_says_why_it_failed(tmp_path: Path) -> None:
+    """Issue 26: 11 of 13 segments failed this check on the generated sample with no word in the
+    quickstart's summary; the failing result's description (what the summary prints) gives the figures."""
+    from sales_assets.timeseries.assets import versus_seasonal_naive_check
+    from sales_tests.timeseries.samples import write_sample_report
+
+    report = write_sample_report(tmp_path).report
+    evaluation = report.decision.evaluation
+    worse = evaluation.model_copy(update={"mean_rmse": evaluation.seasonal_naive_mean_rmse * 2})
+    failing = report.model_copy(update={"decision": report.decision.model_copy(update={"evaluation": worse})})
+    check = versus_seasonal_naive_check(failing)
+    assert not check.passed
+    assert check.description.startswith("Classic Cars|USA: the rule's choices (")
+    assert f"against seasonal naive's {evaluation.seasonal_naive_mean_rmse:,.0f} over 4 origin(s)" in (
+        check.description
+    )
+    assert versus_seasonal_naive_check(report).passed == (
+        evaluation.mean_rmse <= evaluation.seasonal_naive_mean_rmse
+    )

@@ -117,3 +117,24 @@ def test_coherence_error_sees_a_broken_sum() -> None:
     broken = report.model_copy(deep=True)
     broken.forecasts[0].points[0].forecast += 10.0
     assert coherence_error(broken) == pytest.approx(10.0 / broken.forecasts[0].points[0].forecast)
+
+
+def test_without_origins_before_the_evaluation_bottom_up_ships_and_says_why() -> None:
+    """On 29 months a node's shipped SARIMA may have no fit before the first evaluation origin: MinT then
+    has nothing honest to estimate its covariance on, and bottom-up ships, still coherent."""
+    inputs = synthetic_inputs()
+    empty = np.empty((0, 4, 6))
+    report = reconcile_hierarchy(
+        HierarchyInputs(
+            **{
+                **inputs.__dict__,
+                "base": {**inputs.base, "selection": empty},
+                "actual": {**inputs.actual, "selection": empty},
+            }
+        )
+    )
+    assert report.shipped_method == BOTTOM_UP and report.shrinkage is None
+    assert report.reason.startswith("Shipping bottom_up: no origin before the first evaluation origin")
+    assert {s.method for s in report.scores} == {BASE, BOTTOM_UP}
+    assert all(s.selection_rmse is None for s in report.scores)
+    assert coherence_error(report) == 0.0 and report.coverage == []

@@ -56,28 +56,30 @@ def test_message_shipped_model_and_legend_agree(classic_cars_usa: TimeseriesRepo
     ]
 
 
-def test_no_degenerate_sarima_is_eligible_and_the_score_comes_from_later_origins(
+def test_the_score_is_the_mean_over_four_origins_each_chosen_on_months_before_it(
     classic_cars_usa: TimeseriesReport,
 ) -> None:
-    """The selection windows reach November 2004, the evaluation origin forecasts December 2004 to May
-    2005 (seasonal naive's RMSE there is the data README's 33,868)."""
+    """Issue 26: four evaluation origins, 2004-09 to 2004-12, each with its choice made on origins whose
+    months end before it; seasonal naive's RMSE at 2004-12 is the data README's 33,868."""
     candidates = {c.model: c for c in classic_cars_usa.backtest.candidates}
-    assert {"last_value", "seasonal_naive", "training_mean"} <= set(candidates)
-    assert sum(name.startswith("SARIMA") for name in candidates) == 5
-    # A seasonal AR on 15 to 17 months: statsmodels cannot estimate it and says so.
-    assert not candidates["SARIMA(0,0,0)(1,1,0,12)"].eligible
-    for candidate in candidates.values():
-        assert candidate.eligible == (not candidate.problems and candidate.failure is None)
+    assert set(candidates) == {"last_value", "seasonal_naive", "training_mean"}  # SARIMA is opt-in
     protocol = classic_cars_usa.backtest.protocol
-    assert protocol.evaluation_origins == ["2004-12"] and protocol.selection_last_month == "2004-11"
-    assert protocol.selection_last_month < protocol.evaluation_origins[0]
-    decision = classic_cars_usa.decision
-    assert decision.reported_score == candidates[decision.shipped_model].evaluation
-    assert decision.seasonal_naive_score.rmse == pytest.approx(33_868, abs=1)
-    assert decision.reported_score.points == 6
+    assert protocol.evaluation_origins == ["2004-09", "2004-10", "2004-11", "2004-12"]
+    evaluation = classic_cars_usa.decision.evaluation
+    assert [s.origin for s in evaluation.origins] == protocol.evaluation_origins
+    assert all(s.choice_saw_until < s.origin for s in evaluation.origins)
+    assert evaluation.origins[0].chosen_on_origins == ["2004-01", "2004-02", "2004-03"]
+    assert evaluation.origins[-1].seasonal_naive_rmse == pytest.approx(33_868, abs=1)
+    assert evaluation.points == 24 and evaluation.configured_origins == 4
+    assert evaluation.seasonal_naive_mean_rmse == pytest.approx(
+        candidates["seasonal_naive"].evaluation_mean_rmse
+    )
+    assert evaluation.mean_difference == pytest.approx(
+        evaluation.mean_rmse - evaluation.seasonal_naive_mean_rmse
+    )
     forecast = classic_cars_usa.forecast
     assert forecast.points[0].month == "2005-06-01" and len(forecast.points) == 6
-    assert [(c.level, c.points) for c in forecast.coverage] == [(80, 6), (95, 6)]
+    assert [(c.level, c.points) for c in forecast.coverage] == [(80, 24), (95, 24)]
 
 
 def test_risk_is_monthly_and_exploratory(classic_cars_usa: TimeseriesReport) -> None:
