@@ -30,6 +30,7 @@ from sales_assets.timeseries.report_model import (
     NodeForecast,
     TimeseriesReport,
 )
+from sales_assets.timeseries.selection import TIE_TOLERANCE
 from sales_assets.timeseries.series import ALL, MonthlySeries, Segment
 
 BASE = "base"
@@ -171,6 +172,12 @@ def inputs_from_reports(
     )
 
 
+def pick_reconciliation(bottom_up_rmse: float, mint_rmse: float) -> str:
+    """MinT ships only when its summed selection RMSE is lower by more than float noise (sums of the same
+    errors in another order differ in the last bits); a tie goes to bottom-up, as the message says."""
+    return MINT_SHRINK if mint_rmse < bottom_up_rmse * (1 - TIE_TOLERANCE) else BOTTOM_UP
+
+
 def reconcile_hierarchy(inputs: HierarchyInputs) -> HierarchyReport:
     """Backtest bottom-up and MinT-shrink, ship the better on the selection origins, report all three on
     the evaluation origins, and give coherent forecasts with conformal intervals for every node.
@@ -221,7 +228,9 @@ def reconcile_hierarchy(inputs: HierarchyInputs) -> HierarchyReport:
             f"{by_method[BASE].evaluation_rmse:,.0f}."
         )
     else:
-        shipped = min(RECONCILIATIONS, key=lambda m: (by_method[m].selection_rmse, RECONCILIATIONS.index(m)))
+        shipped = pick_reconciliation(
+            by_method[BOTTOM_UP].selection_rmse, by_method[MINT_SHRINK].selection_rmse
+        )
         other = next(m for m in RECONCILIATIONS if m != shipped)
         reason = (
             f"Shipping {shipped}: summed selection RMSE {by_method[shipped].selection_rmse:,.0f} vs "
