@@ -44,6 +44,10 @@ from sales_assets.settings import TimeseriesSettings
 from sales_assets.timeseries.hierarchy import hierarchy_report
 from sales_assets.timeseries.reads import SegmentCatalogue, load_segment_series
 from sales_assets.timeseries.report import build_report, write_report
+try:  # today's code: backtest every segment once, pool their scaled errors for the intervals
+    from sales_assets.timeseries.report import interval_pool, segment_backtest
+except ImportError:  # the baseline: each report on its own
+    segment_backtest = None
 from sales_assets.timeseries.series import ALL, Segment
 
 # The file is DOS code page 850 (shared/data/README.md); only the columns the reports read.
@@ -57,10 +61,18 @@ catalogue = SegmentCatalogue.scan(connection, config.segment_min_months)
 series = {key: load_segment_series(connection, Segment.from_key(key), catalogue.window) for key in catalogue.partition_keys}
 out = Path(tempfile.mkdtemp())
 started = time.process_time()
-reports = {}
-for key, one in series.items():
-    reports[key] = write_report(build_report(Segment.from_key(key), one, config), out).report
-hierarchy = hierarchy_report(reports[ALL], {line: series[line] for line in catalogue.product_lines}, config)
+reports, lines = {}, {line: series[line] for line in catalogue.product_lines}
+if segment_backtest is None:
+    for key, one in series.items():
+        reports[key] = write_report(build_report(Segment.from_key(key), one, config), out).report
+    hierarchy = hierarchy_report(reports[ALL], lines, config)
+else:
+    backtests = {key: segment_backtest(Segment.from_key(key), one, config) for key, one in series.items()}
+    pool = interval_pool(backtests.values())
+    for key, one in series.items():
+        report = build_report(Segment.from_key(key), one, config, backtests[key], pool)
+        reports[key] = write_report(report, out).report
+    hierarchy = hierarchy_report(reports[ALL], lines, config, backtests, pool)
 cpu = time.process_time() - started
 print(json.dumps({
     "cpu_seconds": cpu,

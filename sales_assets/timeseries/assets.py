@@ -13,6 +13,7 @@ bodies, so loading the code location does not pay for them.
 
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -171,18 +172,23 @@ def ts_risk_reports(
     checks: dict[str, dict[str, dg.AssetCheckResult]] = {}
     failed: dict[str, str] = {}
     with duckdb_reader.get_connection() as connection:
-        for key in context.partition_keys:
-            try:
-                metadata, results = segment_report(context, key, catalogue, connection, settings)
-            except Exception as error:  # noqa: BLE001 - one segment's failure must not cost the others theirs
-                failed[key] = (
-                    error.description if isinstance(error, dg.Failure) else f"{type(error).__name__}: {error}"
-                )
-                context.log.error(f"{key}: {failed[key]}")
-                continue
-            yield dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=metadata)
-            for result in results:
-                checks.setdefault(result.check_name, {})[key] = result
+        run = RunBacktests.of(catalogue, connection, settings)
+    context.log.info(
+        f"backtested {len(run.backtests)} catalogue segments; the intervals pool the scaled errors of "
+        f"{len(run.pool)} of them"
+    )
+    for key in context.partition_keys:
+        try:
+            metadata, results = segment_report(context, key, catalogue, run, settings)
+        except Exception as error:  # noqa: BLE001 - one segment's failure must not cost the others theirs
+            failed[key] = (
+                error.description if isinstance(error, dg.Failure) else f"{type(error).__name__}: {error}"
+            )
+            context.log.error(f"{key}: {failed[key]}")
+            continue
+        yield dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=metadata)
+        for result in results:
+            checks.setdefault(result.check_name, {})[key] = result
     for by_segment in checks.values():
         yield combine_check_results(by_segment)
     if failed:
@@ -225,11 +231,40 @@ def combine_check_results(by_segment: dict[str, dg.AssetCheckResult]) -> dg.Asse
     )
 
 
+@dataclass(frozen=True)
+class RunBacktests:
+    """Every catalogue segment's series and backtest, made once per run: the segment reports' intervals
+    pool the scaled errors of all of them (one segment's few errors cannot rank a 95% quantile), and the
+    ALL partition's hierarchy reuses the product lines' backtests. A segment whose backtest failed has
+    its error here; its own report fails with it, the others go on."""
+
+    series: dict[str, MonthlySeries]
+    backtests: dict[str, Any]  # key -> SegmentBacktest, or None when the history is too short
+    errors: dict[str, Exception]
+    pool: list[Any]  # ScaledErrors
+
+    @classmethod
+    def of(cls, catalogue: SegmentCatalogue, connection: Any, settings: Settings) -> "RunBacktests":
+        from sales_assets.timeseries.report import interval_pool, segment_backtest
+
+        keys = list(dict.fromkeys([*catalogue.partition_keys, *catalogue.product_lines]))
+        series = {
+            key: load_segment_series(connection, Segment.from_key(key), catalogue.window) for key in keys
+        }
+        backtests, errors = {}, {}
+        for key, one in series.items():
+            try:
+                backtests[key] = segment_backtest(Segment.from_key(key), one, settings.timeseries)
+            except Exception as error:  # noqa: BLE001 - reported by that segment's own report
+                errors[key] = error
+        return cls(series, backtests, errors, interval_pool(backtests.values()))
+
+
 def segment_report(
     context: dg.AssetExecutionContext,
     key: str,
     catalogue: SegmentCatalogue,
-    connection: Any,
+    run: RunBacktests,
     settings: Settings,
 ) -> tuple[dict, list[dg.AssetCheckResult]]:
     """Build and write one segment's report; its materialisation metadata and check results.
@@ -238,8 +273,14 @@ def segment_report(
         dg.Failure: the key is not a segment of the catalogue (a stale or hand-added partition), naming
             the valid ones; or the hierarchy of the ALL partition cannot be reconciled.
     """
-    segment, series, product_lines = segment_inputs(key, catalogue, connection)
-    written, seconds = build_and_write(context, segment, series, settings)
+    segment = Segment.from_key(key)
+    try:
+        catalogue.require(segment)
+    except UnknownSegmentError as error:
+        raise dg.Failure(description=str(error)) from error
+    if key in run.errors:
+        raise run.errors[key]
+    written, seconds = build_and_write(context, segment, run, settings)
     report = written.report
     metadata = report_metadata(written, settings, seconds)
     agrees = agreement_check(report)
@@ -252,50 +293,27 @@ def segment_report(
         ]
         return metadata, [agrees, *checks]
     metadata |= forecast_metadata(report)
-    if not product_lines:
+    if segment.key != ALL:
         coherent = dg.AssetCheckResult(
             check_name=HIERARCHY_IS_COHERENT,
             passed=True,
             metadata={"note": "only the ALL partition reconciles the hierarchy"},
         )
         return metadata, [agrees, versus_seasonal_naive_check(report), coherent]
-    coherent, hierarchy_metadata = reconcile_segments(report, product_lines, settings)
+    coherent, hierarchy_metadata = reconcile_segments(report, catalogue.product_lines, run, settings)
     return metadata | hierarchy_metadata, [agrees, versus_seasonal_naive_check(report), coherent]
 
 
-def segment_inputs(
-    key: str, catalogue: SegmentCatalogue, connection: Any
-) -> tuple[Segment, MonthlySeries, dict[str, MonthlySeries]]:
-    """The segment of `key`, its monthly series and, for ALL, the product lines' series (the hierarchy).
-
-    Raises:
-        dg.Failure: the key is not a segment of the catalogue, naming the valid ones.
-    """
-    segment = Segment.from_key(key)
-    try:
-        catalogue.require(segment)
-    except UnknownSegmentError as error:
-        raise dg.Failure(description=str(error)) from error
-    series = load_segment_series(connection, segment, catalogue.window)
-    product_lines = (
-        {
-            line: load_segment_series(connection, Segment(line), catalogue.window)
-            for line in catalogue.product_lines
-        }
-        if segment.key == ALL
-        else {}
-    )
-    return segment, series, product_lines
-
-
 def build_and_write(
-    context: dg.AssetExecutionContext, segment: Segment, series: MonthlySeries, settings: Settings
+    context: dg.AssetExecutionContext, segment: Segment, run: RunBacktests, settings: Settings
 ) -> tuple[Any, float]:
     """The written report (JSON and PNG) and the seconds it took; one log line for the fitting warnings."""
     from sales_assets.timeseries.report import build_report, write_report
 
-    with timed(context.log, f"report {segment.key}") as timing:
-        written = write_report(build_report(segment, series, settings.timeseries), settings.timeseries_dir)
+    key = segment.key
+    with timed(context.log, f"report {key}") as timing:
+        report = build_report(segment, run.series[key], settings.timeseries, run.backtests[key], run.pool)
+        written = write_report(report, settings.timeseries_dir)
     # Expected statsmodels/arch warnings (too few observations, convergence) are counted in the report;
     # one line here, the table in the metadata.
     if written.report.warnings:
@@ -425,13 +443,19 @@ def worse_than_naive(report: TimeseriesReport) -> str:
 
 
 def reconcile_segments(
-    report: TimeseriesReport, product_lines: dict[str, MonthlySeries], settings: Settings
+    report: TimeseriesReport, product_lines: list[str], run: RunBacktests, settings: Settings
 ) -> tuple[dg.AssetCheckResult, dict]:
     """Write the hierarchy's coherent forecasts beside the ALL report; its check and metadata."""
     from sales_assets.timeseries.hierarchy import coherence_error, hierarchy_report
 
     try:
-        hierarchy = hierarchy_report(report, product_lines, settings.timeseries)
+        hierarchy = hierarchy_report(
+            report,
+            {line: run.series[line] for line in product_lines},
+            settings.timeseries,
+            run.backtests,
+            run.pool,
+        )
     except ValueError as error:
         raise dg.Failure(description=str(error)) from error
     path = settings.timeseries_dir / HIERARCHY_FILE

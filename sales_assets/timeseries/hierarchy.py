@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sales_assets.settings import TimeseriesSettings
-from sales_assets.timeseries.intervals import INTERVAL_METHOD, backtest_intervals
-from sales_assets.timeseries.report import build_report
+from sales_assets.timeseries.intervals import HIERARCHY_INTERVAL_METHOD, ScaledErrors, backtest_intervals
+from sales_assets.timeseries.report import SegmentBacktest, build_report
 from sales_assets.timeseries.report_model import (
     Coverage,
     ForecastPoint,
@@ -284,7 +284,7 @@ def reconcile_hierarchy(inputs: HierarchyInputs) -> HierarchyReport:
         shipped_method=shipped,
         reason=reason,
         shrinkage=intensity,
-        interval_method=f"{INTERVAL_METHOD}; per node, on the reconciled forecasts' errors",
+        interval_method=f"{HIERARCHY_INTERVAL_METHOD}; per node, on the reconciled forecasts' errors",
         coverage=[
             Coverage(
                 level=level,
@@ -298,13 +298,22 @@ def reconcile_hierarchy(inputs: HierarchyInputs) -> HierarchyReport:
 
 
 def hierarchy_report(
-    all_report: TimeseriesReport, product_lines: dict[str, MonthlySeries], config: TimeseriesSettings
+    all_report: TimeseriesReport,
+    product_lines: dict[str, MonthlySeries],
+    config: TimeseriesSettings,
+    backtests: dict[str, SegmentBacktest | None] | None = None,
+    pool: Sequence[ScaledErrors] | None = None,
 ) -> HierarchyReport:
     """Coherent forecasts for ALL (its report) and `product_lines` (key -> series), whose reports are built
-    here with the same settings: the same code on the same months gives what their partitions ship."""
+    here with the same settings, backtests (`backtests`, by key, when the run has them) and interval pool:
+    the same code on the same months gives what their partitions ship."""
+    backtests = backtests or {}
     reports = {
         ALL: all_report,
-        **{key: build_report(Segment.from_key(key), series, config) for key, series in product_lines.items()},
+        **{
+            key: build_report(Segment.from_key(key), series, config, backtests.get(key), pool)
+            for key, series in product_lines.items()
+        },
     }
     return reconcile_hierarchy(inputs_from_reports(reports, list(product_lines)))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -34,7 +35,13 @@ from sales_assets.timeseries.intervals import (
     INTERVAL_LEVELS,
     INTERVAL_METHOD,
     BacktestIntervals,
-    backtest_intervals,
+    ScaledErrors,
+    at_level,
+    interval_bounds,
+    level_before,
+    measured_coverage_points,
+    pooled_calibration,
+    scaled_errors,
 )
 from sales_assets.timeseries.report_model import (
     INSUFFICIENT_DATA,
@@ -105,19 +112,86 @@ def protocol_description(protocol: Protocol, evaluation_note: str) -> str:
         "selection origins whose forecast months all come before it; the reported score is the mean RMSE of "
         f"those choices ({evaluation_note}). The shipped forecast is chosen the same way on the "
         f"{origin_span(protocol.selection_origins)} (forecast months up to {protocol.selection_last_month}). "
-        "Interval coverage: at each evaluation origin, intervals calibrated on the chosen model's errors "
-        "before it, measured on its errors from it on; the shipped intervals are calibrated on the shipped "
-        "model's errors at every backtested origin."
+        "Intervals: the shipped models' backtest errors of every segment, each over its segment's level, "
+        "calibrated together; coverage: at each evaluation origin, the shipped model's error against "
+        "intervals calibrated on the pooled errors whose months all come before it."
     )
 
 
-def build_report(segment: Segment, series: MonthlySeries, config: TimeseriesSettings) -> TimeseriesReport:
-    """Backtest, choose, forecast and fit GARCH for one segment; a short series gets status
-    `insufficient_data` with the reason, and still its history and return statistics."""
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class SegmentBacktest:
+    """One segment's backtest and choice: what its report's forecast sections and the interval pool are
+    made from. Its warnings go to the segment's report."""
+
+    segment: str
+    values: np.ndarray  # monthly sales the models see
+    labels: list[str]  # YYYY-MM of each value
+    origins: backtest.Origins
+    candidates: list[Candidate]
+    selection: Selection
+    warning_log: WarningLog
+
+    @property
+    def level(self) -> float:
+        """The segment's level: the mean of the year before its first backtested origin, known before
+        every origin, so dividing by it compares segments without scaling errors by later months."""
+        return level_before(self.values, self.origins.backtested[0])
+
+    @property
+    def shipped_runs(self) -> dict[int, backtest.OriginRun]:
+        return self.selection.runs[self.selection.decision.shipped_model]
+
+    def scaled_errors(self) -> ScaledErrors:
+        """The shipped model's errors at every backtested origin, over the segment's level."""
+        horizon = self.origins.horizon
+        kept = [o for o in self.origins.backtested if self.shipped_runs[o].forecasts is not None]
+        return scaled_errors(
+            self.segment,
+            _errors_at(self.shipped_runs, self.values, kept, horizon),
+            [self.level] * len(kept),
+            [self.labels[o + horizon - 1] for o in kept],
+        )
+
+
+def segment_backtest(
+    segment: Segment, series: MonthlySeries, config: TimeseriesSettings
+) -> SegmentBacktest | None:
+    """Backtest and choose on the months the models see; None when they are too few (see `required_months`)."""
     history = series.model_sales
+    if len(history) < required_months(config):
+        return None
+    values = history.to_numpy(dtype=float)
     labels = [month.strftime("%Y-%m") for month in history.index]
     warning_log = WarningLog()
+    candidates = candidates_from_settings(config.sarima_candidates, config.sarima_maxiter, warning_log)
+    origins = backtest_origins(len(values), config)
+    selection = choose(
+        values, candidates, origins, labels, config.forecast_steps, config.sarima_min_improvement
+    )
+    return SegmentBacktest(segment.key, values, labels, origins, candidates, selection, warning_log)
+
+
+def interval_pool(backtests: Iterable[SegmentBacktest | None]) -> list[ScaledErrors]:
+    """The scaled errors the segment reports' intervals are calibrated on: every backtested segment's."""
+    return [b.scaled_errors() for b in backtests if b is not None]
+
+
+def build_report(
+    segment: Segment,
+    series: MonthlySeries,
+    config: TimeseriesSettings,
+    backtested: SegmentBacktest | None = None,
+    pool: Sequence[ScaledErrors] | None = None,
+) -> TimeseriesReport:
+    """Backtest, choose, forecast and fit GARCH for one segment; a short series gets status
+    `insufficient_data` with the reason, and still its history and return statistics.
+
+    `backtested` is this segment's `segment_backtest` when already made; `pool` the scaled errors of every
+    segment the intervals are calibrated on (default: this segment's own, and the report says so)."""
+    started = time.perf_counter()
+    history = series.model_sales
+    backtested = backtested or segment_backtest(segment, series, config)
+    warning_log = backtested.warning_log if backtested else WarningLog()
     needed = required_months(config)
     fields: dict[str, Any] = {
         "segment": SegmentInfo(key=segment.key, product_line=segment.product_line, country=segment.country),
@@ -142,7 +216,7 @@ def build_report(segment: Segment, series: MonthlySeries, config: TimeseriesSett
         ],
         "settings": _json_safe(config.model_dump(exclude={"segment_min_months"})),
     }
-    if len(history) < needed:
+    if backtested is None:
         fields["status"] = INSUFFICIENT_DATA
         fields["reason"] = (
             f"{len(history)} complete months; a backtest of {config.selection_origins} selection origins and "
@@ -150,7 +224,7 @@ def build_report(segment: Segment, series: MonthlySeries, config: TimeseriesSett
             f"need {needed} (min_history_months={config.min_history_months})"
         )
     else:
-        fields |= forecast_sections(history.to_numpy(dtype=float), labels, config, warning_log)
+        fields |= forecast_sections(backtested, config, pool or [backtested.scaled_errors()])
     risk = risk_summary(
         history, config.garch_horizon, config.garch_min_observations, config.garch_maxiter, warning_log
     )
@@ -226,35 +300,37 @@ def candidate_results(
 
 
 def shipped_intervals(
-    selection: Selection, values: np.ndarray, origins: backtest.Origins, point: np.ndarray
+    backtested: SegmentBacktest, pool: Sequence[ScaledErrors], point: np.ndarray
 ) -> BacktestIntervals:
-    """Conformal intervals of the shipped forecast, and their coverage at the evaluation origins, each
-    calibrated on the errors (before it) of the model chosen there."""
-    horizon = origins.horizon
-    calibration_errors, evaluation_errors = [], []
-    for choice in selection.at_origins:
-        runs = selection.runs[choice.shipped.name]
-        before = [o for o in origins.backtested if o + horizon <= choice.origin]
-        calibration_errors.append(_errors_at(runs, values, before, horizon))
-        evaluation_errors.append(actuals(values, [choice.origin], horizon)[0] - choice.fit.forecast)
-    shipped_runs = selection.runs[selection.decision.shipped_model]
-    return backtest_intervals(
-        calibration_errors,
-        np.array(evaluation_errors),
-        _errors_at(shipped_runs, values, origins.backtested, horizon),
-        point,
+    """Intervals of the shipped forecast from the pooled scaled errors at this segment's level, and
+    their coverage at the evaluation origins: at each, the shipped model's error against intervals
+    calibrated on the pooled rows whose months all come before it."""
+    values, labels, horizon = backtested.values, backtested.labels, backtested.origins.horizon
+    hits: dict[int, list[bool]] = {level: [] for level in INTERVAL_LEVELS}
+    for origin in backtested.origins.evaluation:
+        run = backtested.shipped_runs[origin]
+        calibration = pooled_calibration(pool, horizon, before=labels[origin])
+        if run.forecasts is None or calibration is None:
+            continue
+        error = actuals(values, [origin], horizon) - run.forecasts
+        inside = measured_coverage_points(at_level(calibration, backtested.level), error)
+        for level, flags in inside.items():
+            hits[level].extend(flags.tolist())
+    calibration = at_level(pooled_calibration(pool, np.size(point)), backtested.level)
+    return BacktestIntervals(
+        bounds=interval_bounds(point, calibration),
+        calibration=calibration,
+        coverage={level: float(np.mean(flags)) for level, flags in hits.items() if flags},
+        coverage_points=len(hits[INTERVAL_LEVELS[0]]),
     )
 
 
 def forecast_sections(
-    values: np.ndarray, labels: list[str], config: TimeseriesSettings, warning_log: WarningLog
+    backtested: SegmentBacktest, config: TimeseriesSettings, pool: Sequence[ScaledErrors]
 ) -> dict[str, Any]:
     """The backtest, decision and forecast sections of a report on a long-enough series."""
-    candidates = candidates_from_settings(config.sarima_candidates, config.sarima_maxiter, warning_log)
-    origins = backtest_origins(len(values), config)
-    selection = choose(
-        values, candidates, origins, labels, config.forecast_steps, config.sarima_min_improvement
-    )
+    values, labels, origins = backtested.values, backtested.labels, backtested.origins
+    candidates, selection = backtested.candidates, backtested.selection
     decision = selection.decision
     forecasts = {
         candidate.name: [
@@ -290,7 +366,7 @@ def forecast_sections(
     )
     shipped = decision.shipped_model
     point = non_negative(selection.final_fit.forecast)
-    intervals = shipped_intervals(selection, values, origins, point)
+    intervals = shipped_intervals(backtested, pool, point)
     months = _next_months(date.fromisoformat(labels[-1] + "-01"), config.forecast_steps)
     return {
         "backtest": Backtest(
@@ -307,6 +383,7 @@ def forecast_sections(
             interval_levels=list(INTERVAL_LEVELS),
             interval_method=INTERVAL_METHOD,
             calibration_points=intervals.calibration.points,
+            calibration_segments=sorted({errors.segment for errors in pool}),
             capped_levels=list(intervals.calibration.capped_levels),
             coverage=[
                 Coverage(level=level, coverage=share, points=intervals.coverage_points)

@@ -177,11 +177,14 @@ class ShippedForecast(_Model):
     interval_levels: list[int]
     interval_method: str
     calibration_points: int = Field(description="backtest errors the shipped intervals are calibrated on")
+    calibration_segments: list[str] = Field(
+        default=[], description="the segments whose scaled errors were pooled for the intervals"
+    )
     capped_levels: list[int] = Field(
         description="levels with too few errors for the conformal rank: largest score used"
     )
     coverage: list[Coverage] = Field(
-        description="intervals calibrated on the selection origins, measured on the evaluation origins"
+        description="at each evaluation origin, intervals calibrated on errors before it, measured from it on"
     )
     points: list[ForecastPoint]
 

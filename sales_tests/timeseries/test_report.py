@@ -155,5 +155,7 @@ def test_a_short_history_is_scored_on_fewer_origins_and_the_report_says_how_many
         "scored on 2 of the 4 configured evaluation origins: the history is too short for more (each needs "
         "its own selection origins before it)"
     )
-    assert evaluation.note in report.decision.reason and evaluation.note in report.backtest.protocol.description
+    assert (
+        evaluation.note in report.decision.reason and evaluation.note in report.backtest.protocol.description
+    )
     assert evaluation.difference_sd is not None  # two origins: a spread, however rough
