@@ -4,8 +4,9 @@ ALL = sum of the product lines. Wiring only; the modelling lives in the pure mod
 
 Why the reconciliation is a step of the `ALL` partition and not an asset of its own: an unpartitioned
 asset downstream of the segment partitions would land in `refresh_all` (every unpartitioned asset), which
-runs before the segment runs exist, and nothing would run it after them. The `ALL` partition reads the
-product lines' series itself and runs their (deterministic) selection again, so it depends on no other run.
+runs before the segment runs exist, and nothing would run it after them. Every run backtests every
+catalogue segment once (`RunBacktests`): the intervals pool their errors, and the `ALL` partition builds
+the product lines' reports from those backtests, so it depends on no other run.
 
 The modelling modules (numpy, pandas, statsmodels, arch, matplotlib) are imported inside the asset
 bodies, so loading the code location does not pay for them.
@@ -146,16 +147,18 @@ def ts_risk_reports(
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
     """Monthly SALES forecast and volatility report of each segment of the run (the partition keys).
 
-    Baselines (last value, seasonal naive, training mean) and the configured SARIMA candidates are
-    backtested on nested rolling origins: the model is chosen on the selection origins (a SARIMA whose
-    fits failed to estimate is not eligible; ties go to the simpler model) and scored on later evaluation
-    origins, the score the report gives. The forecast carries conformal 80%/95% intervals from the
-    backtest errors, with their measured coverage. A GARCH(1,1) on month-on-month changes gives monthly
-    volatility. Writes `output/timeseries/sales_ts_risk_<product>_<country>.json` and `.png`; a short
-    series gets status `insufficient_data` instead of a forecast.
+    The baselines (seasonal naive, last value, training mean) and any configured SARIMA are backtested on
+    rolling origins. The reported score is the mean RMSE over the evaluation origins, at each of which
+    the rule (a fit that estimated nothing is not eligible; a more complex model needs the margin; ties go
+    to the simpler) chose on selection origins before it, with the paired difference to seasonal naive;
+    the shipped forecast is chosen the same way on the last origins. Its conformal 80%/95% intervals are
+    calibrated on every catalogue segment's level-scaled errors, with their coverage measured at the
+    evaluation origins. A GARCH(1,1) on month-on-month changes gives monthly volatility. Writes
+    `output/timeseries/sales_ts_risk_<product>_<country>.json` and `.png`; a short series gets status
+    `insufficient_data` instead of a forecast.
 
     The `ALL` partition also writes `sales_ts_hierarchy.json`: coherent forecasts of ALL and every product
-    line, bottom-up or MinT (shrinkage), whichever did better on the selection origins.
+    line, bottom-up or MinT (shrinkage), whichever did better before the first evaluation origin.
 
     One run covers every partition it is given (single-run backfill policy: a refresh's segments run in
     one process, issue 15); each segment gets its own materialisation with its own metadata, so the

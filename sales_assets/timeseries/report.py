@@ -1,6 +1,7 @@
-"""One segment's time-series and risk report: the nested backtest, the decision, the shipped forecast with
-conformal intervals and their measured coverage, and the GARCH summary, as a typed `TimeseriesReport`;
-written as `sales_ts_risk_<product>_<country>.json` plus a PNG whose legend the JSON records.
+"""One segment's time-series and risk report: the rolling-origin backtest, the decision, the shipped
+forecast with conformal intervals (pooled across segments) and their measured coverage, and the GARCH
+summary, as a typed `TimeseriesReport`; written as `sales_ts_risk_<product>_<country>.json` plus a PNG
+whose legend the JSON records.
 
 pandas and matplotlib are imported inside the functions that use them.
 """
