@@ -420,3 +420,31 @@ def test_the_seasonal_naive_check_says_why_it_failed(tmp_path: Path) -> None:
     assert versus_seasonal_naive_check(report).passed == (
         evaluation.mean_rmse <= evaluation.seasonal_naive_mean_rmse
     )
+
+
+@pytest.mark.usefixtures("quick_candidates")
+def test_the_quickstart_summary_says_why_the_seasonal_naive_check_failed(
+    warehouse_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26: on the generated sample the rule's choices for ALL score worse than seasonal naive; the
+    failed checks the quickstart prints (`sales-admin summary`) carry the figures, not just the name."""
+    from sales_assets.admin import failed_checks
+
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.duckdb_path.parent.mkdir(parents=True)
+    shutil.copy(Settings(data_dir=warehouse_data_dir).duckdb_path, settings.duckdb_path)
+    (tmp_path / "dagster_home").mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    resources = build_resources(settings.data_dir)
+    with dg.DagsterInstance.get() as instance:
+        assert dg.materialize([ts_segments], instance=instance, resources=resources).success
+        result = dg.materialize(
+            [ts_risk_reports], instance=instance, partition_key="ALL", resources=resources
+        )
+    report = TimeseriesReport.read(settings.timeseries_dir / "sales_ts_risk_ALL_ALL.json")
+    evaluation = report.decision.evaluation
+    assert evaluation.mean_rmse > evaluation.seasonal_naive_mean_rmse  # the generated sample's November
+    [failed] = [c for c in failed_checks(0.0) if c["check"].endswith(SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE)]
+    assert result.success and failed["severity"] == "WARN"
+    assert failed["description"].startswith("ALL: the rule's choices (")
+    assert f"against seasonal naive's {evaluation.seasonal_naive_mean_rmse:,.0f}" in failed["description"]
