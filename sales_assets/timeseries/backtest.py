@@ -143,12 +143,6 @@ def combine(runs: Sequence[OriginRun]) -> OriginRun:
     )
 
 
-def run_candidate(sales: np.ndarray, candidate: Candidate, origins: Sequence[int], horizon: int) -> OriginRun:
-    """Fit `candidate` on each expanding window `sales[:origin]` and forecast `horizon` months."""
-    by_origin = fit_at_origins(sales, candidate, origins, horizon)
-    return combine([by_origin[origin] for origin in origins])
-
-
 def actuals(sales: np.ndarray, origins: Sequence[int], horizon: int) -> np.ndarray:
     """(origins, horizon) of the months each origin forecasts."""
     return np.array([sales[origin : origin + horizon] for origin in origins], dtype=float)

@@ -126,15 +126,6 @@ def interval_bounds(
     }
 
 
-def measured_coverage(calibration: IntervalCalibration, errors: np.ndarray) -> dict[int, float]:
-    """Share of backtest `errors` (origins x horizon, actual minus forecast) inside the intervals, per
-    level. Actual sales are never negative, so flooring a lower bound at 0 never changes whether one is in."""
-    return {
-        level: float(np.mean(inside))
-        for level, inside in measured_coverage_points(calibration, errors).items()
-    }
-
-
 @dataclass(frozen=True)
 class BacktestIntervals:
     """Intervals around a shipped forecast and the coverage measured for the procedure that made them."""
