@@ -255,6 +255,9 @@ class TimeseriesSettings(BaseModel):
     # win (sales_tests/timeseries/test_selection.py): opt in with `SARIMA_SPECS` above or a subset, e.g.
     # SALES_TIMESERIES__SARIMA_CANDIDATES='[{"order": [1, 0, 0], "seasonal_order": [0, 1, 0, 12]}]'.
     sarima_candidates: list[dict[str, Any]] = []
+    # statsforecast's automatic models beside the baselines (issue 26); "AutoARIMA" is allowed too, at ten
+    # times their CPU (BENCHMARKS.md), which is why it is not in the default.
+    statsforecast_candidates: list[str] = ["AutoTheta", "AutoETS"]
     garch_min_observations: int = 100
     backtest_origin_step: int = 1  # months between consecutive backtest origins
     # 50 iterations left SARIMA(1,0,0)(0,1,0,12) short of convergence on 5-year series; a fit that does

@@ -164,7 +164,9 @@ def segment_backtest(
     values = history.to_numpy(dtype=float)
     labels = [month.strftime("%Y-%m") for month in history.index]
     warning_log = WarningLog()
-    candidates = candidates_from_settings(config.sarima_candidates, config.sarima_maxiter, warning_log)
+    candidates = candidates_from_settings(
+        config.sarima_candidates, config.sarima_maxiter, warning_log, config.statsforecast_candidates
+    )
     origins = backtest_origins(len(values), config)
     selection = choose(
         values, candidates, origins, labels, config.forecast_steps, config.sarima_min_improvement

@@ -63,7 +63,7 @@ class Errors(_Model):
 
 class CandidateResult(_Model):
     model: str
-    kind: Literal["baseline", "sarima"]
+    kind: Literal["baseline", "statsforecast", "sarima"]
     parameters: int = Field(description="estimated AR/MA coefficients; with kind, the order for ties")
     eligible: bool
     problems: list[str] = Field(description="why a fit estimated nothing one can trust (not eligible)")
@@ -143,7 +143,7 @@ class Decision(_Model):
     """The one decision that the message, the forecast, the plot legend and the dashboard all show."""
 
     shipped_model: str
-    shipped_kind: Literal["baseline", "sarima"]
+    shipped_kind: Literal["baseline", "statsforecast", "sarima"]
     reason: str = Field(description="the message: what ships and why, built from the fields below")
     margin_rule: str
     min_improvement: float

@@ -104,6 +104,7 @@ SARIMA_MONTHS = 36
 QUICK_SARIMA = TimeseriesSettings(
     # One small candidate, the model the simulation draws from; 50 iterations suffice for one coefficient.
     sarima_candidates=[{"order": [1, 1, 0], "seasonal_order": [0, 1, 0, 12]}],
+    statsforecast_candidates=[],
     sarima_maxiter=50,
 )
 

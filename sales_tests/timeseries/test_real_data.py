@@ -62,7 +62,8 @@ def test_the_score_is_the_mean_over_four_origins_each_chosen_on_months_before_it
     """Issue 26: four evaluation origins, 2004-09 to 2004-12, each with its choice made on origins whose
     months end before it; seasonal naive's RMSE at 2004-12 is the data README's 33,868."""
     candidates = {c.model: c for c in classic_cars_usa.backtest.candidates}
-    assert set(candidates) == {"last_value", "seasonal_naive", "training_mean"}  # SARIMA is opt-in
+    # SARIMA and AutoARIMA are opt-in.
+    assert set(candidates) == {"last_value", "seasonal_naive", "training_mean", "AutoTheta", "AutoETS"}
     protocol = classic_cars_usa.backtest.protocol
     assert protocol.evaluation_origins == ["2004-09", "2004-10", "2004-11", "2004-12"]
     evaluation = classic_cars_usa.decision.evaluation
