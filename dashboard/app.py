@@ -386,6 +386,78 @@ def forecast_frame(report: TimeseriesReport) -> pl.DataFrame:
     )
 
 
+def forecast_axis_top(frame: pl.DataFrame) -> float:
+    """The y axis' top: 10% above the history, the forecast and its 80% band. The 95% band does not set
+    it: one wide band would flatten everything else (it is clipped at the frame; its figures are in the
+    table)."""
+    shown = [c for c in ("SALES", "forecast", "upper_80") if c in frame.columns]
+    top = max((frame[c].max() or 0.0) for c in shown) if shown else 0.0
+    return 1.1 * top if top > 0 else 1.0
+
+
+def forecast_chart(frame: pl.DataFrame) -> alt.LayerChart:
+    """History and forecast with the 80% and 95% bands, on an axis that follows the data."""
+    scale = alt.Scale(domain=[0, forecast_axis_top(frame)], clamp=True)
+    x = alt.X("month:T", title=None)
+    y_title = f"Sales ({CURRENCY})"
+    layers = []
+    for level, opacity in ((95, 0.15), (80, 0.3)):
+        if f"upper_{level}" in frame.columns:
+            layers.append(
+                alt.Chart(frame)
+                .mark_area(opacity=opacity, color="#1c83e1", clip=True)
+                .encode(
+                    x=x,
+                    y=alt.Y(
+                        f"lower_{level}:Q", scale=scale, title=y_title, axis=alt.Axis(format=DOLLAR_FORMAT)
+                    ),
+                    y2=f"upper_{level}:Q",
+                )
+            )
+    for column, color in (("SALES", "#262730"), ("forecast", "#1c83e1")):
+        if column in frame.columns:
+            layers.append(
+                alt.Chart(frame)
+                .mark_line(point=True, color=color)
+                .encode(
+                    x=x,
+                    y=alt.Y(f"{column}:Q", scale=scale, title=y_title, axis=alt.Axis(format=DOLLAR_FORMAT)),
+                    tooltip=[
+                        alt.Tooltip("month:T", format="%Y-%m"),
+                        alt.Tooltip(f"{column}:Q", format=DOLLAR_FORMAT),
+                    ],
+                )
+            )
+    return alt.layer(*layers).properties(padding={"left": 8, "right": 16, "top": 8, "bottom": 4})
+
+
+def origin_table(report: TimeseriesReport) -> pl.DataFrame:
+    """At each evaluation origin: what the rule chose on the months before it, its RMSE, seasonal naive's
+    and the difference, in dollars (the paired comparison the reported score rests on)."""
+    scores = report.decision.evaluation.origins if report.decision else []
+    return pl.DataFrame(
+        {
+            "origin": [s.origin for s in scores],
+            "chosen on months up to": [s.choice_saw_until for s in scores],
+            "chosen": [s.shipped_model for s in scores],
+            f"RMSE ({CURRENCY})": [dollars(s.rmse) for s in scores],
+            f"seasonal naive RMSE ({CURRENCY})": [dollars(s.seasonal_naive_rmse) for s in scores],
+            f"difference ({CURRENCY})": [dollars(s.difference) for s in scores],
+        },
+        schema=dict.fromkeys(
+            [
+                "origin",
+                "chosen on months up to",
+                "chosen",
+                f"RMSE ({CURRENCY})",
+                f"seasonal naive RMSE ({CURRENCY})",
+                f"difference ({CURRENCY})",
+            ],
+            pl.String,
+        ),
+    )
+
+
 def risk_table(report: TimeseriesReport) -> pl.DataFrame:
     """The risk section as measure/value rows: monthly figures (never annualised), flags and caveats."""
     risk = report.risk
@@ -410,8 +482,8 @@ def risk_table(report: TimeseriesReport) -> pl.DataFrame:
 
 
 def backtest_table(report: TimeseriesReport) -> pl.DataFrame:
-    """Each candidate's eligibility and RMSE on the selection origins (the choice) and the later
-    evaluation origins (the reported score), in dollars."""
+    """Each candidate's eligibility, its RMSE on the shipped choice's selection origins and its mean RMSE
+    over the evaluation origins, in dollars."""
     candidates = report.backtest.candidates if report.backtest else []
     return pl.DataFrame(
         {
@@ -421,7 +493,8 @@ def backtest_table(report: TimeseriesReport) -> pl.DataFrame:
                 dollars(c.selection.rmse) if c.selection else "" for c in candidates
             ],
             f"evaluation RMSE ({CURRENCY})": [
-                dollars(c.evaluation.rmse) if c.evaluation else "" for c in candidates
+                dollars(c.evaluation_mean_rmse) if c.evaluation_mean_rmse is not None else ""
+                for c in candidates
             ],
         },
         schema={"model": pl.String, "eligible": pl.String}
@@ -646,15 +719,15 @@ def render_forecasts(outputs: dict[str, ExpectedOutput]) -> None:
         st.markdown(report.decision.reason)
     frame = forecast_frame(report)
     if not frame.is_empty():
-        styles = {"SALES": "#262730", "forecast": "#1c83e1", "lower_95": "#a3c9f0", "upper_95": "#a3c9f0"}
-        shown = [c for c in styles if c in frame.columns]
-        st.line_chart(frame, x="month", y=shown, color=[styles[c] for c in shown])
+        st.altair_chart(forecast_chart(frame), use_container_width=True)
     if report.forecast is not None:
         coverage = ", ".join(f"{c.level}%: {c.coverage:.0%}" for c in report.forecast.coverage)
         st.caption(
             f"Interval coverage measured on {report.forecast.coverage[0].points} later backtest points "
             f"({coverage}). {report.backtest.protocol.description}"
         )
+        st.subheader("Scored at each evaluation origin")
+        st.table(origin_table(report))
         st.table(backtest_table(report))
     picture = reports[segment].with_suffix(".png")
     if picture.is_file():

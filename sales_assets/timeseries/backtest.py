@@ -1,5 +1,5 @@
-"""The nested rolling-origin protocol: selection origins on which models are chosen, and later evaluation
-origins, whose forecast months all come after every month the choice saw, on which the choice is scored.
+"""The rolling-origin protocol: at each evaluation origin a model is chosen on selection origins whose
+forecast months all come before it, and that choice is scored on the months from the origin on.
 
 An origin is the index of the first forecast month; the model is fitted on every month before it
 (an expanding window) and forecasts `horizon` months.
@@ -21,48 +21,74 @@ EVALUATION = "evaluation"
 
 @dataclass(frozen=True)
 class Origins:
-    """Selection and evaluation origins of one series. The last selection forecast month lies before the
-    first evaluation origin, so no month an evaluation scores took part in the choice."""
+    """The rolling origins of one series. Each evaluation origin is scored on a choice made on its own
+    selection origins, whose forecast months all lie before it; the shipped forecast (origin `final`, the
+    series' length) is chosen the same way on the last selection origins.
+
+    `configured` is the number of evaluation origins the settings asked for; a short series gets fewer.
+    """
 
     horizon: int
-    selection: list[int]
+    step: int
+    selection_count: int
     evaluation: list[int]
+    final: int
+    configured: int
 
-    def of(self, phase: str) -> list[int]:
-        return self.selection if phase == SELECTION else self.evaluation
+    def selection_for(self, origin: int) -> list[int]:
+        """The selection origins of a choice made at `origin`: the last one leaves exactly `horizon`
+        months before it."""
+        return [origin - self.horizon - self.step * k for k in reversed(range(self.selection_count))]
+
+    @property
+    def selection(self) -> list[int]:
+        """The selection origins of the shipped forecast's choice."""
+        return self.selection_for(self.final)
+
+    @property
+    def backtested(self) -> list[int]:
+        """Every origin a candidate is fitted at: the evaluation origins and every choice's selection origins."""
+        chosen_at = [*self.evaluation, self.final]
+        return sorted({*self.evaluation, *(o for at in chosen_at for o in self.selection_for(at))})
 
 
 def required_months(horizon: int, selection_origins: int, evaluation_origins: int, step: int) -> int:
     """Months a series needs for the protocol: a year of training (seasonal naive) before the first
-    selection origin, the selection windows, then the evaluation windows after them."""
+    selection origin, the selection windows, then the evaluation origins after them."""
     return (
         SEASONAL_PERIOD + (selection_origins - 1) * step + horizon + (evaluation_origins - 1) * step + horizon
     )
 
 
-def nested_origins(
+def rolling_origins(
     length: int, horizon: int, selection_origins: int, evaluation_origins: int, step: int
 ) -> Origins:
-    """Evaluation origins step back from the end (the last leaves exactly `horizon` months); selection
-    origins step back from `horizon` months before the first evaluation origin.
+    """Evaluation origins step back from the end (the last leaves exactly `horizon` months); a series too
+    short for `evaluation_origins` of them gets as many as fit (`Origins.evaluation` says how many).
 
     Raises:
-        ValueError: when `length` months cannot hold the protocol (see `required_months`).
+        ValueError: when `length` months cannot hold even one evaluation origin (see `required_months`).
     """
     if min(horizon, selection_origins, evaluation_origins, step) < 1:
         raise ValueError(
             "backtest: horizon, selection_origins, evaluation_origins and backtest_origin_step must be at least 1"
         )
-    needed = required_months(horizon, selection_origins, evaluation_origins, step)
+    needed = required_months(horizon, selection_origins, 1, step)
     if length < needed:
         raise ValueError(
-            f"backtest: {length} months cannot hold {selection_origins} selection and {evaluation_origins} "
-            f"evaluation origins {step} month(s) apart with horizon {horizon}; that needs {needed}"
+            f"backtest: {length} months cannot hold {selection_origins} selection origins and one evaluation "
+            f"origin {step} month(s) apart with horizon {horizon}; that needs {needed}"
         )
+    fitting = min(evaluation_origins, (length - needed) // step + 1)
     last = length - horizon
-    evaluation = [last - step * k for k in reversed(range(evaluation_origins))]
-    selection = [evaluation[0] - horizon - step * k for k in reversed(range(selection_origins))]
-    return Origins(horizon=horizon, selection=selection, evaluation=evaluation)
+    return Origins(
+        horizon=horizon,
+        step=step,
+        selection_count=selection_origins,
+        evaluation=[last - step * k for k in reversed(range(fitting))],
+        final=length,
+        configured=evaluation_origins,
+    )
 
 
 @dataclass(frozen=True)
@@ -84,17 +110,37 @@ def non_negative(values: np.ndarray) -> np.ndarray:
     return np.maximum(np.asarray(values, dtype=float), 0.0)
 
 
-def run_candidate(sales: np.ndarray, candidate: Candidate, origins: Sequence[int], horizon: int) -> OriginRun:
-    """Fit `candidate` on each expanding window `sales[:origin]` and forecast `horizon` months."""
-    forecasts, problems = [], []
+def fit_at_origins(
+    sales: np.ndarray, candidate: Candidate, origins: Sequence[int], horizon: int
+) -> dict[int, OriginRun]:
+    """Fit `candidate` on each expanding window `sales[:origin]` and forecast `horizon` months: one
+    single-row run per origin, so a fit that fails at one origin rules the candidate out only of the
+    choices that use that origin."""
+    runs = {}
     for origin in origins:
         try:
             fit = candidate.fit(np.asarray(sales[:origin], dtype=float), horizon)
         except Exception as error:  # noqa: BLE001 - one failing candidate must not sink the others
-            return OriginRun(forecasts=None, failure=f"origin {origin}: {type(error).__name__}: {error}")
-        forecasts.append(non_negative(fit.forecast))
-        problems += [f"origin {origin}: {problem}" for problem in fit.problems]
-    return OriginRun(forecasts=np.array(forecasts), problems=tuple(problems))
+            runs[origin] = OriginRun(
+                forecasts=None, failure=f"origin {origin}: {type(error).__name__}: {error}"
+            )
+            continue
+        runs[origin] = OriginRun(
+            forecasts=non_negative(fit.forecast)[np.newaxis, :],
+            problems=tuple(f"origin {origin}: {problem}" for problem in fit.problems),
+        )
+    return runs
+
+
+def combine(runs: Sequence[OriginRun]) -> OriginRun:
+    """Single-origin runs as one run over their origins (in order); the first failure fails it."""
+    failure = next((run.failure for run in runs if run.failure is not None), None)
+    if failure is not None:
+        return OriginRun(forecasts=None, failure=failure)
+    return OriginRun(
+        forecasts=np.vstack([run.forecasts for run in runs]),
+        problems=tuple(problem for run in runs for problem in run.problems),
+    )
 
 
 def actuals(sales: np.ndarray, origins: Sequence[int], horizon: int) -> np.ndarray:

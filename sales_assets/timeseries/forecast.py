@@ -1,7 +1,8 @@
-"""Monthly forecasters: the baselines, SARIMA candidates with a verdict on whether their fit estimated
-anything, the error metrics, and the log that gathers third-party warnings once per report.
+"""Monthly forecasters: the baselines, statsforecast's automatic models, SARIMA candidates with a verdict
+on whether their fit estimated anything, the error metrics, and the log that gathers third-party warnings
+once per report.
 
-statsmodels is imported inside `fit_sarima`, so importing this module costs numpy only.
+statsmodels and statsforecast are imported inside the fits, so importing this module costs numpy only.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ TRAINING_MEAN = "training_mean"
 BASELINES = (LAST_VALUE, SEASONAL_NAIVE, TRAINING_MEAN)
 BASELINE = "baseline"
 SARIMA = "sarima"
+STATSFORECAST = "statsforecast"
+# statsforecast's automatic models (Hyndman & Khandakar 2008 for AutoARIMA and AutoETS; Fiorucci et al.
+# 2016 for AutoTheta) with their rank for ties, simplest first: Theta's two parameters, then ETS, then
+# ARIMA. AutoARIMA costs about 0.15 CPU-s a fit here, ten times the others (BENCHMARKS.md).
+STATSFORECAST_MODELS = {"AutoTheta": 2, "AutoETS": 3, "AutoARIMA": 4}
 # Models are chosen on RMSE: sales planning cares most about the large misses.
 SELECTION_METRIC = "rmse"
 # statsmodels' own words for a fit that could not estimate its seasonal parameters (it sets them to 0).
@@ -210,7 +216,7 @@ class Candidate:
     `kind` it orders candidates from simple to complex (baselines first) so that ties go to the simpler."""
 
     name: str
-    kind: str  # BASELINE or SARIMA
+    kind: str  # BASELINE, STATSFORECAST or SARIMA
     parameters: int
     fit: Callable[[np.ndarray, int], Fit] = field(repr=False)
 
@@ -240,13 +246,47 @@ def sarima_candidate(spec: SarimaSpec, maxiter: int, warning_log: WarningLog) ->
     return Candidate(spec.name, SARIMA, spec.parameters, fit)
 
 
+def statsforecast_candidate(name: str, warning_log: WarningLog) -> Candidate:
+    """statsforecast's `AutoTheta`, `AutoETS` or `AutoARIMA` with a yearly season; the model it selects on
+    each training window is its own (information criteria), the backtest judges the forecasts.
+
+    Raises:
+        ValueError: `name` is not one of `STATSFORECAST_MODELS`.
+    """
+    if name not in STATSFORECAST_MODELS:
+        raise ValueError(
+            f"timeseries.statsforecast_candidates entry {name!r}: expected one of {sorted(STATSFORECAST_MODELS)}"
+        )
+
+    def fit(train: np.ndarray, steps: int) -> Fit:
+        if len(train) < SEASONAL_PERIOD:
+            raise ValueError(
+                f"{name} needs at least {SEASONAL_PERIOD} months of training data, got {len(train)}"
+            )
+        from statsforecast import models
+
+        with warning_log.capture(name):
+            model = getattr(models, name)(season_length=SEASONAL_PERIOD)
+            forecast = np.asarray(
+                model.forecast(y=np.asarray(train, dtype=float), h=steps)["mean"], dtype=float
+            )
+        return Fit(forecast, () if np.all(np.isfinite(forecast)) else ("non-finite forecast",))
+
+    return Candidate(name, STATSFORECAST, STATSFORECAST_MODELS[name], fit)
+
+
 def candidates_from_settings(
-    sarima_candidates: Sequence[dict[str, Any]], maxiter: int, warning_log: WarningLog
+    sarima_candidates: Sequence[dict[str, Any]],
+    maxiter: int,
+    warning_log: WarningLog,
+    statsforecast_candidates: Sequence[str] = (),
 ) -> list[Candidate]:
-    """The three baselines followed by every SARIMA candidate of the settings."""
+    """The three baselines, then the statsforecast models, then every SARIMA candidate of the settings."""
     specs = [SarimaSpec.from_setting(candidate) for candidate in sarima_candidates]
-    return [baseline_candidate(name) for name in BASELINES] + [
-        sarima_candidate(spec, maxiter, warning_log) for spec in specs
+    return [
+        *(baseline_candidate(name) for name in BASELINES),
+        *(statsforecast_candidate(name, warning_log) for name in statsforecast_candidates),
+        *(sarima_candidate(spec, maxiter, warning_log) for spec in specs),
     ]
 
 

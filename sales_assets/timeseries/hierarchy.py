@@ -1,12 +1,14 @@
 """Coherent forecasts for the hierarchy `ALL` = sum of the product lines, from each node's own report.
 
-Each node's base forecast is its shipped model's (its report chose it on the selection origins). Two
+A node's base forecasts are its report's: at each evaluation origin, what its rule chose there on the
+months before it; before the first evaluation origin, its shipped model's backtest forecasts. Two
 reconciliations compete: bottom-up (ALL is the sum of the product lines' forecasts) and MinT with
 shrinkage (Wickramasuriya, Athanasopoulos & Hyndman 2019, "Optimal forecast reconciliation for
 hierarchical and grouped time series through trace minimization", JASA 114(526); the shrinkage estimator
 of Schafer & Strimmer 2005 as in R's `hts::MinT`). MinT's error covariance comes from the base forecasts'
-errors on the selection origins (all steps ahead pooled). The method ships that has the lower summed RMSE
-on the selection origins; the evaluation origins give the reported scores of base, bottom-up and MinT.
+errors on the origins whose months all come before the first evaluation origin (all steps pooled). The
+method ships that has the lower summed RMSE on those origins; the evaluation origins give the reported
+scores of base, bottom-up and MinT.
 Reconciled product lines below 0 are set to 0 and ALL re-summed (non-negative, still coherent).
 """
 
@@ -18,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sales_assets.settings import TimeseriesSettings
-from sales_assets.timeseries.intervals import INTERVAL_METHOD, backtest_intervals
-from sales_assets.timeseries.report import build_report
+from sales_assets.timeseries.intervals import HIERARCHY_INTERVAL_METHOD, ScaledErrors, backtest_intervals
+from sales_assets.timeseries.report import SegmentBacktest, build_report
 from sales_assets.timeseries.report_model import (
     Coverage,
     ForecastPoint,
@@ -28,6 +30,7 @@ from sales_assets.timeseries.report_model import (
     NodeForecast,
     TimeseriesReport,
 )
+from sales_assets.timeseries.selection import TIE_TOLERANCE
 from sales_assets.timeseries.series import ALL, MonthlySeries, Segment
 
 BASE = "base"
@@ -106,6 +109,11 @@ def _node_rmse(forecast: np.ndarray, actual: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean((actual - forecast) ** 2, axis=(0, 2)))
 
 
+def _by_origin(rows: list, horizon: int) -> np.ndarray:
+    """(origins, nodes, horizon) from per node lists of per origin rows (possibly none)."""
+    return np.transpose(np.array(rows, dtype=float).reshape(len(rows), -1, horizon), (1, 0, 2))
+
+
 def inputs_from_reports(
     reports: dict[str, TimeseriesReport], product_lines: Sequence[str]
 ) -> HierarchyInputs:
@@ -122,50 +130,70 @@ def inputs_from_reports(
     if not_ok:
         raise ValueError(f"hierarchy: reports without a forecast: {not_ok}")
     reference = reports[ALL]
-    base: dict[str, list] = {"selection": [], "evaluation": []}
-    actual: dict[str, list] = {"selection": [], "evaluation": []}
-    final, models = [], {}
+    protocol = reference.backtest.protocol
+    months = [point.month[:7] for point in reference.history]
+    first_evaluation = months.index(protocol.evaluation_origins[0])
     for node in nodes:
         report = reports[node]
-        if (
-            report.backtest.protocol != reference.backtest.protocol
-            or report.data.model_months != reference.data.model_months
-        ):
+        if report.backtest.protocol != protocol or report.data.model_months != reference.data.model_months:
             raise ValueError(
                 f"hierarchy: the report of {node!r} was built on other months or origins than ALL's; "
                 "rematerialise every segment from the same warehouse"
             )
-        shipped = report.decision.shipped_model
-        models[node] = shipped
-        months = [point.month[:7] for point in report.history]
+    # Before the first evaluation origin, each node's shipped model's backtest forecasts at the origins
+    # where every node's has one: the reconciliation is chosen (and MinT's covariance estimated) on these.
+    earlier = {
+        node: {
+            row.origin: row.forecast
+            for row in reports[node].backtest.forecasts[reports[node].decision.shipped_model]
+            if months.index(row.origin) + protocol.horizon <= first_evaluation
+        }
+        for node in nodes
+    }
+    common = sorted(set.intersection(*(set(rows) for rows in earlier.values())))
+    base: dict[str, list] = {"selection": [], "evaluation": []}
+    actual: dict[str, list] = {"selection": [], "evaluation": []}
+    for node in nodes:
+        report = reports[node]
         sales = np.array([point.sales for point in report.history], dtype=float)
-        horizon = report.backtest.protocol.horizon
-        for phase in base:
-            rows = [row for row in report.backtest.forecasts[shipped] if row.phase == phase]
-            base[phase].append([row.forecast for row in rows])
-            starts = [months.index(row.origin) for row in rows]
-            actual[phase].append([sales[start : start + horizon] for start in starts])
-        final.append([point.forecast for point in report.forecast.points])
+        # At each evaluation origin, what the node's rule chose there on the months before it.
+        chosen = {row.origin: row.forecast for row in report.backtest.chosen}
+        for phase, rows in (("selection", {o: earlier[node][o] for o in common}), ("evaluation", chosen)):
+            base[phase].append(list(rows.values()))
+            starts = [months.index(origin) for origin in rows]
+            actual[phase].append([sales[start : start + protocol.horizon] for start in starts])
     return HierarchyInputs(
         nodes=nodes,
-        base_models=models,
-        base={phase: np.transpose(np.array(v, dtype=float), (1, 0, 2)) for phase, v in base.items()},
-        actual={phase: np.transpose(np.array(v, dtype=float), (1, 0, 2)) for phase, v in actual.items()},
-        final=np.array(final, dtype=float),
+        base_models={node: reports[node].decision.shipped_model for node in nodes},
+        base={phase: _by_origin(v, protocol.horizon) for phase, v in base.items()},
+        actual={phase: _by_origin(v, protocol.horizon) for phase, v in actual.items()},
+        final=np.array([[p.forecast for p in reports[node].forecast.points] for node in nodes], dtype=float),
         forecast_months=[point.month for point in reference.forecast.points],
     )
 
 
+def pick_reconciliation(bottom_up_rmse: float, mint_rmse: float) -> str:
+    """MinT ships only when its summed selection RMSE is lower by more than float noise (sums of the same
+    errors in another order differ in the last bits); a tie goes to bottom-up, as the message says."""
+    return MINT_SHRINK if mint_rmse < bottom_up_rmse * (1 - TIE_TOLERANCE) else BOTTOM_UP
+
+
 def reconcile_hierarchy(inputs: HierarchyInputs) -> HierarchyReport:
     """Backtest bottom-up and MinT-shrink, ship the better on the selection origins, report all three on
-    the evaluation origins, and give coherent forecasts with conformal intervals for every node."""
+    the evaluation origins, and give coherent forecasts with conformal intervals for every node.
+
+    Without selection origins (no origin before the first evaluation origin where every node's shipped
+    model has a forecast) MinT has no covariance to estimate: bottom-up ships, and the reason says why."""
     bottom = len(inputs.nodes) - 1
     summing = summing_matrix(bottom)
     selection_errors = inputs.actual["selection"] - inputs.base["selection"]  # (origins, nodes, horizon)
-    covariance, intensity = shrunk_covariance(
-        np.transpose(selection_errors, (0, 2, 1)).reshape(-1, len(inputs.nodes))
-    )
-    projections = {BOTTOM_UP: bottom_up_projection(bottom), MINT_SHRINK: mint_projection(covariance, summing)}
+    projections = {BOTTOM_UP: bottom_up_projection(bottom)}
+    intensity = None
+    if selection_errors.shape[0] > 0:
+        covariance, intensity = shrunk_covariance(
+            np.transpose(selection_errors, (0, 2, 1)).reshape(-1, len(inputs.nodes))
+        )
+        projections[MINT_SHRINK] = mint_projection(covariance, summing)
     forecasts = {
         BASE: inputs.base,
         **{
@@ -176,7 +204,9 @@ def reconcile_hierarchy(inputs: HierarchyInputs) -> HierarchyReport:
     scores = [
         MethodScore(
             method=method,
-            selection_rmse=float(_node_rmse(by_phase["selection"], inputs.actual["selection"]).sum()),
+            selection_rmse=float(_node_rmse(by_phase["selection"], inputs.actual["selection"]).sum())
+            if intensity is not None
+            else None,
             evaluation_rmse=float(_node_rmse(by_phase["evaluation"], inputs.actual["evaluation"]).sum()),
             evaluation_by_node=dict(
                 zip(
@@ -189,14 +219,25 @@ def reconcile_hierarchy(inputs: HierarchyInputs) -> HierarchyReport:
         for method, by_phase in forecasts.items()
     ]
     by_method = {score.method: score for score in scores}
-    shipped = min(RECONCILIATIONS, key=lambda m: (by_method[m].selection_rmse, RECONCILIATIONS.index(m)))
-    other = next(m for m in RECONCILIATIONS if m != shipped)
-    reason = (
-        f"Shipping {shipped}: summed selection RMSE {by_method[shipped].selection_rmse:,.0f} vs "
-        f"{other} {by_method[other].selection_rmse:,.0f} (ties go to bottom_up); on the later evaluation "
-        f"origins {by_method[shipped].evaluation_rmse:,.0f} vs {by_method[other].evaluation_rmse:,.0f}, base "
-        f"forecasts {by_method[BASE].evaluation_rmse:,.0f}."
-    )
+    if intensity is None:
+        shipped = BOTTOM_UP
+        reason = (
+            "Shipping bottom_up: no origin before the first evaluation origin where every node's shipped model "
+            "has a forecast, so MinT's covariance cannot be estimated on months the score does not use; on "
+            f"the evaluation origins {by_method[BOTTOM_UP].evaluation_rmse:,.0f}, base forecasts "
+            f"{by_method[BASE].evaluation_rmse:,.0f}."
+        )
+    else:
+        shipped = pick_reconciliation(
+            by_method[BOTTOM_UP].selection_rmse, by_method[MINT_SHRINK].selection_rmse
+        )
+        other = next(m for m in RECONCILIATIONS if m != shipped)
+        reason = (
+            f"Shipping {shipped}: summed selection RMSE {by_method[shipped].selection_rmse:,.0f} vs "
+            f"{other} {by_method[other].selection_rmse:,.0f} (ties go to bottom_up); on the later evaluation "
+            f"origins {by_method[shipped].evaluation_rmse:,.0f} vs {by_method[other].evaluation_rmse:,.0f}, "
+            f"base forecasts {by_method[BASE].evaluation_rmse:,.0f}."
+        )
     coherent = reconcile(inputs.final, projections[shipped], summing)
     node_forecasts, coverage_hits = [], {}
     for index, node in enumerate(inputs.nodes):
@@ -204,9 +245,15 @@ def reconcile_hierarchy(inputs: HierarchyInputs) -> HierarchyReport:
             phase: inputs.actual[phase][:, index] - forecasts[shipped][phase][:, index]
             for phase in inputs.base
         }
-        intervals = backtest_intervals(errors["selection"], errors["evaluation"], coherent[index])
+        # Every evaluation origin's intervals are calibrated on the selection errors, all before it.
+        intervals = backtest_intervals(
+            [errors["selection"]] * len(errors["evaluation"]),
+            errors["evaluation"],
+            np.vstack([errors["selection"], errors["evaluation"]]),
+            coherent[index],
+        )
         for level, share in intervals.coverage.items():
-            coverage_hits.setdefault(level, []).append(share)
+            coverage_hits.setdefault(level, []).append((share, intervals.coverage_points))
         shipped_bounds = intervals.bounds
         node_forecasts.append(
             NodeForecast(
@@ -225,22 +272,24 @@ def reconcile_hierarchy(inputs: HierarchyInputs) -> HierarchyReport:
                 ],
             )
         )
-    evaluation_points = int(inputs.actual["evaluation"][:, 0].size)
     return HierarchyReport(
         nodes=inputs.nodes,
         base_models=inputs.base_models,
         protocol=(
-            "each node's base forecast is its own report's shipped model; the reconciliation is chosen on the "
-            "selection origins (MinT's covariance estimated there too) and scored on the evaluation origins"
+            "each node's base forecast at an evaluation origin is what its own rule chose there; the "
+            "reconciliation is chosen (and MinT's covariance estimated) on the nodes' backtest forecasts whose "
+            "months all come before the first evaluation origin, and scored on the evaluation origins"
         ),
         scores=scores,
         shipped_method=shipped,
         reason=reason,
         shrinkage=intensity,
-        interval_method=f"{INTERVAL_METHOD}; per node, on the reconciled forecasts' errors",
+        interval_method=f"{HIERARCHY_INTERVAL_METHOD}; per node, on the reconciled forecasts' errors",
         coverage=[
             Coverage(
-                level=level, coverage=float(np.mean(shares)), points=evaluation_points * len(inputs.nodes)
+                level=level,
+                coverage=float(np.average([s for s, _ in shares], weights=[n for _, n in shares])),
+                points=sum(n for _, n in shares),
             )
             for level, shares in coverage_hits.items()
         ],
@@ -249,13 +298,22 @@ def reconcile_hierarchy(inputs: HierarchyInputs) -> HierarchyReport:
 
 
 def hierarchy_report(
-    all_report: TimeseriesReport, product_lines: dict[str, MonthlySeries], config: TimeseriesSettings
+    all_report: TimeseriesReport,
+    product_lines: dict[str, MonthlySeries],
+    config: TimeseriesSettings,
+    backtests: dict[str, SegmentBacktest | None] | None = None,
+    pool: Sequence[ScaledErrors] | None = None,
 ) -> HierarchyReport:
     """Coherent forecasts for ALL (its report) and `product_lines` (key -> series), whose reports are built
-    here with the same settings: the same code on the same months gives what their partitions ship."""
+    here with the same settings, backtests (`backtests`, by key, when the run has them) and interval pool:
+    the same code on the same months gives what their partitions ship."""
+    backtests = backtests or {}
     reports = {
         ALL: all_report,
-        **{key: build_report(Segment.from_key(key), series, config) for key, series in product_lines.items()},
+        **{
+            key: build_report(Segment.from_key(key), series, config, backtests.get(key), pool)
+            for key, series in product_lines.items()
+        },
     }
     return reconcile_hierarchy(inputs_from_reports(reports, list(product_lines)))
 

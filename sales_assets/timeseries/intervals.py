@@ -10,21 +10,43 @@ jackknife+", Ann. Statist. 49(1)): a scale fitted on the very errors it divides 
 the intervals undercover. The interval at level L is forecast +- q_L * scale (scale from all origins), q_L
 the ceil((n + 1) L)-th smallest of the n scores. When n is too small for that rank (n < L / (1 - L)), q_L is
 the largest score and the report says so.
+
+A segment's own backtest holds a few dozen errors over the same few months, too few for a 95% rank and
+for a stable ratio of the 95% to the 80% half-width. The segment reports therefore pool: each segment's
+shipped-model errors are divided by the segment's level (the mean of the year before its first
+backtested origin, known before every origin), so segments of any size compare, and the scaled errors
+of every segment are calibrated together (`pooled_calibration`); a segment's interval is the pooled one
+times its own level. One level per segment, not one per origin: dividing each error by the level just
+before its origin shrank the later errors of a growing series whose noise does not grow, and its 80%
+intervals covered 87% (the issue 13 SARIMA simulation).
+Its coverage is measured at each evaluation origin with a calibration on the pooled errors whose months
+all come before that origin. The hierarchy's nodes are calibrated on their own reconciled errors.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from sales_assets.timeseries.series import SEASONAL_PERIOD
+
 INTERVAL_LEVELS = (80, 95)
+HIERARCHY_INTERVAL_METHOD = (
+    "normalised conformal on out-of-sample backtest errors (Lei et al. 2018, JASA 113(523)): scale per step "
+    "ahead = RMS of the errors at that step (non-decreasing, held past the backtest horizon); each origin's "
+    "|error| scored against the scale of the other origins (jackknife, Barber et al. 2021); half-width = "
+    "the ceil((n+1)L)-th smallest of the n scores times the scale; lower bounds floored at 0"
+)
 INTERVAL_METHOD = (
-    "normalised conformal on out-of-sample backtest errors: scale per step ahead = RMS of the errors at "
-    "that step (non-decreasing, held past the backtest horizon); each origin's |error| scored against the "
-    "scale of the other origins; half-width = the ceil((n+1)L)-th smallest of the n scores times the "
-    "scale; forecasts and lower bounds floored at 0"
+    "normalised conformal (Lei et al. 2018, JASA 113(523), section 5.2) on the shipped models' backtest "
+    "errors of every segment, pooled: each error divided by its segment's level (mean of the 12 months "
+    "before its first backtested origin); scale per step ahead = RMS of the pooled scaled errors at that step "
+    "(non-decreasing); each row scored against the scale of the other rows (jackknife, Barber et al. "
+    "2021); half-width = the ceil((n+1)L)-th smallest of the n scores x scale x this segment's level; "
+    "lower bounds floored at 0"
 )
 
 
@@ -104,37 +126,113 @@ def interval_bounds(
     }
 
 
-def measured_coverage(calibration: IntervalCalibration, errors: np.ndarray) -> dict[int, float]:
-    """Share of backtest `errors` (origins x horizon, actual minus forecast) inside the intervals, per
-    level. Actual sales are never negative, so flooring a lower bound at 0 never changes whether one is in."""
-    errors = np.abs(np.asarray(errors, dtype=float))
-    scale = calibration.scale[: errors.shape[-1]]
-    return {level: float(np.mean(errors <= q * scale)) for level, q in calibration.quantiles.items()}
-
-
 @dataclass(frozen=True)
 class BacktestIntervals:
     """Intervals around a shipped forecast and the coverage measured for the procedure that made them."""
 
     bounds: dict[int, tuple[np.ndarray, np.ndarray]]
-    calibration: IntervalCalibration  # of the shipped intervals: selection and evaluation errors
-    coverage: dict[int, float]  # calibrated on selection errors, measured on evaluation errors
+    calibration: IntervalCalibration  # of the shipped intervals
+    coverage: dict[int, float]  # at the evaluation origins, each calibrated on errors before it (or empty)
     coverage_points: int
 
 
-def backtest_intervals(
-    selection_errors: np.ndarray, evaluation_errors: np.ndarray, forecast: np.ndarray
-) -> BacktestIntervals:
-    """Intervals for `forecast` (one value per step ahead) from a model's out-of-sample errors.
+def rolling_coverage(
+    calibration_errors: list[np.ndarray],
+    evaluation_errors: np.ndarray,
+    levels: tuple[int, ...] = INTERVAL_LEVELS,
+) -> tuple[dict[int, float], int]:
+    """Coverage at the evaluation origins, pooled over them, and the points it rests on: the intervals of
+    origin k are calibrated on `calibration_errors[k]` (origins x horizon, all of whose months come
+    before origin k) and measured on row k of `evaluation_errors` (origins x horizon). An origin without
+    calibration errors is not measured; with none measured the coverage is empty."""
+    hits: dict[int, list[np.ndarray]] = {level: [] for level in levels}
+    for errors, row in zip(calibration_errors, np.atleast_2d(evaluation_errors), strict=True):
+        if np.size(errors) == 0:
+            continue
+        calibration = calibrate(errors, row.size, levels)
+        for level, inside in measured_coverage_points(calibration, row[np.newaxis, :]).items():
+            hits[level].append(inside)
+    if not hits[levels[0]]:
+        return {}, 0
+    return (
+        {level: float(np.mean(np.concatenate(rows))) for level, rows in hits.items()},
+        int(sum(rows.size for rows in hits[levels[0]])),
+    )
 
-    The coverage is honest: intervals calibrated on the selection origins' errors are measured on the
-    later evaluation origins' errors. The shipped intervals are then calibrated on both sets of errors.
+
+def measured_coverage_points(calibration: IntervalCalibration, errors: np.ndarray) -> dict[int, np.ndarray]:
+    """Per level, whether each of `errors` (origins x horizon) lies inside the interval (flattened)."""
+    magnitude = np.abs(np.asarray(errors, dtype=float))
+    scale = calibration.scale[: magnitude.shape[-1]]
+    return {level: (magnitude <= q * scale).ravel() for level, q in calibration.quantiles.items()}
+
+
+def backtest_intervals(
+    calibration_errors: list[np.ndarray],
+    evaluation_errors: np.ndarray,
+    shipped_errors: np.ndarray,
+    forecast: np.ndarray,
+) -> BacktestIntervals:
+    """Intervals for `forecast` (one value per step ahead) from out-of-sample errors.
+
+    The coverage is honest: at each evaluation origin the intervals are calibrated only on errors whose
+    months come before it (see `rolling_coverage`). The shipped intervals are calibrated on
+    `shipped_errors` (origins x horizon), the shipped model's errors at every backtested origin.
     """
-    tested = calibrate(selection_errors, np.shape(evaluation_errors)[1])
-    calibration = calibrate(np.vstack([selection_errors, evaluation_errors]), np.size(forecast))
+    calibration = calibrate(shipped_errors, np.size(forecast))
+    coverage, points = rolling_coverage(calibration_errors, evaluation_errors)
     return BacktestIntervals(
         bounds=interval_bounds(forecast, calibration),
         calibration=calibration,
-        coverage=measured_coverage(tested, evaluation_errors),
-        coverage_points=int(np.size(evaluation_errors)),
+        coverage=coverage,
+        coverage_points=points,
     )
+
+
+def level_before(values: np.ndarray, origin: int, period: int = SEASONAL_PERIOD) -> float:
+    """Mean of the `period` months before `origin` (all of them when fewer): the level a forecast from
+    `origin` is scaled by."""
+    window = np.asarray(values[max(0, origin - period) : origin], dtype=float)
+    return float(np.mean(window)) if window.size else 0.0
+
+
+@dataclass(frozen=True)
+class ScaledErrors:
+    """One segment's shipped-model backtest errors, each row divided by a level (the segment's). Rows
+    whose level is 0 (a year without sales) cannot be scaled and are left out."""
+
+    segment: str
+    rows: np.ndarray  # (origins, horizon)
+    last_months: tuple[str, ...]  # YYYY-MM, the last month each row covers
+
+
+def scaled_errors(
+    segment: str, errors: np.ndarray, levels: Sequence[float], last_months: Sequence[str]
+) -> ScaledErrors:
+    """`errors` (origins x horizon, actual minus forecast) over `levels` (one per origin)."""
+    keep = [i for i, level in enumerate(levels) if level > 0]
+    return ScaledErrors(
+        segment=segment,
+        rows=np.asarray(errors, dtype=float)[keep] / np.asarray(levels, dtype=float)[keep, np.newaxis],
+        last_months=tuple(last_months[i] for i in keep),
+    )
+
+
+def pooled_calibration(
+    pool: Sequence[ScaledErrors], steps: int, before: str | None = None
+) -> IntervalCalibration | None:
+    """Calibrate on every segment's scaled rows (only those whose months all come before the month
+    `before`, YYYY-MM, when given); None when no row qualifies. The scale is per unit of level: multiply
+    it by a segment's level (`at_level`)."""
+    rows = [
+        row
+        for errors in pool
+        for row, last in zip(errors.rows, errors.last_months, strict=True)
+        if before is None or last < before
+    ]
+    return calibrate(np.array(rows), steps) if rows else None
+
+
+def at_level(calibration: IntervalCalibration, level: float) -> IntervalCalibration:
+    """A pooled calibration for a segment at `level` (its currency)."""
+    return replace(calibration, scale=calibration.scale * level)

@@ -17,7 +17,7 @@ from sales_assets.report_files import read_report
 OK = "ok"
 INSUFFICIENT_DATA = "insufficient_data"
 # Bumped when the JSON changes shape; the dashboard names files of another version instead of misreading them.
-REPORT_SCHEMA_VERSION = 2
+REPORT_SCHEMA_VERSION = 3
 # Written by the ALL partition of `ts_risk_reports` beside the segment reports.
 HIERARCHY_FILE = "sales_ts_hierarchy.json"
 
@@ -63,21 +63,28 @@ class Errors(_Model):
 
 class CandidateResult(_Model):
     model: str
-    kind: Literal["baseline", "sarima"]
+    kind: Literal["baseline", "statsforecast", "sarima"]
     parameters: int = Field(description="estimated AR/MA coefficients; with kind, the order for ties")
     eligible: bool
     problems: list[str] = Field(description="why a fit estimated nothing one can trust (not eligible)")
     failure: str | None = None
     selection: Errors | None = Field(description="errors on the selection origins, the choice rests on these")
     evaluation: Errors | None = Field(
-        default=None, description="errors on the later evaluation origins (baselines and the shipped model)"
+        default=None, description="errors pooled over the evaluation origins, where every fit succeeded"
+    )
+    evaluation_rmse_by_origin: list[float | None] = Field(
+        default=[], description="RMSE at each evaluation origin (None where the fit failed)"
+    )
+    evaluation_mean_rmse: float | None = Field(
+        default=None, description="mean of the per-origin RMSE (None unless every origin has one)"
     )
 
 
 class OriginForecast(_Model):
-    phase: Literal["selection", "evaluation"]
+    phase: Literal["selection", "evaluation"]  # evaluation: an evaluation origin (it may also select)
     origin: str  # YYYY-MM, the first forecast month
     forecast: list[float]
+    model: str | None = Field(default=None, description="in `Backtest.chosen`: what the rule chose there")
 
 
 class Protocol(_Model):
@@ -94,13 +101,49 @@ class Backtest(_Model):
     selection_metric: str
     candidates: list[CandidateResult]
     forecasts: dict[str, list[OriginForecast]]
+    chosen: list[OriginForecast] = Field(
+        default=[], description="at each evaluation origin, the forecast of what the rule chose there"
+    )
+
+
+class OriginScore(_Model):
+    """The choice made at one evaluation origin, on months before it, and its score from the origin on."""
+
+    origin: str = Field(description="YYYY-MM, the first forecast month")
+    shipped_model: str = Field(description="what the choice made at this origin shipped")
+    chosen_on_origins: list[str]
+    choice_saw_until: str = Field(
+        description="the last month any of the choice's selection forecasts covered"
+    )
+    rmse: float
+    seasonal_naive_rmse: float | None
+    difference: float | None = Field(
+        description="rmse minus seasonal naive's at this origin (negative: better)"
+    )
+    points: int
+
+
+class Evaluation(_Model):
+    """The reported score: the mean over the evaluation origins, each origin's choice made only on data
+    before it, with the paired comparison against seasonal naive on the same origins."""
+
+    origins: list[OriginScore]
+    configured_origins: int = Field(description="evaluation origins the settings ask for")
+    points: int = Field(description="forecast months scored, over all origins")
+    mean_rmse: float
+    seasonal_naive_mean_rmse: float | None
+    mean_difference: float | None = Field(description="mean over origins of rmse minus seasonal naive's")
+    difference_sd: float | None = Field(
+        description="sample standard deviation of that difference across origins"
+    )
+    note: str = Field(description="how many origins the score rests on, and why fewer than configured")
 
 
 class Decision(_Model):
     """The one decision that the message, the forecast, the plot legend and the dashboard all show."""
 
     shipped_model: str
-    shipped_kind: Literal["baseline", "sarima"]
+    shipped_kind: Literal["baseline", "statsforecast", "sarima"]
     reason: str = Field(description="the message: what ships and why, built from the fields below")
     margin_rule: str
     min_improvement: float
@@ -109,10 +152,8 @@ class Decision(_Model):
         description="eligible candidates' selection RMSE, the choice rests on these"
     )
     not_eligible: dict[str, str]
-    chosen_on_origins: list[str]
-    reported_score: Errors = Field(description="the shipped model on the evaluation origins only")
-    reported_on_origins: list[str]
-    seasonal_naive_score: Errors | None = Field(description="seasonal naive on the same evaluation origins")
+    chosen_on_origins: list[str] = Field(description="the selection origins of the shipped forecast's choice")
+    evaluation: Evaluation = Field(description="the same rule applied at each evaluation origin, scored")
 
 
 class Coverage(_Model):
@@ -136,11 +177,14 @@ class ShippedForecast(_Model):
     interval_levels: list[int]
     interval_method: str
     calibration_points: int = Field(description="backtest errors the shipped intervals are calibrated on")
+    calibration_segments: list[str] = Field(
+        default=[], description="the segments whose scaled errors were pooled for the intervals"
+    )
     capped_levels: list[int] = Field(
         description="levels with too few errors for the conformal rank: largest score used"
     )
     coverage: list[Coverage] = Field(
-        description="intervals calibrated on the selection origins, measured on the evaluation origins"
+        description="at each evaluation origin, intervals calibrated on errors before it, measured from it on"
     )
     points: list[ForecastPoint]
 
@@ -214,7 +258,9 @@ class NodeForecast(_Model):
 
 class MethodScore(_Model):
     method: str
-    selection_rmse: float = Field(description="summed over nodes' RMSE on the selection origins")
+    selection_rmse: float | None = Field(
+        description="summed over nodes' RMSE on the selection origins (None: there were none)"
+    )
     evaluation_rmse: float = Field(description="summed over nodes' RMSE on the evaluation origins (reported)")
     evaluation_by_node: dict[str, float]
 

@@ -1,23 +1,25 @@
-"""Choosing the shipped forecast: eligibility, the margin rule, and the one `Decision` whose fields make the
-message, the JSON, the plot legend and the dashboard say the same thing.
+"""Choosing the shipped forecast: eligibility, the margin rule, the same choice made at every evaluation
+origin on months before it, and the one `Decision` whose fields make the message, the JSON, the plot
+legend and the dashboard say the same thing.
 
-The rule: among eligible candidates (every selection fit and the fit on all months estimated soundly),
-ship the simplest one that the best is not better than by more than `min_improvement` in selection RMSE.
-Simpler means a baseline before a SARIMA, then fewer estimated coefficients; so an exact tie goes to the
-simpler model. The choice sees the selection origins only; the reported score is the shipped model's on
-the later evaluation origins.
+The rule: among eligible candidates (every fit at the choice's selection origins, and the fit at the
+origin the choice is for, estimated soundly), ship the simplest one that the best is not better than by
+more than `min_improvement` in selection RMSE. Simpler means a baseline before a fitted model, then fewer
+estimated coefficients; so an exact tie goes to the simpler model. The reported score is the mean over the
+evaluation origins of the RMSE of what the rule chose there, each choice made only on data before its
+origin (Tashman 2000, "Out-of-sample tests of forecasting accuracy", IJF 16(4): rolling origins).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from sales_assets.timeseries.backtest import EVALUATION, SELECTION, OriginRun, Origins, actuals, run_candidate
-from sales_assets.timeseries.forecast import BASELINE, SEASONAL_NAIVE, Candidate, Fit, forecast_errors
-from sales_assets.timeseries.report_model import Decision, Errors
+from sales_assets.timeseries.backtest import OriginRun, Origins, actuals, combine, fit_at_origins
+from sales_assets.timeseries.forecast import SEASONAL_NAIVE, Candidate, Fit
+from sales_assets.timeseries.report_model import Decision, Evaluation, OriginScore
 
 # Two RMSEs this close (relative) are a tie: sums of the same squared errors in another order differ in
 # the last bits.
@@ -37,21 +39,43 @@ def origin_span(origins: Sequence[str]) -> str:
 
 def margin_rule(min_improvement: float) -> str:
     return (
-        "ship the simplest eligible model (baselines before SARIMA, then fewer coefficients) unless the best "
-        f"eligible model's selection RMSE is more than {min_improvement:.0%} lower; ties go to the simpler model"
+        "ship the simplest eligible model (baselines before fitted models, then fewer coefficients) unless "
+        f"the best eligible model's selection RMSE is more than {min_improvement:.0%} lower; ties go to the "
+        "simpler model"
     )
 
 
 @dataclass(frozen=True)
-class Selection:
-    """The outcome of the choice: runs per phase, the final fit of the shipped model, and the decision."""
+class Choice:
+    """One application of the rule at one origin: what ships, the best on selection, the selection RMSE of
+    the eligible candidates, why the others were not eligible, and the shipped model's fit at the origin."""
 
-    runs: dict[str, dict[str, OriginRun]]  # phase -> candidate -> run
-    final_fit: Fit
-    # Candidates ruled out after the selection: the fit on all months failed or estimated nothing, or the
-    # evaluation origins' fit failed.
-    final_fit_problems: dict[str, list[str]]
+    origin: int
+    shipped: Candidate
+    best: str
+    selection_rmse: dict[str, float]
+    not_eligible: dict[str, str]
+    fit_problems: dict[str, list[str]]  # candidates ruled out by their fit at the origin itself
+    fit: Fit
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The outcome: every candidate's backtest runs (origin -> run), the choice made at each evaluation
+    origin and for the shipped forecast, and the decision."""
+
+    runs: dict[str, dict[int, OriginRun]]  # candidate -> origin -> single-origin run
+    at_origins: list[Choice]
+    shipped: Choice
     decision: Decision
+
+    @property
+    def final_fit(self) -> Fit:
+        return self.shipped.fit
+
+    @property
+    def final_fit_problems(self) -> dict[str, list[str]]:
+        return self.shipped.fit_problems
 
 
 def _summary(problems: Sequence[str], limit: int = 2) -> str:
@@ -60,8 +84,17 @@ def _summary(problems: Sequence[str], limit: int = 2) -> str:
     return "; ".join(unique[:limit]) + more
 
 
-def _errors(run: OriginRun, actual: np.ndarray) -> Errors:
-    return Errors(**forecast_errors(actual, run.forecasts))
+def _rmse(actual: np.ndarray, forecast: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(actual) - np.asarray(forecast)) ** 2)))
+
+
+def evaluation_note(evaluated: int, configured: int) -> str:
+    if evaluated >= configured:
+        return f"scored on {evaluated} evaluation origins, as configured"
+    return (
+        f"scored on {evaluated} of the {configured} configured evaluation origins: the history is too short "
+        "for more (each needs its own selection origins before it)"
+    )
 
 
 def decision_reason(decision: Decision) -> str:
@@ -82,15 +115,24 @@ def decision_reason(decision: Decision) -> str:
         parts.append(
             f"Not eligible (a fit failed or estimated nothing): {', '.join(sorted(decision.not_eligible))}."
         )
-    score = decision.reported_score
+    evaluation = decision.evaluation
+    origins = [score.origin for score in evaluation.origins]
+    chosen = sorted({score.shipped_model for score in evaluation.origins})
     versus = (
-        f" vs seasonal naive {decision.seasonal_naive_score.rmse:,.0f}"
-        if decision.seasonal_naive_score
+        f" vs seasonal naive {evaluation.seasonal_naive_mean_rmse:,.0f} (mean difference "
+        f"{evaluation.mean_difference:+,.0f}"
+        + (
+            f", sd {evaluation.difference_sd:,.0f} across origins)"
+            if evaluation.difference_sd is not None
+            else ")"
+        )
+        if evaluation.seasonal_naive_mean_rmse is not None
         else ""
     )
     parts.append(
-        f"Chosen on {origin_span(decision.chosen_on_origins)}; scored on the later "
-        f"{origin_span(decision.reported_on_origins)}: RMSE {score.rmse:,.0f}{versus} ({score.points} points)."
+        f"Chosen on {origin_span(decision.chosen_on_origins)}. The same rule, applied at each of the "
+        f"{origin_span(origins)} on the months before it (it chose {', '.join(chosen)}), scores a mean RMSE "
+        f"{evaluation.mean_rmse:,.0f}{versus}; {evaluation.points} points, {evaluation.note}."
     )
     return " ".join(parts)
 
@@ -110,6 +152,103 @@ def _pick(
     return best, best
 
 
+def choose_at(
+    origin: int,
+    selection_origins: Sequence[int],
+    sales: np.ndarray,
+    candidates: Sequence[Candidate],
+    runs: dict[str, dict[int, OriginRun]],
+    fit_at_origin: Callable[[Candidate], Fit],
+    horizon: int,
+    min_improvement: float,
+) -> Choice:
+    """Apply the rule at `origin`: rank on `selection_origins` (their months all before `origin`), then
+    fit the pick at `origin` with `fit_at_origin`; a pick whose fit there fails gives way to the next.
+
+    Raises:
+        ValueError: when no candidate is eligible, naming each one's failure.
+    """
+    if selection_origins[-1] + horizon > origin:
+        raise ValueError(
+            f"choice at {origin}: selection origin {selection_origins[-1]} sees months from {origin} on"
+        )
+    selection_actual = actuals(sales, selection_origins, horizon)
+    not_eligible: dict[str, str] = {}
+    scored: dict[str, float] = {}
+    for candidate in candidates:
+        run = combine([runs[candidate.name][o] for o in selection_origins])
+        if not run.sound:
+            not_eligible[candidate.name] = run.failure or _summary(run.problems)
+        else:
+            scored[candidate.name] = _rmse(selection_actual, run.forecasts)
+    fit_problems: dict[str, list[str]] = {}
+    while True:
+        eligible = {name: rmse for name, rmse in scored.items() if name not in not_eligible}
+        if not eligible:
+            raise ValueError(
+                f"backtest: no candidate is eligible to ship at origin {origin} ({not_eligible})"
+            )
+        shipped_name, best = _pick(eligible, candidates, min_improvement)
+        shipped = next(c for c in candidates if c.name == shipped_name)
+        try:
+            fit = fit_at_origin(shipped)
+            problems = [f"fit at origin {origin}: {p}" for p in fit.problems]
+        except Exception as error:  # noqa: BLE001 - the next eligible candidate ships instead
+            problems = [f"fit at origin {origin}: {type(error).__name__}: {error}"]
+        if not problems:
+            return Choice(origin, shipped, best, eligible, not_eligible, fit_problems, fit)
+        # Whether a fit runs at all is no score: a model that cannot be fitted gives way to the next.
+        fit_problems[shipped_name] = problems
+        not_eligible[shipped_name] = _summary(problems)
+
+
+def _at_backtest_origin(runs: dict[str, dict[int, OriginRun]], origin: int) -> Callable[[Candidate], Fit]:
+    def fit(candidate: Candidate) -> Fit:
+        run = runs[candidate.name][origin]
+        if run.failure is not None:
+            raise RuntimeError(run.failure)
+        return Fit(run.forecasts[0], tuple(p.split(": ", 1)[-1] for p in run.problems))
+
+    return fit
+
+
+def _origin_score(choice: Choice, runs, sales, origins: Origins, labels: Sequence[str]) -> OriginScore:
+    actual = actuals(sales, [choice.origin], origins.horizon)[0]
+    seasonal = runs.get(SEASONAL_NAIVE, {}).get(choice.origin)
+    seasonal_rmse = (
+        _rmse(actual, seasonal.forecasts[0]) if seasonal is not None and seasonal.failure is None else None
+    )
+    rmse = _rmse(actual, choice.fit.forecast)
+    selection = origins.selection_for(choice.origin)
+    return OriginScore(
+        origin=labels[choice.origin],
+        shipped_model=choice.shipped.name,
+        chosen_on_origins=[labels[o] for o in selection],
+        choice_saw_until=labels[selection[-1] + origins.horizon - 1],
+        rmse=rmse,
+        seasonal_naive_rmse=seasonal_rmse,
+        difference=None if seasonal_rmse is None else rmse - seasonal_rmse,
+        points=int(actual.size),
+    )
+
+
+def evaluation_of(scores: list[OriginScore], configured: int) -> Evaluation:
+    """The mean over origins and the paired comparison with seasonal naive (Diebold & Mariano 1995 style
+    per-origin differences, their mean and sample standard deviation)."""
+    differences = [s.difference for s in scores]
+    paired = all(d is not None for d in differences)
+    return Evaluation(
+        origins=scores,
+        configured_origins=configured,
+        points=sum(s.points for s in scores),
+        mean_rmse=float(np.mean([s.rmse for s in scores])),
+        seasonal_naive_mean_rmse=float(np.mean([s.seasonal_naive_rmse for s in scores])) if paired else None,
+        mean_difference=float(np.mean(differences)) if paired else None,
+        difference_sd=float(np.std(differences, ddof=1)) if paired and len(scores) > 1 else None,
+        note=evaluation_note(len(scores), configured),
+    )
+
+
 def choose(
     sales: np.ndarray,
     candidates: Sequence[Candidate],
@@ -120,65 +259,48 @@ def choose(
 ) -> Selection:
     """Run the protocol on `sales` (one value per month, `month_labels` as YYYY-MM) and decide.
 
+    Every candidate is fitted once at every backtested origin; the rule is then applied at each evaluation
+    origin (on that origin's selection origins) and for the shipped forecast (on the last ones, then
+    fitted on all months for `steps` months).
+
     Raises:
-        ValueError: when no candidate is eligible (every baseline failed), naming each one's failure.
+        ValueError: when no candidate is eligible at some origin (every baseline failed), naming each
+            one's failure.
     """
     sales = np.asarray(sales, dtype=float)
-    selection_actual = actuals(sales, origins.selection, origins.horizon)
-    runs: dict[str, dict[str, OriginRun]] = {SELECTION: {}, EVALUATION: {}}
-    not_eligible: dict[str, str] = {}
-    final_fit_problems: dict[str, list[str]] = {}
-    for candidate in candidates:
-        run = run_candidate(sales, candidate, origins.selection, origins.horizon)
-        runs[SELECTION][candidate.name] = run
-        if not run.sound:
-            not_eligible[candidate.name] = run.failure or _summary(run.problems)
-    while True:
-        eligible = {
-            c.name: float(np.sqrt(np.mean((selection_actual - runs[SELECTION][c.name].forecasts) ** 2)))
-            for c in candidates
-            if c.name not in not_eligible
-        }
-        if not eligible:
-            raise ValueError(f"backtest: no candidate is eligible to ship ({not_eligible})")
-        shipped_name, best = _pick(eligible, candidates, min_improvement)
-        shipped = next(c for c in candidates if c.name == shipped_name)
-        try:
-            final_fit = shipped.fit(sales, steps)
-            problems = [f"fit on all {len(sales)} months: {p}" for p in final_fit.problems]
-        except Exception as error:  # noqa: BLE001 - the next eligible candidate ships instead
-            problems = [f"fit on all {len(sales)} months: {type(error).__name__}: {error}"]
-        if not problems:
-            shipped_run = run_candidate(sales, shipped, origins.evaluation, origins.horizon)
-            if shipped_run.failure is None:
-                break
-            # Whether a fit runs at all is no score: a model that cannot be scored gives way to the next.
-            problems = [f"evaluation {shipped_run.failure}"]
-        final_fit_problems[shipped_name] = problems
-        not_eligible[shipped_name] = _summary(problems)
-    evaluation_actual = actuals(sales, origins.evaluation, origins.horizon)
-    runs[EVALUATION][shipped_name] = shipped_run
-    for candidate in candidates:
-        if candidate.kind == BASELINE and candidate.name != shipped_name:
-            runs[EVALUATION][candidate.name] = run_candidate(
-                sales, candidate, origins.evaluation, origins.horizon
-            )
-    seasonal_run = runs[EVALUATION].get(SEASONAL_NAIVE)
+    runs = {c.name: fit_at_origins(sales, c, origins.backtested, origins.horizon) for c in candidates}
+    at_origins = [
+        choose_at(
+            origin,
+            origins.selection_for(origin),
+            sales,
+            candidates,
+            runs,
+            _at_backtest_origin(runs, origin),
+            origins.horizon,
+            min_improvement,
+        )  # fmt: skip
+        for origin in origins.evaluation
+    ]
+    shipped = choose_at(
+        origins.final, origins.selection, sales, candidates, runs,
+        lambda candidate: candidate.fit(sales, steps), origins.horizon, min_improvement,
+    )  # fmt: skip
+    evaluation = evaluation_of(
+        [_origin_score(choice, runs, sales, origins, month_labels) for choice in at_origins],
+        origins.configured,
+    )
     decision = Decision(
-        shipped_model=shipped_name,
-        shipped_kind=shipped.kind,
+        shipped_model=shipped.shipped.name,
+        shipped_kind=shipped.shipped.kind,
         reason="",
         margin_rule=margin_rule(min_improvement),
         min_improvement=min_improvement,
-        best_on_selection=best,
-        selection_rmse=eligible,
-        not_eligible=not_eligible,
+        best_on_selection=shipped.best,
+        selection_rmse=shipped.selection_rmse,
+        not_eligible=shipped.not_eligible,
         chosen_on_origins=[month_labels[o] for o in origins.selection],
-        reported_score=_errors(shipped_run, evaluation_actual),
-        reported_on_origins=[month_labels[o] for o in origins.evaluation],
-        seasonal_naive_score=_errors(seasonal_run, evaluation_actual)
-        if seasonal_run is not None and seasonal_run.failure is None
-        else None,
+        evaluation=evaluation,
     )
     decision = decision.model_copy(update={"reason": decision_reason(decision)})
-    return Selection(runs=runs, final_fit=final_fit, final_fit_problems=final_fit_problems, decision=decision)
+    return Selection(runs=runs, at_origins=at_origins, shipped=shipped, decision=decision)

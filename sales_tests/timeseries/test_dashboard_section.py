@@ -54,6 +54,22 @@ def test_forecast_risk_and_backtest_tables_come_from_the_typed_report(app, repor
     assert shown.len() == len(scored) and shown.str.starts_with("$").all()
 
 
+def test_the_axis_follows_the_data_not_the_95_band_and_the_origins_are_shown(app, reports_dir: Path) -> None:
+    """Issue 26: a 95% band to $4.45M around a $332k forecast stretched the axis flat."""
+    report = app.read_timeseries_report(reports_dir / "sales_ts_risk_Classic_Cars_ALL.json")
+    frame = app.forecast_frame(report)
+    wide = frame.with_columns(pl.col("upper_95") * 50)
+    top = max(frame["SALES"].max(), frame["forecast"].max(), frame["upper_80"].max())
+    assert app.forecast_axis_top(wide) == pytest.approx(1.1 * top)
+    assert app.forecast_axis_top(wide) < wide["upper_95"].max()
+    spec = app.forecast_chart(wide).to_dict()
+    assert spec["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, pytest.approx(1.1 * top)]
+    origins = app.origin_table(report)
+    assert origins["origin"].to_list() == report.backtest.protocol.evaluation_origins
+    assert origins["chosen"].to_list() == [s.shipped_model for s in report.decision.evaluation.origins]
+    assert origins["RMSE (USD)"].str.starts_with("$").all()
+
+
 def test_the_coherent_forecast_of_a_node_and_none_for_a_pair(app, reports_dir: Path) -> None:
     reason, frame = app.hierarchy_forecast(reports_dir, "Classic Cars")
     assert reason.startswith("Shipping ") and frame.height == 4

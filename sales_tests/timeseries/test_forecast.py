@@ -116,3 +116,22 @@ def test_bad_sarima_candidate_names_the_setting() -> None:
         SarimaSpec.from_setting({"order": [1, 0], "seasonal_order": [0, 1, 0, 12]})
     with pytest.raises(ValueError, match="timeseries.sarima_candidates"):
         SarimaSpec.from_setting({"order": [1, 0, 0]})
+
+
+def test_statsforecast_candidates_forecast_a_season_and_refuse_what_they_cannot_fit() -> None:
+    """Issue 26: statsforecast's automatic models compete beside the baselines, simplest first; fewer
+    than 12 months is a failure (not eligible), not a guess."""
+    log = WarningLog()
+    candidates = candidates_from_settings([], 50, log, ["AutoETS", "AutoTheta", "AutoARIMA"])
+    by_name = {c.name: c for c in candidates}
+    assert [c.name for c in candidates][3:] == ["AutoETS", "AutoTheta", "AutoARIMA"]
+    assert by_name["AutoTheta"].complexity < by_name["AutoETS"].complexity < by_name["AutoARIMA"].complexity
+    assert by_name["seasonal_naive"].complexity < by_name["AutoTheta"].complexity
+    series = seasonal_series(0, 36)
+    for name in ("AutoETS", "AutoTheta", "AutoARIMA"):
+        fit = by_name[name].fit(series, 6)
+        assert fit.forecast.shape == (6,) and np.all(np.isfinite(fit.forecast)) and fit.problems == ()
+        with pytest.raises(ValueError, match="needs at least 12 months"):
+            by_name[name].fit(series[:11], 6)
+    with pytest.raises(ValueError, match="statsforecast_candidates entry 'Prophet'"):
+        candidates_from_settings([], 50, log, ["Prophet"])

@@ -12,6 +12,7 @@ from sales_assets.timeseries.hierarchy import (
     bottom_up_projection,
     coherence_error,
     mint_projection,
+    pick_reconciliation,
     reconcile,
     reconcile_hierarchy,
     shrunk_covariance,
@@ -117,3 +118,32 @@ def test_coherence_error_sees_a_broken_sum() -> None:
     broken = report.model_copy(deep=True)
     broken.forecasts[0].points[0].forecast += 10.0
     assert coherence_error(broken) == pytest.approx(10.0 / broken.forecasts[0].points[0].forecast)
+
+
+def test_without_origins_before_the_evaluation_bottom_up_ships_and_says_why() -> None:
+    """On 29 months a node's shipped SARIMA may have no fit before the first evaluation origin: MinT then
+    has nothing honest to estimate its covariance on, and bottom-up ships, still coherent."""
+    inputs = synthetic_inputs()
+    empty = np.empty((0, 4, 6))
+    report = reconcile_hierarchy(
+        HierarchyInputs(
+            **{
+                **inputs.__dict__,
+                "base": {**inputs.base, "selection": empty},
+                "actual": {**inputs.actual, "selection": empty},
+            }
+        )
+    )
+    assert report.shipped_method == BOTTOM_UP and report.shrinkage is None
+    assert report.reason.startswith("Shipping bottom_up: no origin before the first evaluation origin")
+    assert {s.method for s in report.scores} == {BASE, BOTTOM_UP}
+    assert all(s.selection_rmse is None for s in report.scores)
+    assert coherence_error(report) == 0.0 and report.coverage == []
+
+
+def test_a_tie_within_float_noise_goes_to_bottom_up_as_the_message_says() -> None:
+    """On the generated sample MinT and bottom-up both summed to 251,178 and MinT shipped under a message
+    saying ties go to bottom-up."""
+    assert pick_reconciliation(251_178.0, 251_178.0 * (1 - 1e-12)) == BOTTOM_UP
+    assert pick_reconciliation(251_178.0, 251_178.0) == BOTTOM_UP
+    assert pick_reconciliation(251_178.0, 251_177.0) == MINT_SHRINK

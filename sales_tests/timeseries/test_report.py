@@ -30,13 +30,11 @@ def written(tmp_path_factory: pytest.TempPathFactory):
     return write_report(report, tmp_path_factory.mktemp("reports"))
 
 
-def test_required_months_covers_the_nested_backtest_and_seasonal_naive() -> None:
+def test_required_months_covers_one_evaluation_origin_and_seasonal_naive() -> None:
     config = TimeseriesSettings()
     assert required_months(config) == 12 + 2 + 6 + 0 + 6 == 26
     assert required_months(TimeseriesSettings(min_history_months=40)) == 40
-    assert (
-        required_months(TimeseriesSettings(selection_origins=5, evaluation_origins=1)) == 12 + 4 + 6 + 0 + 6
-    )
+    assert required_months(TimeseriesSettings(selection_origins=5)) == 12 + 4 + 6 + 0 + 6
 
 
 def test_short_series_yields_insufficient_data_not_a_crash(tmp_path: Path) -> None:
@@ -65,10 +63,16 @@ def test_full_report_sections_and_partial_month(written) -> None:
         "2003-10-01",
     ]
     protocol = report.backtest.protocol
-    assert protocol.evaluation_origins == ["2003-01"]  # it leaves exactly 6 months
-    assert protocol.selection_origins == ["2002-05", "2002-06", "2002-07"]
-    assert protocol.selection_last_month == "2002-12"
-    assert "whose months all come later" in protocol.description
+    # The last leaves exactly 6 months; 30 months hold all four, each with its own selection origins.
+    assert protocol.evaluation_origins == ["2002-10", "2002-11", "2002-12", "2003-01"]
+    assert protocol.selection_origins == ["2002-11", "2002-12", "2003-01"]  # the shipped choice's
+    assert protocol.selection_last_month == "2003-06"
+    assert "whose forecast months all come before it" in protocol.description
+    first = report.decision.evaluation.origins[0]
+    assert (
+        first.chosen_on_origins == ["2002-02", "2002-03", "2002-04"] and first.choice_saw_until == "2002-09"
+    )
+    assert [row.origin for row in report.backtest.chosen] == protocol.evaluation_origins
     models = {c.model for c in report.backtest.candidates}
     assert {"last_value", "seasonal_naive", "training_mean"} <= models
     assert report.decision.shipped_model in models
@@ -79,9 +83,10 @@ def test_full_report_sections_and_partial_month(written) -> None:
 def test_every_shipped_model_has_intervals_with_measured_coverage(written) -> None:
     forecast = written.report.forecast
     assert forecast.interval_levels == [80, 95] and "conformal" in forecast.interval_method
-    assert [(c.level, c.points) for c in forecast.coverage] == [(80, 6), (95, 6)]
+    assert [(c.level, c.points) for c in forecast.coverage] == [(80, 24), (95, 24)]
     assert all(0 <= c.coverage <= 1 for c in forecast.coverage)
-    assert forecast.calibration_points == 24  # 3 selection and 1 evaluation origin, 6 months each
+    # Every backtested origin of the shipped model: 6 selection-only and 4 evaluation origins, 6 months each.
+    assert forecast.calibration_points == 60
     for p in forecast.points:
         assert 0 <= p.lower_95 <= p.lower_80 <= p.forecast <= p.upper_80 <= p.upper_95
         assert p.upper_95 > p.lower_95
@@ -108,16 +113,19 @@ def contradict(report: TimeseriesReport, kind: str) -> TimeseriesReport:
         return report.model_copy(update={"forecast": report.forecast.model_copy(update={"model": other})})
     if kind == "legend":
         return report.model_copy(update={"plot_legend": ["monthly SALES", f"forecast: {other}"]})
-    if kind == "score":
-        return report.model_copy(
-            update={
-                "decision": decision.model_copy(update={"reported_on_origins": decision.chosen_on_origins})
-            }
-        )
+    evaluation = decision.evaluation
+    if kind == "peeked":
+        # The first origin's choice claims to have seen its own months.
+        first = evaluation.origins[0].model_copy(update={"choice_saw_until": evaluation.origins[0].origin})
+        peeked = evaluation.model_copy(update={"origins": [first, *evaluation.origins[1:]]})
+        return report.model_copy(update={"decision": decision.model_copy(update={"evaluation": peeked})})
+    if kind == "mean":
+        wrong = evaluation.model_copy(update={"mean_rmse": evaluation.origins[0].rmse * 0.5})
+        return report.model_copy(update={"decision": decision.model_copy(update={"evaluation": wrong})})
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["message", "forecast", "legend", "score"])
+@pytest.mark.parametrize("kind", ["message", "forecast", "legend", "peeked", "mean"])
 def test_report_problems_catch_each_kind_of_contradiction(written, kind: str) -> None:
     assert report_problems(contradict(written.report, kind))
 
@@ -137,3 +145,17 @@ def test_tiny_series_still_report(months: int) -> None:
     report = build_report(Segment(), series_of(months), QUICK)
     assert report.status == INSUFFICIENT_DATA
     assert report.risk.status == INSUFFICIENT_DATA
+
+
+def test_a_short_history_is_scored_on_fewer_origins_and_the_report_says_how_many() -> None:
+    report = build_report(Segment("Planes"), series_of(27), QUICK)
+    evaluation = report.decision.evaluation
+    assert report.status == OK and len(evaluation.origins) == 2 and evaluation.configured_origins == 4
+    assert evaluation.note == (
+        "scored on 2 of the 4 configured evaluation origins: the history is too short for more (each needs "
+        "its own selection origins before it)"
+    )
+    assert (
+        evaluation.note in report.decision.reason and evaluation.note in report.backtest.protocol.description
+    )
+    assert evaluation.difference_sd is not None  # two origins: a spread, however rough
