@@ -109,7 +109,7 @@ def prune_export_folders(
     unregistered and the warehouse no longer reads. Folders being written (hidden staging names) are not
     touched. Nothing is deleted when `SALES_RAW_DIR` is set but not a folder (a missing mount must not look
     like removed files)."""
-    from sales_assets.export_layer import scan_exports
+    from sales_assets.export_layer import partition_dir, scan_exports
     from sales_assets.io import published_versions
 
     pruned = Pruned() if pruned is None else pruned
@@ -123,13 +123,14 @@ def prune_export_folders(
         current = {e.key for e in scan_exports(raw_dir, settings.ingest.export_glob)}
     else:
         return pruned
-    keep = set(registered) | current
+    # Folder names, not unquoted keys: a long key's folder is named by its digest (`partition_dir`).
+    keep = {partition_dir(clean_dir, key).name for key in set(registered) | current}
     for entry in sorted(clean_dir.iterdir()):
         if entry.name.startswith(".") or not (entry.is_symlink() or entry.is_dir()):
             continue
-        key = unquote(entry.name)
-        if key in keep:
+        if entry.name in keep:
             continue
+        key = _folder_key(entry)
         versions = published_versions(entry)
         if entry.is_symlink():
             entry.unlink()  # readers stop finding the key first, then its data goes
@@ -140,6 +141,16 @@ def prune_export_folders(
             shutil.rmtree(version, ignore_errors=True)
         pruned.export_folders_deleted.append(key)
     return pruned
+
+
+def _folder_key(entry: Path) -> str:
+    """The export key a clean-layer folder holds: its manifest's, else its unquoted name."""
+    from sales_assets.export_layer import MANIFEST_FILE
+
+    try:
+        return json.loads((entry / MANIFEST_FILE).read_text(encoding="utf-8"))["key"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return unquote(entry.name)
 
 
 def registered_export_keys() -> list[str]:
