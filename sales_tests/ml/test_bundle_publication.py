@@ -208,3 +208,44 @@ def test_an_export_cut_short_before_its_record_is_finished_by_the_next_run(ml_ru
 
     assert sorted(path.name for path in settings.models_dir.iterdir()) == bundles
     assert state(settings) == (1, "1", bundle)
+
+
+def test_a_candidate_replaced_by_another_training_is_not_published_by_this_run(ml_run, tmp_path, fast_ml_env):
+    """Between this run's training and its export another training replaces the candidate on disk (here
+    its card, rewritten by a hook at that very point): the export refuses it instead of publishing another
+    run's model under this run's name."""
+    import json
+
+    import dagster as dg
+
+    from sales_assets.ml.assets import onnx_model, trained_models
+    from sales_assets.resources import build_resources
+
+    settings = _copy_of(ml_run, tmp_path)
+    before = (read_publication(settings.models_dir), *state(settings))
+    bundles = sorted(path.name for path in settings.models_dir.iterdir())
+
+    @dg.success_hook
+    def another_training_lands(context: dg.HookContext) -> None:
+        if context.op.name != "trained_models":
+            return
+        card_path = settings.model_candidate_dir / "candidate.json"
+        card = json.loads(card_path.read_text())
+        card["lineage"]["dagster_run_id"] = "bbbbbbbb-another-run"
+        card_path.write_text(json.dumps(card))
+
+    job = dg.define_asset_job(
+        "crossing", selection=["trained_models", "onnx_model"], hooks={another_training_lands}
+    )
+    definitions = dg.Definitions(
+        assets=[trained_models, onnx_model], jobs=[job], resources=build_resources(data_dir=settings.data_dir)
+    )
+    result = definitions.resolve_job_def("crossing").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    assert "another training replaced it" in str(failure.event_specific_data.error)
+    assert sorted(path.name for path in settings.models_dir.iterdir()) == bundles
+    assert (read_publication(settings.models_dir), *state(settings)) == before
