@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
 from sales_assets.settings import Settings
-from sales_serving.contract.bundle import CURRENT_FILE, METADATA_FILE, read_current
+from sales_serving.contract.bundle import CURRENT_FILE, METADATA_FILE, read_current, read_publication
 from sales_serving.contract.local_settings import local_settings_path, settings_file
 
 
@@ -167,7 +167,7 @@ def prune(
     settings: Settings, keep: int | None = None, registered_exports: Collection[str] | None = None
 ) -> Pruned:
     """Delete model bundles beyond the newest `keep` (default `settings.keep_bundles`), never the one CURRENT
-    names nor the champion's; then delete MLflow runs (and their artifacts and logged models) that are
+    names, the last publication record's nor the champion's; then delete MLflow runs (and their artifacts and logged models) that are
     finished, not a registered model version's source, and not the training run of a kept bundle or a
     child of one. With `registered_exports` (the instance's export partition keys), also the folders of
     superseded exports (`prune_export_folders`). Raises nothing when there is no MLflow store or no bundle."""
@@ -183,6 +183,10 @@ def prune(
     current = read_current(models_dir) if (models_dir / CURRENT_FILE).is_file() else None
     if current:
         kept.add(current)
+    # The last committed publication's bundle: what CURRENT is repaired to if it ever drifts.
+    record = read_publication(models_dir)
+    if record is not None:
+        kept.add(record.version)
     if champion is not None:
         kept |= {v for v in versions if str(_lineage(models_dir, v).get("mlflow_model_version")) == champion}
     for version in versions:
