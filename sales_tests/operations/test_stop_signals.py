@@ -104,3 +104,22 @@ def test_kill_9_of_sales_dagsters_group_ends_its_run_and_workers(big_export_env)
     assert started and wait_for(lambda: gone(started), 120, "the killed command's processes to end")
     statuses = runs_by_status(big_export_env)
     assert dg.DagsterRunStatus.SUCCESS not in statuses, statuses
+
+
+def test_kill_9_of_the_backfills_group_ends_its_worker(
+    project_env, warehouse_data_dir, tmp_path: Path
+) -> None:
+    """The backfill supervises its work in a child of its own session; killed outright, the child stops by
+    itself instead of carrying on through the remaining segments."""
+    import shutil
+
+    env = {
+        **project_env,
+        "SALES_DATA_DIR": str(tmp_path / "data"),
+        "SALES_TIMESERIES__SEGMENT_MIN_MONTHS": "12",
+    }
+    shutil.copytree(warehouse_data_dir, env["SALES_DATA_DIR"], symlinks=True)
+    command = [str(BIN / "python"), "-m", "sales_assets.timeseries.backfill"]
+    code, started = start_and_signal(command, env, " - ts_risk_reports - ", signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    assert started and wait_for(lambda: gone(started), 120, "the killed backfill's processes to end")
