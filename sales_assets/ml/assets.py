@@ -67,7 +67,7 @@ def trained_models(
     from sales_assets.ml.data import data_lineage, exports_lineage, read_training_sample
     from sales_assets.ml.evaluation import seed_protocol_report
     from sales_assets.ml.plots import holdout_plot, leaderboard_plot
-    from sales_assets.ml.publication import publication_lock, reconcile
+    from sales_assets.ml.publication import repair
     from sales_assets.ml.report import candidate_card, metrics_payload
     from sales_assets.ml.tracking import track_training
     from sales_assets.ml.training import train_models
@@ -76,9 +76,8 @@ def trained_models(
     settings = sales_settings.get()
     ml = settings.ml
     # The incumbent is scored through the alias, so it must name what was last published.
-    with publication_lock(settings.models_dir):
-        for line in reconcile(settings):
-            context.log.warning(f"publication repaired: {line}")
+    for line in repair(settings):
+        context.log.warning(line)
     data = read_training_sample(duckdb_reader, ml.max_training_rows, ml.random_state)
     if settings.raw_dir_path is None:
         source = data_lineage(settings.parquet_dir, settings.raw_csv_path)

@@ -1,9 +1,9 @@
 """Publication of a trained model, whole or not at all: the bundle is written and verified first, then one
 publication record (bundle version, its digest, the registered MLflow version the alias names) is committed,
-then the registry alias and CURRENT follow the record. Whoever finds them apart (every training and export
-step, `sales-admin recover`) repairs them to the last committed record with `reconcile`, and says so.
-Publications are serialised: the Dagster pool `model_publication` between runs of one instance, and a lock
-on the models folder for anything else that publishes into it.
+then the registry alias and CURRENT follow the record. Whoever finds them apart repairs them to the last
+committed record (`repair`; every training and export step calls it first, and it is the function for
+`sales-admin recover`), and says so. Publications are serialised: the Dagster pool `model_publication`
+between runs of one instance, and a lock on the models folder for anything else that publishes into it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from sales_serving.contract.bundle import (
     verify_bundle,
 )
 
-# Training and export run in this pool (limit 1 in dagster.yaml), so two trainings cannot cross.
+# Training and export run in this pool (limit 1 in dagster.yaml): two trainings never run or publish at
+# once. (Between one run's training and its export another may train; that export then refuses the
+# replaced candidate, see `assets.candidate_of_this_run`.)
 PUBLICATION_POOL = "model_publication"
 
 
@@ -74,6 +76,13 @@ def reconcile(settings: Settings) -> list[str]:
                 "back to it"
             )
     return repairs
+
+
+def repair(settings: Settings) -> list[str]:
+    """`reconcile` under the publication lock: what a command (`sales-admin recover`) or a step calls
+    before it relies on CURRENT or the alias. One line per repair, each saying what moved."""
+    with publication_lock(settings.models_dir):
+        return [f"publication repaired: {line}" for line in reconcile(settings)]
 
 
 def bundle_of(models_dir: Path, lineage: dict) -> str | None:
