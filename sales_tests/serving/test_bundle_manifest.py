@@ -39,7 +39,9 @@ def test_a_fresh_bundle_verifies(bundle_v1: Path) -> None:
     assert set(manifest.files) == {"pipeline.joblib", "model.onnx", "metadata.json"}
 
 
-def test_another_valid_onnx_in_place_of_the_published_one_is_refused(bundle_v1: Path, bundle_v2: Path) -> None:
+def test_another_valid_onnx_in_place_of_the_published_one_is_refused(
+    bundle_v1: Path, bundle_v2: Path
+) -> None:
     shutil.copyfile(bundle_v2 / "model.onnx", bundle_v1 / "model.onnx")
     with pytest.raises(BundleError, match=r"model.onnx: sha256 .* differs from the published"):
         load_bundle(bundle_v1)

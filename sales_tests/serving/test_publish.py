@@ -59,7 +59,9 @@ def test_a_writer_killed_between_aside_and_rename_publishes_nothing(tmp_path: Pa
     (root / "CURRENT").write_text("v1\n")
     before = sorted(path.name for path in root.iterdir())
     code, unchanged = SITES[site]
-    script = f"from pathlib import Path\nROOT = Path({str(root)!r})\n" + KILL_AT_RENAME + textwrap.dedent(code)
+    script = (
+        f"from pathlib import Path\nROOT = Path({str(root)!r})\n" + KILL_AT_RENAME + textwrap.dedent(code)
+    )
     child = subprocess.run(
         [sys.executable, "-c", script],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
