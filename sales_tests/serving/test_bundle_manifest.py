@@ -113,3 +113,12 @@ def test_sales_predict_refuses_a_tampered_bundle(
     assert predict_main(["--json", json.dumps(EXAMPLE_ROW), "--backend", "joblib"]) == 2
     assert "differs from the published" in capsys.readouterr().err
     assert not witness.exists()
+
+
+def test_the_manifest_is_checked_once_per_load_not_per_request(client: TestClient, bundle_v1: Path) -> None:
+    """Once loaded, answers come from memory: with the bundle's manifest gone, requests still answer (the
+    check costs a load, never a request)."""
+    (bundle_v1 / MANIFEST_FILE).unlink()
+    answers = [client.post("/predict", json=EXAMPLE_ROW) for _ in range(20)]
+    assert {answer.status_code for answer in answers} == {200}
+    assert client.get("/health").json()["status"] == "ok"
