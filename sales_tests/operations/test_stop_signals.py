@@ -123,3 +123,19 @@ def test_kill_9_of_the_backfills_group_ends_its_worker(
     code, started = start_and_signal(command, env, " - ts_risk_reports - ", signal.SIGKILL)
     assert code == -signal.SIGKILL
     assert started and wait_for(lambda: gone(started), 120, "the killed backfill's processes to end")
+
+
+@pytest.mark.parametrize(
+    "number", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL], ids=["SIGTERM", "SIGHUP", "kill-9"]
+)
+def test_sales_dagster_dev_leaves_nothing_running(project_env, number: int) -> None:
+    """`sales-dagster dev` (webserver, daemon and code server under it) ends them all on SIGTERM, SIGHUP or
+    a kill -9 of its group."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(BIN / "sales-dagster"), "dev", "-m", "sales_assets.definitions", "-p", str(port)]
+    _, started = start_and_signal(command, project_env, "Serving dagster-webserver", number)
+    assert started and wait_for(lambda: gone(started), 120, "dagster dev's processes to end")
