@@ -110,7 +110,9 @@ def test_kill_9_of_the_backfills_group_ends_its_worker(
     project_env, warehouse_data_dir, tmp_path: Path
 ) -> None:
     """The backfill supervises its work in a child of its own session; killed outright, the child stops by
-    itself instead of carrying on through the remaining segments."""
+    itself instead of carrying on through the remaining segments. (A guard, not a proof of the parent-death
+    signal: before it, this chatty child also ended here, on a broken pipe at its next log line; the
+    `sales-dagster` tests above are the ones the old code fails.)"""
     import shutil
 
     env = {
