@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
 from sales_assets.settings import Settings
-from sales_serving.contract.bundle import CURRENT_FILE, METADATA_FILE, read_current
+from sales_serving.contract.bundle import CURRENT_FILE, METADATA_FILE, read_current, read_publication
 from sales_serving.contract.local_settings import local_settings_path, settings_file
 
 
@@ -109,7 +109,7 @@ def prune_export_folders(
     unregistered and the warehouse no longer reads. Folders being written (hidden staging names) are not
     touched. Nothing is deleted when `SALES_RAW_DIR` is set but not a folder (a missing mount must not look
     like removed files)."""
-    from sales_assets.export_layer import scan_exports
+    from sales_assets.export_layer import partition_dir, scan_exports
     from sales_assets.io import published_versions
 
     pruned = Pruned() if pruned is None else pruned
@@ -123,13 +123,14 @@ def prune_export_folders(
         current = {e.key for e in scan_exports(raw_dir, settings.ingest.export_glob)}
     else:
         return pruned
-    keep = set(registered) | current
+    # Folder names, not unquoted keys: a long key's folder is named by its digest (`partition_dir`).
+    keep = {partition_dir(clean_dir, key).name for key in set(registered) | current}
     for entry in sorted(clean_dir.iterdir()):
         if entry.name.startswith(".") or not (entry.is_symlink() or entry.is_dir()):
             continue
-        key = unquote(entry.name)
-        if key in keep:
+        if entry.name in keep:
             continue
+        key = _folder_key(entry)
         versions = published_versions(entry)
         if entry.is_symlink():
             entry.unlink()  # readers stop finding the key first, then its data goes
@@ -140,6 +141,16 @@ def prune_export_folders(
             shutil.rmtree(version, ignore_errors=True)
         pruned.export_folders_deleted.append(key)
     return pruned
+
+
+def _folder_key(entry: Path) -> str:
+    """The export key a clean-layer folder holds: its manifest's, else its unquoted name."""
+    from sales_assets.export_layer import MANIFEST_FILE
+
+    try:
+        return json.loads((entry / MANIFEST_FILE).read_text(encoding="utf-8"))["key"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return unquote(entry.name)
 
 
 def registered_export_keys() -> list[str]:
@@ -156,7 +167,7 @@ def prune(
     settings: Settings, keep: int | None = None, registered_exports: Collection[str] | None = None
 ) -> Pruned:
     """Delete model bundles beyond the newest `keep` (default `settings.keep_bundles`), never the one CURRENT
-    names nor the champion's; then delete MLflow runs (and their artifacts and logged models) that are
+    names, the last publication record's nor the champion's; then delete MLflow runs (and their artifacts and logged models) that are
     finished, not a registered model version's source, and not the training run of a kept bundle or a
     child of one. With `registered_exports` (the instance's export partition keys), also the folders of
     superseded exports (`prune_export_folders`). Raises nothing when there is no MLflow store or no bundle."""
@@ -176,6 +187,10 @@ def prune(
     current = read_current(models_dir) if (models_dir / CURRENT_FILE).is_file() else None
     if current:
         kept.add(current)
+    # The last committed publication's bundle: what CURRENT is repaired to if it ever drifts.
+    record = read_publication(models_dir)
+    if record is not None:
+        kept.add(record.version)
     if champion is not None:
         kept |= {v for v in versions if str(_lineage(models_dir, v).get("mlflow_model_version")) == champion}
     for version in versions:

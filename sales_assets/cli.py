@@ -100,14 +100,24 @@ def _copy_lines(source: BinaryIO, sink: BinaryIO, strip: bool, idle: IdleSensorL
 def run_filtered(argv: list[str], strip_colour: bool = True, idle_sensors_once: bool = False) -> int:
     """Run `argv` with its stdout and stderr copied to ours, without ANSI codes when `strip_colour`, and
     with repeated idle-sensor lines dropped when `idle_sensors_once`. The child runs in its own session,
-    so a Ctrl-C at the terminal reaches it once, through us: SIGINT, SIGTERM and SIGHUP sent to us go to
-    it. Returns its exit code (128 + N when signal N ended it, as a shell reports)."""
+    so a Ctrl-C at the terminal reaches it once, through us: SIGINT, SIGTERM and SIGHUP sent to us reach
+    it as SIGINT, and if we are killed outright it gets SIGINT from the kernel (`supervise.die_with_parent`), so a
+    `kill -9` of our process group stops it too. Returns its exit code (128 + N when signal N ended it, as
+    a shell reports)."""
+    from sales_assets.supervise import die_with_parent
+
     env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb"} if strip_colour else None
     child = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     for number in FORWARDED_SIGNALS:
-        signal.signal(number, lambda received, _frame: child.send_signal(received))
+        # SIGTERM and SIGHUP stop the command as Ctrl-C does: Dagster cancels its run on SIGINT.
+        signal.signal(number, lambda _received, _frame: child.send_signal(signal.SIGINT))
     idle = IdleSensorLines() if idle_sensors_once else None
     copies = [
         threading.Thread(target=_copy_lines, args=(child.stdout, sys.stdout.buffer, strip_colour, idle)),

@@ -11,10 +11,13 @@ characters) becomes `%XX` per UTF-8 byte, and so does a dot that follows a dot (
 a partition range). The escaping is reversible, so two names never share a key.
 
 The clean layer of the exports lives under `Settings.exports_clean_dir`, one published folder per key
-(swapped in whole by `io.staged_directory`, like the single-file layer):
+(swapped in whole by `io.staged_directory`, like the single-file layer). The folder is named by the quoted
+key, or, when that name with the publication's own suffixes would not fit the file system's name limit (a
+long name in a non-Latin script triples in length when escaped), by a digest of the key
+(`key-sha256-<32 hex>`); the manifest keeps the key and the full name either way:
 
 ```
-processed/sales_exports/<quoted key>/   symlink to its current version folder
+processed/sales_exports/<folder>/       symlink to its current version folder
     sales/YEAR=<y>/*.parquet            the cleaned order lines (hive-partitioned, as `clean_parquet`)
     rejects.parquet                     the quarantine of this export (line and reason per row)
     export.json                         the manifest: key, name, sha256, bytes, mtime_ns, row counts
@@ -27,7 +30,9 @@ touching a file later changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -41,6 +46,14 @@ KEY_HASH_CHARS = 12
 DATA_FOLDER = "sales"
 REJECTS_FILE = "rejects.parquet"
 MANIFEST_FILE = "export.json"
+# The longest file name the common Linux file systems take (ext4, xfs, btrfs, tmpfs: NAME_MAX); a smaller
+# limit the folder's own file system reports wins.
+NAME_MAX = 255
+# What publishing a folder adds to its name: `.<name>.v<20 digits>`, `.<name>.staging-<pid>-<10 hex>`.
+PUBLISHED_NAME_OVERHEAD = 40
+# Folder names for keys too long to quote: no `@`, so never equal to a quoted key (which always has one).
+DIGEST_FOLDER_PREFIX = "key-sha256-"
+DIGEST_FOLDER_CHARS = 32
 
 
 # Characters kept as they are in a key's name besides letters and digits (of any script).
@@ -131,10 +144,31 @@ def scan_exports(
     return exports
 
 
+def name_limit(folder: Path) -> int:
+    """The longest file name allowed in `folder` (its nearest existing ancestor's file system), at most
+    NAME_MAX, in bytes."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return min(NAME_MAX, os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return NAME_MAX
+
+
+def partition_folder_name(key: str, limit: int = NAME_MAX) -> str:
+    """The folder name of partition `key`: the key quoted (a plain `2005-03.csv@1f0c…` stays as it is), or,
+    when that name plus PUBLISHED_NAME_OVERHEAD exceeds `limit` bytes, `key-sha256-<32 hex of the key>`:
+    short, the same for the same key, and distinct for distinct keys (128 bits of SHA-256)."""
+    quoted = urllib.parse.quote(key, safe=KEY_SEPARATOR + "._-")
+    if len(quoted) + PUBLISHED_NAME_OVERHEAD <= limit:
+        return quoted
+    return DIGEST_FOLDER_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:DIGEST_FOLDER_CHARS]
+
+
 def partition_dir(clean_dir: Path, key: str) -> Path:
-    """The published folder of partition `key` under the exports' clean layer (the key quoted so that
-    any file name is one folder name; a plain `2005-03.csv@1f0c…` stays as it is)."""
-    return Path(clean_dir) / urllib.parse.quote(key, safe=KEY_SEPARATOR + "._-")
+    """The published folder of partition `key` under the exports' clean layer (`partition_folder_name`)."""
+    return Path(clean_dir) / partition_folder_name(key, name_limit(clean_dir))
 
 
 def partition_glob(clean_dir: Path, key: str) -> str:

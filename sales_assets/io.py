@@ -1,5 +1,6 @@
-"""Atomic file output: everything the pipeline writes goes to a temp path first and is renamed into place,
-so a run that fails part-way leaves the last good output untouched.
+"""Atomic file output: everything the pipeline writes goes to a temp path first and is renamed into place
+(`sales_serving.contract.publish`, the one primitive), so a run that fails part-way leaves the last good
+output untouched; plus database and layer staging built on it, and the sweep of what dead writers left.
 
 Every temp name carries the writer's process id (`.<name>.<kind>-<pid>-<random>`), so `sweep_debris` can
 tell what a dead process left from what a live one is still writing. Files are created with the mode the
@@ -13,15 +14,11 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
-import hashlib
 import json
 import os
 import re
 import shutil
-import tempfile
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,12 +26,21 @@ from typing import Any
 import polars as pl
 
 from sales_serving.contract.csv_out import write_frame_csv
+from sales_serving.contract.publish import (
+    ASIDE_KINDS,
+    aside_name,
+    current_umask,
+    published_file,
+)
+from sales_serving.contract.publish import (
+    sha256_file as sha256_file,  # re-exported: the digest the pipeline records
+)
 
 # Versions of a published directory older than the one just replaced stay this long after they were
 # replaced, so a reader that listed a layer's files just before two quick publishes can still open them.
 VERSION_GRACE_SECONDS = 30.0
 
-_TEMP_KINDS = ("tmp", "staging", "link", "build")
+_TEMP_KINDS = ASIDE_KINDS
 # `.<name>.<kind>-<pid>-<random>[.<suffix>...]`: what `owned_temp_name` and `atomic_path` create.
 _OWNED_TEMP = re.compile(
     r"^\.(?P<name>.+)\.(?P<kind>" + "|".join(_TEMP_KINDS) + r")-(?P<pid>\d+)-[A-Za-z0-9_]+(\..*)?$"
@@ -49,51 +55,16 @@ _LEGACY_TEMP = re.compile(
 # Folders directly under the data root that the sweep leaves alone.
 SKIP_DIRS = ("mlflow",)
 
-_umask_lock = threading.Lock()
-
-
-def current_umask() -> int:
-    """The process umask (os.umask can only be read by setting it, hence the lock)."""
-    with _umask_lock:
-        mask = os.umask(0o022)
-        os.umask(mask)
-    return mask
-
 
 def owned_temp_name(target: Path, kind: str) -> Path:
     """A temp path beside `target` that names this process as its owner (see `sweep_debris`)."""
-    if kind not in _TEMP_KINDS:
-        raise ValueError(f"kind must be one of {_TEMP_KINDS}, got {kind!r}")
-    return target.parent / f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+    return aside_name(target, kind)
 
 
-def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temp file path beside `target`; on success it replaces `target` in one rename."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.tmp-{os.getpid()}-", suffix=".tmp", dir=target.parent
-    )
-    try:
-        # mkstemp creates 0600; outputs get the mode an ordinary open() would give them.
-        os.fchmod(fd, 0o666 & ~current_umask())
-    finally:
-        os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+def atomic_path(target: Path) -> contextlib.AbstractContextManager[Path]:
+    """Yield a temp file path beside `target`; on success it replaces `target` in one rename (the one
+    publication primitive, `sales_serving.contract.publish.published_file`)."""
+    return published_file(target)
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> Path:

@@ -23,7 +23,7 @@ from fastapi_offline import FastAPIOffline
 from sales_serving import metrics as service_metrics
 from sales_serving.errors import install_error_handlers
 from sales_serving.fast_predict import PredictFastPath
-from sales_serving.middleware import BodyLimitMiddleware
+from sales_serving.middleware import BodyLimitMiddleware, BodyShapeMiddleware
 from sales_serving.routers import health, metrics, predict, protocols
 from sales_serving.served_model import ModelHolder
 from sales_serving.settings import ServingSettings
@@ -76,6 +76,12 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     )
     # Added first, so it sits inside the body limit (the last added layer is the outermost).
     app.add_middleware(PredictFastPath, state=app.state)
+    app.add_middleware(
+        BodyShapeMiddleware,
+        max_keys=settings.serving_max_object_keys,
+        max_depth=settings.serving_max_json_depth,
+        max_body_bytes=settings.serving_max_body_bytes,
+    )
     # Our own limit, not FastAPI's max_body_size: that one answers a declared oversize body in plain text.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.serving_max_body_bytes)
     install_error_handlers(app, settings.serving_max_body_bytes)

@@ -38,6 +38,7 @@ from sales_serving.contract.export import (
     number_value,
     open_export,
 )
+from sales_serving.contract.publish import published_file
 from sales_serving.features import RowError
 from sales_serving.loading import LoadedModel, load_current
 from sales_serving.schema import SalesFeatures
@@ -262,15 +263,9 @@ def _score_batch(
 @contextlib.contextmanager
 def atomic_output(target: Path) -> Iterator[TextIO]:
     """A text file beside `target` that replaces it in one rename only when the block succeeds; on any
-    error the temp file goes and `target` is untouched."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            yield handle
-        os.replace(name, target)
-    finally:
-        Path(name).unlink(missing_ok=True)
+    error the temp file goes and `target` is untouched (`sales_serving.contract.publish.published_file`)."""
+    with published_file(target) as aside, open(aside, "w", newline="", encoding="utf-8") as handle:
+        yield handle
 
 
 def main(argv: Sequence[str] | None = None) -> int:

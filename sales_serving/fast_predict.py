@@ -32,7 +32,10 @@ from sales_serving.schema import SalesFeatures
 from sales_serving.scoring import prediction_payload
 
 PREDICT_PATH = "/predict"
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+# The words FastAPI (pydantic) reads as a boolean query parameter; anything else is refused, as the schema
+# (`boolean`) says.
+TRUE_WORDS = frozenset({"1", "true", "yes", "on", "t", "y"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", "f", "n"})
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -54,6 +57,28 @@ def parse_row(body: bytes, content_type: str | None) -> SalesFeatures:
         raise validation_failure(problems) from error
 
 
+def echo_features(query_string: str) -> bool:
+    """The `echo_features` query parameter as a boolean (absent: False); ServiceError 422 for a value that
+    is not a boolean (`null`, empty, `maybe`)."""
+    given = parse_qs(query_string, keep_blank_values=True).get("echo_features")
+    if given is None:
+        return False
+    word = given[-1].lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise validation_failure(
+        [
+            {
+                "type": "bool_parsing",
+                "loc": ("query", "echo_features"),
+                "msg": f"Input should be a valid boolean, unable to interpret input {given[-1]!r}",
+                "input": given[-1],
+            }
+        ],
+        (),
+    )
+
+
 def answer_predict(state: Any, body: bytes, content_type: str | None, query_string: str) -> bytes:
     """/predict's JSON answer (PredictionResponse) for one request body; ServiceError for every refusal
     (503 no model, 400 malformed JSON, 422 a field, 422 too many unknown fields)."""
@@ -62,7 +87,7 @@ def answer_predict(state: Any, body: bytes, content_type: str | None, query_stri
         raise ServiceError(503, "no_model", state.holder.status().reason or "no model loaded")
     row = parse_row(body, content_type)
     check_unknown_fields([row], state.settings.serving_max_unknown_fields)
-    echo = query_string != "" and parse_qs(query_string).get("echo_features", [""])[-1].lower() in TRUE_WORDS
+    echo = query_string != "" and echo_features(query_string)
     try:
         payload = prediction_payload(model, row, echo)
     except RowError as error:

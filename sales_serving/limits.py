@@ -1,11 +1,13 @@
-"""Request limits shared by every scoring route: rows per call, unknown fields per row, and validating raw
-rows (from the protocol routes) with the same SalesFeatures rules /predict applies."""
+"""Request limits shared by every scoring route: the shape of a JSON body (keys per object, names per
+`columns` list, nesting) checked before it is parsed into models, rows per call, unknown fields per row,
+and validating raw rows (from the protocol routes) with the same SalesFeatures rules /predict applies."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from sales_serving.errors import ServiceError, field_path, validation_failure
@@ -13,6 +15,44 @@ from sales_serving.schema import FieldError, SalesFeatures
 from sales_serving.settings import ServingSettings
 
 ROWS = TypeAdapter(list[SalesFeatures])
+KEYS_SETTING = "SALES_SERVING_MAX_OBJECT_KEYS"
+
+
+def check_json_shape(body: bytes, max_keys: int, max_depth: int) -> None:
+    """ServiceError 413 when the JSON `body` has an object with more than `max_keys` keys, a `columns` list
+    of more than `max_keys` names, or nesting deeper than `max_depth` (SALES_SERVING_MAX_OBJECT_KEYS,
+    SALES_SERVING_MAX_JSON_DEPTH). One orjson parse and one walk, linear in the body; a body that is not
+    JSON passes (the route answers it as it always did)."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return
+    if not isinstance(document, dict | list):
+        return
+    # Only containers are queued: the scalars of a big batch cost one isinstance check each.
+    pending: list[tuple[Any, int, tuple[str | int, ...]]] = [(document, 1, ())]
+    while pending:
+        value, depth, location = pending.pop()
+        if depth > max_depth:
+            _too_big(location, f"nesting deeper than {max_depth} levels", "SALES_SERVING_MAX_JSON_DEPTH")
+        if isinstance(value, dict):
+            if len(value) > max_keys:
+                _too_big(location, f"an object with {len(value)} keys; at most {max_keys}", KEYS_SETTING)
+            children = value.items()
+        else:
+            if location and location[-1] == "columns" and len(value) > max_keys:
+                _too_big(location, f"{len(value)} columns; at most {max_keys}", KEYS_SETTING)
+            children = enumerate(value)
+        pending.extend(
+            (child, depth + 1, (*location, key)) for key, child in children if isinstance(child, dict | list)
+        )
+
+
+def _too_big(location: tuple[str | int, ...], what: str, setting: str) -> None:
+    where = ["body", *location]
+    message = f"{field_path(where)}: {what} ({setting})"
+    detail = FieldError(field=field_path(where), location=where, message=message, type="body_shape_too_large")
+    raise ServiceError(413, "payload_too_large", message, [detail])
 
 
 def check_batch_size(count: int, limit: int, field: str = "rows") -> None:

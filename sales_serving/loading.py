@@ -1,6 +1,12 @@
 """Loading one model bundle (sales_serving.contract.bundle) into a ready predictor: ONNX or joblib backend.
 
 A bundle that breaks the contract is refused with a BundleError that names the file and what is wrong.
+Every file is checked against the bundle's manifest before anything is parsed, and the model is built from
+the very bytes that were checked, so a file changed after publication is never unpickled or served. The
+ONNX graph (data, no code) is preferred; the joblib pipeline is unpickled only when the graph cannot serve,
+and only after the check (skops was considered and not chosen: its trusted-type lists would have to name
+every estimator of the catalogue's boosting libraries, and the manifest already confines loading to the
+bytes training published).
 """
 
 from __future__ import annotations
@@ -15,12 +21,16 @@ import numpy as np
 
 from sales_serving.contract.bundle import (
     CURRENT_FILE,
+    METADATA_FILE,
     PIPELINE_FILE,
     BundleError,
     BundleMetadata,
+    Manifest,
     OnnxSpec,
     read_current,
     read_metadata,
+    read_verified,
+    verify_bundle,
 )
 from sales_serving.features import DerivedFeature, FeatureBuilder, FeatureColumns
 from sales_serving.intervals import IntervalBands
@@ -37,7 +47,7 @@ class Predictor(Protocol):
 class OnnxPredictor:
     """onnxruntime on one thread per call (the service scales by processes, not intra-op threads)."""
 
-    def __init__(self, path: Path, spec: OnnxSpec) -> None:
+    def __init__(self, path: Path, spec: OnnxSpec, graph: bytes) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -45,9 +55,7 @@ class OnnxPredictor:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
-            self.session = onnxruntime.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            self.session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types for corrupt graphs
             raise BundleError(f"{path}: onnxruntime cannot load the model: {error}") from error
         graph_inputs = {node.name: node.type for node in self.session.get_inputs()}
@@ -77,13 +85,13 @@ class OnnxPredictor:
 class JoblibPredictor:
     """The fitted sklearn Pipeline; pandas is imported here only, off the ONNX hot path."""
 
-    def __init__(self, path: Path, feature_names: list[str]) -> None:
+    def __init__(self, path: Path, feature_names: list[str], pickled: bytes) -> None:
+        import io
+
         import joblib
 
-        if not path.is_file():
-            raise BundleError(f"{path}: missing (the bundle has no {PIPELINE_FILE})")
         try:
-            self.pipeline = joblib.load(path)
+            self.pipeline = joblib.load(io.BytesIO(pickled))
         except Exception as error:  # unpickling can raise anything the pickled objects raise
             raise BundleError(f"{path}: cannot unpickle the pipeline: {error!r}") from error
         if not hasattr(self.pipeline, "predict"):
@@ -141,10 +149,13 @@ def build_feature_builder(metadata: BundleMetadata) -> FeatureBuilder:
     return FeatureBuilder(metadata.request_fields, derived, metadata.feature_names, categorical)
 
 
-def choose_backend(metadata: BundleMetadata, directory: Path, backend: Backend) -> Literal["onnx", "joblib"]:
+def choose_backend(
+    metadata: BundleMetadata, manifest: Manifest, backend: Backend
+) -> Literal["onnx", "joblib"]:
+    """The asked-for backend; under "auto" the ONNX graph when it passed parity, else the pipeline."""
     if backend != "auto":
         return backend
-    onnx_ready = metadata.onnx.parity_passed and (directory / metadata.onnx.file).is_file()
+    onnx_ready = metadata.onnx.parity_passed and metadata.onnx.file in manifest.files
     return "onnx" if onnx_ready else "joblib"
 
 
@@ -165,16 +176,23 @@ def load_bundle(directory: Path, backend: Backend = "auto") -> LoadedModel:
     """Loads and checks one bundle; a smoke prediction proves the inputs line up before it is served."""
     if not directory.is_dir():
         raise BundleError(f"{directory}: bundle directory does not exist")
+    manifest = verify_bundle(directory)
+    read_verified(directory, METADATA_FILE, manifest)
     metadata = read_metadata(directory)
-    chosen = choose_backend(metadata, directory, backend)
+    chosen = choose_backend(metadata, manifest, backend)
     predictor: Predictor
     if chosen == "onnx":
         onnx_path = directory / metadata.onnx.file
-        if not onnx_path.is_file():
+        if metadata.onnx.file not in manifest.files:
             raise BundleError(f"{onnx_path}: missing, and the onnx backend was asked for")
-        predictor = OnnxPredictor(onnx_path, metadata.onnx)
+        predictor = OnnxPredictor(
+            onnx_path, metadata.onnx, read_verified(directory, metadata.onnx.file, manifest)
+        )
     else:
-        predictor = JoblibPredictor(directory / PIPELINE_FILE, metadata.feature_names)
+        if PIPELINE_FILE not in manifest.files:
+            raise BundleError(f"{directory / PIPELINE_FILE}: missing (the bundle has no {PIPELINE_FILE})")
+        pickled = read_verified(directory, PIPELINE_FILE, manifest)
+        predictor = JoblibPredictor(directory / PIPELINE_FILE, metadata.feature_names, pickled)
     bands = IntervalBands.from_spec(metadata.intervals) if metadata.intervals else None
     model = LoadedModel(directory, metadata, chosen, predictor, build_feature_builder(metadata), bands)
     _smoke_test(model)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -25,6 +25,53 @@ NUMERIC_DATATYPES = frozenset(
     {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP16", "FP32", "FP64"}
 )
 TEXT_DATATYPE = "BYTES"
+
+
+# Named request examples for /docs (and the schemas' `examples`): the export's first two order lines.
+SECOND_LINE = EXAMPLE_ROW | {
+    "QUANTITYORDERED": 34,
+    "PRICEEACH": 81.35,
+    "ORDERLINENUMBER": 5,
+    "QTR_ID": 2,
+    "MONTH_ID": 5,
+    "COUNTRY": "France",
+}
+INVOCATIONS_EXAMPLES: dict[str, dict[str, Any]] = {
+    "dataframe_split": {
+        "summary": "Two order lines as pandas' split orientation",
+        "value": {
+            "dataframe_split": {
+                "columns": list(EXAMPLE_ROW),
+                "data": [list(EXAMPLE_ROW.values()), list(SECOND_LINE.values())],
+            }
+        },
+    },
+    "dataframe_records": {
+        "summary": "Two order lines as records",
+        "value": {"dataframe_records": [EXAMPLE_ROW, SECOND_LINE]},
+    },
+    "inputs": {
+        "summary": "One order line as named columns",
+        "value": {"inputs": {name: [value] for name, value in EXAMPLE_ROW.items()}},
+    },
+}
+INFER_EXAMPLES: dict[str, dict[str, Any]] = {
+    "one_order_line": {
+        "summary": "Order 10107, line 2: 30 motorcycles at 95.70, one tensor per field",
+        "value": {
+            "id": "order-10107-2",
+            "inputs": [
+                {
+                    "name": name,
+                    "shape": [1],
+                    "datatype": "BYTES" if isinstance(value, str) else "FP64",
+                    "data": [value],
+                }
+                for name, value in EXAMPLE_ROW.items()
+            ],
+        },
+    }
+}
 
 
 class ProtocolInputError(ValueError):
@@ -40,6 +87,14 @@ class DataframeSplit(BaseModel):
     index: list[Any] | None = None
 
 
+# `inputs`/`instances`: columns (name -> values) or records, at least one row either way (the schema says
+# so, and an empty one is answered 400 like any body that breaks it).
+TensorInput = (
+    Annotated[dict[str, Annotated[list[Any], Field(min_length=1)]], Field(min_length=1)]
+    | Annotated[list[dict[str, Any]], Field(min_length=1)]
+)
+
+
 class InvocationsRequest(BaseModel):
     """Exactly one of the MLflow scoring server's input keys; `params` is accepted and ignored."""
 
@@ -47,18 +102,14 @@ class InvocationsRequest(BaseModel):
         extra="forbid",
         json_schema_extra={
             "oneOf": [{"required": [key]} for key in MLFLOW_INPUT_KEYS],
-            "examples": [
-                {"dataframe_split": {"columns": list(EXAMPLE_ROW), "data": [list(EXAMPLE_ROW.values())]}},
-                {"dataframe_records": [EXAMPLE_ROW]},
-                {"inputs": {name: [value] for name, value in EXAMPLE_ROW.items()}},
-            ],
+            "examples": [example["value"] for example in INVOCATIONS_EXAMPLES.values()],
         },
     )
 
     dataframe_split: DataframeSplit | None = None
     dataframe_records: list[dict[str, Any]] | None = Field(default=None, min_length=1)
-    inputs: dict[str, list[Any]] | list[dict[str, Any]] | None = None
-    instances: dict[str, list[Any]] | list[dict[str, Any]] | None = None
+    inputs: TensorInput | None = None
+    instances: TensorInput | None = None
     params: dict[str, Any] | None = None
 
     @model_validator(mode="after")
@@ -120,9 +171,10 @@ class MlflowError(BaseModel):
 
 
 class RequestInput(BaseModel):
-    name: str = Field(min_length=1)
+    # The schema names the accepted values; a value outside them is answered 400 naming the tensor.
+    name: str = Field(min_length=1, json_schema_extra={"enum": list(SalesFeatures.model_fields)})
     shape: list[int] = Field(min_length=1, max_length=2)
-    datatype: str
+    datatype: str = Field(json_schema_extra={"enum": sorted(NUMERIC_DATATYPES | {TEXT_DATATYPE})})
     data: list[Any]
     parameters: dict[str, Any] | None = None
 
@@ -134,22 +186,7 @@ class RequestOutput(BaseModel):
 
 class InferenceRequest(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "order-10107-2",
-                    "inputs": [
-                        {
-                            "name": name,
-                            "shape": [1],
-                            "datatype": "BYTES" if isinstance(value, str) else "FP64",
-                            "data": [value],
-                        }
-                        for name, value in EXAMPLE_ROW.items()
-                    ],
-                }
-            ]
-        }
+        json_schema_extra={"examples": [example["value"] for example in INFER_EXAMPLES.values()]}
     )
 
     id: str | None = None

@@ -22,9 +22,9 @@ from sales_serving.settings import Backend
 log = logging.getLogger(__name__)
 
 HOW_TO_TRAIN = (
-    "Train one by materialising `onnx_model` and everything upstream of it: `sales-dagster asset materialize "
-    "-m sales_assets.definitions --select '*onnx_model'` (or `python3 scripts/quickstart.py`, or the Dagster "
-    "UI); the service picks the new bundle up without a restart. If one was trained into another data "
+    "Train one by materialising `onnx_model` and everything upstream of it, from the project folder: "
+    "`.venv/bin/sales-dagster asset materialize -m sales_assets.definitions --select '*onnx_model'` (or "
+    "`python3 scripts/quickstart.py`, which also creates .venv, or the Dagster UI); the service picks the new bundle up without a restart. If one was trained into another data "
     "folder, set SALES_DATA_DIR (or SALES_SERVING_MODEL_DIR) to it."
 )
 

@@ -37,6 +37,10 @@ class ServingSettings(BaseSettings):
     # Unknown fields are accepted and ignored (the seed's clients send whole export rows), but a row with
     # more than this many is refused: it is not an order line, and each one costs parsing time.
     serving_max_unknown_fields: int = Field(default=50, ge=0)
+    # Checked on the JSON before any of it becomes a model, so a body inside the byte limit cannot cost
+    # more than parsing it once: keys in one object (and names in a `columns` list), and nesting depth.
+    serving_max_object_keys: int = Field(default=128, ge=16)
+    serving_max_json_depth: int = Field(default=8, ge=4)
     # How often the service looks at CURRENT for a new bundle.
     serving_reload_interval_ms: int = Field(default=1_000, ge=10)
 

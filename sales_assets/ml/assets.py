@@ -9,6 +9,7 @@ from dagster_duckdb import DuckDBResource
 
 from sales_assets.io import scratch_directory, write_json_atomic
 from sales_assets.metadata import path_metadata, table_metadata, timed
+from sales_assets.ml.publication import PUBLICATION_POOL
 from sales_assets.ml.report_model import METRICS_FILE, SHAP_FILE, FeatureImportance, ShapReport
 from sales_assets.resources import SalesSettingsResource
 
@@ -42,6 +43,7 @@ def leaderboard_metadata(board: pl.DataFrame) -> dg.MetadataValue:
     group_name=GROUP,
     kinds={"scikitlearn", "mlflow", "duckdb"},
     deps=["duckdb_table"],
+    pool=PUBLICATION_POOL,
     check_specs=[
         dg.AssetCheckSpec(
             LEAKAGE_CHECK,
@@ -65,6 +67,7 @@ def trained_models(
     from sales_assets.ml.data import data_lineage, exports_lineage, read_training_sample
     from sales_assets.ml.evaluation import seed_protocol_report
     from sales_assets.ml.plots import holdout_plot, leaderboard_plot
+    from sales_assets.ml.publication import repair
     from sales_assets.ml.report import candidate_card, metrics_payload
     from sales_assets.ml.tracking import track_training
     from sales_assets.ml.training import train_models
@@ -72,6 +75,9 @@ def trained_models(
 
     settings = sales_settings.get()
     ml = settings.ml
+    # The incumbent is scored through the alias, so it must name what was last published.
+    for line in repair(settings):
+        context.log.warning(line)
     data = read_training_sample(duckdb_reader, ml.max_training_rows, ml.random_state)
     if settings.raw_dir_path is None:
         source = data_lineage(settings.parquet_dir, settings.raw_csv_path)
@@ -235,10 +241,29 @@ def shap_importance(
     )
 
 
+def candidate_of_this_run(context: dg.AssetExecutionContext, candidate: dict) -> None:
+    """dg.Failure when this run trained a champion but the candidate on disk is another run's (a training
+    that ran beside this one replaced it): publishing it would label one run's model with another's."""
+    trained_here = any(
+        event.dagster_event is not None and event.dagster_event.asset_key == dg.AssetKey("trained_models")
+        for event in context.instance.all_logs(
+            context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        )
+    )
+    written_by = candidate["lineage"]["dagster_run_id"]
+    if trained_here and written_by != context.run_id:
+        raise dg.Failure(
+            description=f"the champion candidate on disk was trained by run {written_by[:8]}, not by this "
+            f"run ({context.run_id[:8]}): another training replaced it, and that run publishes it. "
+            "Nothing was published by this run."
+        )
+
+
 @dg.asset(
     group_name=GROUP,
     kinds={"onnx"},
     deps=["trained_models"],
+    pool=PUBLICATION_POOL,
     check_specs=[
         dg.AssetCheckSpec(
             ONNX_PARITY_CHECK,
@@ -253,59 +278,119 @@ def onnx_model(
 ) -> dg.MaterializeResult:
     """The champion candidate, preprocessing included, exported to ONNX and checked against the joblib
     pipeline on every held-out row. When parity holds it is written as a bundle
-    (models/sales_regressor/<version>/) for inspection, and CURRENT moves to it only through the serving
-    gate: a candidate that won its promotion (CURRENT and the MLflow alias `champion` name the same model),
-    or every candidate under settings.ml.serving_policy "newest_candidate". On a parity failure nothing is
-    written."""
+    (models/sales_regressor/<version>/, with its manifest) and published through the serving gate
+    (`sales_assets.ml.publication`): a candidate that won its promotion, and still beats the champion
+    published since, gets a publication record, then the MLflow alias `champion` and CURRENT follow it;
+    under settings.ml.serving_policy "newest_candidate" CURRENT follows every candidate. A candidate that
+    was already exported is not exported again (its bundle is reused; nothing new is published). On a
+    parity failure nothing is written."""
     from sales_assets.ml.bundle import bundle_metadata, serving_gate
     from sales_assets.ml.candidate import HOLDOUT_FILE, load_candidate, read_frame, spec_of
     from sales_assets.ml.onnx_export import check_parity, export_onnx
-    from sales_serving.contract.bundle import bundle_version, point_current, write_bundle
+    from sales_assets.ml.publication import bundle_of, publication_lock, reconcile
+    from sales_serving.contract.bundle import bundle_version, write_bundle
 
     settings = sales_settings.get()
     candidate, pipeline, directory = load_candidate(settings)
-    spec = spec_of(candidate)
-    holdout = read_frame(directory / HOLDOUT_FILE, spec)
-    with timed(context.log, "ONNX export and parity") as export_time:
-        onnx_bytes = export_onnx(pipeline, spec)
-        parity = check_parity(
-            pipeline, onnx_bytes, holdout[spec.request_fields], spec, settings.ml.onnx_tolerance
+    candidate_of_this_run(context, candidate)
+    lineage = candidate["lineage"]
+    with publication_lock(settings.models_dir):
+        for line in reconcile(settings):
+            context.log.warning(f"publication repaired: {line}")
+        spec = spec_of(candidate)
+        holdout = read_frame(directory / HOLDOUT_FILE, spec)
+        with timed(context.log, "ONNX export and parity") as export_time:
+            onnx_bytes = export_onnx(pipeline, spec)
+            parity = check_parity(
+                pipeline, onnx_bytes, holdout[spec.request_fields], spec, settings.ml.onnx_tolerance
+            )
+        context.log.info(
+            f"parity on {parity.rows_checked:,} held-out rows: max abs diff {parity.max_abs_diff:.6f} "
+            f"(tolerance {parity.tolerance}), {parity.rows_outside} outside"
         )
-    context.log.info(
-        f"parity on {parity.rows_checked:,} held-out rows: max abs diff {parity.max_abs_diff:.6f} "
-        f"(tolerance {parity.tolerance}), {parity.rows_outside} outside"
-    )
-    gate = serving_gate(candidate["promotion"], settings.ml.serving_policy, parity.passed)
-    version = bundle_version(context.run_id)
-    result_metadata: dict = {
-        "model": candidate["model"],
-        "onnx_bytes": len(onnx_bytes),
-        "max_abs_diff": parity.max_abs_diff,
-        "rows_checked": parity.rows_checked,
-        "serving_policy": gate.policy,
-        "promoted": gate.promoted,
-        "gate": gate.reason,
-        "seconds": export_time["seconds"],
-    }
-    if parity.passed:
-        metadata = bundle_metadata(
-            settings.ml.registered_model_name, version, candidate, spec, onnx_bytes, parity, gate
-        )
-        bundle = write_bundle(
-            settings.models_dir, version, pipeline, onnx_bytes, metadata, make_current=False
-        )
-        result_metadata |= {
-            "version": version,
-            "bundle": path_metadata(settings, bundle),
+        existing = bundle_of(settings.models_dir, lineage)
+        if existing is not None:
+            return _already_exported(context, settings, existing, candidate, parity)
+        gate = serving_gate(_promotion_now(settings, candidate), settings.ml.serving_policy, parity.passed)
+        version = bundle_version(context.run_id)
+        result_metadata: dict = {
+            "model": candidate["model"],
+            "onnx_bytes": len(onnx_bytes),
+            "max_abs_diff": parity.max_abs_diff,
+            "rows_checked": parity.rows_checked,
+            "serving_policy": gate.policy,
+            "promoted": gate.promoted,
+            "gate": gate.reason,
+            "seconds": export_time["seconds"],
         }
-        if gate.make_current:
-            point_current(settings.models_dir, version)
-            context.log.info(f"bundle {version} written and served (CURRENT moved): {gate.reason}")
+        if parity.passed:
+            metadata = bundle_metadata(
+                settings.ml.registered_model_name, version, candidate, spec, onnx_bytes, parity, gate
+            )
+            bundle = write_bundle(
+                settings.models_dir, version, pipeline, onnx_bytes, metadata, make_current=False
+            )
+            result_metadata |= {"version": version, "bundle": path_metadata(settings, bundle)}
+            result_metadata |= _publish(context, settings, version, gate, lineage["mlflow_model_version"])
         else:
-            context.log.info(f"bundle {version} written for inspection; CURRENT stays: {gate.reason}")
-        result_metadata["served"] = gate.make_current
+            context.log.error("ONNX parity failed: no bundle is written and CURRENT stays where it was")
+    return dg.MaterializeResult(
+        metadata=result_metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=ONNX_PARITY_CHECK,
+                passed=parity.passed,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata=parity.as_dict(),
+            )
+        ],
+    )
+
+
+def _promotion_now(settings, candidate: dict) -> dict:
+    """The candidate's promotion as it stands at publication (`publication.still_valid`)."""
+    from sales_assets.ml.publication import current_champion, still_valid
+
+    promote, reason = still_valid(candidate["promotion"], current_champion(settings))
+    return {"promote": promote, "reason": reason}
+
+
+def _publish(context: dg.AssetExecutionContext, settings, version: str, gate, mlflow_version: str) -> dict:
+    """Publish the written bundle per the gate; its lines go to the log, the outcome to the metadata."""
+    from sales_assets.ml.publication import Verdict, publish
+
+    verdict = Verdict(gate.make_current, gate.make_current and gate.promoted, gate.reason)
+    record, lines = publish(settings, version, verdict, mlflow_version, context.run_id)
+    for line in lines:
+        context.log.info(line)
+    return {"served": record is not None, "publication": record.sequence if record else "none"}
+
+
+def _already_exported(
+    context: dg.AssetExecutionContext, settings, version: str, candidate: dict, parity
+) -> dg.MaterializeResult:
+    """The candidate has a bundle already (parity was checked again under the current settings). If its
+    publication was cut short (the gate serves it, no later publication exists) it is finished; otherwise
+    nothing new happens: no second bundle, no second promotion line."""
+    from sales_assets.ml.bundle import serving_gate
+    from sales_serving.contract.bundle import read_publication
+
+    record = read_publication(settings.models_dir)
+    gate = serving_gate(_promotion_now(settings, candidate), settings.ml.serving_policy, parity.passed)
+    unfinished = gate.make_current and (record is None or record.version < version)
+    result_metadata: dict = {"model": candidate["model"], "version": version, "reused": True}
+    if unfinished:
+        context.log.warning(f"bundle {version} was written by an interrupted run: finishing its publication")
+        result_metadata |= _publish(
+            context, settings, version, gate, candidate["lineage"]["mlflow_model_version"]
+        )
     else:
-        context.log.error("ONNX parity failed: no bundle is written and CURRENT stays where it was")
+        served = record is not None and record.version == version
+        context.log.info(
+            f"this candidate (v{candidate['lineage']['mlflow_model_version']}) was exported already as bundle "
+            f"{version}{' (served)' if served else ''}: nothing new is published"
+        )
+        result_metadata["served"] = served
     return dg.MaterializeResult(
         metadata=result_metadata,
         check_results=[

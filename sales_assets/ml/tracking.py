@@ -187,8 +187,10 @@ def score_incumbent(
 def register_champion(
     settings: Settings, model_uri: str, decision: PromotionDecision, tags: dict[str, str]
 ) -> str:
-    """Register the candidate as a new version; move the alias only if the decision says so, and record the
-    decision on the version and on the active (parent) run either way. Returns the new version number."""
+    """Register the candidate as a new version and record the decision on the version and on the active
+    (parent) run. The alias does not move here: it follows the publication record once the bundle is
+    published (`sales_assets.ml.publication`), so it never names a version without a bundle. Returns the
+    new version number."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -204,9 +206,30 @@ def register_champion(
     for key, value in record.items():
         client.set_model_version_tag(name, version, key, value)
     mlflow.set_tags(record | {"registered_version": version})
-    if decision.promote:
-        client.set_registered_model_alias(name, settings.ml.champion_alias, version)
     return version
+
+
+def alias_version(settings: Settings) -> str | None:
+    """The registered version the champion alias names; None when no version carries it."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    try:
+        found = client.get_model_version_by_alias(
+            settings.ml.registered_model_name, settings.ml.champion_alias
+        )
+    except MlflowException:
+        return None
+    return str(found.version)
+
+
+def point_alias(settings: Settings, version: str) -> None:
+    """Move the champion alias to registered `version` (the publication record decides which)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    client.set_registered_model_alias(settings.ml.registered_model_name, settings.ml.champion_alias, version)
 
 
 def training_dataset(frame: pd.DataFrame, target: str, lineage: dict) -> object:
@@ -305,7 +328,7 @@ def track_training(
             settings, model_uris[outcome.champion], decision, tags | {"champion_model": outcome.champion}
         )
         mlflow.set_tag("champion", outcome.champion)
-        verdict = "promoted to" if decision.promote else "kept off"
+        verdict = "to be promoted at publication to" if decision.promote else "kept off"
         log(
             f"MLflow: registered {settings.ml.registered_model_name} v{version}, {verdict} the alias "
             f"{settings.ml.champion_alias!r}: {decision.reason}"

@@ -1,7 +1,9 @@
 """The contract between training (`sales_assets.ml`) and serving: the one thing training imports from here.
 
-- `bundle`: the bundle layout (folder, file names, CURRENT), writing a bundle and moving CURRENT by atomic
-  rename, and `BundleMetadata`, the pydantic model of metadata.json that training validates before it
+- `publish`: the one publication primitive (write aside, then rename) every writer of a published file,
+  folder or pointer uses, training's outputs included.
+- `bundle`: the bundle layout (folder, file names, manifest, publication record, CURRENT), writing and
+  verifying a bundle and moving CURRENT by atomic rename, and `BundleMetadata`, the pydantic model of metadata.json that training validates before it
   publishes and serving reads.
 - `estimators`: estimators a bundle's pipeline.joblib may hold (imports scikit-learn; import it only where
   a pipeline is fitted or unpickled).

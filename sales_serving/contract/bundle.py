@@ -5,11 +5,16 @@ Layout under `<data_dir>/models/<model_name>/` (see `models_dir`):
     <version>/pipeline.joblib   the fitted scikit-learn Pipeline (request-derived features in, SALES out)
     <version>/model.onnx        the same pipeline as an ONNX graph (optional: absent means joblib only)
     <version>/metadata.json     `BundleMetadata`
+    <version>/manifest.json     `Manifest`: the sha256 of every other file, written last
+    publication.json            `PublicationRecord`: the last committed publication (bundle, its digest,
+                                the MLflow version the alias names); CURRENT and the alias follow it
     CURRENT                     one line: the <version> serving loads; replaced by atomic rename only
 
-A bundle is written as `.<version>.partial` and renamed whole, so a reader sees a complete bundle or none.
-Training writes a bundle for every candidate and moves CURRENT per the serving policy (`ServingPolicy`);
-serving only reads. Imports pydantic and the standard library only (joblib inside `write_bundle`).
+A bundle is written aside and renamed whole (`sales_serving.contract.publish`), so a reader sees a complete
+bundle or none. Readers check the manifest before they load anything (`verify_bundle`): a file whose bytes
+differ from what was published is refused before it is unpickled or parsed. Training writes a bundle for
+every candidate and publishes per the serving policy (`ServingPolicy`); serving only reads. Imports pydantic
+and the standard library only (joblib inside `write_bundle`).
 
 Adding a field: add it to the model below with a default (`None` or a value that means "unknown"), so
 bundles written before it still validate; `schema_version` changes only when a field changes meaning or
@@ -18,11 +23,9 @@ becomes required.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import platform
-import shutil
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -31,13 +34,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sales_serving.contract.publish import publish_text, published_directory, sha256_file
+
 MODEL_NAME = "sales_regressor"
 MODELS_FOLDER = "models"
 CURRENT_FILE = "CURRENT"
 METADATA_FILE = "metadata.json"
 PIPELINE_FILE = "pipeline.joblib"
 ONNX_FILE = "model.onnx"
-BUNDLE_FILES = (PIPELINE_FILE, ONNX_FILE, METADATA_FILE)
+MANIFEST_FILE = "manifest.json"
+PUBLICATION_FILE = "publication.json"
+BUNDLE_FILES = (PIPELINE_FILE, ONNX_FILE, METADATA_FILE, MANIFEST_FILE)
 # The derived-feature ops a bundle may name, with how many inputs each takes; serving implements them in
 # sales_serving.features, training in sales_assets.ml.features.
 OPERAND_COUNTS = {"copy": 1, "divide": 2, "multiply": 2, "season": 1}
@@ -312,12 +319,108 @@ def point_current(models_dir: Path, version: str) -> None:
     models_dir = Path(models_dir)
     if not (models_dir / version).is_dir():
         raise BundleError(f"{models_dir / version}: no such bundle, CURRENT left as it was")
-    temporary = models_dir / f"{CURRENT_FILE}.tmp-{uuid.uuid4().hex[:8]}"
+    publish_text(models_dir / CURRENT_FILE, version + "\n")
+
+
+# ----------------------------------------------------------------------------------------------- manifest
+
+
+class Manifest(BaseModel):
+    """manifest.json: the sha256 of each file of the bundle (every file but the manifest itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    algorithm: Literal["sha256"] = "sha256"
+    files: dict[str, str] = Field(min_length=1)
+
+
+def bundle_digest(directory: Path) -> str:
+    """sha256 of the bundle's manifest.json: one digest that names every byte of the bundle."""
+    return sha256_file(Path(directory) / MANIFEST_FILE)
+
+
+def verify_bundle(directory: Path) -> Manifest:
+    """Check every file of the bundle against its manifest before anything in it is read as a model.
+
+    Raises BundleError naming the file when the manifest is missing or malformed, a listed file is missing
+    or its sha256 differs, or the folder holds a file the manifest does not list. Reads every byte of the
+    bundle once (a load, not a request, pays for it)."""
+    directory = Path(directory)
+    path = directory / MANIFEST_FILE
     try:
-        temporary.write_text(version + "\n", encoding="utf-8")
-        os.replace(temporary, models_dir / CURRENT_FILE)
-    finally:
-        temporary.unlink(missing_ok=True)
+        manifest = Manifest.model_validate_json(path.read_bytes())
+    except FileNotFoundError as error:
+        raise BundleError(
+            f"{path}: missing, so the bundle's files cannot be checked against what was published "
+            "(bundles written before manifests must be published again by training)"
+        ) from error
+    except ValidationError as error:
+        raise BundleError(f"{path}: not a manifest: {error.errors()[0]['msg']}") from error
+    present = {child.name for child in directory.iterdir()} - {MANIFEST_FILE}
+    unlisted = sorted(present - set(manifest.files))
+    if unlisted:
+        raise BundleError(f"{directory}: holds {unlisted}, which its manifest does not list")
+    for name, expected in manifest.files.items():
+        if name not in present:
+            raise BundleError(f"{directory / name}: listed in the manifest but missing")
+        actual = sha256_file(directory / name)
+        if actual != expected:
+            raise BundleError(
+                f"{directory / name}: sha256 {actual[:16]}... differs from the published "
+                f"{expected[:16]}... (the file was changed after publication)"
+            )
+    return manifest
+
+
+def read_verified(directory: Path, name: str, manifest: Manifest) -> bytes:
+    """The bytes of one bundle file, checked against `manifest` as read (so the bytes a loader parses are
+    the bytes that were checked); BundleError when unlisted or changed."""
+    expected = manifest.files.get(name)
+    if expected is None:
+        raise BundleError(f"{Path(directory) / name}: missing (the bundle's manifest does not list it)")
+    data = (Path(directory) / name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise BundleError(f"{Path(directory) / name}: changed since the manifest was checked")
+    return data
+
+
+# ------------------------------------------------------------------------------------------- publication
+
+
+class PublicationRecord(BaseModel):
+    """publication.json: the last committed publication. CURRENT names `version` and the registry alias
+    names `champion_version`; a reader that finds them elsewhere repairs them to this record."""
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: Literal[1] = 1
+    sequence: int = Field(ge=1)
+    version: str = Field(min_length=1, description="the bundle folder CURRENT names")
+    bundle_sha256: str = Field(min_length=64, max_length=64, description="sha256 of its manifest.json")
+    mlflow_model_version: str | None = Field(description="registered version of that bundle's model")
+    champion_version: str | None = Field(description="registered version the champion alias names")
+    published_at: str
+    dagster_run_id: str | None = None
+
+
+def read_publication(models_dir: Path) -> PublicationRecord | None:
+    """The committed record; None when nothing was published yet. BundleError when it is not a record."""
+    path = Path(models_dir) / PUBLICATION_FILE
+    try:
+        return PublicationRecord.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValidationError as error:
+        raise BundleError(f"{path}: not a publication record: {error.errors()[0]['msg']}") from error
+
+
+def commit_publication(models_dir: Path, record: PublicationRecord) -> Path:
+    """Commit `record` in one rename, after checking the bundle it names is whole and has its digest."""
+    directory = Path(models_dir) / record.version
+    verify_bundle(directory)
+    if bundle_digest(directory) != record.bundle_sha256:
+        raise BundleError(f"{directory}: its manifest digest is not the record's {record.bundle_sha256[:16]}")
+    return publish_text(Path(models_dir) / PUBLICATION_FILE, record.model_dump_json(indent=2) + "\n")
 
 
 def write_bundle(
@@ -329,12 +432,13 @@ def write_bundle(
     *,
     make_current: bool = True,
 ) -> Path:
-    """Validate `metadata`, write `<models_dir>/<version>/` whole, then (if `make_current`) move CURRENT.
+    """Validate `metadata`, write `<models_dir>/<version>/` whole with its manifest, then (if
+    `make_current`) move CURRENT.
 
     `pipeline` is pickled with joblib; `onnx_bytes` None writes no model.onnx. Raises BundleError when the
     metadata breaks the contract or names another version (nothing is written), FileExistsError when the
     version exists. A failure at any step leaves CURRENT and every existing bundle as they were and
-    removes the partial directory."""
+    removes the aside directory (a killed writer's is left for the sweep)."""
     import joblib
 
     models_dir = Path(models_dir)
@@ -344,24 +448,17 @@ def write_bundle(
         raise BundleError(
             f"{final / METADATA_FILE}: says version {checked.version!r}, written as {version!r}"
         )
-    models_dir.mkdir(parents=True, exist_ok=True)
-    if final.exists():
-        raise FileExistsError(f"{final}: bundle version {version!r} already exists")
-    partial = models_dir / f".{version}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    try:
-        joblib.dump(pipeline, partial / PIPELINE_FILE)
+    with published_directory(final) as aside:
+        joblib.dump(pipeline, aside / PIPELINE_FILE)
         if onnx_bytes is not None:
-            (partial / checked.onnx.file).write_bytes(onnx_bytes)
-        (partial / METADATA_FILE).write_text(
+            (aside / checked.onnx.file).write_bytes(onnx_bytes)
+        (aside / METADATA_FILE).write_text(
             # default=str: training may record extra values (numpy scalars, paths) beside the contract's fields.
             json.dumps(checked.model_dump(), indent=2, default=str) + "\n",
             encoding="utf-8",
         )
-        os.replace(partial, final)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
+        files = {child.name: sha256_file(child) for child in sorted(aside.iterdir())}
+        (aside / MANIFEST_FILE).write_text(Manifest(files=files).model_dump_json(indent=2) + "\n", "utf-8")
     if make_current:
         point_current(models_dir, version)
     return final

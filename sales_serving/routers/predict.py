@@ -6,7 +6,9 @@ module); its OpenAPI entry here names SalesFeatures and PredictionResponse as us
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from sales_serving.dependencies import ServedModel, Settings
@@ -16,15 +18,33 @@ from sales_serving.features import RowError
 from sales_serving.instrumentation import InstrumentedRoute
 from sales_serving.limits import check_batch_size, check_unknown_fields
 from sales_serving.metrics import predicted_rows
-from sales_serving.schema import BatchPredictionResponse, BatchRequest, PredictionResponse
+from sales_serving.protocols import SECOND_LINE
+from sales_serving.schema import EXAMPLE_ROW, BatchPredictionResponse, BatchRequest, PredictionResponse
 from sales_serving.scoring import predict_many
+
+BATCH_EXAMPLES = {
+    "two_order_lines": {
+        "summary": "The export's first two order lines",
+        "value": {"rows": [EXAMPLE_ROW, SECOND_LINE]},
+    }
+}
 
 router = APIRouter(tags=["predict"], responses=ERROR_RESPONSES, route_class=InstrumentedRoute)
 
 PREDICT_OPENAPI = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SalesFeatures"}}},
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/SalesFeatures"},
+                "examples": {
+                    "order_line": {
+                        "summary": "Order 10107, line 2: 30 motorcycles at 95.70 (the export's first row)",
+                        "value": EXAMPLE_ROW,
+                    }
+                },
+            }
+        },
     },
     "parameters": [
         {
@@ -41,8 +61,9 @@ PREDICT_OPENAPI = {
 @router.post("/predict", response_model=PredictionResponse, openapi_extra=PREDICT_OPENAPI)
 async def predict(request: Request) -> Response:
     """Predicts SALES for one order line, with 80% and 95% intervals (the seed's SalesFeatures payload works
-    unchanged). `?echo_features=true` adds the model's inputs. In the running service
-    `fast_predict.PredictFastPath` answers this route with the same function, without the framework."""
+    unchanged). `?echo_features=true` adds the model's inputs."""
+    # In the running service fast_predict.PredictFastPath answers this route with the same function,
+    # without the framework (a comment, not the docstring: /docs shows the docstring).
     content = answer_predict(
         request.app.state, await request.body(), request.headers.get("content-type"), request.url.query
     )
@@ -51,7 +72,9 @@ async def predict(request: Request) -> Response:
 
 @router.post("/predict/batch", response_model=BatchPredictionResponse)
 async def predict_batch(
-    batch: BatchRequest, model: ServedModel, settings: Settings
+    batch: Annotated[BatchRequest, Body(openapi_examples=BATCH_EXAMPLES)],
+    model: ServedModel,
+    settings: Settings,
 ) -> BatchPredictionResponse:
     """Predicts SALES for up to SALES_SERVING_BATCH_LIMIT rows, one prediction (and interval) per row in order."""
     rows = batch.rows

@@ -4,9 +4,9 @@ errors come in each protocol's own shape (sales_serving.errors.error_response), 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -18,6 +18,8 @@ from sales_serving.limits import validate_rows
 from sales_serving.loading import LoadedModel
 from sales_serving.metrics import predicted_rows
 from sales_serving.protocols import (
+    INFER_EXAMPLES,
+    INVOCATIONS_EXAMPLES,
     MODEL_ENDPOINT_NAME,
     InferenceRequest,
     InferenceResponse,
@@ -73,7 +75,9 @@ def _bad_request(error: ProtocolInputError) -> ServiceError:
 
 @router.post("/invocations", response_model=InvocationsResponse, responses=MLFLOW_ERRORS, tags=["mlflow"])
 async def invocations(
-    body: InvocationsRequest, model: ServedModel, settings: Settings
+    body: Annotated[InvocationsRequest, Body(openapi_examples=INVOCATIONS_EXAMPLES)],
+    model: ServedModel,
+    settings: Settings,
 ) -> InvocationsResponse:
     """MLflow scoring server protocol: `dataframe_split`, `dataframe_records`, `inputs` (or `instances`)
     with the SalesFeatures columns; answers `{"predictions": [...]}` plus 80%/95% `intervals`."""
@@ -135,25 +139,26 @@ async def server_live() -> dict[str, bool]:
     "/v2/health/ready",
     tags=["open inference protocol"],
     responses={
-        400: {"description": "Not ready: no model loaded yet (the protocol answers false with a 4xx)."}
+        503: {"description": "Not ready: no model loaded yet (`ready: false`), as KServe's server answers."}
     },
 )
 async def server_ready(holder: Holder) -> JSONResponse:
-    """Readiness: a model is loaded (200), or not yet (400 with `ready: false`)."""
+    """Readiness: a model is loaded (200), or not yet (503 with `ready: false`: the server is up but cannot
+    serve yet, which is not the client's error; readiness probes read any non-2xx as not ready)."""
     ready = holder.model is not None
-    return JSONResponse({"ready": ready}, status_code=200 if ready else 400)
+    return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
 
 @router.get(
     "/v2/models/{model_name}/ready",
     tags=["open inference protocol"],
-    responses={400: {"description": "The model is not loaded yet."}, 404: OIP_ERRORS[404]},
+    responses={503: {"description": "The model is not loaded yet (`ready: false`)."}, 404: OIP_ERRORS[404]},
 )
 async def model_ready(model_name: str, holder: Holder) -> JSONResponse:
     """Model readiness, as `/v2/health/ready` but for the named model."""
     _check_name(model_name)
     ready = holder.model is not None
-    return JSONResponse({"name": model_name, "ready": ready}, status_code=200 if ready else 400)
+    return JSONResponse({"name": model_name, "ready": ready}, status_code=200 if ready else 503)
 
 
 @router.get(
@@ -211,7 +216,10 @@ async def _infer(model: LoadedModel, request: InferenceRequest, settings: Settin
     tags=["open inference protocol"],
 )
 async def infer(
-    model_name: str, request: InferenceRequest, holder: Holder, settings: Settings
+    model_name: str,
+    request: Annotated[InferenceRequest, Body(openapi_examples=INFER_EXAMPLES)],
+    holder: Holder,
+    settings: Settings,
 ) -> InferenceResponse:
     """Inference with named input tensors, one per SalesFeatures field (shape [N] or [N, 1]); outputs SALES and
     its interval bounds (`SALES_lower_80`, `SALES_upper_80`, `SALES_lower_95`, `SALES_upper_95`)."""
@@ -225,7 +233,11 @@ async def infer(
     tags=["open inference protocol"],
 )
 async def infer_version(
-    model_name: str, model_version: str, request: InferenceRequest, holder: Holder, settings: Settings
+    model_name: str,
+    model_version: str,
+    request: Annotated[InferenceRequest, Body(openapi_examples=INFER_EXAMPLES)],
+    holder: Holder,
+    settings: Settings,
 ) -> InferenceResponse:
     """As `/v2/models/{model_name}/infer`, for the served version only (404 for any other)."""
     return await _infer(_served(holder, model_name, model_version), request, settings)

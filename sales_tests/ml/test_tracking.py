@@ -13,6 +13,7 @@ from sales_assets.ml.tracking import (
     decide_promotion,
     log_model_run,
     parent_run,
+    point_alias,
     register_champion,
     score_incumbent,
 )
@@ -36,6 +37,9 @@ def _train_and_register(settings: Settings, label: str, pipeline: Pipeline) -> t
         candidate_rmse = float(np.sqrt(np.mean((pipeline.predict(X[columns]) - Y) ** 2)))
         decision = decide_promotion(candidate_rmse, incumbent_rmse, False, incumbent_version, why_not)
         version = register_champion(settings, uri, decision, {"dagster_run_id": label})
+    # Registration leaves the alias alone; publication moves it (here at once: no bundle in this test).
+    if decision.promote:
+        point_alias(settings, version)
     return version, run.info.run_id
 
 

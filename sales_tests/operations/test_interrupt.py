@@ -1,5 +1,6 @@
-"""Ctrl-C in the quickstart and in the backfill: the run stops and is marked canceled, the state of the
-outputs and the command that finishes the job are printed, and no traceback reaches the user."""
+"""Ctrl-C in the quickstart and in the backfill, and SIGTERM (`kill`) or SIGHUP (a closed terminal) as
+well: the run stops and is marked canceled, the state of the outputs and the command that finishes the job
+are printed, and no traceback reaches the user."""
 
 from __future__ import annotations
 
@@ -21,10 +22,16 @@ pytestmark = pytest.mark.timeout(600)
 
 
 def interrupt_when(
-    command: list[str], env: dict[str, str], marker: str, timeout: float = 300, delay: float = 0.5
+    command: list[str],
+    env: dict[str, str],
+    marker: str,
+    timeout: float = 300,
+    delay: float = 0.5,
+    number: int = signal.SIGINT,
 ) -> tuple[int, str]:
-    """Start `command` as a terminal would (its own process group), send SIGINT to the group when a line
-    containing `marker` appears, and return (exit code, whole output)."""
+    """Start `command` as a terminal would (its own process group), send `number` (SIGINT: what the
+    terminal does on Ctrl-C) to the group when a line containing `marker` appears, and return (exit code,
+    whole output)."""
     process = subprocess.Popen(
         command,
         cwd=REPO_ROOT,
@@ -43,7 +50,7 @@ def interrupt_when(
             lines.append(line)
             if marker in line and not sent.is_set():
                 time.sleep(delay)
-                os.killpg(process.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+                os.killpg(process.pid, number)
                 sent.set()
 
     reader = threading.Thread(target=read, daemon=True)
@@ -75,7 +82,12 @@ def runs_by_status(env: dict[str, str]) -> dict[dg.DagsterRunStatus, int]:
             os.environ["DAGSTER_HOME"] = previous
 
 
-def test_ctrl_c_in_the_quickstart_cancels_the_run_and_says_how_to_finish(project_env, tmp_path):
+STOPS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+STOP_IDS = ["ctrl-c", "SIGTERM", "SIGHUP"]
+
+
+@pytest.mark.parametrize("number", STOPS, ids=STOP_IDS)
+def test_ctrl_c_in_the_quickstart_cancels_the_run_and_says_how_to_finish(project_env, tmp_path, number):
     raw = tmp_path / "export.csv"
     generate_sales_csv(raw, rows=300_000)
     settings_file = tmp_path / "sales-settings.yaml"
@@ -83,7 +95,10 @@ def test_ctrl_c_in_the_quickstart_cancels_the_run_and_says_how_to_finish(project
     env = {**project_env, "SALES_RAW_CSV": str(raw), "SALES_SETTINGS_FILE": str(settings_file)}
 
     code, output = interrupt_when(
-        [sys.executable, "scripts/quickstart.py", "--no-install"], env, marker="clean_parquet - "
+        [sys.executable, "scripts/quickstart.py", "--no-install"],
+        env,
+        marker="clean_parquet - ",
+        number=number,
     )
 
     assert code == 130, output[-3000:]
@@ -96,7 +111,10 @@ def test_ctrl_c_in_the_quickstart_cancels_the_run_and_says_how_to_finish(project
     assert str(raw) in settings_file.read_text()
 
 
-def test_ctrl_c_in_the_backfill_cancels_and_says_how_to_finish(project_env, warehouse_data_dir, tmp_path):
+@pytest.mark.parametrize("number", STOPS, ids=STOP_IDS)
+def test_ctrl_c_in_the_backfill_cancels_and_says_how_to_finish(
+    project_env, warehouse_data_dir, tmp_path, number
+):
     # Every product line x country pair with a year of history is a segment: the one run of the backfill
     # then lasts long enough (tens of segments) for the interrupt to land while it is in progress.
     env = {
@@ -114,6 +132,7 @@ def test_ctrl_c_in_the_backfill_cancels_and_says_how_to_finish(project_env, ware
         env,
         marker=" - ts_risk_reports - ",
         delay=0.0,
+        number=number,
     )
 
     assert code == 130, output[-3000:]

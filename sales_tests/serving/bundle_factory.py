@@ -209,3 +209,15 @@ def write_bundle(
     return contract.write_bundle(
         models_dir, version, pipeline, onnx_bytes, metadata, make_current=make_current
     )
+
+
+def reseal(bundle: Path) -> Path:
+    """Rewrite the bundle's manifest over its files as they are now: a bundle a faulty trainer published
+    this way, so the reader's own contract checks (not the manifest) are what refuses it."""
+    files = {
+        child.name: contract.sha256_file(child)
+        for child in sorted(bundle.iterdir())
+        if child.name != contract.MANIFEST_FILE
+    }
+    (bundle / contract.MANIFEST_FILE).write_text(contract.Manifest(files=files).model_dump_json())
+    return bundle

@@ -254,7 +254,11 @@ def test_refused_bundle_keeps_old_model_and_health_says_degraded(
     client: TestClient, models_dir: Path, bundle_v2: Path, example_row: dict
 ) -> None:
     refusals = scrape(client).get(("sales_model_refusals_total", ()), 0.0)
+    from sales_tests.serving.bundle_factory import reseal
+
+    # Published broken (its manifest matches), so the contract check is what refuses it.
     (bundle_v2 / "metadata.json").write_text("{}")
+    reseal(bundle_v2)
     point_current(models_dir, VERSION_2)
     health = wait_for_version(client, "degraded", VERSION_1)
     assert health["status"] == "degraded"

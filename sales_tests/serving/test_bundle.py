@@ -11,7 +11,13 @@ from sklearn.pipeline import Pipeline
 
 from sales_serving.contract.bundle import BundleError
 from sales_serving.loading import load_bundle, served_version
-from sales_tests.serving.bundle_factory import REQUEST_FIELDS, export_onnx, synthetic_frame, write_bundle
+from sales_tests.serving.bundle_factory import (
+    REQUEST_FIELDS,
+    export_onnx,
+    reseal,
+    synthetic_frame,
+    write_bundle,
+)
 from sales_tests.serving.conftest import VERSION_1
 
 
@@ -103,6 +109,8 @@ def test_served_version_names_the_problem(models_dir: Path) -> None:
 )
 def test_broken_bundles_are_refused_with_the_reason(bundle_v1: Path, break_bundle, expected: str) -> None:
     break_bundle(bundle_v1)
+    # Published broken (manifest over the broken files): the contract checks refuse it.
+    reseal(bundle_v1)
     if not (bundle_v1 / "model.onnx").exists():
         # Without model.onnx auto uses joblib (and succeeds); forcing onnx must refuse.
         assert load_bundle(bundle_v1).backend == "joblib"
@@ -117,12 +125,14 @@ def test_onnx_inputs_that_do_not_match_the_graph_are_refused(bundle_v1: Path) ->
     metadata = json.loads((bundle_v1 / "metadata.json").read_text())
     metadata["onnx"]["inputs"][0]["type"] = "float64"
     (bundle_v1 / "metadata.json").write_text(json.dumps(metadata))
+    reseal(bundle_v1)
     with pytest.raises(BundleError, match="graph inputs .* differ from metadata"):
         load_bundle(bundle_v1)
 
 
 def test_unpicklable_pipeline_is_refused(bundle_v1: Path) -> None:
     (bundle_v1 / "pipeline.joblib").write_bytes(b"not a pickle")
+    reseal(bundle_v1)
     with pytest.raises(BundleError, match="cannot unpickle the pipeline"):
         load_bundle(bundle_v1, "joblib")
 
@@ -158,6 +168,7 @@ def test_an_onnx_graph_taking_request_fields_is_fed_the_request_fields(
     metadata = json.loads((bundle / "metadata.json").read_text())
     metadata["onnx"] |= {"input_kind": "request_fields", "inputs": inputs, "output": "variable"}
     (bundle / "metadata.json").write_text(json.dumps(metadata))
+    reseal(bundle)
 
     model = load_bundle(bundle, "onnx")
     row = dict(zip(numeric, [30, 95.7, 2, 95, 1, 2, 2003], strict=True)) | {

@@ -143,12 +143,14 @@ def test_v2_health_and_model_metadata(client: TestClient) -> None:
     ]
 
 
-def test_v2_not_ready_without_a_model_is_4xx(settings: ServingSettings) -> None:
+def test_v2_not_ready_without_a_model_is_503_as_kserve_answers(settings: ServingSettings) -> None:
     with TestClient(create_app(settings)) as empty:
         assert empty.get("/v2/health/live").status_code == 200
         ready = empty.get("/v2/health/ready")
         infer = empty.post("/v2/models/sales_regressor/infer", json={"inputs": [_tensor("MSRP", [95])]})
-    assert (ready.status_code, ready.json()) == (400, {"ready": False})
+        model_ready = empty.get("/v2/models/sales_regressor/ready")
+    assert (ready.status_code, ready.json()) == (503, {"ready": False})
+    assert (model_ready.status_code, model_ready.json()["ready"]) == (503, False)
     assert infer.status_code == 503 and "onnx_model" in infer.json()["error"]
 
 

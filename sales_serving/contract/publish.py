@@ -1,0 +1,93 @@
+"""Publication, the one primitive every writer of a published file, folder or pointer uses: write aside,
+then rename into place, so a reader sees the old thing or the new one, never a part of either.
+
+The aside name is `.<name>.<kind>-<pid>-<random>`, naming the writing process, so a sweep
+(`sales_assets.io.sweep_debris`) can tell what a dead writer left from what a live one is still writing.
+Standard library only: serving and training both import it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+# The kinds of aside names; `sales_assets.io` recognises exactly these.
+ASIDE_KINDS = ("tmp", "staging", "link", "build")
+
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (os.umask can only be read by setting it, hence the lock)."""
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def aside_name(target: Path, kind: str) -> Path:
+    """A path beside `target` that names this process as its writer: `.<name>.<kind>-<pid>-<random>`."""
+    if kind not in ASIDE_KINDS:
+        raise ValueError(f"kind must be one of {ASIDE_KINDS}, got {kind!r}")
+    target = Path(target)
+    return target.parent / f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+
+
+def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of the file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def published_file(target: Path) -> Iterator[Path]:
+    """Yield an empty file beside `target` (mode as an ordinary open() under the umask would give, not
+    mkstemp's 0600); when the block succeeds it replaces `target` in one rename. On an exception (or a
+    kill) `target` is untouched; the aside file is removed, or left for the sweep. (Not fsynced: the
+    promise is against killed processes, not power loss.)"""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    aside = aside_name(target, "tmp")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~current_umask())
+    os.close(fd)
+    try:
+        yield aside
+        os.replace(aside, target)
+    finally:
+        aside.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def published_directory(target: Path) -> Iterator[Path]:
+    """Yield an empty folder beside `target`; when the block succeeds it is renamed to `target`, which must
+    not exist yet (FileExistsError before the block runs, nothing written). On an exception (or a kill)
+    `target` does not appear; the aside folder is removed, or left for the sweep."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        raise FileExistsError(f"{target}: already published")
+    aside = aside_name(target, "staging")
+    aside.mkdir()
+    try:
+        yield aside
+        # rename(2) of a folder onto an existing non-empty folder fails, so a writer that lost a race
+        # cannot replace what another published.
+        os.rename(aside, target)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def publish_text(target: Path, text: str) -> Path:
+    """`text` (UTF-8) as the whole content of `target`, published in one rename."""
+    with published_file(target) as aside:
+        aside.write_text(text, encoding="utf-8")
+    return Path(target)

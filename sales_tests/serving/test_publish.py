@@ -1,0 +1,85 @@
+"""The one publication primitive (`sales_serving.contract.publish`) at every site that publishes: a writer
+killed (SIGKILL, a real process) between writing aside and the rename leaves the published thing as it was,
+and what it wrote aside is named after it, so the sweep removes it once it is dead."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sales_assets.io import sweep_debris
+
+ROOT = Path(__file__).resolve().parents[2]
+# Every rename in the child kills it: the aside copy is complete, the publishing rename never happens.
+KILL_AT_RENAME = """
+import os, signal
+def _die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+os.replace = _die
+os.rename = _die
+"""
+
+SITES = {
+    "io.atomic_path": (
+        "from sales_assets.io import write_json_atomic\nwrite_json_atomic(ROOT / 'out.json', {'new': 1})",
+        lambda root: json.loads((root / "out.json").read_text()) == {"old": 1},
+    ),
+    "bundle.point_current": (
+        "from sales_serving.contract.bundle import point_current\npoint_current(ROOT, 'v2')",
+        lambda root: (root / "CURRENT").read_text() == "v1\n",
+    ),
+    "bundle.write_bundle": (
+        "from sales_tests.serving.bundle_factory import write_bundle\n"
+        "write_bundle(ROOT, 'v3', [0], b'graph', make_current=False)",
+        lambda root: not (root / "v3").exists(),
+    ),
+    "cli.atomic_output": (
+        "from sales_serving.cli import atomic_output\n"
+        "with atomic_output(ROOT / 'scored.csv') as out:\n    out.write('new\\n')",
+        lambda root: (root / "scored.csv").read_text() == "old\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("site", sorted(SITES))
+def test_a_writer_killed_between_aside_and_rename_publishes_nothing(tmp_path: Path, site: str) -> None:
+    root = tmp_path / "published"
+    root.mkdir()
+    (root / "out.json").write_text(json.dumps({"old": 1}))
+    (root / "scored.csv").write_text("old\n")
+    (root / "v1").mkdir()
+    (root / "v2").mkdir()
+    (root / "CURRENT").write_text("v1\n")
+    before = sorted(path.name for path in root.iterdir())
+    code, unchanged = SITES[site]
+    script = (
+        f"from pathlib import Path\nROOT = Path({str(root)!r})\n" + KILL_AT_RENAME + textwrap.dedent(code)
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert unchanged(root)
+    left = sorted(path.name for path in root.iterdir() if path.name not in before)
+    # The aside copy was complete and is there, named after the dead writer ...
+    assert len(left) == 1 and f"-{child_pid(left[0])}-" in left[0]
+    # ... so the sweep removes it and nothing else.
+    assert [path.name for path in sweep_debris(root)] == left
+    assert sorted(path.name for path in root.iterdir()) == before
+    assert unchanged(root)
+
+
+def child_pid(name: str) -> int:
+    """The writer's pid from an aside name `.<name>.<kind>-<pid>-<random>`."""
+    return int(name.rsplit("-", 2)[1])
