@@ -36,10 +36,15 @@ class SalesSettingsResource(dg.ConfigurableResource):
 
         quiet_logs.install()
         run_id = context.dagster_run.run_id if context.dagster_run is not None else None
-        removed = prepare_step(context.instance, run_id, self.get().root)
-        if removed:
+        swept = prepare_step(context.instance, run_id, self.get().root)
+        if swept.removed:
             context.log.info(
-                f"removed {len(removed)} temp file(s)/folder(s) that dead runs left: {removed[:5]}"
+                f"removed {len(swept.removed)} temp file(s)/folder(s) that dead runs left: {swept.removed[:5]}"
+            )
+        if swept.left:
+            context.log.warning(
+                f"{len(swept.left)} temp file(s)/folder(s) that dead runs left could not be removed: "
+                f"{swept.left[:5]}"
             )
 
     def get(self) -> Settings:
