@@ -48,13 +48,18 @@ class SalesSettingsResource(dg.ConfigurableResource):
             )
 
     def get(self) -> Settings:
-        overrides: dict[str, Path] = {}
-        if self.data_dir:
-            overrides["data_dir"] = Path(self.data_dir)
-        if self.raw_csv:
-            overrides["raw_csv"] = Path(self.raw_csv)
-        if self.raw_dir:
-            overrides["raw_dir"] = Path(self.raw_dir)
+        """The settings object with the fields set here; raises pydantic's ValidationError for a location
+        that is not a local path (`sales_assets.settings.local_location`). The texts go to the settings
+        object as given: a `Path` would turn `s3://bucket` into the local `s3:/bucket` first."""
+        overrides = {
+            name: value
+            for name, value in (
+                ("data_dir", self.data_dir),
+                ("raw_csv", self.raw_csv),
+                ("raw_dir", self.raw_dir),
+            )
+            if value
+        }
         return Settings(**overrides)
 
 

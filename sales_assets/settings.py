@@ -8,11 +8,14 @@ Top-level fields read `SALES_<FIELD>` (for example `SALES_DATA_DIR`,
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -51,6 +54,36 @@ SOURCE_COLUMNS: tuple[str, ...] = (
     "CONTACTFIRSTNAME",
     "DEALSIZE",
 )
+
+
+# Schemes of the object stores a location may name once a storage layer is wired (docs/DEPLOY.md); until
+# then every location is a local folder, and naming one of these is a settings error.
+OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
+# `scheme:/...`: a URI, or one a `Path` already mangled (`s3://b` becomes `s3:/b`). Two letters at least,
+# so a Windows drive (`C:/data`) stays a path.
+_URI_LIKE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):/")
+
+
+def local_location(value: object, setting: str) -> object:
+    """`value` of the location setting `setting` (e.g. `SALES_DATA_DIR`) as a local path: a path is kept,
+    a `file://` URI becomes its path. Raises ValueError naming the setting and the value for an
+    object-store URI (no storage layer is wired in this release) and for any other scheme, rather than
+    reading `s3://bucket/prod` as the local folder `./s3:/bucket/prod`."""
+    text = str(value) if isinstance(value, str | Path) else None
+    match = _URI_LIKE.match(text or "")
+    if match is None:
+        return value
+    scheme = match["scheme"].lower()
+    if scheme == "file":
+        return Path(url2pathname(urlparse(text).path))
+    if scheme in OBJECT_STORE_SCHEMES:
+        raise ValueError(
+            f"{setting}={text!r} names an object store ({scheme}://); this release reads and writes local "
+            f"folders only (docs/DEPLOY.md, 'Past one machine'). Set {setting} to a local folder path."
+        )
+    raise ValueError(
+        f"{setting}={text!r}: unknown location scheme {scheme!r}; give a local folder path (or file://)."
+    )
 
 
 class IngestSettings(ExportReading):
@@ -288,6 +321,11 @@ class Settings(BaseSettings):
     ml: MLSettings = Field(default_factory=MLSettings)
     timeseries: TimeseriesSettings = Field(default_factory=TimeseriesSettings)
     automation: AutomationSettings = Field(default_factory=AutomationSettings)
+
+    @field_validator("data_dir", "raw_csv", "raw_dir", mode="before")
+    @classmethod
+    def _local_locations(cls, value: object, info: ValidationInfo) -> object:
+        return local_location(value, f"SALES_{info.field_name.upper()}")
 
     @classmethod
     def settings_customise_sources(
