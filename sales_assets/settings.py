@@ -59,6 +59,8 @@ SOURCE_COLUMNS: tuple[str, ...] = (
 # Schemes of the object stores a location may name once a storage layer is wired (docs/DEPLOY.md); until
 # then every location is a local folder, and naming one of these is a settings error.
 OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
+# Tracking URIs that name an MLflow tracking server rather than a store opened in-process.
+MLFLOW_SERVER_SCHEMES = ("http", "https", "databricks")
 # `scheme:/...`: a URI, or one a `Path` already mangled (`s3://b` becomes `s3:/b`). Two letters at least,
 # so a Windows drive (`C:/data`) stays a path.
 _URI_LIKE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):/")
@@ -297,6 +299,18 @@ class AutomationSettings(BaseModel):
     sensor_interval_seconds: int = 60
 
 
+class ClusterSettings(BaseModel):
+    """The engine that executes a run's steps (docs/DEPLOY.md, "Cluster profile")."""
+
+    # "local": one process per step on the run's machine (or all in one, by job); "celery": every step is
+    # a task on the celery queue (`dagster-celery`), run by whichever worker takes it (deploy/celery/).
+    executor: Literal["local", "celery"] = "local"
+    # The broker and result backend the runs and the workers share (`SALES_CLUSTER__CELERY_BROKER`; the
+    # worker config deploy/celery/celery.yaml reads the same variables).
+    celery_broker: str = "redis://127.0.0.1:6379/0"
+    celery_backend: str = "redis://127.0.0.1:6379/1"
+
+
 class Settings(BaseSettings):
     """Everything the code location needs to know about files and knobs."""
 
@@ -321,6 +335,7 @@ class Settings(BaseSettings):
     ml: MLSettings = Field(default_factory=MLSettings)
     timeseries: TimeseriesSettings = Field(default_factory=TimeseriesSettings)
     automation: AutomationSettings = Field(default_factory=AutomationSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @field_validator("data_dir", "raw_csv", "raw_dir", mode="before")
     @classmethod
@@ -425,5 +440,17 @@ class Settings(BaseSettings):
         return self.ml.mlflow_tracking_uri or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
 
     @property
-    def mlflow_artifact_location(self) -> str:
+    def mlflow_tracking_is_server(self) -> bool:
+        """Whether the tracking URI names a tracking server (http, https, databricks) rather than a store
+        this process opens itself (sqlite, postgresql, a folder)."""
+        uri = self.mlflow_tracking_uri
+        return (urlparse(uri).scheme or uri).lower() in MLFLOW_SERVER_SCHEMES
+
+    @property
+    def mlflow_artifact_location(self) -> str | None:
+        """Where a new experiment keeps its artifacts: the data folder's `mlflow/artifacts` for a store
+        opened directly; None (the server's own default) for a tracking server, whose proxied artifact
+        store (`mlflow server --artifacts-destination s3://...`) every host then reads alike."""
+        if self.mlflow_tracking_is_server:
+            return None
         return (self.mlflow_dir / "artifacts").as_uri()
