@@ -252,7 +252,8 @@ def cancel_interrupted_runs(
     """After Ctrl-C: the runs process `pid` executed that are still in progress, or that Dagster ended as
     failed because it was interrupted, are marked canceled, with their pool slots freed and their MLflow
     runs ended KILLED; so are runs created since `since` (epoch seconds, when the process started) that
-    never reported a process (created, then interrupted before they started). A run whose `OWNER_TAG`
+    never reported a process (created, then interrupted before they started) or that a child of the
+    process ran and Dagster ended as interrupted (Dagster's own executors end an interrupted run failed). A run whose `OWNER_TAG`
     names another host is never touched (its pid is another host's). Returns the ids of the process's
     canceled runs (those Dagster already marked canceled included)."""
     canceled = []
@@ -268,11 +269,16 @@ def cancel_interrupted_runs(
         if owner is not None and not owner.on_this_host():
             continue
         process = run_process(instance, run.run_id)
+        since_start = since is not None and record.create_timestamp.timestamp() >= since
         if process is None:
-            created = record.create_timestamp.timestamp()
-            if since is None or created < since or run.status == dg.DagsterRunStatus.FAILURE:
+            if not since_start or run.status == dg.DagsterRunStatus.FAILURE:
                 continue
-        elif process[0] != pid or run.status == dg.DagsterRunStatus.NOT_STARTED:
+        elif process[0] != pid:
+            # A child of the command ran it (the quickstart's `dagster job execute`): only a run created
+            # since the command started that Dagster ended as interrupted (checked below).
+            if not (since_start and run.status == dg.DagsterRunStatus.FAILURE):
+                continue
+        elif run.status == dg.DagsterRunStatus.NOT_STARTED:
             continue
         if run.status == dg.DagsterRunStatus.FAILURE and not _failed_by_interrupt(instance, run.run_id):
             continue
@@ -309,8 +315,8 @@ def recovering(base: dg.ExecutorDefinition) -> dg.ExecutorDefinition:
 
         recovery = recover_dead_runs(init_context.instance, Settings())
         if recovery:
-            # Dagster's logger: the console of the command shows it, as the run's own log would.
-            dg.get_dagster_logger().info(recovery.line())
+            # The run's console (no run log exists yet); the recovered runs' own logs say who marked them.
+            print(recovery.line(), file=sys.stderr, flush=True)
         return create_base(init_context)
 
     return dg.ExecutorDefinition(

@@ -63,6 +63,20 @@ class SalesSettingsResource(dg.ConfigurableResource):
         return Settings(**overrides)
 
 
+def run_executor(settings: Settings) -> dg.ExecutorDefinition:
+    """The executor of jobs that do not choose their own, by `settings.cluster.executor`: Dagster's
+    multiprocess-or-in-process executor locally; `dagster-celery`'s, on the configured broker, in the
+    cluster profile (every step a task any worker may take)."""
+    if settings.cluster.executor == "celery":
+        from dagster_celery import celery_executor
+
+        return celery_executor.configured(
+            {"broker": settings.cluster.celery_broker, "backend": settings.cluster.celery_backend},
+            name="celery",
+        )
+    return dg.multi_or_in_process_executor
+
+
 def build_resources(
     data_dir: str | Path | None = None,
     raw_csv: str | Path | None = None,

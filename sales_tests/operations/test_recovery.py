@@ -173,6 +173,25 @@ def test_cancel_after_ctrl_c_marks_the_processes_runs_canceled(instance):
     assert instance.get_run_by_id(other.run_id).status == dg.DagsterRunStatus.STARTED
 
 
+def test_cancel_after_ctrl_c_covers_a_run_of_the_commands_child_that_dagster_failed_as_interrupted(instance):
+    """The quickstart runs `dagster job execute` as its child: the run reports the child's pid, and
+    Dagster ends an interrupted run failed ("interrupted"); the command's cancel marks it canceled."""
+    command_pid = dead_pid()
+    before = started_run(instance, dead_pid(), claim_slot=False)
+    instance.report_run_failed(before, message="Execution was interrupted unexpectedly.")
+    since = time.time()
+    time.sleep(0.01)
+    interrupted = started_run(instance, dead_pid(), claim_slot=False)
+    instance.report_run_failed(interrupted, message="Execution was interrupted unexpectedly.")
+    crashed = started_run(instance, dead_pid(), claim_slot=False)
+    instance.report_run_failed(crashed, message="Step duckdb_table failed.")
+
+    assert cancel_interrupted_runs(instance, command_pid, since=since) == [interrupted.run_id]
+    assert instance.get_run_by_id(interrupted.run_id).status == dg.DagsterRunStatus.CANCELED
+    assert instance.get_run_by_id(crashed.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id(before.run_id).status == dg.DagsterRunStatus.FAILURE
+
+
 def test_recovery_line_says_what_was_done():
     line = Recovery(failed=["3f2a9c1b-x"], mlflow_runs_ended=2).line()
     assert line == (
