@@ -1,7 +1,9 @@
 """The cluster profile end to end: `refresh_all` through the celery queue (Redis broker, two real workers
-started with deploy/celery/worker.sh, the Dagster instance and MLflow on PostgreSQL) against the same
-graph run locally (sqlite instance, multiprocess executor) on the same generated export with two cheap
-models: the same row counts, SALES totals and champion, and every step executed by a worker.
+started with deploy/celery/worker.sh, the Dagster instance and MLflow on PostgreSQL), then two segments
+as a `dagster job backfill` through the daemon's queue, against the same graph and segments run locally
+(sqlite instance, one process) on the same generated export with two cheap models: the same row counts,
+SALES totals, champion and its scores, and segment reports; every step executed by a worker, and the
+segments' runs spread over both workers.
 
 The workers share this machine's disk: the storage layer that would let them run on separate disks is not
 built (docs/DEPLOY.md, "Cluster profile"), so this proves the engine, not the storage."""
@@ -11,12 +13,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pytest
 
@@ -27,6 +30,8 @@ from sales_tests.conftest import REPO_ROOT
 
 BIN = Path(sys.executable).parent
 ROWS = 2000
+# The total (which also writes the hierarchy) and one product line of the generated export.
+SEGMENTS = ["ALL", "Classic Cars"]
 CHEAP = {
     "SALES_ML__MODELS": json.dumps(["linear_regression", "random_forest_200"]),
     "SALES_ML__CV_FOLDS": "2",
@@ -76,27 +81,75 @@ def _outcome(data_dir: Path, model_name: str) -> dict:
     }
 
 
-def _steps_by_worker(env: dict[str, str]) -> dict[str, str]:
-    """{step key: celery worker} of the instance's one refresh_all run, from the executor's engine events."""
+def _steps_by_worker(env: dict[str, str], job: str) -> list[dict]:
+    """[{status, partition, steps: {step key: celery worker}}] of the instance's runs of `job`, from the
+    celery executor's engine events."""
     script = (
-        "import json, dagster as dg\n"
+        "import json, sys, dagster as dg\n"
+        "runs = []\n"
         "with dg.DagsterInstance.get() as instance:\n"
-        "    run = instance.get_run_records(dg.RunsFilter(job_name='refresh_all'))[0].dagster_run\n"
-        "    steps = {}\n"
-        "    for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):\n"
-        "        data = record.dagster_event.event_specific_data\n"
-        "        worker = getattr(data, 'metadata', {}).get('Celery worker')\n"
-        "        if worker is not None and record.step_key:\n"
-        "            steps[record.step_key] = worker.value\n"
-        "    print(json.dumps({'status': run.status.value, 'steps': steps}))\n"
+        "    for record in instance.get_run_records(dg.RunsFilter(job_name=sys.argv[1])):\n"
+        "        run, steps = record.dagster_run, {}\n"
+        "        for event in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):\n"
+        "            worker = getattr(event.dagster_event.event_specific_data, 'metadata', {}).get('Celery worker')\n"
+        "            if worker is not None and event.step_key:\n"
+        "                steps[event.step_key] = worker.value\n"
+        "        runs.append({'status': run.status.value, 'partition': run.tags.get('dagster/partition'),\n"
+        "                     'steps': steps})\n"
+        "print(json.dumps(runs))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script, job],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    answer = json.loads(done.stdout.strip().splitlines()[-1])
-    assert answer["status"] == dg.DagsterRunStatus.SUCCESS.value
-    return answer["steps"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _segment_reports(data_dir: Path, segments: list[str]) -> dict[str, dict]:
+    """The risk report of each segment without its timing (`seconds`), keyed by segment."""
+    folder = Settings(data_dir=data_dir).timeseries_dir
+    reports = {}
+    for segment in segments:
+        report = json.loads((folder / f"sales_ts_risk_{segment.replace(' ', '_')}_ALL.json").read_text())
+        report.pop("seconds")
+        reports[segment] = report
+    return reports
+
+
+def _backfill_through_the_queue(env: dict[str, str], segments: list[str], log: Path) -> list[dict]:
+    """`dagster job backfill` of `segments` with the daemon running: one queued run per segment."""
+    daemon = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-m", "sales_assets.definitions"],
+        env=env, cwd=REPO_ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        done = subprocess.run(
+            [str(BIN / "dagster"), "job", "backfill", "-j", "ts_risk_reports_job", "--partitions",
+             ",".join(segments), "--noprompt", "-m", "sales_assets.definitions"],
+            env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+        deadline = time.monotonic() + 600
+        while True:
+            runs = _steps_by_worker(env, "ts_risk_reports_job")
+            ended = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+            if len(ended) == len(segments):
+                return runs
+            assert daemon.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"backfill runs not ended: {runs}\n{log.read_text()[-3000:]}"
+            time.sleep(2)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait(timeout=30)
 
 
 @pytest.mark.slow
@@ -145,14 +198,37 @@ def test_refresh_all_through_the_celery_queue_matches_a_local_run(postgres_env, 
     in_process.write_text("execution:\n  config:\n    in_process: {}\n")
     _refresh(local, tmp_path / "local_run.log", "-c", str(in_process))
 
+    # The segments: a backfill through the daemon's queue, one run per segment, spread over the workers;
+    # locally the backfill command, all segments in one run in one process.
+    backfill_runs = _backfill_through_the_queue(cluster, SEGMENTS, tmp_path / "daemon.log")
+    done = subprocess.run(
+        [sys.executable, "-m", "sales_assets.timeseries.backfill",
+         *[argument for segment in SEGMENTS for argument in ("--segment", segment)]],
+        env=local, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+
     model = base["SALES_ML__REGISTERED_MODEL_NAME"]
     cluster_outcome = _outcome(tmp_path / "cluster_data", model)
     local_outcome = _outcome(tmp_path / "local_data", model)
     assert cluster_outcome == local_outcome
     assert local_outcome["rows"] > 0.9 * ROWS
-    steps = _steps_by_worker(cluster)
+    [refresh] = _steps_by_worker(cluster, "refresh_all")
+    assert refresh["status"] == "SUCCESS"
+    steps = refresh["steps"]
     # Every step of the run was a celery task, taken by one of the two workers.
     assert "clean_parquet" in steps and "trained_models" in steps and "onnx_model" in steps, steps
-    assert set(steps.values()) <= {f"w1@{os.uname().nodename}", f"w2@{os.uname().nodename}"}, steps
+    node = os.uname().nodename
+    assert set(steps.values()) <= {f"w1@{node}", f"w2@{node}"}, steps
     # Independent steps ran at once, on both workers (each takes one task at a time).
     assert len(set(steps.values())) == 2, steps
+
+    assert _segment_reports(tmp_path / "cluster_data", SEGMENTS) == _segment_reports(
+        tmp_path / "local_data", SEGMENTS
+    )
+    assert sorted(r["partition"] for r in backfill_runs) == sorted(SEGMENTS)
+    assert all(r["status"] == "SUCCESS" for r in backfill_runs), backfill_runs
+    # One run per segment, at once: each run's one step on its own worker.
+    assert {r["steps"]["ts_risk_reports"] for r in backfill_runs} == {f"w1@{node}", f"w2@{node}"}, (
+        backfill_runs
+    )
