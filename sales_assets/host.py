@@ -87,12 +87,15 @@ class Owner:
     def on_this_host(self) -> bool:
         return self.host == host_id()
 
-    def provably_dead(self, not_after: float) -> bool:
-        """True only when this host can prove the process gone: it ran on this host in an earlier boot, or
-        in this boot and no process started by `not_after` (epoch seconds) has its pid. A process of
-        another host is never judged here (False)."""
+    def provably_dead(self, not_after: float, earlier_boots: bool = False) -> bool:
+        """True only when this host can prove the process gone: it ran on this host in this boot and no
+        process started by `not_after` (epoch seconds) has its pid now; with `earlier_boots`, also when
+        it ran on this host in an earlier boot (a reboot ended it). A process of another host, or of
+        another boot without `earlier_boots`, is never judged here (False): two machines whose host ids
+        collide (same machine id, host name and PID-namespace inode, as clones of one container image
+        can have) differ only in their boot ids."""
         if not self.on_this_host():
             return False
         if self.boot != boot_id():
-            return True
+            return earlier_boots
         return not pid_alive(self.pid, not_after)

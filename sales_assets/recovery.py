@@ -15,11 +15,11 @@ Where it runs:
 Only what names this host is judged (`sales_assets.host`). A run is judged when it carries `OWNER_TAG`: the
 host id, boot id and pid of the process that executes it, written by its first step when that step runs in
 the run's process or is its child (the in-process and multiprocess executors, whose process Dagster reports
-in the run's first engine event). It is dead when that process ran in an earlier boot of this host, or no
-process started by then has its pid now. A run of another host, or one executed by a remote engine (celery,
+in the run's first engine event). It is dead when that process ran in an earlier boot of this host (a
+reboot ended it), or no process started by then has its pid now. A run of another host, or one executed by a remote engine (celery,
 Kubernetes), carries no tag of this host and is left to Dagster's run monitoring. A temp name is swept when
-its owner is provably dead in the same sense; names without an owner only when older than every run not
-provably dead.
+its owner ran in this boot of this host and is dead (never across boots: a name of another boot may be
+another machine's); names without an owner only when older than every run not provably dead.
 
 Ctrl-C in a plain `dagster` command ends the run as Dagster decides (failed, "interrupted"); the project's
 commands then mark it canceled (`cancel_interrupted_runs`, through `sales-admin cancel-interrupted`).
@@ -146,7 +146,9 @@ def dead_runs(instance: dg.DagsterInstance, now: float | None = None) -> list[dg
         owner = run_owner(run)
         if owner is not None:
             process = run_process(instance, run.run_id)
-            if owner.provably_dead(not_after=process[1] if process else begun):
+            # A run of an earlier boot counts as dead, as it did before host ids: else a reboot in the
+            # middle of a run would hold its pool slots for good.
+            if owner.provably_dead(not_after=process[1] if process else begun, earlier_boots=True):
                 dead.append(run)
         elif (
             run.status == dg.DagsterRunStatus.STARTING
@@ -402,7 +404,8 @@ def sweep_debris(root: Path, legacy_before: float | None = None) -> Swept:
     file it cannot remove (a read-only folder), but lists it in `Swept.left`.
 
     Owned names (`sales_assets.io.temp_prefix`: host id, boot id, pid) are removed only when their owner
-    ran on this host and is dead (`Owner.provably_dead`, judged against the name's last modification).
+    ran on this host in this boot and is dead (`Owner.provably_dead`, judged against the name's last
+    modification); a name of another host or boot is never touched.
     Names without an owner (earlier releases' temps, the model bundle's `.<version>.partial` folder) are
     removed only when last modified before `legacy_before` (epoch seconds; the caller passes the start of
     the oldest run not provably dead), never when it is None. Never follows symlinks.

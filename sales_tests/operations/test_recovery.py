@@ -349,20 +349,24 @@ def test_sweep_removes_what_dead_writers_of_this_host_left_and_keeps_live_ones(t
     assert live_stage.is_dir() and keep.is_file()
 
 
-def test_sweep_never_touches_a_temp_named_for_another_host_or_a_live_process(tmp_path):
+def test_sweep_never_touches_a_temp_named_for_another_host_or_boot(tmp_path):
+    """Even a dead pid, and even with every unowned leftover judged old: only this host and boot."""
     models = tmp_path / "models"
     models.mkdir()
+    other_boot = "f" * 8 if host.boot_id() != "f" * 8 else "e" * 8
     other_host = _owned_by(Owner(OTHER_HOST, host.boot_id(), dead_pid()), models / "training", "tmp")
     other_host.mkdir()
-    earlier_boot = "f" * 8 if host.boot_id() != "f" * 8 else "e" * 8
-    this_host_earlier_boot = _owned_by(
-        Owner(host.host_id(), earlier_boot, os.getpid()), models / "training", "tmp"
+    same_host_other_boot = _owned_by(
+        Owner(host.host_id(), other_boot, dead_pid()), models / "training", "build"
     )
-    this_host_earlier_boot.mkdir()
-    # Even with every unowned leftover judged old, another host's owned name stays.
+    same_host_other_boot.mkdir()
+    this_boot_dead = _owned_by(Owner.this_process(dead_pid()), models / "training", "staging")
+    this_boot_dead.mkdir()
+
     swept = sweep_debris(tmp_path, legacy_before=time.time() + 3600)
-    assert swept.removed == [this_host_earlier_boot]
-    assert other_host.is_dir()
+
+    assert swept.removed == [this_boot_dead]
+    assert other_host.is_dir() and same_host_other_boot.is_dir()
 
 
 SECOND_HOST_SCRIPT = """
