@@ -18,7 +18,7 @@ from sales_assets.automation import COST_TAG, HEAVY_ASSETS
 from sales_assets.ingest import defs as ingest
 from sales_assets.ml import defs as ml
 from sales_assets.recovery import recovering
-from sales_assets.resources import build_resources
+from sales_assets.resources import build_resources, run_executor
 from sales_assets.settings import Settings
 from sales_assets.timeseries import defs as timeseries
 from sales_assets.warehouse import defs as warehouse
@@ -103,9 +103,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             sensors=automation.sensors,
             resources=build_resources(),
             # Every run starts by recovering runs whose process died (pool slots, status, MLflow runs).
-            # Multiprocess by default (`{"execution": {"config": {"in_process": {}}}}` picks one process);
-            # the jobs of `sales_assets.automation` choose per job.
-            executor=recovering(dg.multi_or_in_process_executor),
+            # Locally multiprocess by default (`{"execution": {"config": {"in_process": {}}}}` picks one
+            # process), celery in the cluster profile; the jobs of `sales_assets.automation` choose per job.
+            executor=recovering(run_executor(settings)),
         ),
     )
     return with_catalogue_attributes(merged, settings)

@@ -2,8 +2,9 @@
 (`sales_serving.contract.publish`, the one primitive), so a run that fails part-way leaves the last good
 output untouched; plus database and layer staging built on it, and the sweep of what dead writers left.
 
-Every temp name carries the writer's process id (`.<name>.<kind>-<pid>-<random>`), so `sweep_debris` can
-tell what a dead process left from what a live one is still writing. Files are created with the mode the
+Every temp name carries its writer as host id, boot id and pid (`.<name>.<kind>-<owner>-<random>`, see
+`sales_serving.contract.owner`), so recovery's sweep can tell what a dead process of this host left from what a live
+one, here or on another host, is still writing. Files are created with the mode the
 umask allows (group-readable under the usual 022/002), not mkstemp's 0600, so a dashboard or API running as
 another user of the group can read them.
 """
@@ -26,6 +27,7 @@ from typing import Any
 import polars as pl
 
 from sales_serving.contract.csv_out import write_frame_csv
+from sales_serving.contract.owner import OWNER_PATTERN
 from sales_serving.contract.publish import (
     ASIDE_KINDS,
     aside_name,
@@ -40,24 +42,23 @@ from sales_serving.contract.publish import (
 # replaced, so a reader that listed a layer's files just before two quick publishes can still open them.
 VERSION_GRACE_SECONDS = 30.0
 
-_TEMP_KINDS = ASIDE_KINDS
-# `.<name>.<kind>-<pid>-<random>[.<suffix>...]`: what `owned_temp_name` and `atomic_path` create.
-_OWNED_TEMP = re.compile(
-    r"^\.(?P<name>.+)\.(?P<kind>" + "|".join(_TEMP_KINDS) + r")-(?P<pid>\d+)-[A-Za-z0-9_]+(\..*)?$"
+_KINDS = "|".join(ASIDE_KINDS)
+# `.<name>.<kind>-<owner>-<random>[.<suffix>...]`: what `owned_temp_name` and `atomic_path` create.
+OWNED_TEMP = re.compile(
+    rf"^\.(?P<name>.+)\.(?P<kind>{_KINDS})-(?P<owner>{OWNER_PATTERN})-[A-Za-z0-9_]+(\..*)?$"
 )
 # `.<name>.v<ns>`: a published version of a directory, newest last when sorted by name.
-_VERSION = re.compile(r"^\.(?P<name>.+)\.v(?P<ns>\d{20})$")
-# Names the previous release left without an owner pid: staging/retired folders and mkstemp temps.
-_LEGACY_TEMP = re.compile(
-    r"^(\..+\.(staging|retired)-[0-9a-f]{8}|\..+\.[A-Za-z0-9_]{8}\.tmp|tmp[A-Za-z0-9_]{8})$"
+VERSION_NAME = re.compile(r"^\.(?P<name>.+)\.v(?P<ns>\d{20})$")
+# Temp names without a host and boot: earlier releases' (a bare pid, staging/retired folders, mkstemp
+# temps) and the model bundle's `.<version>.partial` folder.
+LEGACY_TEMP = re.compile(
+    rf"^(\..+\.({_KINDS})-\d+-[A-Za-z0-9_]+(\..*)?|\..+\.(staging|retired)-[0-9a-f]{{8}}"
+    r"|\..+\.[A-Za-z0-9_]{8}\.tmp|tmp[A-Za-z0-9_]{8}|\..+\.partial)$"
 )
-
-# Folders directly under the data root that the sweep leaves alone.
-SKIP_DIRS = ("mlflow",)
 
 
 def owned_temp_name(target: Path, kind: str) -> Path:
-    """A temp path beside `target` that names this process as its owner (see `sweep_debris`)."""
+    """A temp path beside `target` that names this process (host, boot, pid) as its owner."""
     return aside_name(target, kind)
 
 
@@ -103,7 +104,7 @@ def write_table_pair(frame: pl.DataFrame, directory: Path, stem: str) -> dict[st
 
 @contextlib.contextmanager
 def scratch_directory(target: Path, kind: str = "tmp") -> Iterator[Path]:
-    """Yield an empty folder beside `target` named as this process's temp of `kind` (`sweep_debris`
+    """Yield an empty folder beside `target` named as this process's temp of `kind` (recovery's sweep
     removes it if the process dies), removed with its contents when the block ends, whether or not it
     raised (unless the block moved it away)."""
     target = Path(target)
@@ -171,7 +172,7 @@ def published_versions(target: Path) -> list[Path]:
     return sorted(
         p
         for p in target.parent.iterdir()
-        if (m := _VERSION.match(p.name)) and m["name"] == target.name and not p.is_symlink()
+        if (m := VERSION_NAME.match(p.name)) and m["name"] == target.name and not p.is_symlink()
     )
 
 
@@ -223,60 +224,6 @@ def _remove_old_versions(target: Path) -> None:
     now = time.time_ns()
     # versions[-1] is the one just replaced; older ones go once their successor is older than the grace.
     for version, successor in zip(versions[:-1], versions[1:], strict=True):
-        replaced_ns = int(_VERSION.match(successor.name)["ns"])
+        replaced_ns = int(VERSION_NAME.match(successor.name)["ns"])
         if now - replaced_ns > VERSION_GRACE_SECONDS * 1e9:
             shutil.rmtree(version, ignore_errors=True)
-
-
-def _pid_is_alive(pid: int, not_after: float) -> bool:
-    """Whether process `pid` exists and started no later than `not_after` (epoch seconds), so a pid the
-    kernel reused for a newer process does not count as the owner of older files."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time() <= not_after + 1.0
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-        return False
-    except psutil.AccessDenied:
-        return True
-
-
-def sweep_debris(root: Path, legacy_before: float | None = None) -> list[Path]:
-    """Remove the temp files and staging folders under `root` whose owning process is gone; returns them.
-
-    Owned names (`owned_temp_name`, `atomic_path`) are removed when their pid is dead (or was reused
-    after the file was made). Unowned temp names of the previous release (`.x.staging-<hex>`,
-    `.x.retired-<hex>`, mkstemp's `.x.<random>.tmp`, `tempfile`'s `tmp<random>` folders) are removed
-    only when last modified before `legacy_before` (epoch seconds; the caller passes the start of the
-    oldest live run), never when it is None. Never follows symlinks.
-    """
-    removed: list[Path] = []
-    root = Path(root)
-    if not root.is_dir():
-        return removed
-    for dirpath, dirnames, filenames in os.walk(root):
-        # Published versions hold no temp files, and MLflow manages its own store: not walked (the sweep
-        # runs at every step start and sensor tick, so it stays a scan of a few folders).
-        dirnames[:] = [
-            d for d in dirnames if not _VERSION.match(d) and not (dirpath == str(root) and d in SKIP_DIRS)
-        ]
-        for name in [*dirnames, *filenames]:
-            path = Path(dirpath) / name
-            try:
-                mtime = path.lstat().st_mtime
-            except FileNotFoundError:
-                continue
-            owned = _OWNED_TEMP.match(name)
-            if owned:
-                dead = not _pid_is_alive(int(owned["pid"]), not_after=mtime)
-            else:
-                dead = bool(_LEGACY_TEMP.match(name)) and legacy_before is not None and mtime < legacy_before
-            if not dead:
-                continue
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-                dirnames.remove(name)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed

@@ -36,21 +36,45 @@ class SalesSettingsResource(dg.ConfigurableResource):
 
         quiet_logs.install()
         run_id = context.dagster_run.run_id if context.dagster_run is not None else None
-        removed = prepare_step(context.instance, run_id, self.get().root)
-        if removed:
+        swept = prepare_step(context.instance, run_id, self.get().root)
+        if swept.removed:
             context.log.info(
-                f"removed {len(removed)} temp file(s)/folder(s) that dead runs left: {removed[:5]}"
+                f"removed {len(swept.removed)} temp file(s)/folder(s) that dead runs left: {swept.removed[:5]}"
+            )
+        if swept.left:
+            context.log.warning(
+                f"{len(swept.left)} temp file(s)/folder(s) that dead runs left could not be removed: "
+                f"{swept.left[:5]}"
             )
 
     def get(self) -> Settings:
-        overrides: dict[str, Path] = {}
-        if self.data_dir:
-            overrides["data_dir"] = Path(self.data_dir)
-        if self.raw_csv:
-            overrides["raw_csv"] = Path(self.raw_csv)
-        if self.raw_dir:
-            overrides["raw_dir"] = Path(self.raw_dir)
+        """The settings object with the fields set here; raises pydantic's ValidationError for a location
+        that is not a local path (`sales_assets.settings.local_location`). The texts go to the settings
+        object as given: a `Path` would turn `s3://bucket` into the local `s3:/bucket` first."""
+        overrides = {
+            name: value
+            for name, value in (
+                ("data_dir", self.data_dir),
+                ("raw_csv", self.raw_csv),
+                ("raw_dir", self.raw_dir),
+            )
+            if value
+        }
         return Settings(**overrides)
+
+
+def run_executor(settings: Settings) -> dg.ExecutorDefinition:
+    """The executor of jobs that do not choose their own, by `settings.cluster.executor`: Dagster's
+    multiprocess-or-in-process executor locally; `dagster-celery`'s, on the configured broker, in the
+    cluster profile (every step a task any worker may take)."""
+    if settings.cluster.executor == "celery":
+        from dagster_celery import celery_executor
+
+        return celery_executor.configured(
+            {"broker": settings.cluster.celery_broker, "backend": settings.cluster.celery_backend},
+            name="celery",
+        )
+    return dg.multi_or_in_process_executor
 
 
 def build_resources(

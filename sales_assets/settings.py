@@ -9,11 +9,14 @@ Top-level fields read `SALES_<FIELD>` (for example `SALES_DATA_DIR`,
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -52,6 +55,38 @@ SOURCE_COLUMNS: tuple[str, ...] = (
     "CONTACTFIRSTNAME",
     "DEALSIZE",
 )
+
+
+# Schemes of the object stores a location may name once a storage layer is wired (docs/DEPLOY.md); until
+# then every location is a local folder, and naming one of these is a settings error.
+OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
+# Tracking URIs that name an MLflow tracking server rather than a store opened in-process.
+MLFLOW_SERVER_SCHEMES = ("http", "https", "databricks")
+# `scheme:/...`: a URI, or one a `Path` already mangled (`s3://b` becomes `s3:/b`). Two letters at least,
+# so a Windows drive (`C:/data`) stays a path.
+_URI_LIKE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):/")
+
+
+def local_location(value: object, setting: str) -> object:
+    """`value` of the location setting `setting` (e.g. `SALES_DATA_DIR`) as a local path: a path is kept,
+    a `file://` URI becomes its path. Raises ValueError naming the setting and the value for an
+    object-store URI (no storage layer is wired in this release) and for any other scheme, rather than
+    reading `s3://bucket/prod` as the local folder `./s3:/bucket/prod`."""
+    text = str(value) if isinstance(value, str | Path) else None
+    match = _URI_LIKE.match(text or "")
+    if match is None:
+        return value
+    scheme = match["scheme"].lower()
+    if scheme == "file":
+        return Path(url2pathname(urlparse(text).path))
+    if scheme in OBJECT_STORE_SCHEMES:
+        raise ValueError(
+            f"{setting}={text!r} names an object store ({scheme}://); this release reads and writes local "
+            f"folders only (docs/DEPLOY.md, 'Past one machine'). Set {setting} to a local folder path."
+        )
+    raise ValueError(
+        f"{setting}={text!r}: unknown location scheme {scheme!r}; give a local folder path (or file://)."
+    )
 
 
 class IngestSettings(BaseModel):
@@ -284,6 +319,18 @@ class AutomationSettings(BaseModel):
     sensor_interval_seconds: int = 60
 
 
+class ClusterSettings(BaseModel):
+    """The engine that executes a run's steps (docs/DEPLOY.md, "Cluster profile")."""
+
+    # "local": one process per step on the run's machine (or all in one, by job); "celery": every step is
+    # a task on the celery queue (`dagster-celery`), run by whichever worker takes it (deploy/celery/).
+    executor: Literal["local", "celery"] = "local"
+    # The broker and result backend the runs and the workers share (`SALES_CLUSTER__CELERY_BROKER`; the
+    # worker config deploy/celery/celery.yaml reads the same variables).
+    celery_broker: str = "redis://127.0.0.1:6379/0"
+    celery_backend: str = "redis://127.0.0.1:6379/1"
+
+
 class Settings(BaseSettings):
     """Everything the code location needs to know about files and knobs."""
 
@@ -308,6 +355,12 @@ class Settings(BaseSettings):
     ml: MLSettings = Field(default_factory=MLSettings)
     timeseries: TimeseriesSettings = Field(default_factory=TimeseriesSettings)
     automation: AutomationSettings = Field(default_factory=AutomationSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+
+    @field_validator("data_dir", "raw_csv", "raw_dir", mode="before")
+    @classmethod
+    def _local_locations(cls, value: object, info: ValidationInfo) -> object:
+        return local_location(value, f"SALES_{info.field_name.upper()}")
 
     @classmethod
     def settings_customise_sources(
@@ -414,5 +467,17 @@ class Settings(BaseSettings):
         return self.ml.mlflow_tracking_uri or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
 
     @property
-    def mlflow_artifact_location(self) -> str:
+    def mlflow_tracking_is_server(self) -> bool:
+        """Whether the tracking URI names a tracking server (http, https, databricks) rather than a store
+        this process opens itself (sqlite, postgresql, a folder)."""
+        uri = self.mlflow_tracking_uri
+        return (urlparse(uri).scheme or uri).lower() in MLFLOW_SERVER_SCHEMES
+
+    @property
+    def mlflow_artifact_location(self) -> str | None:
+        """Where a new experiment keeps its artifacts: the data folder's `mlflow/artifacts` for a store
+        opened directly; None (the server's own default) for a tracking server, whose proxied artifact
+        store (`mlflow server --artifacts-destination s3://...`) every host then reads alike."""
+        if self.mlflow_tracking_is_server:
+            return None
         return (self.mlflow_dir / "artifacts").as_uri()

@@ -1,5 +1,5 @@
 """Atomic outputs: a failure while writing leaves the previous file or directory as it was, readers never
-meet a gap or the writer's lock, output modes follow the umask, and a dead writer's debris is swept."""
+meet a gap or the writer's lock, output modes follow the umask, and every temp name names its writer."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ import pytest
 from sales_assets.io import (
     atomic_path,
     current_umask,
-    owned_temp_name,
     published_versions,
     scratch_directory,
     staged_database,
     staged_directory,
-    sweep_debris,
     write_json_atomic,
 )
+from sales_serving.contract.owner import Owner
+from sales_serving.contract.publish import aside_prefix
 
 SWAPS = 300
 
@@ -183,51 +183,17 @@ def test_a_failed_rebuild_leaves_the_old_database_and_no_debris(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["sales.duckdb"]
 
 
-def _dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
-def test_sweep_removes_what_dead_writers_left_and_keeps_live_ones(tmp_path):
-    processed = tmp_path / "processed"
-    processed.mkdir()
-    dead = _dead_pid()
-    dead_stage = processed / f".sales_parquet.staging-{dead}-0123456789"
-    dead_stage.mkdir()
-    (dead_stage / "part.parquet").write_bytes(b"x" * 10)
-    dead_tmp = processed / f".rejects.parquet.tmp-{dead}-abcd_123.tmp"
-    dead_tmp.write_bytes(b"x")
-    dead_build = tmp_path / f".sales.duckdb.build-{dead}-0123456789.wal"
-    dead_build.write_bytes(b"x")
-    live_stage = owned_temp_name(processed / "sales_parquet", "staging")
-    live_stage.mkdir()
-    legacy = processed / "tmpab12cd34"
-    legacy.mkdir()
-    keep = processed / "sales_iqr_filtered.parquet"
-    keep.write_bytes(b"x")
-
-    assert sorted(sweep_debris(tmp_path)) == sorted([dead_stage, dead_tmp, dead_build])
-    assert live_stage.is_dir() and legacy.is_dir() and keep.is_file()
-    # Unowned leftovers go only when older than the oldest live run.
-    assert sweep_debris(tmp_path, legacy_before=legacy.stat().st_mtime - 10) == []
-    assert sweep_debris(tmp_path, legacy_before=time.time() + 1) == [legacy]
-    assert live_stage.is_dir() and keep.is_file()
-
-
-def test_scratch_directory_goes_at_the_end_and_is_debris_of_its_process(tmp_path):
+def test_scratch_directory_goes_at_the_end_and_names_its_process(tmp_path):
+    """(What recovery sweeps of a dead owner: sales_tests/operations/test_recovery.py.)"""
     target = tmp_path / "models" / "training"
     with scratch_directory(target) as folder:
         (folder / "random_forest_200.joblib").write_bytes(b"x" * 10)
-        assert folder.parent == target.parent and folder.name.startswith(f".training.tmp-{os.getpid()}-")
-        assert sweep_debris(tmp_path) == []  # its process is alive
+        assert folder.parent == target.parent and folder.name.startswith(aside_prefix(target, "tmp"))
+        assert f"-{Owner.this_process()}-" in folder.name
     assert not folder.exists()
     with pytest.raises(RuntimeError), scratch_directory(target) as folder:
         raise RuntimeError("training failed")
     assert not folder.exists()
-    dead = tmp_path / "models" / f".training.tmp-{_dead_pid()}-0123456789"
-    dead.mkdir()
-    assert sweep_debris(tmp_path) == [dead]
 
 
 def test_umask_reading_does_not_change_it():

@@ -79,10 +79,12 @@ def decide_promotion(
 
 def configure_mlflow(settings: Settings) -> str:
     """Point MLflow at the settings' store and make sure the experiment exists, tagged to open in the
-    model-training view; returns its id."""
+    model-training view; returns its id. A new experiment's artifact location is the settings' (none for
+    a tracking server: the server's proxied artifact store, so no host writes a `file://` path of its own)."""
     import mlflow
 
-    Path(settings.mlflow_dir).mkdir(parents=True, exist_ok=True)
+    if not settings.mlflow_tracking_is_server:
+        Path(settings.mlflow_dir).mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     experiment = mlflow.get_experiment_by_name(settings.ml.mlflow_experiment)

@@ -1,9 +1,10 @@
 """Publication, the one primitive every writer of a published file, folder or pointer uses: write aside,
 then rename into place, so a reader sees the old thing or the new one, never a part of either.
 
-The aside name is `.<name>.<kind>-<pid>-<random>`, naming the writing process, so a sweep
-(`sales_assets.io.sweep_debris`) can tell what a dead writer left from what a live one is still writing.
-Standard library only: serving and training both import it.
+The aside name is `.<name>.<kind>-<owner>-<random>`, naming the writing process by host id, boot id and pid
+(`sales_serving.contract.owner`), so recovery's sweep (`sales_assets.recovery.sweep_debris`) can tell what a
+dead writer of this host left from what a live one, here or on another host, is still writing. Serving and
+training both import it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from sales_serving.contract.owner import Owner
 
 # The kinds of aside names; `sales_assets.io` recognises exactly these.
 ASIDE_KINDS = ("tmp", "staging", "link", "build")
@@ -31,12 +34,18 @@ def current_umask() -> int:
     return mask
 
 
-def aside_name(target: Path, kind: str) -> Path:
-    """A path beside `target` that names this process as its writer: `.<name>.<kind>-<pid>-<random>`."""
+def aside_prefix(target: Path, kind: str) -> str:
+    """`.<name>.<kind>-<owner>-`: the start of every aside name beside `target`, naming this process's host,
+    boot and pid as its writer."""
     if kind not in ASIDE_KINDS:
         raise ValueError(f"kind must be one of {ASIDE_KINDS}, got {kind!r}")
+    return f".{Path(target).name}.{kind}-{Owner.this_process()}-"
+
+
+def aside_name(target: Path, kind: str) -> Path:
+    """A path beside `target` that names this process as its writer: `.<name>.<kind>-<owner>-<random>`."""
     target = Path(target)
-    return target.parent / f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+    return target.parent / f"{aside_prefix(target, kind)}{uuid.uuid4().hex[:10]}"
 
 
 def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
