@@ -6,7 +6,8 @@ sales-admin prune            keep the newest `keep_bundles` model bundles (plus 
                              of export keys neither registered nor the current key of a file in
                              SALES_RAW_DIR (superseded exports)
 sales-admin recover          mark runs whose process is gone failed, free their pool slots, sweep
-                             their temp files (every run and command does this on its own too)
+                             their temp files (every run and command does this on its own too), and
+                             move CURRENT and the champion alias back to the last publication record
 sales-admin remember         write the data folder / raw CSV given to the project's settings file
 sales-admin cancel-interrupted --pid N
                              mark the runs process N executed, interrupted by Ctrl-C, canceled
@@ -331,6 +332,19 @@ def _utc(epoch: float):
     return datetime.fromtimestamp(epoch, tz=UTC)
 
 
+def repair_publication(settings: Settings) -> list[str]:
+    """`sales-admin recover`'s second half: CURRENT and the champion alias moved back to the last committed
+    publication record where a killed training left them apart (`sales_assets.ml.publication.repair`).
+    What cannot be checked (an unreachable MLflow store, a read-only models folder) is one line, not a
+    traceback, and does not fail the command."""
+    from sales_assets.ml.publication import repair
+
+    try:
+        return repair(settings)
+    except Exception as error:  # noqa: BLE001 - recovery reports what it could not do and goes on
+        return [f"publication: not checked ({type(error).__name__}: {str(error).splitlines()[0][:200]})"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sales-admin", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -362,6 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sales_assets.recovery import recover_on_start
 
         recover_on_start(settings)
+        for line in repair_publication(settings):
+            print(line)
     elif args.command == "remember":
         from sales_assets.ingest.source import InputPathError
 

@@ -311,3 +311,49 @@ def test_two_trainings_started_a_second_apart_never_cross(warehouse_data_dir, tm
     assert state(settings) == (record.sequence, record.champion_version, record.version)
     promoted = [json.loads((b / "metadata.json").read_text())["promotion"]["promoted"] for b in bundles]
     assert promoted.count(True) == 1  # the first champion only: the other was compared with nothing, too
+
+
+def test_sales_admin_recover_repairs_a_publication_left_apart(published: Settings, tmp_path: Path) -> None:
+    """The command an operator runs after a kill: `sales-admin recover` moves CURRENT back to the last
+    committed record and says so (here CURRENT was moved off the record by hand, as a kill between the
+    record and CURRENT leaves it)."""
+    from sales_serving.contract.bundle import point_current
+
+    point_current(published.models_dir, FIRST)
+    record = read_publication(published.models_dir)
+    assert record.version == FIRST
+    # A second, committed publication whose CURRENT never moved: what a kill "before CURRENT" leaves.
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal\nfrom sales_assets.ml import publication\n"
+            "publication.point_current = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
+            "from sales_assets.settings import Settings\n"
+            f"publication.publish(Settings(data_dir={str(published.data_dir)!r}), {SECOND!r}, "
+            "publication.Verdict(True, True, 'beats'), '2', 'run-2')\n",
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    assert read_current(published.models_dir) == FIRST
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    recovered = subprocess.run(
+        [sys.executable, "-m", "sales_assets.admin", "recover"],
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "SALES_DATA_DIR": str(published.data_dir),
+            "DAGSTER_HOME": str(home),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert recovered.returncode == 0, recovered.stderr[-2000:]
+    assert f"CURRENT named {FIRST}" in recovered.stdout and "moved back to it" in recovered.stdout
+    assert state(published) == (2, "2", SECOND)
