@@ -26,16 +26,16 @@ LEADERBOARD_COLUMNS = {
 
 def leaderboard_metadata(board: pl.DataFrame) -> dg.MetadataValue:
     """The CV leaderboard (`evaluation.leaderboard`) narrowed to fit the UI's metadata column: model, RMSE
-    and MAE in whole USD, R² to 3 decimals; the spreads of MAE and R² and fit times stay in MLflow and the
+    and MAE in USD to the cent, R² to 3 decimals (`table_metadata`); the spreads of MAE and R² and fit times stay in MLflow and the
     metrics file."""
     view = board.select(
         "model",
-        pl.col("rmse_mean").round(0).alias("rmse"),
-        pl.col("rmse_std").round(0).alias("rmse_sd"),
-        pl.col("mae_mean").round(0).alias("mae"),
-        pl.col("r2_mean").round(3).alias("r2"),
+        pl.col("rmse_mean").alias("rmse"),
+        pl.col("rmse_std").alias("rmse_sd"),
+        pl.col("mae_mean").alias("mae"),
+        pl.col("r2_mean").alias("r2"),
     )
-    return table_metadata(view, max_rows=view.height, float_digits=3, descriptions=LEADERBOARD_COLUMNS)
+    return table_metadata(view, max_rows=view.height, descriptions=LEADERBOARD_COLUMNS)
 
 
 @dg.asset(
@@ -181,7 +181,7 @@ def trained_models(
                 metadata={
                     "leaky_features": dg.MetadataValue.json(leaky),
                     "threshold": ml.leakage_r2_threshold,
-                    "report": table_metadata(outcome.leakage, float_digits=3),
+                    "report": table_metadata(outcome.leakage),
                 },
                 description="model card says leaky" if leaky else "no input leaks the target",
             )

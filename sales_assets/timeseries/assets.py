@@ -317,16 +317,15 @@ def segment_report(
         **coverage,
         "coverage_points": report.forecast.coverage[0].points,
         "protocol": dg.MetadataValue.md(report.backtest.protocol.description),
-        # USD in whole dollars; each candidate's problems as a wrapping list, not a wide table column.
+        # USD to the cent; each candidate's problems as a wrapping list, not a wide table column.
         "candidates": table_metadata(
             candidate_table(report).select("model", "eligible", *CANDIDATE_VIEW).rename(CANDIDATE_VIEW),
-            float_digits=0,
             descriptions=CANDIDATE_COLUMNS,
         ),
         "candidate_problems": dg.MetadataValue.md(candidate_problems_markdown(report)),
         # The 95% band; the 80% band is in the report file and the plot.
         "forecast": table_metadata(
-            forecast_table(report).select("month", "forecast", "lower_95", "upper_95"), float_digits=0
+            forecast_table(report).select("month", "forecast", "lower_95", "upper_95")
         ),
     }
     versus = dg.AssetCheckResult(
@@ -376,8 +375,7 @@ def reconcile_segments(
         "hierarchy_method": hierarchy.shipped_method,
         "hierarchy_decision": dg.MetadataValue.md(hierarchy.reason),
         "hierarchy_scores": table_metadata(
-            pl.DataFrame([s.model_dump(exclude={"evaluation_by_node"}) for s in hierarchy.scores]),
-            float_digits=0,
+            pl.DataFrame([s.model_dump(exclude={"evaluation_by_node"}) for s in hierarchy.scores])
         ),
         "hierarchy_path": path_metadata(settings, path),
     }

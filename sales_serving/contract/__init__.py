@@ -6,6 +6,7 @@
 - `estimators`: estimators a bundle's pipeline.joblib may hold (imports scikit-learn; import it only where
   a pipeline is fitted or unpickled).
 - `export`: the one reader of sales CSV exports.
+- `formatting`: numbers as a person reads them (money, shares, counts), for every table, page and answer.
 
 This package imports only pydantic and the standard library at module level, so training's code location
 stays cheap to import.
