@@ -18,6 +18,8 @@ SHARE_DECIMALS = 3
 # Percentages (already multiplied by 100) to one decimal; other measures to four significant digits.
 PERCENT_DECIMALS = 1
 MEASURE_DIGITS = 4
+# The same money rule in d3-format, for Vega-Lite charts (tooltips): `$3,516,980.00`.
+MONEY_D3_FORMAT = f"$,.{MONEY_DECIMALS}f"
 
 
 class Quantity(StrEnum):
