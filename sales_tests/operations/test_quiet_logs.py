@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +139,70 @@ def test_the_install_shows_progress_from_pip_output():
         "  [  92 s] installing 45 packages (the longest step: no output until it ends)",
         "  [  93 s] installed 45 packages",
     ]
+
+
+# ---- a quickstart-sized run -------------------------------------------------------------------------
+
+# A warning line: Dagster's and the logging module's `WARNING`, or Python's `SomethingWarning: message`.
+WARNING_LINE = re.compile(r"\bWARNING\b|\b\w*Warning: ")
+# Each warning a quickstart run may print, by a pattern of its line, with why the project leaves it.
+ALLOWED_WARNINGS: dict[str, str] = {}
+# The quickstart's materialisation (scripts/quickstart.py `materialize`) on the generated sample, with the
+# small training of the UI tests and one time-series segment (the backfill's others print the same lines).
+SMALL_RUN = {
+    "SALES_ML__CV_FOLDS": "2",
+    "SALES_ML__CV_REPEATS": "1",
+    "SALES_ML__MODELS": '["linear_regression", "capped_price_residual"]',
+    "SALES_ML__SHAP_ROWS": "60",
+}
+
+
+def _unexplained_warnings(output: str) -> list[str]:
+    return [
+        line
+        for line in output.splitlines()
+        if WARNING_LINE.search(line) and not any(re.search(pattern, line) for pattern in ALLOWED_WARNINGS)
+    ]
+
+
+def test_the_warning_scan_finds_each_kind_of_warning_line():
+    lines = [
+        "2026-12-07 04:01:24 +0000 - dagster - WARNING - sales_assets - something",
+        "/x/y.py:3: FutureWarning: something",
+        "WARNING: something",
+        "2026-12-07 04:01:24 +0000 - dagster - INFO - no warning here",
+    ]
+    assert _unexplained_warnings("\n".join(lines)) == lines[:3]
+
+
+@pytest.mark.slow
+def test_a_quickstart_sized_run_prints_no_warning_the_project_could_avoid(tmp_path, monkeypatch):
+    home, data = tmp_path / "dagster_home", tmp_path / "data"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    for name, value in {"DAGSTER_HOME": str(home), "SALES_DATA_DIR": str(data), **SMALL_RUN}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("SALES_RAW_CSV", "SALES_RAW_DIR", "PYTHONWARNINGS"):
+        monkeypatch.delenv(name, raising=False)
+    quickstart = _quickstart()
+    env = quickstart.pipeline_env()
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    steps = [
+        [dagster, "job", "execute", "-m", "sales_assets.definitions", "-j", "refresh_cheap_chain"],
+        [dagster, "job", "execute", "-m", "sales_assets.definitions", "-j", "refresh_heavy"],
+        [sys.executable, "-m", "sales_assets.timeseries.backfill", "--segment", "ALL"],
+    ]
+    output = []
+    for step in steps:
+        done = subprocess.run(
+            step,
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=1800,
+        )
+        output.append(done.stdout)
+        assert done.returncode == 0, done.stdout[-3000:]
+    assert _unexplained_warnings("\n".join(output)) == []
