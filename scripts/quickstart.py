@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from sales_assets.quiet_logs import quiet_environment, quiet_install_environment  # noqa: E402
 from sales_assets.supervise import SUPERVISED_ENV, Interrupted, mark_canceled, run_supervised  # noqa: E402
+from sales_serving.contract.formatting import money, share  # noqa: E402
 
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
@@ -222,8 +223,8 @@ def summary(env: dict[str, str], since: float) -> None:
         cv, holdout = champion["cv"], champion["holdout"]
         print(
             f"\nChampion model: {champion['model']} ({champion['estimator']}): "
-            f"CV RMSE {cv['rmse_mean']:,.1f} +- {cv['rmse_std']:,.1f}, MAE {cv['mae_mean']:,.1f}, "
-            f"R2 {cv['r2_mean']:.3f}; held-out RMSE {holdout['rmse']:,.1f}"
+            f"CV RMSE {money(cv['rmse_mean'])} +- {money(cv['rmse_std'])}, MAE {money(cv['mae_mean'])}, "
+            f"R2 {share(cv['r2_mean'])}; held-out RMSE {money(holdout['rmse'])} (USD)"
         )
     current = data / "models" / "sales_regressor" / "CURRENT"
     if current.exists():
