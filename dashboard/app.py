@@ -30,6 +30,7 @@ import streamlit as st
 from sales_queries import Filters, SalesQueries
 
 from sales_assets.ml.report_model import METRICS_FILE, SHAP_FILE, MetricsReport, ShapReport
+from sales_assets.readable import readable_columns
 from sales_assets.settings import Settings
 from sales_assets.timeseries.report_model import HIERARCHY_FILE, HierarchyReport, TimeseriesReport
 from sales_serving.contract.formatting import (
@@ -175,7 +176,7 @@ def leaderboard(metrics: MetricsReport) -> tuple[pl.DataFrame, str]:
     return pl.DataFrame(rows).sort("CV RMSE"), champion
 
 
-# What the leaderboard's numbers are, so each is written to its meaning (`formatting.format_quantity`).
+# What the leaderboard's numbers are, where its column names do not say it (`readable_columns`).
 LEADERBOARD_QUANTITIES = {
     "CV RMSE": Quantity.MONEY,
     "CV RMSE sd": Quantity.MONEY,
@@ -183,14 +184,6 @@ LEADERBOARD_QUANTITIES = {
     "CV R2": Quantity.SHARE,
     "fit seconds": Quantity.MEASURE,
 }
-
-
-def readable(frame: pl.DataFrame, quantities: dict[str, Quantity]) -> pl.DataFrame:
-    """`frame` with the columns of `quantities` as text `formatting.format_quantity` writes."""
-    return frame.with_columns(
-        pl.col(name).map_elements(lambda value, q=quantity: format_quantity(value, q), return_dtype=pl.String)
-        for name, quantity in quantities.items()
-    )
 
 
 def shap_importances(report: ShapReport) -> pl.DataFrame:
@@ -416,7 +409,7 @@ def render_models(outputs: dict[str, ExpectedOutput]) -> None:
             f"Champion: **{champion}** (chosen by CV RMSE; its held-out scores are in the metrics file)."
             f" RMSE and MAE are errors of one order line's SALES, in {CURRENCY}."
         )
-        st.table(readable(table, LEADERBOARD_QUANTITIES))
+        st.table(readable_columns(table, LEADERBOARD_QUANTITIES))
 
     st.header("SHAP importances")
     if not outputs["shap"].present:
@@ -473,8 +466,7 @@ def render_forecasts(outputs: dict[str, ExpectedOutput]) -> None:
     if coherent is not None:
         st.subheader("Coherent forecast (product lines sum to ALL)")
         st.markdown(coherent[0])
-        points = coherent[1]
-        st.table(readable(points, dict.fromkeys(points.select(cs.float()).columns, Quantity.MONEY)))
+        st.table(readable_columns(coherent[1]))
     st.subheader("Risk (GARCH on monthly changes; monthly figures)")
     st.table(risk_table(report))
     with st.expander("Full report"):

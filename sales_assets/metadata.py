@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -19,19 +18,13 @@ import dagster as dg
 import polars as pl
 
 from sales_assets.io import write_bytes_atomic
-from sales_serving.contract.formatting import Quantity, format_quantity
+from sales_assets.readable import readable_columns
+from sales_serving.contract.formatting import Quantity
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from sales_assets.settings import Settings
-
-# Whole numbers in these columns are labels (2004, 10107), not quantities: no thousands separators.
-_LABEL_SUFFIXES = ("YEAR", "MONTH", "_ID", "NUMBER")
-# Float columns that hold USD amounts or shares under these names wherever they appear (a column description
-# that says "USD" or "%" marks others); any other float column is a measure, an integer column a count.
-_MONEY_NAME = re.compile(r"(?i)(rmse|mae|sales|forecast|shap|(lower|upper)_\d+)")
-_SHARE_NAME = re.compile(r"(?i)(^|_)(r2|coverage|psi|score|share)(_|$)")
 
 
 def pyplot() -> Any:
@@ -54,50 +47,6 @@ def thousands_formatter() -> Any:
     from matplotlib.ticker import FuncFormatter
 
     return FuncFormatter(lambda value, _: format_thousands(value))
-
-
-def _is_label(column: str) -> bool:
-    return column.upper().endswith(_LABEL_SUFFIXES)
-
-
-def column_quantity(name: str, dtype: pl.DataType, description: str = "") -> Quantity | None:
-    """What the numbers of column `name` mean (`formatting.Quantity`), from its dtype, its name and its
-    description; None for a column that holds no numbers."""
-    if dtype.is_integer():
-        return Quantity.LABEL if _is_label(name) else Quantity.COUNT
-    if not (dtype.is_float() or dtype.is_decimal()):
-        return None
-    if "USD" in description or _MONEY_NAME.search(name):
-        return Quantity.MONEY
-    if "%" in description or name.lower().endswith("pct"):
-        return Quantity.PERCENT
-    if _SHARE_NAME.search(name):
-        return Quantity.SHARE
-    return Quantity.MEASURE
-
-
-def readable_columns(
-    frame: pl.DataFrame,
-    quantities: Mapping[str, Quantity] | None = None,
-    descriptions: Mapping[str, str] | None = None,
-) -> pl.DataFrame:
-    """`frame` with every number column written as a person reads it (`formatting.format_quantity`):
-    money to the cent with separators, shares to three decimals, counts with separators. A column's
-    quantity is `quantities[name]` or else `column_quantity`'s; text and other columns are left as they are.
-    Returns a frame of the same shape whose number columns are strings (None, NaN and infinities empty)."""
-    quantities, descriptions = quantities or {}, descriptions or {}
-    written = []
-    for name, dtype in frame.schema.items():
-        quantity = quantities.get(name) or column_quantity(name, dtype, descriptions.get(name, ""))
-        if quantity is not None:
-            written.append(
-                pl.col(name).map_elements(
-                    lambda value, q=quantity: format_quantity(value, q),
-                    return_dtype=pl.String,
-                    skip_nulls=False,
-                )
-            )
-    return frame.with_columns(written)
 
 
 def markdown_table(frame: pl.DataFrame, max_rows: int = 20) -> str:

@@ -8,7 +8,8 @@ import math
 import polars as pl
 import pytest
 
-from sales_assets.metadata import column_quantity, key_value_table, markdown_table, table_metadata
+from sales_assets.metadata import key_value_table, markdown_table, table_metadata
+from sales_assets.readable import column_quantity
 from sales_serving.contract.formatting import Quantity, format_quantity, money, round_money
 
 

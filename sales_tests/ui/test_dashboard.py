@@ -151,7 +151,7 @@ def test_leaderboard_and_risk_figures_are_written_to_their_meaning(app):
             "fit seconds": [1.23456],
         }
     )
-    assert app.readable(board, app.LEADERBOARD_QUANTITIES).row(0) == (
+    assert app.readable_columns(board, app.LEADERBOARD_QUANTITIES).row(0) == (
         "580.67",
         "12.00",
         "308.14",
