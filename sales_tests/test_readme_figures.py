@@ -4,11 +4,15 @@ benchmark trains."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from sales_assets.ml.report_model import METRICS_FILE
 from sales_tests.ui.dashboard_fixture import write_dashboard_outputs
@@ -47,3 +51,35 @@ def test_the_readme_names_the_refresh_model_it_compares_with():
     assert "`gradient_boosting_200`, the plain GradientBoosting, in the same run:" in models
     # Money to the cent, as the script writes it.
     assert re.search(r"CV RMSE \d{1,3}(,\d{3})*\.\d{2} ± \d+\.\d{2}", models), models
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_the_readme_models_line_is_what_a_refresh_on_the_real_file_writes(
+    real_warehouse_data_dir, real_csv_path, tmp_path
+):
+    """Trains the default models on the real export, as a refresh does, and finds the script's line for that
+    run in the README word for word."""
+    import dagster as dg
+
+    from sales_assets.ml.defs import assets as ml_assets
+    from sales_assets.ml.report_model import MetricsReport
+    from sales_assets.resources import build_resources
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(real_warehouse_data_dir, data_dir)
+    resources = build_resources(data_dir=data_dir, raw_csv=real_csv_path)
+    run = dg.materialize(
+        ml_assets,
+        resources=resources,
+        instance=dg.DagsterInstance.ephemeral(),
+        selection=dg.AssetSelection.assets("trained_models"),
+    )
+    assert run.success
+    settings = resources["sales_settings"].get()
+    spec = importlib.util.spec_from_file_location("readme_figures_under_test", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    line = script.models_line(MetricsReport.read(settings.metrics_dir / METRICS_FILE))
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert line in readme
