@@ -10,7 +10,7 @@ import pytest
 
 from sales_assets.metadata import key_value_table, markdown_table, table_metadata
 from sales_assets.readable import column_quantity
-from sales_serving.contract.formatting import Quantity, format_quantity, money, round_money
+from sales_serving.contract.formatting import Quantity, format_quantity, money, round_money, round_share
 
 
 @pytest.mark.parametrize(
@@ -92,3 +92,8 @@ def test_key_value_and_markdown_tables_use_the_same_writer():
     assert [r.data["seconds"] for r in seconds.value.records] == ["1.235", "1,234"]
     text = markdown_table(pl.DataFrame({"PRODUCTLINE": ["A|B"], "total_sales": [1234.5], "YEAR": [2004]}))
     assert text.splitlines()[2] == "| A\\|B | 1,234.50 | 2004 |"
+
+
+def test_a_share_shown_as_a_number_is_rounded_to_three_decimals():
+    assert round_share(0.6666666666666666) == 0.667
+    assert math.isnan(round_share(math.nan))

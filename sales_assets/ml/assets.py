@@ -11,6 +11,7 @@ from sales_assets.io import scratch_directory, write_json_atomic
 from sales_assets.metadata import path_metadata, table_metadata, timed
 from sales_assets.ml.report_model import METRICS_FILE, SHAP_FILE, FeatureImportance, ShapReport
 from sales_assets.resources import SalesSettingsResource
+from sales_serving.contract.formatting import round_share
 
 GROUP = "ml"
 LEAKAGE_CHECK = "no_target_leakage"
@@ -121,7 +122,7 @@ def trained_models(
     intervals = outcome.intervals
     interval_metadata = (
         {
-            f"interval_{round(level * 100)}_coverage_holdout": dg.MetadataValue.float(share)
+            f"interval_{round(level * 100)}_coverage_holdout": dg.MetadataValue.float(round_share(share))
             for level, share in intervals.coverage_holdout.items()
         }
         | {

@@ -33,6 +33,7 @@ from sales_assets.timeseries.reads import (
 )
 from sales_assets.timeseries.report_model import HIERARCHY_FILE, INSUFFICIENT_DATA, TimeseriesReport
 from sales_assets.timeseries.series import ALL, MonthlySeries, Segment
+from sales_serving.contract.formatting import round_share
 
 GROUP = "timeseries"
 REPORT_AGREES_WITH_ITSELF = "report_message_model_and_legend_agree"
@@ -307,7 +308,7 @@ def segment_report(
         return metadata, [agrees, *checks]
     decision = report.decision
     seasonal = decision.seasonal_naive_score.rmse if decision.seasonal_naive_score else None
-    coverage = {f"interval_coverage_{c.level}": c.coverage for c in report.forecast.coverage}
+    coverage = {f"interval_coverage_{c.level}": round_share(c.coverage) for c in report.forecast.coverage}
     metadata |= {
         "shipped_model": decision.shipped_model,
         # A sentence or two: Markdown wraps in the metadata column where plain text runs on one line.

@@ -39,6 +39,12 @@ def round_money(amount: float) -> float:
     return round(amount, MONEY_DECIMALS) if math.isfinite(amount) else amount
 
 
+def round_share(value: float) -> float:
+    """A share rounded to three decimals, as a number (a metadata value the UI charts): 0.6666666666666666
+    -> 0.667. NaN and infinities pass unchanged."""
+    return round(value, SHARE_DECIMALS) if math.isfinite(value) else value
+
+
 def money(amount: float | None, symbol: bool = False) -> str:
     """`3516980` -> `3,516,980.00` (with `symbol`, `$3,516,980.00`; a negative amount `-$12.50`). None is
     an empty string."""
