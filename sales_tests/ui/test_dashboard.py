@@ -381,3 +381,15 @@ def test_dashboard_fits_at_1600_px_on_a_materialised_graph(
     browser.wait_until(page, f"!document.querySelector('{SKELETON}') && {CHARTS_DRAWN}")
     shot = browser.screenshot(page, screenshot_dir / "dashboard.png")
     assert shot.stat().st_size > 50_000
+
+
+@pytest.mark.real_data
+def test_on_the_real_file_no_month_is_partial_and_the_chart_says_nothing_of_it(app, real_warehouse_data_dir):
+    """The Kaggle export runs to 2005-05-31: its sales by month carry no partial month, so neither the
+    caption nor the legend may say "partial"."""
+    sales = app.SalesQueries.from_parquet(app.Settings(data_dir=real_warehouse_data_dir).parquet_dir)
+    assert sales.partial_month() is None
+    monthly = sales.sales_by_month()
+    assert monthly.height == 29 and not monthly["partial"].any()
+    assert "partial" not in json.dumps(app.month_chart(monthly).to_dict())
+    assert app.money(sales.headline()["total_sales"], symbol=True) == "$10,032,628.85"
