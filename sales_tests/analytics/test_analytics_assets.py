@@ -169,7 +169,7 @@ def test_iqr_view_matches_the_pure_filter_and_keeps_the_table_whole(run, tiny_wa
 
 def test_eda_report_gathers_the_outputs(run, settings):
     report = (settings.eda_dir / "eda_report.md").read_text()
-    assert "| ADDRESSLINE2 | 216 | 90.00 |  |  | False |" in report
+    assert "| ADDRESSLINE2 | 216 | 90.0% |  |  | False |" in report
     assert all(f"({stem}.png)" in report for stem in EDA_PLOTS)
     assert _metadata(run, "eda_report")["plots"] == len(EDA_PLOTS)
 
