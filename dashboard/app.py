@@ -1,12 +1,12 @@
 """The analyst's dashboard: headline numbers, sales by product line, country and month, the model
 leaderboard, SHAP importances and per-segment forecasts, read from the materialised output files only.
 
-With one CSV (the default), sales come from the hive-partitioned Parquet copy of the cleaned export. With
-a folder of exports (`SALES_RAW_DIR`), that copy is not what the warehouse holds, so sales come from the
-DuckDB table `sales` (one row per order line, from the newest export), opened read-only: every figure is
-an aggregate DuckDB computes, so the table never reaches Python (the warehouse swaps in a new file whole,
-so a reader never waits on it). Models and forecasts come from the JSON reports. Start it from the
-project root with
+Every sales figure comes from the one query layer, `sales_queries.SalesQueries` (DuckDB aggregates): with
+one CSV (the default) over the hive-partitioned Parquet copy of the cleaned export; with a folder of
+exports (`SALES_RAW_DIR`) over the warehouse's DuckDB table `sales` (one row per order line, from the newest
+export), opened read-only (the warehouse swaps in a new file whole, so a reader never waits on it). Models
+and forecasts come from the JSON reports. Every number is written by `sales_serving.contract.formatting`.
+This file only renders. Start it from the project root with
 
     .venv/bin/streamlit run dashboard/app.py --server.headless true
 
@@ -15,7 +15,6 @@ with SALES_DATA_DIR (default `data/`) naming the data folder the assets wrote.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +26,21 @@ import polars as pl
 import polars.selectors as cs
 import streamlit as st
 
+# `streamlit run` puts this file's folder on sys.path, so the page's own modules import by name.
+from sales_queries import Filters, SalesQueries
+
 from sales_assets.ml.report_model import METRICS_FILE, SHAP_FILE, MetricsReport, ShapReport
-from sales_assets.parquet_layer import resolve_layer
+from sales_assets.readable import readable_columns
 from sales_assets.settings import Settings
 from sales_assets.timeseries.report_model import HIERARCHY_FILE, HierarchyReport, TimeseriesReport
-from sales_assets.timeseries.series import month_is_complete
+from sales_serving.contract.formatting import (
+    CURRENCY,
+    MONEY_D3_FORMAT,
+    Quantity,
+    count,
+    format_quantity,
+    money,
+)
 
 TS_REPORT_GLOB = "sales_ts_risk_*.json"
 
@@ -44,12 +53,8 @@ SEGMENT_COMMAND = (
     "DAGSTER_HOME=$PWD/dagster_home .venv/bin/dagster asset materialize -m sales_assets.definitions "
     "--select ts_risk_reports --partition ALL"
 )
-# Columns the dashboard reads from the cleaned Parquet (the warehouse contract guarantees them, no nulls).
-SALES_COLUMNS = ("ORDERNUMBER", "SALES", "ORDERDATE", "PRODUCTLINE", "COUNTRY", "CUSTOMERNAME", "YEAR")
-# The export's amounts (SALES, PRICEEACH, MSRP, and so the models' errors) are US dollars.
-CURRENCY = "USD"
-# Vega-Lite's d3 format for dollar amounts on chart axes and tooltips.
-DOLLAR_FORMAT = "$,.0f"
+# Vega-Lite's d3 format for dollar amounts on chart axes (whole dollars: ticks); tooltips use MONEY_D3_FORMAT.
+AXIS_DOLLAR_FORMAT = "$,.0f"
 
 
 @dataclass(frozen=True)
@@ -100,94 +105,8 @@ def read_timeseries_report(path: Path) -> TimeseriesReport:
     return TimeseriesReport.read(path)
 
 
-# ---- sales from the Parquet copy --------------------------------------------------------------------
-
-
-def scan_sales(parquet_dir: Path) -> pl.LazyFrame:
-    # One version of the layer for the whole query: the folder is a symlink swapped on each refresh.
-    frame = pl.scan_parquet(resolve_layer(parquet_dir), hive_partitioning=True)
-    missing = [c for c in SALES_COLUMNS if c not in frame.collect_schema().names()]
-    if missing:
-        raise ValueError(f"{parquet_dir}: the sales Parquet lacks columns {missing}")
-    return frame.select(SALES_COLUMNS)
-
-
-def filter_options(sales: pl.LazyFrame) -> dict[str, list]:
-    values = sales.select(
-        pl.col(c).unique().sort().implode() for c in ("PRODUCTLINE", "COUNTRY", "YEAR")
-    ).collect()
-    return {c: values[c][0].to_list() for c in values.columns}
-
-
-def filter_sales(
-    sales: pl.LazyFrame, product_lines: list[str], countries: list[str], years: list[int]
-) -> pl.LazyFrame:
-    """An empty choice means no filter on that column."""
-    for column, chosen in (("PRODUCTLINE", product_lines), ("COUNTRY", countries), ("YEAR", years)):
-        if chosen:
-            sales = sales.filter(pl.col(column).is_in(chosen))
-    return sales
-
-
-def headline(sales: pl.LazyFrame) -> dict[str, float | int]:
-    row = sales.select(
-        pl.col("SALES").sum().alias("total_sales"),
-        pl.col("ORDERNUMBER").n_unique().alias("orders"),
-        pl.col("CUSTOMERNAME").n_unique().alias("customers"),
-        pl.col("COUNTRY").n_unique().alias("countries"),
-        pl.len().alias("order_lines"),
-    ).collect()
-    return row.row(0, named=True)
-
-
-def sales_by(sales: pl.LazyFrame, column: str) -> pl.DataFrame:
-    return sales.group_by(column).agg(pl.col("SALES").sum()).sort("SALES", descending=True).collect()
-
-
-def partial_month(sales: pl.LazyFrame) -> tuple[dt.date, dt.date] | None:
-    """(first day of the newest month, last order date) when the data stops before that month's last day
-    (the rule of `sales_assets.timeseries.series.month_is_complete`, which the forecasts use too); None
-    when the newest month is complete. Pass the unfiltered sales: a filter that leaves a country's last
-    order early in the month does not make the month partial."""
-    last_order = sales.select(pl.col("ORDERDATE").max()).collect().item()
-    if last_order is None or month_is_complete(last_order):
-        return None
-    return dt.date(last_order.year, last_order.month, 1), last_order.date()
-
-
-def sales_by_month(sales: pl.LazyFrame, partial: dt.date | None = None) -> pl.DataFrame:
-    """Monthly SALES (columns `month`, `SALES`, `partial`); `partial` is True on the month `partial`
-    names (the first day of a month the data covers only in part)."""
-    month = pl.col("ORDERDATE").dt.truncate("1mo").cast(pl.Date).alias("month")
-    is_partial = pl.lit(False) if partial is None else pl.col("month") == partial
-    return (
-        sales.group_by(month)
-        .agg(pl.col("SALES").sum())
-        .with_columns(is_partial.alias("partial"))
-        .sort("month")
-        .collect()
-    )
-
-
-def dollars(amount: float | None) -> str:
-    """`$1,234,567.89`: an amount of the export's currency (CURRENCY) for headline figures."""
-    return f"${amount or 0:,.2f}"
-
-
-def readable_number(value: Any) -> str:
-    """A figure for a table cell: floats to four significant digits (thousands separated, never in
-    exponent form above 1,000), integers with separators, anything else as text."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
-
-
 def bar_chart(
-    frame: pl.DataFrame, category: str, value: str, value_title: str, value_format: str
+    frame: pl.DataFrame, category: str, value: str, value_title: str, value_format: str, tooltip_format: str
 ) -> alt.Chart:
     """Horizontal bars, largest on top, with category labels never cut short (Vega-Lite's default
     `labelLimit` of 180 px ellipsises long names such as SHAP's one-hot features)."""
@@ -197,141 +116,41 @@ def bar_chart(
         .encode(
             x=alt.X(value, title=value_title, axis=alt.Axis(format=value_format)),
             y=alt.Y(category, sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
-            tooltip=[category, alt.Tooltip(value, format=value_format)],
+            tooltip=[category, alt.Tooltip(value, format=tooltip_format)],
         )
     )
 
 
 def month_chart(monthly: pl.DataFrame) -> alt.LayerChart:
-    """Monthly SALES as a line with a point per month; a partial month's point is an orange triangle."""
-    base = alt.Chart(monthly).encode(
+    """Monthly SALES as a line with a point per month. A partial month's point is an orange triangle with a
+    legend saying so; without a partial month there is no legend (nothing to tell apart)."""
+    has_partial = bool(monthly["partial"].any())
+    shown = monthly if has_partial else monthly.drop("partial")
+    tooltip = [alt.Tooltip("month:T", format="%Y-%m"), alt.Tooltip("SALES:Q", format=MONEY_D3_FORMAT)]
+    base = alt.Chart(shown).encode(
         x=alt.X("month:T", title=None),
-        y=alt.Y("SALES:Q", title=f"Sales ({CURRENCY})", axis=alt.Axis(format=DOLLAR_FORMAT)),
-        tooltip=[
-            alt.Tooltip("month:T", format="%Y-%m"),
-            alt.Tooltip("SALES:Q", format=DOLLAR_FORMAT),
-            "partial",
-        ],
+        y=alt.Y("SALES:Q", title=f"Sales ({CURRENCY})", axis=alt.Axis(format=AXIS_DOLLAR_FORMAT)),
+        tooltip=[*tooltip, "partial"] if has_partial else tooltip,
     )
-    month_kind = alt.Legend(labelExpr="datum.label == 'true' ? 'partial (data stops early)' : 'complete'")
-    points = base.mark_point(size=90, filled=True, opacity=1).encode(
-        shape=alt.Shape(
-            "partial:N",
-            title="Month",
-            scale=alt.Scale(domain=[False, True], range=["circle", "triangle-down"]),
-            legend=month_kind,
-        ),
-        color=alt.Color(
-            "partial:N",
-            title="Month",
-            scale=alt.Scale(domain=[False, True], range=["#1c83e1", "#ff8700"]),
-            legend=month_kind,
-        ),
-    )
+    points = base.mark_point(size=90, filled=True, opacity=1, color="#1c83e1")
+    if has_partial:
+        month_kind = alt.Legend(labelExpr="datum.label == 'true' ? 'partial (data stops early)' : 'complete'")
+        points = points.encode(
+            shape=alt.Shape(
+                "partial:N",
+                title="Month",
+                scale=alt.Scale(domain=[False, True], range=["circle", "triangle-down"]),
+                legend=month_kind,
+            ),
+            color=alt.Color(
+                "partial:N",
+                title="Month",
+                scale=alt.Scale(domain=[False, True], range=["#1c83e1", "#ff8700"]),
+                legend=month_kind,
+            ),
+        )
     # Padding keeps the rotated axis title and the newest month's marker inside the drawing.
     return (base.mark_line() + points).properties(padding={"left": 8, "right": 16, "top": 8, "bottom": 4})
-
-
-# ---- sales from the warehouse (folder of exports) --------------------------------------------------
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-class WarehouseSales:
-    """The same figures as the Parquet functions above (`filter_options`, `headline`, `sales_by`,
-    `partial_month`, `sales_by_month`), from the warehouse table over a read-only DuckDB connection. Each is
-    one aggregate query (DuckDB streams the table and spills what does not fit), so only the small results
-    reach Python. An empty choice means no filter on that column."""
-
-    def __init__(self, conn: duckdb.DuckDBPyConnection, table: str = "sales", where: Path | None = None):
-        self.conn, self.name, self.table = conn, table, _identifier(table)
-        columns = {row[0] for row in conn.execute(f"DESCRIBE {self.table}").fetchall()}
-        missing = [c for c in SALES_COLUMNS if c not in columns]
-        if missing:
-            raise ValueError(f"{where or table}: the {table} table lacks columns {missing}")
-
-    def _filtered(self, product_lines: list[str], countries: list[str], years: list[int]) -> tuple[str, list]:
-        clauses, params = [], []
-        for column, chosen in (("PRODUCTLINE", product_lines), ("COUNTRY", countries), ("YEAR", years)):
-            if chosen:
-                clauses.append(f"{column} IN ({', '.join('?' * len(chosen))})")
-                params.extend(chosen)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        return f"FROM {self.table}{where}", params
-
-    def filter_options(self) -> dict[str, list]:
-        row = self.conn.execute(
-            "SELECT "
-            + ", ".join(f"list(DISTINCT {c} ORDER BY {c})" for c in ("PRODUCTLINE", "COUNTRY", "YEAR"))
-            + f" FROM {self.table}"
-        ).fetchone()
-        return {
-            c: [v for v in (values or []) if v is not None]
-            for c, values in zip(("PRODUCTLINE", "COUNTRY", "YEAR"), row, strict=True)
-        }
-
-    def headline(self, product_lines=(), countries=(), years=()) -> dict[str, float | int]:
-        source, params = self._filtered(list(product_lines), list(countries), list(years))
-        row = self.conn.execute(
-            "SELECT coalesce(sum(SALES), 0), count(DISTINCT ORDERNUMBER), count(DISTINCT CUSTOMERNAME), "
-            f"count(DISTINCT COUNTRY), count(*) {source}",
-            params,
-        ).fetchone()
-        return dict(zip(("total_sales", "orders", "customers", "countries", "order_lines"), row, strict=True))
-
-    def sales_by(self, column: str, product_lines=(), countries=(), years=()) -> pl.DataFrame:
-        if column not in SALES_COLUMNS:
-            raise ValueError(f"not a sales column: {column}")
-        source, params = self._filtered(list(product_lines), list(countries), list(years))
-        rows = self.conn.execute(
-            f"SELECT {column}, sum(SALES) {source} GROUP BY 1 ORDER BY 2 DESC, 1",
-            params,
-        ).fetchall()
-        return pl.DataFrame(rows, schema={column: pl.String, "SALES": pl.Float64}, orient="row")
-
-    def partial_month(self) -> tuple[dt.date, dt.date] | None:
-        """As `partial_month`, over the whole table."""
-        last_order = self.conn.execute(f"SELECT max(ORDERDATE) FROM {self.table}").fetchone()[0]
-        if last_order is None:
-            return None
-        if not isinstance(last_order, dt.datetime):
-            last_order = dt.datetime.combine(last_order, dt.time())
-        if month_is_complete(last_order):
-            return None
-        return dt.date(last_order.year, last_order.month, 1), last_order.date()
-
-    def sales_by_month(
-        self, partial: dt.date | None = None, product_lines=(), countries=(), years=()
-    ) -> pl.DataFrame:
-        source, params = self._filtered(list(product_lines), list(countries), list(years))
-        rows = self.conn.execute(
-            # Positions, not names: the table has a MONTH column of its own.
-            f"SELECT date_trunc('month', ORDERDATE)::DATE, sum(SALES) {source} GROUP BY 1 ORDER BY 1",
-            params,
-        ).fetchall()
-        monthly = pl.DataFrame(rows, schema={"month": pl.Date, "SALES": pl.Float64}, orient="row")
-        is_partial = pl.lit(False) if partial is None else pl.col("month") == partial
-        return monthly.with_columns(is_partial.alias("partial"))
-
-    def exports(self) -> pl.DataFrame | None:
-        """The exports the table was built from (`<table>_exports`: rank, key, rows in, rows kept), oldest
-        first; None when the table was not built from a folder of exports."""
-        from sales_assets.warehouse.loading import exports_table
-
-        name = exports_table(self.name)
-        found = self.conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'", [name]
-        ).fetchone()[0]
-        if not found:
-            return None
-        rows = self.conn.execute(
-            f"SELECT key, rows_in, rows_kept FROM {_identifier(name)} ORDER BY rank"
-        ).fetchall()
-        return pl.DataFrame(
-            rows, schema={"export": pl.String, "rows in": pl.Int64, "rows kept": pl.Int64}, orient="row"
-        )
 
 
 # ---- models -----------------------------------------------------------------------------------------
@@ -355,6 +174,16 @@ def leaderboard(metrics: MetricsReport) -> tuple[pl.DataFrame, str]:
         for entry in metrics.models
     ]
     return pl.DataFrame(rows).sort("CV RMSE"), champion
+
+
+# What the leaderboard's numbers are, where its column names do not say it (`readable_columns`).
+LEADERBOARD_QUANTITIES = {
+    "CV RMSE": Quantity.MONEY,
+    "CV RMSE sd": Quantity.MONEY,
+    "CV MAE": Quantity.MONEY,
+    "CV R2": Quantity.SHARE,
+    "fit seconds": Quantity.MEASURE,
+}
 
 
 def shap_importances(report: ShapReport) -> pl.DataFrame:
@@ -409,7 +238,10 @@ def forecast_chart(frame: pl.DataFrame) -> alt.LayerChart:
                 .encode(
                     x=x,
                     y=alt.Y(
-                        f"lower_{level}:Q", scale=scale, title=y_title, axis=alt.Axis(format=DOLLAR_FORMAT)
+                        f"lower_{level}:Q",
+                        scale=scale,
+                        title=y_title,
+                        axis=alt.Axis(format=AXIS_DOLLAR_FORMAT),
                     ),
                     y2=f"upper_{level}:Q",
                 )
@@ -421,10 +253,12 @@ def forecast_chart(frame: pl.DataFrame) -> alt.LayerChart:
                 .mark_line(point=True, color=color)
                 .encode(
                     x=x,
-                    y=alt.Y(f"{column}:Q", scale=scale, title=y_title, axis=alt.Axis(format=DOLLAR_FORMAT)),
+                    y=alt.Y(
+                        f"{column}:Q", scale=scale, title=y_title, axis=alt.Axis(format=AXIS_DOLLAR_FORMAT)
+                    ),
                     tooltip=[
                         alt.Tooltip("month:T", format="%Y-%m"),
-                        alt.Tooltip(f"{column}:Q", format=DOLLAR_FORMAT),
+                        alt.Tooltip(f"{column}:Q", format=MONEY_D3_FORMAT),
                     ],
                 )
             )
@@ -440,9 +274,9 @@ def origin_table(report: TimeseriesReport) -> pl.DataFrame:
             "origin": [s.origin for s in scores],
             "chosen on months up to": [s.choice_saw_until for s in scores],
             "chosen": [s.shipped_model for s in scores],
-            f"RMSE ({CURRENCY})": [dollars(s.rmse) for s in scores],
-            f"seasonal naive RMSE ({CURRENCY})": [dollars(s.seasonal_naive_rmse) for s in scores],
-            f"difference ({CURRENCY})": [dollars(s.difference) for s in scores],
+            f"RMSE ({CURRENCY})": [money(s.rmse, symbol=True) for s in scores],
+            f"seasonal naive RMSE ({CURRENCY})": [money(s.seasonal_naive_rmse, symbol=True) for s in scores],
+            f"difference ({CURRENCY})": [money(s.difference, symbol=True) for s in scores],
         },
         schema=dict.fromkeys(
             [
@@ -476,7 +310,10 @@ def risk_table(report: TimeseriesReport) -> pl.DataFrame:
         *(("caveat", caveat) for caveat in risk.caveats),
     ]
     return pl.DataFrame(
-        {"measure": [name for name, _ in rows], "value": [readable_number(v) for _, v in rows]},
+        {
+            "measure": [name for name, _ in rows],
+            "value": [format_quantity(v, Quantity.MEASURE) for _, v in rows],
+        },
         schema={"measure": pl.String, "value": pl.String},
     )
 
@@ -490,10 +327,10 @@ def backtest_table(report: TimeseriesReport) -> pl.DataFrame:
             "model": [c.model for c in candidates],
             "eligible": ["yes" if c.eligible else "no" for c in candidates],
             f"selection RMSE ({CURRENCY})": [
-                dollars(c.selection.rmse) if c.selection else "" for c in candidates
+                money(c.selection.rmse, symbol=True) if c.selection else "" for c in candidates
             ],
             f"evaluation RMSE ({CURRENCY})": [
-                dollars(c.evaluation_mean_rmse) if c.evaluation_mean_rmse is not None else ""
+                money(c.evaluation_mean_rmse, symbol=True) if c.evaluation_mean_rmse is not None else ""
                 for c in candidates
             ],
         },
@@ -556,47 +393,12 @@ def render_missing_page(settings: Settings, outputs: dict[str, ExpectedOutput]) 
     st.caption("Or open the Dagster UI (`dagster dev -w workspace.yaml`) and materialise all assets.")
 
 
-@dataclass(frozen=True)
-class SalesFigures:
-    """The sales section's figures for a choice of filters, from either source (the Parquet copy or the
-    warehouse table): `headline(filters)`, `sales_by(column, filters)`, `partial` (of the unfiltered
-    data) and `sales_by_month(partial_month_start, filters)`; filters are (product lines, countries,
-    years)."""
-
-    options: dict[str, list]
-    headline: Callable[[tuple], dict[str, float | int]]
-    sales_by: Callable[[str, tuple], pl.DataFrame]
-    partial: tuple[dt.date, dt.date] | None
-    sales_by_month: Callable[[dt.date | None, tuple], pl.DataFrame]
-
-
-def parquet_figures(parquet_dir: Path) -> SalesFigures:
-    sales = scan_sales(parquet_dir)
-    return SalesFigures(
-        options=filter_options(sales),
-        headline=lambda chosen: headline(filter_sales(sales, *chosen)),
-        sales_by=lambda column, chosen: sales_by(filter_sales(sales, *chosen), column),
-        partial=partial_month(sales),
-        sales_by_month=lambda start, chosen: sales_by_month(filter_sales(sales, *chosen), start),
-    )
-
-
-def warehouse_figures(sales: WarehouseSales) -> SalesFigures:
-    return SalesFigures(
-        options=sales.filter_options(),
-        headline=lambda chosen: sales.headline(*chosen),
-        sales_by=lambda column, chosen: sales.sales_by(column, *chosen),
-        partial=sales.partial_month(),
-        sales_by_month=lambda start, chosen: sales.sales_by_month(start, *chosen),
-    )
-
-
 def render_sales(parquet_dir: Path) -> None:
     """The sales section on the single CSV's cleaned Parquet copy."""
     _render_figures(
-        parquet_figures(parquet_dir),
+        SalesQueries.from_parquet(parquet_dir),
         lambda lines: (
-            f"{lines:,} order lines from `{parquet_dir}`; amounts are SALES in US dollars ({CURRENCY})."
+            f"{count(lines)} order lines from `{parquet_dir}`; amounts are SALES in US dollars ({CURRENCY})."
         ),
     )
 
@@ -606,7 +408,7 @@ def render_warehouse_sales(settings: Settings) -> None:
     exports it was built from named on the page."""
     path, table = settings.duckdb_path, settings.warehouse.table
     with duckdb.connect(str(path), read_only=True) as conn:
-        sales = WarehouseSales(conn, table, where=path)
+        sales = SalesQueries.from_warehouse(conn, table, where=path)
         exports = sales.exports()
         if exports is None:
             st.warning(
@@ -617,60 +419,61 @@ def render_warehouse_sales(settings: Settings) -> None:
         built_from = (
             ""
             if exports is None
-            else f" (folder of exports `{settings.raw_dir_path}`, {exports.height:,} export(s): one row per "
-            "order line, from the newest export that has it)"
+            else f" (folder of exports `{settings.raw_dir_path}`, {count(exports.height)} export(s): one row "
+            "per order line, from the newest export that has it)"
         )
 
         def source(lines: int) -> str:
             return (
-                f"{lines:,} order lines from the warehouse table `{table}` in `{path}`{built_from}; amounts "
-                f"are SALES in US dollars ({CURRENCY})."
+                f"{count(lines)} order lines from the warehouse table `{table}` in `{path}`{built_from}; "
+                f"amounts are SALES in US dollars ({CURRENCY})."
             )
 
-        _render_figures(warehouse_figures(sales), source)
+        _render_figures(sales, source)
         if exports is not None:
-            with st.expander(f"Exports the table was built from ({exports.height:,}, oldest first)"):
+            with st.expander(f"Exports the table was built from ({count(exports.height)}, oldest first)"):
                 st.dataframe(exports, hide_index=True)
 
 
-def _render_figures(figures: SalesFigures, source: Callable[[int], str]) -> None:
-    options = figures.options
+def _render_figures(sales: SalesQueries, source: Callable[[int], str]) -> None:
+    options = sales.filter_options()
     with st.sidebar:
         st.header("Filters")
-        product_lines = st.multiselect("Product line", options["PRODUCTLINE"])
-        countries = st.multiselect("Country", options["COUNTRY"])
-        years = st.multiselect("Year", options["YEAR"])
-    chosen = (product_lines, countries, years)
+        chosen = Filters(
+            tuple(st.multiselect("Product line", options["PRODUCTLINE"])),
+            tuple(st.multiselect("Country", options["COUNTRY"])),
+            tuple(st.multiselect("Year", options["YEAR"])),
+        )
 
-    numbers = figures.headline(chosen)
+    numbers = sales.headline(chosen)
     total, orders, customers, country_count = st.columns(4)
-    total.metric(f"Total sales ({CURRENCY})", dollars(numbers["total_sales"]))
-    orders.metric("Orders", f"{numbers['orders']:,}")
-    customers.metric("Customers", f"{numbers['customers']:,}")
-    country_count.metric("Countries", f"{numbers['countries']:,}")
+    total.metric(f"Total sales ({CURRENCY})", money(numbers["total_sales"], symbol=True))
+    orders.metric("Orders", count(numbers["orders"]))
+    customers.metric("Customers", count(numbers["customers"]))
+    country_count.metric("Countries", count(numbers["countries"]))
     st.caption(source(numbers["order_lines"]))
 
     sales_title = f"Sales ({CURRENCY})"
     left, right = st.columns(2)
-    with left:
-        st.subheader("Sales by product line")
-        by_line = figures.sales_by("PRODUCTLINE", chosen)
-        st.altair_chart(
-            bar_chart(by_line, "PRODUCTLINE", "SALES", sales_title, DOLLAR_FORMAT), width="stretch"
-        )
-    with right:
-        st.subheader("Sales by country")
-        by_country = figures.sales_by("COUNTRY", chosen)
-        st.altair_chart(
-            bar_chart(by_country, "COUNTRY", "SALES", sales_title, DOLLAR_FORMAT), width="stretch"
-        )
+    for column, heading, place in (("PRODUCTLINE", "product line", left), ("COUNTRY", "country", right)):
+        with place:
+            st.subheader(f"Sales by {heading}")
+            chart = bar_chart(
+                sales.sales_by(column, chosen),
+                column,
+                "SALES",
+                sales_title,
+                AXIS_DOLLAR_FORMAT,
+                MONEY_D3_FORMAT,
+            )
+            st.altair_chart(chart, width="stretch")
     st.subheader("Sales by month")
-    partial = figures.partial
-    st.altair_chart(month_chart(figures.sales_by_month(partial and partial[0], chosen)), width="stretch")
-    if partial:
+    st.altair_chart(month_chart(sales.sales_by_month(chosen)), width="stretch")
+    if (partial := sales.partial_month()) is not None:
         st.caption(
-            f"{partial[0]:%B %Y} is a partial month (marked ▼): the data stops on {partial[1]:%Y-%m-%d},"
-            " before the month's last day, so its total is not comparable with full months."
+            f"{partial.start:%B %Y} is a partial month (marked ▼): the data stops on "
+            f"{partial.last_order:%Y-%m-%d}, before the month's last day, so its total is not comparable "
+            "with full months."
         )
 
 
@@ -684,7 +487,7 @@ def render_models(outputs: dict[str, ExpectedOutput]) -> None:
             f"Champion: **{champion}** (chosen by CV RMSE; its held-out scores are in the metrics file)."
             f" RMSE and MAE are errors of one order line's SALES, in {CURRENCY}."
         )
-        st.table(table.with_columns(cs.float().map_elements(readable_number, return_dtype=pl.String)))
+        st.table(readable_columns(table, LEADERBOARD_QUANTITIES))
 
     st.header("SHAP importances")
     if not outputs["shap"].present:
@@ -692,7 +495,8 @@ def render_models(outputs: dict[str, ExpectedOutput]) -> None:
     elif (shap := _read_or_report(ShapReport.read, outputs["shap"].path)) is not None:
         importances = shap_importances(shap)
         title = f"Mean |SHAP| ({CURRENCY} of predicted SALES)"
-        st.altair_chart(bar_chart(importances, "feature", "importance", title, ",.0f"), width="stretch")
+        chart = bar_chart(importances, "feature", "importance", title, ",.0f", MONEY_D3_FORMAT)
+        st.altair_chart(chart, width="stretch")
 
 
 def render_forecasts(outputs: dict[str, ExpectedOutput]) -> None:
@@ -740,7 +544,7 @@ def render_forecasts(outputs: dict[str, ExpectedOutput]) -> None:
     if coherent is not None:
         st.subheader("Coherent forecast (product lines sum to ALL)")
         st.markdown(coherent[0])
-        st.table(coherent[1].with_columns(cs.float().map_elements(dollars, return_dtype=pl.String)))
+        st.table(readable_columns(coherent[1]))
     st.subheader("Risk (GARCH on monthly changes; monthly figures)")
     st.table(risk_table(report))
     with st.expander("Full report"):

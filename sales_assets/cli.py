@@ -10,7 +10,8 @@ stream is, and their `--log-format` offers only `colored`, `json` and `rich` (al
 `sales-dagster dev` always runs `dagster dev` as a child whose output passes through `IdleSensorLines`:
 Dagster's sensor daemon logs one "skipped" line at every tick of a sensor that has nothing to do (30-60 s),
 whatever the sensor returns (it says "No run requests returned" when no reason is given), so the project
-cannot quiet it from the sensor; the wrapper shows each sensor's skip reason once, and again when it changes.
+cannot quiet it from the sensor; the wrapper shows each sensor's skip reason once, and again when it changes,
+and drops the "Checking for new runs for sensor" line the daemon logs before every tick's outcome.
 
 sales-dagster dev -w workspace.yaml
 sales-dagster asset materialize --select 'not key:ts_risk_reports and not key:clean_export' -m sales_assets.definitions
@@ -27,6 +28,8 @@ import sys
 import threading
 from pathlib import Path
 from typing import BinaryIO
+
+from sales_assets.quiet_logs import quiet_environment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,6 +70,9 @@ def colour_wanted(stream: BinaryIO | None = None) -> bool:
 IDLE_SENSOR_LINE = re.compile(
     rb"Sensor (?P<name>\S+) skipped: (?P<reason>.*?)\s*$|No run requests returned for (?P<quiet>\S+), skipping"
 )
+# The line the daemon logs at every tick of every sensor (every 30-60 s) before its outcome: the outcome
+# line (a skip reason, or "Launching run for ...") says all it says.
+SENSOR_TICK_LINE = re.compile(rb"Checking for new runs for sensor: \S+")
 
 
 class IdleSensorLines:
@@ -78,6 +84,8 @@ class IdleSensorLines:
         self._lock = threading.Lock()  # stdout and stderr are copied by two threads
 
     def keep(self, line: bytes) -> bool:
+        if SENSOR_TICK_LINE.search(strip_ansi(line)):
+            return False
         match = IDLE_SENSOR_LINE.search(strip_ansi(line))
         if match is None:
             return True
@@ -140,6 +148,7 @@ def main() -> None:
     executable = dagster_executable()
     argv = [executable, *sys.argv[1:]]
     colour, dev = colour_wanted(), sys.argv[1:2] == ["dev"]
+    quiet_environment(os.environ)  # the `dagster` child's superseded-command warning, named with its reason
     if dev or not colour:
         sys.stdout.flush()
         raise SystemExit(run_filtered(argv, strip_colour=not colour, idle_sensors_once=dev))

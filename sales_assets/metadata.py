@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -19,14 +18,13 @@ import dagster as dg
 import polars as pl
 
 from sales_assets.io import write_bytes_atomic
+from sales_assets.readable import readable_columns
+from sales_serving.contract.formatting import Quantity
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from sales_assets.settings import Settings
-
-# Whole numbers in these columns are labels (2004, 10107), not quantities: no thousands separators.
-_LABEL_SUFFIXES = ("YEAR", "MONTH", "_ID", "NUMBER")
 
 
 def pyplot() -> Any:
@@ -51,35 +49,22 @@ def thousands_formatter() -> Any:
     return FuncFormatter(lambda value, _: format_thousands(value))
 
 
-def _is_label(column: str) -> bool:
-    return column.upper().endswith(_LABEL_SUFFIXES)
-
-
-def markdown_table(frame: pl.DataFrame, max_rows: int = 20, float_digits: int = 2) -> str:
-    """A GitHub-style Markdown table of the first `max_rows` rows, numbers with thousands separators.
+def markdown_table(frame: pl.DataFrame, max_rows: int = 20) -> str:
+    """A GitHub-style Markdown table of the first `max_rows` rows, numbers written by `readable_columns`.
 
     For asset metadata prefer `table_metadata` (a typed table the UI sorts and sizes); this one is for
     Markdown documents such as the EDA report.
     """
-    head = frame.head(max_rows)
+    head = readable_columns(frame.head(max_rows))
 
-    def cell(value: Any, column: str) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, float):
-            return f"{value:,.{float_digits}f}"
-        if isinstance(value, int) and not isinstance(value, bool) and not _is_label(column):
-            return f"{value:,}"
-        return str(value).replace("|", "\\|")
+    def cell(value: Any) -> str:
+        return "" if value is None else str(value).replace("|", "\\|")
 
     lines = [
         "| " + " | ".join(head.columns) + " |",
         "| " + " | ".join("---" for _ in head.columns) + " |",
     ]
-    lines += [
-        "| " + " | ".join(cell(v, c) for v, c in zip(row, head.columns, strict=True)) + " |"
-        for row in head.iter_rows()
-    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in head.iter_rows()]
     if frame.height > max_rows:
         lines.append(f"\n_{frame.height - max_rows:,} more rows not shown_")
     return "\n".join(lines)
@@ -101,18 +86,21 @@ def table_metadata(
     frame: pl.DataFrame,
     *,
     max_rows: int = 50,
-    float_digits: int = 2,
+    quantities: Mapping[str, Quantity] | None = None,
     descriptions: dict[str, str] | None = None,
 ) -> dg.MetadataValue:
-    """A typed table for the Dagster UI (`MetadataValue.table` with a schema), numbers rounded.
+    """A typed table for the Dagster UI (`MetadataValue.table` with a schema), numbers as people read them.
 
     Args:
         frame: any Polars frame; the first `max_rows` rows are shown (the UI sorts and scrolls them).
-        float_digits: decimals kept for float columns (NaN and infinities become empty cells).
+        quantities: optional column -> `formatting.Quantity` where the name and description do not say it
+            (see `column_quantity`).
         descriptions: optional column -> description (units), shown in the table header's tooltip.
 
     Returns:
-        `dg.MetadataValue.table(records, schema)`. Temporal and other non-number values are strings.
+        `dg.MetadataValue.table(records, schema)`: number cells are the `formatting` module's text
+        (`3,516,980.00`, `0.667`, `2,823`; NaN and infinities empty), the schema keeps each column's number
+        type; temporal and other values are strings.
     """
     descriptions = descriptions or {}
     head = frame.head(max_rows)
@@ -122,13 +110,12 @@ def table_metadata(
     ]
 
     def cell(value: Any) -> Any:
-        if value is None or isinstance(value, bool | int | str):
+        if value is None or isinstance(value, bool | str):
             return value
-        if isinstance(value, float):
-            return round(value, float_digits) if math.isfinite(value) else None
         return str(value)
 
-    records = [dg.TableRecord({k: cell(v) for k, v in row.items()}) for row in head.iter_rows(named=True)]
+    written = readable_columns(head, quantities, descriptions)
+    records = [dg.TableRecord({k: cell(v) for k, v in row.items()}) for row in written.iter_rows(named=True)]
     return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))
 
 
@@ -150,13 +137,13 @@ def path_metadata(settings: Settings, path: Path | str) -> dg.MetadataValue:
 
 
 def key_value_table(
-    mapping: Mapping[str, Any], columns: tuple[str, str] = ("name", "value"), float_digits: int = 2
+    mapping: Mapping[str, Any], columns: tuple[str, str] = ("name", "value")
 ) -> dg.MetadataValue:
     """A flat dict (`{"encoding": "detected from the bytes", ...}` or `{"step": 1.234}`) as a two-column
     typed table (`table_metadata`) named `columns`, one row per key: it wraps and sorts in the UI where a
     JSON blob runs on one line. Values must share one type (all strings, or all numbers)."""
     frame = pl.DataFrame({columns[0]: list(mapping), columns[1]: list(mapping.values())}, strict=False)
-    return table_metadata(frame, max_rows=max(len(mapping), 1), float_digits=float_digits)
+    return table_metadata(frame, max_rows=max(len(mapping), 1))
 
 
 def figure_png(fig: Figure) -> bytes:

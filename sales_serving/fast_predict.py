@@ -28,6 +28,7 @@ from sales_serving.errors import (
 from sales_serving.features import RowError
 from sales_serving.limits import check_unknown_fields
 from sales_serving.metrics import LATENCY, predicted_rows, request_counter
+from sales_serving.precision import requested_precision, rounded_payload
 from sales_serving.schema import SalesFeatures
 from sales_serving.scoring import prediction_payload
 
@@ -81,19 +82,22 @@ def echo_features(query_string: str) -> bool:
 
 def answer_predict(state: Any, body: bytes, content_type: str | None, query_string: str) -> bytes:
     """/predict's JSON answer (PredictionResponse) for one request body; ServiceError for every refusal
-    (503 no model, 400 malformed JSON, 422 a field, 422 too many unknown fields)."""
+    (503 no model, 400 malformed JSON, 422 a field, 422 too many unknown fields, 422 an unknown
+    `precision`). Amounts are to the cent unless the query asks `precision=full` (`precision`)."""
     model = state.holder.model
     if model is None:
         raise ServiceError(503, "no_model", state.holder.status().reason or "no model loaded")
     row = parse_row(body, content_type)
     check_unknown_fields([row], state.settings.serving_max_unknown_fields)
+    query = parse_qs(query_string) if query_string else {}
     echo = query_string != "" and echo_features(query_string)
+    precision = requested_precision(query)
     try:
         payload = prediction_payload(model, row, echo)
     except RowError as error:
         raise field_error(error) from error
     predicted_rows(model.backend).inc()
-    return orjson.dumps(payload)
+    return orjson.dumps(rounded_payload(payload, precision))
 
 
 class PredictFastPath:

@@ -169,9 +169,15 @@ class FeatureBuilder:
         for field in self.categorical_request_fields:
             values[field] = self._text_column(field, [row.get(field) for row in rows])
         for derived in self.derived:
-            values[derived.name] = OPERATIONS[derived.op]([values[name] for name in derived.inputs])
-            if derived.op in ("divide", "multiply"):
-                self._check_float32_range(derived, values)
+            operands = [values[name] for name in derived.inputs]
+            if derived.op == "divide":
+                # A divisor > 0 but tiny sends the ratio past float64's range (numpy's "overflow in divide"):
+                # such rows are refused before dividing, as the one-row path refuses them.
+                self._refuse_out_of_range(derived, values, np.abs(operands[0]) <= FLOAT32_MAX * operands[1])
+            values[derived.name] = OPERATIONS[derived.op](operands)
+            if derived.op == "multiply":
+                # Two inputs within float32's range multiply within float64's: the check follows the product.
+                self._refuse_out_of_range(derived, values, np.abs(values[derived.name]) <= FLOAT32_MAX)
         columns = {name: values[name] for name in self.feature_names}
         inputs = {name: values[name] for name in self.request_fields}
         return FeatureColumns(columns, self._category_warnings(columns), inputs)
@@ -207,18 +213,21 @@ class FeatureBuilder:
                 raise RowError(row, field, f"expected a number > 0, got {column[row].item()!r}")
 
     @staticmethod
-    def _check_float32_range(derived: DerivedFeature, values: Mapping[str, np.ndarray]) -> None:
-        # A ratio of extreme inputs can overflow, and ONNX graphs usually take float32.
-        within = np.abs(values[derived.name]) <= FLOAT32_MAX
+    def _refuse_out_of_range(
+        derived: DerivedFeature, values: Mapping[str, np.ndarray], within: np.ndarray
+    ) -> None:
+        """RowError for the first row where `within` is False: the derived value leaves float32's range,
+        which ONNX graphs usually take. The value named is the one-row path's (Python scalars)."""
         if within.all():
             return
         row = int(np.argmin(within))
-        operands = ", ".join(f"{name}={values[name][row].item()!r}" for name in derived.inputs)
+        operands = {name: values[name][row].item() for name in derived.inputs}
+        value = SCALAR_OPERATIONS[derived.op](*operands.values())
+        shown = ", ".join(f"{name}={operand!r}" for name, operand in operands.items())
         raise RowError(
             row,
             derived.inputs[-1],
-            f"{derived.name} ({derived.op} of {operands}) is {values[derived.name][row].item()!r}, "
-            "outside the range the model takes",
+            f"{derived.name} ({derived.op} of {shown}) is {value!r}, outside the range the model takes",
         )
 
     @staticmethod

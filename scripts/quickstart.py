@@ -1,6 +1,7 @@
 """Set up and run the whole project from a fresh clone: `python3 scripts/quickstart.py`.
 
-1. creates the virtual environment `.venv` (if missing) and installs the project with its dev extra;
+1. creates the virtual environment `.venv` (if missing) and installs the project with its dev extra,
+   showing pip's progress (packages resolved, then installed; the whole output in `.venv/pip-install.log`);
 2. remembers the choices it was given (`SALES_DATA_DIR`, `SALES_RAW_CSV`) in `sales-settings.yaml` at the
    project root, which every command reads afterwards (environment variables still win);
 3. recovers runs a killed command left (marked failed, pool slots freed, temp files removed);
@@ -21,6 +22,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -28,7 +30,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from sales_assets.quiet_logs import quiet_environment, quiet_install_environment  # noqa: E402
 from sales_assets.supervise import SUPERVISED_ENV, Interrupted, mark_canceled, run_supervised  # noqa: E402
+from sales_serving.contract.formatting import money, share  # noqa: E402
 
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
@@ -37,6 +41,11 @@ STAMP = VENV / ".installed-pyproject-sha256"
 FINISH_COMMAND = "python3 scripts/quickstart.py"
 # How long a run gets to stop after Ctrl-C before it is terminated.
 STOP_GRACE_SECONDS = 90
+# The install's whole pip output (the console shows PipProgress's lines); a progress line every so many
+# packages resolved; the lines of pip's output always shown.
+PIP_LOG = VENV / "pip-install.log"
+PROGRESS_EVERY = 20
+PIP_PROBLEM = re.compile(r"(WARNING|ERROR|DEPRECATION|error|\s*×)")
 
 OUTPUTS = [
     ("raw CSV", "raw"),
@@ -88,17 +97,68 @@ def install() -> None:
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
         print("quickstart: .venv is up to date with pyproject.toml")
         return
-    run([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
-    run([str(PYTHON), "-m", "pip", "install", "--quiet", "-e", ".[dev,dashboard]"])
+    pip_install(["--upgrade", "pip"])
+    pip_install(["-e", ".[dev,dashboard]"])
     STAMP.write_text(wanted + "\n")
+
+
+class PipProgress:
+    """pip's line-per-package output as a few progress lines: packages resolved (every PROGRESS_EVERY), the
+    start of the install proper and what it installed, with the time since `started`; pip's warnings and
+    errors in full, every other line dropped (the whole output is in PIP_LOG)."""
+
+    def __init__(self, started: float) -> None:
+        self.started, self.collected = started, 0
+
+    def line(self, text: str, now: float) -> str | None:
+        """What to print for one line of pip's output read at `now` (time.monotonic), or None."""
+        text = text.rstrip()
+        clock = f"  [{now - self.started:4.0f} s]"
+        if text.startswith("Collecting "):
+            self.collected += 1
+            if self.collected % PROGRESS_EVERY == 1:
+                return f"{clock} resolving: {self.collected} packages so far (now {text.split()[1]})"
+            return None
+        if text.startswith("Installing collected packages:"):
+            count = len(text.split(":", 1)[1].split(","))
+            return f"{clock} installing {count} packages (the longest step: no output until it ends)"
+        if text.startswith("Successfully installed"):
+            return f"{clock} installed {len(text.split()) - 2} packages"
+        if PIP_PROBLEM.match(text):
+            return text
+        return None
+
+
+def pip_install(arguments: list[str]) -> None:
+    """`pip install ARGUMENTS` in the venv, showing its progress (PipProgress); exits with pip's last lines
+    on failure."""
+    command = [str(PYTHON), "-m", "pip", "install", "--progress-bar", "off", *arguments]
+    print(f"\n$ {' '.join(command)}", flush=True)
+    env = dict(os.environ)
+    quiet_install_environment(env)
+    progress, lines = PipProgress(time.monotonic()), []
+    with (
+        PIP_LOG.open("w", encoding="utf-8") as log,
+        subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as child,
+    ):
+        for text in child.stdout:
+            log.write(text)
+            lines = [*lines[-39:], text.rstrip()]
+            if (shown := progress.line(text, time.monotonic())) is not None:
+                print(shown, flush=True)
+    if child.returncode != 0:
+        print("\n".join(lines), file=sys.stderr)
+        sys.exit(f"quickstart: pip failed with exit code {child.returncode} (whole output: {PIP_LOG})")
 
 
 def pipeline_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DAGSTER_HOME", str(ROOT / "dagster_home"))
-    # Dagster's notices about superseded CLI commands (FutureWarning) are for developers, not for this
-    # one command; the assets' own warnings are log lines and still show.
-    env.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
+    # Dagster's notices that the CLI commands run here are superseded by `dg`, filtered by their message
+    # (sales_assets.quiet_logs gives the reasons); every other warning still shows.
+    quiet_environment(env)
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     return env
 
@@ -172,8 +232,8 @@ def summary(env: dict[str, str], since: float) -> None:
         cv, holdout = champion["cv"], champion["holdout"]
         print(
             f"\nChampion model: {champion['model']} ({champion['estimator']}): "
-            f"CV RMSE {cv['rmse_mean']:,.1f} +- {cv['rmse_std']:,.1f}, MAE {cv['mae_mean']:,.1f}, "
-            f"R2 {cv['r2_mean']:.3f}; held-out RMSE {holdout['rmse']:,.1f}"
+            f"CV RMSE {money(cv['rmse_mean'])} +- {money(cv['rmse_std'])}, MAE {money(cv['mae_mean'])}, "
+            f"R2 {share(cv['r2_mean'])}; held-out RMSE {money(holdout['rmse'])} (USD)"
         )
     current = data / "models" / "sales_regressor" / "CURRENT"
     if current.exists():

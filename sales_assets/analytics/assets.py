@@ -124,8 +124,7 @@ def summaries(
     }
     consistent = all(abs(total - table_total) < 0.01 for total in totals.values())
     metadata: dict = {
-        # Whole dollars: cents in millions of USD are noise to a reader (the files keep them).
-        name: table_metadata(frame, max_rows=frame.height, float_digits=0, descriptions=SUMMARY_COLUMNS)
+        name: table_metadata(frame, max_rows=frame.height, descriptions=SUMMARY_COLUMNS)
         for name, frame in tables.items()
     }
     return dg.MaterializeResult(
@@ -382,9 +381,9 @@ def eda_report(
 
 def psi_table_metadata(table: pl.DataFrame) -> dg.MetadataValue:
     """The drift table (`drift.TABLE_SCHEMA`) narrowed to fit the UI's metadata column: column, the two
-    periods, PSI (4 decimals) and status; the row counts behind each PSI stay in the JSON report."""
+    periods, PSI (3 decimals, `table_metadata`) and status; the row counts behind each PSI stay in the JSON report."""
     narrow = table.select("column", "reference", "current", "psi", "status")
-    return table_metadata(narrow, max_rows=narrow.height, float_digits=4, descriptions=PSI_COLUMNS)
+    return table_metadata(narrow, max_rows=narrow.height, descriptions=PSI_COLUMNS)
 
 
 def drift_check_result(table: pl.DataFrame, warn: float, fail: float) -> dg.AssetCheckResult:

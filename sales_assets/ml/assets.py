@@ -12,6 +12,7 @@ from sales_assets.metadata import path_metadata, table_metadata, timed
 from sales_assets.ml.publication import PUBLICATION_POOL
 from sales_assets.ml.report_model import METRICS_FILE, SHAP_FILE, FeatureImportance, ShapReport
 from sales_assets.resources import SalesSettingsResource
+from sales_serving.contract.formatting import round_share
 
 GROUP = "ml"
 LEAKAGE_CHECK = "no_target_leakage"
@@ -19,24 +20,22 @@ ONNX_PARITY_CHECK = "onnx_parity"
 # The leaderboard's columns in the UI (short names so the table fits the metadata column).
 LEADERBOARD_COLUMNS = {
     "rmse": "rmse_mean: CV RMSE of SALES, mean over folds, USD",
-    "rmse_sd": "rmse_std: its standard deviation over folds, USD",
     "mae": "mae_mean: CV MAE of SALES, mean over folds, USD",
     "r2": "r2_mean: CV R², mean over folds",
 }
 
 
 def leaderboard_metadata(board: pl.DataFrame) -> dg.MetadataValue:
-    """The CV leaderboard (`evaluation.leaderboard`) narrowed to fit the UI's metadata column: model, RMSE
-    and MAE in whole USD, R² to 3 decimals; the spreads of MAE and R² and fit times stay in MLflow and the
-    metrics file."""
+    """The CV leaderboard (`evaluation.leaderboard`) narrowed to fit the UI's metadata column at 1600 px:
+    model, RMSE and MAE in USD to the cent, R² to 3 decimals (`table_metadata`); the spreads over folds and
+    fit times stay in MLflow and the metrics file."""
     view = board.select(
         "model",
-        pl.col("rmse_mean").round(0).alias("rmse"),
-        pl.col("rmse_std").round(0).alias("rmse_sd"),
-        pl.col("mae_mean").round(0).alias("mae"),
-        pl.col("r2_mean").round(3).alias("r2"),
+        pl.col("rmse_mean").alias("rmse"),
+        pl.col("mae_mean").alias("mae"),
+        pl.col("r2_mean").alias("r2"),
     )
-    return table_metadata(view, max_rows=view.height, float_digits=3, descriptions=LEADERBOARD_COLUMNS)
+    return table_metadata(view, max_rows=view.height, descriptions=LEADERBOARD_COLUMNS)
 
 
 @dg.asset(
@@ -127,7 +126,7 @@ def trained_models(
     intervals = outcome.intervals
     interval_metadata = (
         {
-            f"interval_{round(level * 100)}_coverage_holdout": dg.MetadataValue.float(share)
+            f"interval_{round(level * 100)}_coverage_holdout": dg.MetadataValue.float(round_share(share))
             for level, share in intervals.coverage_holdout.items()
         }
         | {
@@ -187,7 +186,7 @@ def trained_models(
                 metadata={
                     "leaky_features": dg.MetadataValue.json(leaky),
                     "threshold": ml.leakage_r2_threshold,
-                    "report": table_metadata(outcome.leakage, float_digits=3),
+                    "report": table_metadata(outcome.leakage),
                 },
                 description="model card says leaky" if leaky else "no input leaks the target",
             )

@@ -35,6 +35,7 @@ from sales_assets.timeseries.reads import (
 )
 from sales_assets.timeseries.report_model import HIERARCHY_FILE, INSUFFICIENT_DATA, TimeseriesReport
 from sales_assets.timeseries.series import ALL, MonthlySeries, Segment
+from sales_serving.contract.formatting import round_share
 
 GROUP = "timeseries"
 REPORT_AGREES_WITH_ITSELF = "report_message_model_and_legend_agree"
@@ -393,20 +394,19 @@ def forecast_metadata(report: TimeseriesReport) -> dict:
         "evaluation_origins": len(evaluation.origins),
         "evaluation_points": evaluation.points,
         "evaluation_note": evaluation.note,
-        "origin_scores": table_metadata(origin_score_table(report), float_digits=0),
-        **{f"interval_coverage_{c.level}": c.coverage for c in report.forecast.coverage},
+        "origin_scores": table_metadata(origin_score_table(report)),
+        **{f"interval_coverage_{c.level}": round_share(c.coverage) for c in report.forecast.coverage},
         "coverage_points": report.forecast.coverage[0].points,
         "protocol": dg.MetadataValue.md(report.backtest.protocol.description),
-        # USD in whole dollars; each candidate's problems as a wrapping list, not a wide table column.
+        # USD to the cent; each candidate's problems as a wrapping list, not a wide table column.
         "candidates": table_metadata(
             candidate_table(report).select("model", "eligible", *CANDIDATE_VIEW).rename(CANDIDATE_VIEW),
-            float_digits=0,
             descriptions=CANDIDATE_COLUMNS,
         ),
         "candidate_problems": dg.MetadataValue.md(candidate_problems_markdown(report)),
         # The 95% band; the 80% band is in the report file and the plot.
         "forecast": table_metadata(
-            forecast_table(report).select("month", "forecast", "lower_95", "upper_95"), float_digits=0
+            forecast_table(report).select("month", "forecast", "lower_95", "upper_95")
         ),
     }
 
@@ -474,8 +474,7 @@ def reconcile_segments(
         "hierarchy_method": hierarchy.shipped_method,
         "hierarchy_decision": dg.MetadataValue.md(hierarchy.reason),
         "hierarchy_scores": table_metadata(
-            pl.DataFrame([s.model_dump(exclude={"evaluation_by_node"}) for s in hierarchy.scores]),
-            float_digits=0,
+            pl.DataFrame([s.model_dump(exclude={"evaluation_by_node"}) for s in hierarchy.scores])
         ),
         "hierarchy_path": path_metadata(settings, path),
     }

@@ -10,6 +10,7 @@
 - `export`: the one reader of sales CSV exports (a package: encoding, lines, header, numbers, dates, the
   `Export` object).
 - `csv_out`: the one CSV writer (formula cells neutralised), for every CSV the project writes.
+- `formatting`: numbers as a person reads them (money, shares, counts), for every table, page and answer.
 
 This package imports only pydantic and the standard library at module level, so training's code location
 stays cheap to import.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from sales_serving.dependencies import ServedModel, Settings
@@ -18,6 +18,7 @@ from sales_serving.features import RowError
 from sales_serving.instrumentation import InstrumentedRoute
 from sales_serving.limits import check_batch_size, check_unknown_fields
 from sales_serving.metrics import predicted_rows
+from sales_serving.precision import PRECISION_PARAMETER, Precision, rounded_batch
 from sales_serving.protocols import SECOND_LINE
 from sales_serving.schema import EXAMPLE_ROW, BatchPredictionResponse, BatchRequest, PredictionResponse
 from sales_serving.scoring import predict_many
@@ -53,7 +54,8 @@ PREDICT_OPENAPI = {
             "required": False,
             "schema": {"type": "boolean", "default": False},
             "description": "Also return the model's inputs (derived features included) as `features_used`.",
-        }
+        },
+        PRECISION_PARAMETER,
     ],
 }
 
@@ -61,7 +63,8 @@ PREDICT_OPENAPI = {
 @router.post("/predict", response_model=PredictionResponse, openapi_extra=PREDICT_OPENAPI)
 async def predict(request: Request) -> Response:
     """Predicts SALES for one order line, with 80% and 95% intervals (the seed's SalesFeatures payload works
-    unchanged). `?echo_features=true` adds the model's inputs."""
+    unchanged), in USD to the cent; `?precision=full` answers the model's unrounded floats.
+    `?echo_features=true` adds the model's inputs."""
     # In the running service fast_predict.PredictFastPath answers this route with the same function,
     # without the framework (a comment, not the docstring: /docs shows the docstring).
     content = answer_predict(
@@ -75,8 +78,10 @@ async def predict_batch(
     batch: Annotated[BatchRequest, Body(openapi_examples=BATCH_EXAMPLES)],
     model: ServedModel,
     settings: Settings,
+    precision: Annotated[Precision, Query(description=PRECISION_PARAMETER["description"])] = "cents",
 ) -> BatchPredictionResponse:
-    """Predicts SALES for up to SALES_SERVING_BATCH_LIMIT rows, one prediction (and interval) per row in order."""
+    """Predicts SALES for up to SALES_SERVING_BATCH_LIMIT rows, one prediction (and interval) per row in order,
+    in USD to the cent; `?precision=full` answers the model's unrounded floats."""
     rows = batch.rows
     check_batch_size(len(rows), settings.serving_batch_limit)
     check_unknown_fields(rows, settings.serving_max_unknown_fields, ["rows"])
@@ -86,4 +91,4 @@ async def predict_batch(
     except RowError as error:
         raise field_error(error, "rows") from error
     predicted_rows(model.backend).inc(len(rows))
-    return response
+    return rounded_batch(response, precision)

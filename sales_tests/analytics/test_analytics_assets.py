@@ -1,6 +1,7 @@
 """The EDA and drift assets materialised with dg.materialize on a tiny warehouse in a temp data dir."""
 
 import json
+import re
 import shutil
 
 import dagster as dg
@@ -21,6 +22,7 @@ from sales_assets.analytics.plots import EDA_PLOTS
 from sales_assets.outliers import iqr_filter
 from sales_assets.resources import build_resources
 from sales_assets.settings import Settings
+from sales_serving.contract.formatting import measure
 from sales_tests.analytics.conftest import EDA_AND_DRIFT, build_tiny_warehouse
 
 
@@ -102,12 +104,16 @@ def test_metadata_tables_are_typed_rounded_and_described(run):
     types = {column.name: column.type for column in stats.schema.columns}
     assert types["column"] == "string" and types["count"] == "int" and types["mean"] == "float"
     assert next(c for c in stats.schema.columns if c.name == "std").description.startswith("sample standard")
-    assert all(round(record.data["mean"], 2) == record.data["mean"] for record in stats.records)
+    # Cells are the formatting module's text: measures to four significant digits, shares to three decimals.
+    assert all(
+        record.data["mean"] == measure(float(record.data["mean"].replace(",", "")))
+        for record in stats.records
+    )
     psi = _table(run, "sales_drift", "psi")
     # Narrowed to fit the UI's metadata column; the row counts stay in the JSON report.
     assert [c.name for c in psi.schema.columns] == ["column", "reference", "current", "psi", "status"]
     assert len(psi.records) == 18
-    assert all(round(record.data["psi"], 4) == record.data["psi"] for record in psi.records)
+    assert all(re.fullmatch(r"\d+\.\d{3}", record.data["psi"]) for record in psi.records)
     steps = _table(run, "iqr_filtered_sales", "steps")
     assert [record.data["column"] for record in steps.records] == [
         "QUANTITYORDERED",
@@ -135,9 +141,11 @@ def test_summaries_show_typed_tables_a_captioned_chart_and_totals_in_usd(tiny_wa
     assert "USD" in next(c for c in by_line.schema.columns if c.name == "total_sales").description
     metadata = _metadata(result, "summaries")
     assert metadata["sales_by_productline_chart"].startswith("**Total SALES (USD) per product line")
-    # Whole dollars, in the tables too: cents of a total in the millions only make it harder to read.
     assert metadata["total_sales_usd"] == round(tiny_warehouse.sales["SALES"].sum())
-    assert all(float(record.data["total_sales"]).is_integer() for record in by_line.records)
+    # Money to the cent with separators in the tables (sales_serving.contract.formatting).
+    assert all(
+        re.fullmatch(r"\d{1,3}(,\d{3})*\.\d{2}", record.data["total_sales"]) for record in by_line.records
+    )
     [check] = result.get_asset_check_evaluations()
     assert check.passed
 
@@ -150,7 +158,7 @@ def test_iqr_view_matches_the_pure_filter_and_keeps_the_table_whole(run, tiny_wa
     assert metadata["rows_in"] == 240
     assert metadata["rows_kept"] == filtered.height
     # Per column in the steps table (one entry per column made the labels too wide for the UI).
-    by_column = {row.data["column"]: row.data["rows_dropped"] for row in metadata["steps"].records}
+    by_column = {row.data["column"]: int(row.data["rows_dropped"]) for row in metadata["steps"].records}
     dropped = [by_column[c] for c in settings.analytics.iqr_columns]
     assert dropped == expected.steps["rows_dropped"].to_list()
     assert sum(dropped) == 240 - filtered.height
@@ -161,7 +169,7 @@ def test_iqr_view_matches_the_pure_filter_and_keeps_the_table_whole(run, tiny_wa
 
 def test_eda_report_gathers_the_outputs(run, settings):
     report = (settings.eda_dir / "eda_report.md").read_text()
-    assert "| ADDRESSLINE2 | 216 | 90.00 |  |  | False |" in report
+    assert "| ADDRESSLINE2 | 216 | 90.0% |  |  | False |" in report
     assert all(f"({stem}.png)" in report for stem in EDA_PLOTS)
     assert _metadata(run, "eda_report")["plots"] == len(EDA_PLOTS)
 

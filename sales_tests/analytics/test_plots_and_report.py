@@ -137,7 +137,7 @@ def test_report_gathers_tables_and_plots():
     steps = pl.DataFrame({"column": ["SALES"], "rows_before": [4], "rows_dropped": [1]})
     report = eda_report_markdown(missing, stats, steps, 3, ["hist_sales.png"])
     assert "1 of the raw export's 2 columns had blanks" in report
-    assert "| ADDRESSLINE2 | 3 | 75.00 |  |  | False |" in report
+    assert "| ADDRESSLINE2 | 3 | 75.0% |  |  | False |" in report  # percentages as formatting writes them
     assert "4 rows in, 3 kept" in report
     assert "![hist_sales.png](hist_sales.png)" in report
     assert "eda_plots" in eda_report_markdown(missing, stats, steps, 3, [])

@@ -63,7 +63,10 @@ def test_missing_values_before_and_after_cleaning(real_run):
 def test_iqr_filtered_view(real_run):
     settings, result = real_run
     [event] = result.asset_materializations_for_node("iqr_filtered_sales")
-    steps = {row.data["column"]: row.data["rows_dropped"] for row in event.metadata["steps"].value.records}
+    steps = {
+        row.data["column"]: int(row.data["rows_dropped"].replace(",", ""))
+        for row in event.metadata["steps"].value.records
+    }
     dropped = [steps[c] for c in settings.analytics.iqr_columns]
     assert dropped == IQR_DROPPED
     assert event.metadata["rows_kept"].value == IQR_KEPT

@@ -109,10 +109,15 @@ def warehouse_metadata(result: dg.ExecuteInProcessResult) -> dict:
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
+def _count(cell: str) -> int:
+    """A count cell of a metadata table (`2,823`, as `formatting.count` writes it) as a number."""
+    return int(cell.replace(",", ""))
+
+
 def partition_rows(metadata: dict) -> dict[str, tuple[int, int]]:
     """(rows in, rows kept) per partition key, from `duckdb_table`'s `rows_by_partition` table."""
     return {
-        r.data["partition"]: (r.data["rows_in"], r.data["rows_kept"])
+        r.data["partition"]: (_count(r.data["rows_in"]), _count(r.data["rows_kept"]))
         for r in metadata["rows_by_partition"].records
     }
 

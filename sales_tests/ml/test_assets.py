@@ -16,6 +16,7 @@ from sales_assets.ml.assets import LEAKAGE_CHECK, ONNX_PARITY_CHECK, onnx_model,
 from sales_assets.ml.tracking import TRAINING_RUN_TAG
 from sales_assets.settings import MLSettings, Settings
 from sales_serving.contract.bundle import read_current, read_metadata
+from sales_serving.contract.formatting import round_share
 from sales_tests.ml.conftest import FAST_ML_ENV, materialize_ml
 
 CONTRACT_KEYS = {
@@ -101,7 +102,8 @@ def test_ml_assets_train_explain_export_and_publish_a_bundle(ml_run):
     }
     for level in ("80", "95"):
         shown = train_metadata[f"interval_{level}_coverage_holdout"].value
-        assert shown == intervals["coverage_holdout"][{"80": "0.8", "95": "0.95"}[level]]
+        # The file keeps the full share; the UI shows it to three decimals (formatting.round_share).
+        assert shown == round_share(intervals["coverage_holdout"][{"80": "0.8", "95": "0.95"}[level]])
     onnx_metadata = result.asset_materializations_for_node("onnx_model")[0].metadata
     assert onnx_metadata["served"].value is True and onnx_metadata["serving_policy"].value == "champion"
 

@@ -32,7 +32,7 @@ def served(ml_run) -> dict[str, dict]:
         settings = ServingSettings(data_dir=ml_run.data_dir, serving_backend=backend)
         assert settings.model_dir == ml_run.settings.models_dir.resolve()
         with TestClient(create_app(settings)) as client:
-            response = client.post("/predict?echo_features=true", json=SEED_ROW)
+            response = client.post("/predict?echo_features=true&precision=full", json=SEED_ROW)
         assert response.status_code == 200, response.text
         answers[backend] = response.json()
     return answers

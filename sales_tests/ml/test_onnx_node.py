@@ -65,7 +65,7 @@ def test_onnxruntime_node_scores_held_out_rows_like_the_python_service(ml_run, o
 
     service = ServingSettings(data_dir=ml_run.data_dir, serving_backend="joblib")
     with TestClient(create_app(service)) as client:
-        response = client.post("/predict/batch", json={"rows": rows})
+        response = client.post("/predict/batch?precision=full", json={"rows": rows})
     assert response.status_code == 200, response.text
     from_python = response.json()["predictions"]
 

@@ -63,7 +63,7 @@ def test_sales_dagster_sensor_list_piped_prints_no_ansi_codes(tmp_path):
 IDLE_TICKS = [
     b"\x1b[32m2026-11-30 09:00:00 +0000\x1b[0m - dagster.daemon.SensorDaemon - INFO - Checking for new runs "
     b"for sensor: segments_after_refresh\n",
-    b"2026-11-30 09:00:00 +0000 - dagster.daemon.SensorDaemon - INFO - Sensor segments_after_refresh "
+    b"\x1b[32m2026-11-30 09:00:00 +0000\x1b[0m - dagster.daemon.SensorDaemon - INFO - Sensor segments_after_refresh "
     b"skipped: Sensor function returned an empty result\n",
     b"2026-11-30 09:00:01 +0000 - dagster.daemon.SensorDaemon - INFO - Sensor raw_csv_change skipped: raw CSV "
     b"/d/raw.csv unchanged (sha256 0123456789ab)\n",
@@ -83,8 +83,9 @@ IDLE_TICKS = [
 def test_idle_sensor_lines_are_shown_once_per_sensor_and_again_when_the_reason_changes():
     idle = IdleSensorLines()
     kept = [index for index, line in enumerate(IDLE_TICKS) if idle.keep(line)]
-    # The 30 s repeats (3, 4, 7) are dropped; a new reason (5: the file changed) and other lines are shown.
-    assert kept == [0, 1, 2, 5, 6]
+    # The per-tick "Checking for new runs" line (0) and the 30 s repeats (3, 4, 7) are dropped; a new reason
+    # (5: the file changed) and other lines are shown.
+    assert kept == [1, 2, 5, 6]
 
 
 def test_dev_output_passes_through_the_idle_sensor_filter_with_its_colours_on_request():
@@ -96,4 +97,4 @@ def test_dev_output_passes_through_the_idle_sensor_filter_with_its_colours_on_re
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, cwd=PROJECT_ROOT)
     assert done.returncode == 0, done.stderr
-    assert done.stderr == b"".join(IDLE_TICKS[i] for i in (0, 1, 2, 5, 6))  # colour kept on a terminal
+    assert done.stderr == b"".join(IDLE_TICKS[i] for i in (1, 2, 5, 6))  # colour kept on a terminal

@@ -20,8 +20,6 @@ import pytest
 from dagster._core.events import EngineEventData
 from dagster._core.test_utils import create_run_for_test
 
-from sales_serving.contract import owner as host
-from sales_serving.contract.owner import Owner
 from sales_assets.io import owned_temp_name
 from sales_assets.recovery import (
     OWNER_TAG,
@@ -37,6 +35,8 @@ from sales_assets.recovery import (
 )
 from sales_assets.resources import DUCKDB_WRITER_POOL
 from sales_assets.settings import Settings
+from sales_serving.contract import owner as host
+from sales_serving.contract.owner import Owner
 from sales_tests.conftest import REPO_ROOT
 
 

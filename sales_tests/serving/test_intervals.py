@@ -40,8 +40,9 @@ def test_bounds_stay_ordered_for_a_negative_prediction_and_without_a_cap() -> No
 def test_predict_and_batch_serve_the_same_intervals(client: TestClient, example_row: dict) -> None:
     exact_row = example_row
     capped_row = example_row | {"PRICEEACH": 100.0, "QUANTITYORDERED": 41}
-    singles = [client.post("/predict", json=row).json() for row in (exact_row, capped_row)]
-    batch = client.post("/predict/batch", json={"rows": [exact_row, capped_row]}).json()
+    # Full precision: the bounds are compared with the prediction times the band's factors.
+    singles = [client.post("/predict?precision=full", json=row).json() for row in (exact_row, capped_row)]
+    batch = client.post("/predict/batch?precision=full", json={"rows": [exact_row, capped_row]}).json()
 
     exact, capped = singles
     assert [item["level"] for item in exact["intervals"]] == [0.8, 0.95]

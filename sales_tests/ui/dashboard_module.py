@@ -10,6 +10,10 @@ from types import ModuleType
 from sales_tests.ui.browser import PROJECT_ROOT
 
 DASHBOARD_APP = PROJECT_ROOT / "dashboard" / "app.py"
+# `streamlit run dashboard/app.py` puts the app's folder on sys.path (the page's modules import by name);
+# the tests that load the page or run it with AppTest need the same.
+if str(DASHBOARD_APP.parent) not in sys.path:
+    sys.path.insert(0, str(DASHBOARD_APP.parent))
 
 
 def load_dashboard(module_name: str) -> ModuleType:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -54,42 +55,63 @@ def outputs_dir(tmp_path: Path) -> Path:
 # ---- data functions ---------------------------------------------------------------------------------
 
 
-def test_headline_and_breakdowns_follow_the_filters(app, outputs_dir):
-    sales = app.scan_sales(app.Settings(data_dir=outputs_dir).parquet_dir)
-    assert app.headline(sales) == {
+@pytest.fixture
+def sales(app, outputs_dir):
+    """The query layer over the fixture's cleaned Parquet."""
+    return app.SalesQueries.from_parquet(app.Settings(data_dir=outputs_dir).parquet_dir)
+
+
+def test_headline_and_breakdowns_follow_the_filters(app, sales):
+    assert sales.headline() == {
         "total_sales": pytest.approx(10_000.5),
         "orders": 4,
         "customers": 3,
         "countries": 3,
         "order_lines": 5,
     }
-    assert app.filter_options(sales) == {
+    assert sales.filter_options() == {
         "PRODUCTLINE": ["Classic Cars", "Motorcycles", "Vintage Cars"],
         "COUNTRY": ["France", "Norway", "USA"],
         "YEAR": [2003, 2004],
     }
-    by_line = app.sales_by(sales, "PRODUCTLINE")
+    by_line = sales.sales_by("PRODUCTLINE")
     assert by_line.rows() == [("Classic Cars", 5500.5), ("Vintage Cars", 4000.0), ("Motorcycles", 500.0)]
-    assert app.sales_by_month(sales).rows() == [
+    assert sales.sales_by_month().rows() == [
         (dt.date(2003, 1, 1), 1500.0, False),
-        (dt.date(2003, 2, 1), 2000.0, False),
-        (dt.date(2004, 3, 1), 6500.5, False),
-    ]
-
-    chosen = app.filter_sales(sales, ["Classic Cars"], [], [2003])
-    assert app.headline(chosen)["total_sales"] == pytest.approx(3000.0)
-    assert app.sales_by(chosen, "COUNTRY").rows() == [("France", 2000.0), ("USA", 1000.0)]
-
-
-def test_the_newest_month_is_marked_partial_when_the_data_stops_early(app, outputs_dir):
-    sales = app.scan_sales(app.Settings(data_dir=outputs_dir).parquet_dir)
-    # The fixture's last order is on 2004-03-15: March 2004 is partial, whatever the filter leaves.
-    assert app.partial_month(sales) == (dt.date(2004, 3, 1), dt.date(2004, 3, 15))
-    norway = app.filter_sales(sales, [], ["Norway", "France"], [])
-    assert app.sales_by_month(norway, dt.date(2004, 3, 1)).rows() == [
         (dt.date(2003, 2, 1), 2000.0, False),
         (dt.date(2004, 3, 1), 6500.5, True),
     ]
+
+    chosen = app.Filters(("Classic Cars",), (), (2003,))
+    assert sales.headline(chosen)["total_sales"] == pytest.approx(3000.0)
+    assert sales.sales_by("COUNTRY", chosen).rows() == [("France", 2000.0), ("USA", 1000.0)]
+    with pytest.raises(ValueError, match="not a sales column"):
+        sales.sales_by("SALES; DROP TABLE sales")
+
+
+def test_the_newest_month_is_marked_partial_when_the_data_stops_early(app, sales):
+    # The fixture's last order is on 2004-03-15: March 2004 is partial, whatever the filter leaves.
+    partial = sales.partial_month()
+    assert (partial.start, partial.last_order) == (dt.date(2004, 3, 1), dt.date(2004, 3, 15))
+    norway = app.Filters((), ("Norway", "France"), ())
+    assert sales.sales_by_month(norway).rows() == [
+        (dt.date(2003, 2, 1), 2000.0, False),
+        (dt.date(2004, 3, 1), 6500.5, True),
+    ]
+
+
+def _queries_over(app, order_dates: list[dt.datetime]):
+    """The query layer over an in-memory DuckDB table with one order line per date."""
+    conn = duckdb.connect()
+    conn.execute(
+        "CREATE TABLE sales (ORDERNUMBER BIGINT, SALES DOUBLE, ORDERDATE TIMESTAMP, PRODUCTLINE VARCHAR, "
+        "COUNTRY VARCHAR, CUSTOMERNAME VARCHAR, YEAR BIGINT)"
+    )
+    conn.executemany(
+        "INSERT INTO sales VALUES (?, 100.0, ?, 'Ships', 'USA', 'A', ?)",
+        [(10100 + i, date, date.year) for i, date in enumerate(order_dates)],
+    )
+    return app.SalesQueries.from_warehouse(conn, "sales", "memory")
 
 
 @pytest.mark.parametrize(
@@ -102,34 +124,56 @@ def test_the_newest_month_is_marked_partial_when_the_data_stops_early(app, outpu
     ],
 )
 def test_partial_month_rule_on_month_ends(app, last_order, expected):
-    frame = pl.LazyFrame({"ORDERDATE": [dt.datetime(2003, 1, 6), last_order]})
-    assert app.partial_month(frame) == expected
+    sales = _queries_over(app, [dt.datetime(2003, 1, 6), last_order])
+    partial = sales.partial_month()
+    assert (partial and (partial.start, partial.last_order)) == expected
+    assert sales.sales_by_month()["partial"].to_list() == [False, expected is not None]
 
 
-def test_money_and_risk_figures_are_rounded_for_reading(app):
-    assert app.dollars(10_032_628.849) == "$10,032,628.85"
-    assert app.dollars(None) == "$0.00"
-    assert app.readable_number(546.6284911312105) == "546.6"
-    assert app.readable_number(0.099999912) == "0.1"
-    assert app.readable_number(1.23456789e-05) == "1.235e-05"
-    assert app.readable_number(1_234_567.891) == "1,234,568"
-    assert app.readable_number(2823) == "2,823"
-    assert app.readable_number(True) == "True" and app.readable_number("ok") == "ok"
+def test_without_a_partial_month_the_chart_has_no_partial_legend(app):
+    """The real export runs to 2005-05-31: no month is partial, so nothing on the chart may say "partial"
+    (the legend listed "partial (data stops early)" though no point was one)."""
+    complete = _queries_over(app, [dt.datetime(2003, 1, 6), dt.datetime(2005, 5, 31)]).sales_by_month()
+    spec = json.dumps(app.month_chart(complete).to_dict())
+    assert "partial" not in spec and "legend" not in spec
+    stops_early = _queries_over(app, [dt.datetime(2003, 1, 6), dt.datetime(2005, 5, 23)]).sales_by_month()
+    spec = json.dumps(app.month_chart(stops_early).to_dict())
+    assert "partial (data stops early)" in spec
+
+
+def test_leaderboard_and_risk_figures_are_written_to_their_meaning(app):
+    board = pl.DataFrame(
+        {
+            "CV RMSE": [580.6666],
+            "CV RMSE sd": [12.0],
+            "CV MAE": [308.14],
+            "CV R2": [0.6666666],
+            "fit seconds": [1.23456],
+        }
+    )
+    assert app.readable_columns(board, app.LEADERBOARD_QUANTITIES).row(0) == (
+        "580.67",
+        "12.00",
+        "308.14",
+        "0.667",
+        "1.235",
+    )
 
 
 def test_bar_chart_labels_are_never_cut_short(app):
     frame = pl.DataFrame(
         {"feature": ["QUANTITYORDERED", "PRODUCTLINE_Trucks and Buses"], "importance": [2.0, 1]}
     )
-    spec = app.bar_chart(frame, "feature", "importance", "Mean |SHAP|", ",.0f").to_dict()
+    spec = app.bar_chart(frame, "feature", "importance", "Mean |SHAP|", ",.0f", "$,.2f").to_dict()
     assert spec["encoding"]["y"]["axis"]["labelLimit"] == 0
     assert spec["encoding"]["y"]["sort"] == "-x"
+    assert spec["encoding"]["tooltip"][1]["format"] == "$,.2f"
 
 
-def test_scan_sales_names_missing_columns(app, tmp_path):
+def test_the_query_layer_names_missing_columns(app, tmp_path):
     pl.DataFrame({"YEAR": [2003], "SALES": [1.0]}).write_parquet(tmp_path / "p", partition_by="YEAR")
-    with pytest.raises(ValueError, match=r"lacks columns \['ORDERNUMBER'"):
-        app.scan_sales(tmp_path / "p")
+    with pytest.raises(ValueError, match=r"the sales Parquet lacks columns \['ORDERNUMBER'"):
+        app.SalesQueries.from_parquet(tmp_path / "p")
 
 
 def test_leaderboard_ranks_by_cv_rmse_and_marks_the_champion(app, outputs_dir):
@@ -337,3 +381,15 @@ def test_dashboard_fits_at_1600_px_on_a_materialised_graph(
     browser.wait_until(page, f"!document.querySelector('{SKELETON}') && {CHARTS_DRAWN}")
     shot = browser.screenshot(page, screenshot_dir / "dashboard.png")
     assert shot.stat().st_size > 50_000
+
+
+@pytest.mark.real_data
+def test_on_the_real_file_no_month_is_partial_and_the_chart_says_nothing_of_it(app, real_warehouse_data_dir):
+    """The Kaggle export runs to 2005-05-31: its sales by month carry no partial month, so neither the
+    caption nor the legend may say "partial"."""
+    sales = app.SalesQueries.from_parquet(app.Settings(data_dir=real_warehouse_data_dir).parquet_dir)
+    assert sales.partial_month() is None
+    monthly = sales.sales_by_month()
+    assert monthly.height == 29 and not monthly["partial"].any()
+    assert "partial" not in json.dumps(app.month_chart(monthly).to_dict())
+    assert app.money(sales.headline()["total_sales"], symbol=True) == "$10,032,628.85"

@@ -5,8 +5,6 @@ loaded by the real assets."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import dagster as dg
 import duckdb
 import polars as pl
@@ -75,36 +73,36 @@ def test_folder_mode_expects_the_warehouse_file(app, folder, tmp_path):
     assert app.expected_outputs(Settings(data_dir=settings.root))["sales"].path == settings.parquet_dir
 
 
-def test_warehouse_figures_are_the_deduplicated_rows_and_match_the_parquet_functions(app, folder):
+def test_warehouse_figures_are_the_deduplicated_rows_and_match_the_parquet_source(app, folder, tmp_path):
+    """The one query layer over the warehouse table gives the deduplicated rows' figures, and the same figures
+    as over those rows written as a hive-partitioned Parquet layer (the single-CSV source)."""
     settings, expected = folder
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as conn:
-        sales = app.WarehouseSales(conn, "sales")
-        # The reference: the Parquet-mode functions over the same rows, read whole (the table is small).
-        table = pl.LazyFrame(
-            conn.execute(f"SELECT {', '.join(app.SALES_COLUMNS)} FROM sales").fetchall(),
-            schema=list(app.SALES_COLUMNS),
-            orient="row",
-        )
+        sales = app.SalesQueries.from_warehouse(conn, "sales", settings.duckdb_path)
+        conn.sql("SELECT * FROM sales").pl().write_parquet(tmp_path / "parquet", partition_by="YEAR")
+        same_rows = app.SalesQueries.from_parquet(tmp_path / "parquet")
         numbers = sales.headline()
         assert numbers["order_lines"] == expected.height
+        assert numbers["orders"] == expected["ORDERNUMBER"].n_unique()
         assert round(numbers["total_sales"], 2) == sales_total(expected)
-        assert numbers == pytest.approx(app.headline(table))
-        assert sales.filter_options() == app.filter_options(table)
-        assert sales.partial_month() == app.partial_month(table)
-        for chosen in (([], [], []), (["Classic Cars"], [], [2003]), ([], ["USA", "France"], [])):
-            assert sales.headline(*chosen) == pytest.approx(app.headline(app.filter_sales(table, *chosen)))
+        assert sales.filter_options() == same_rows.filter_options()
+        assert sales.partial_month() == same_rows.partial_month()
+        for chosen in (
+            app.Filters(),
+            app.Filters(("Classic Cars",), (), (2003,)),
+            app.Filters((), ("USA", "France"), ()),
+        ):
+            assert sales.headline(chosen) == pytest.approx(same_rows.headline(chosen))
             for column in ("PRODUCTLINE", "COUNTRY"):
-                mine = sales.sales_by(column, *chosen).sort(column)
-                theirs = app.sales_by(app.filter_sales(table, *chosen), column).sort(column)
+                mine, theirs = sales.sales_by(column, chosen), same_rows.sales_by(column, chosen)
                 assert mine[column].to_list() == theirs[column].to_list()
                 assert mine["SALES"].to_list() == pytest.approx(theirs["SALES"].to_list())
-            partial = dt.date(2003, 12, 1)
-            mine = sales.sales_by_month(partial, *chosen)
-            theirs = app.sales_by_month(app.filter_sales(table, *chosen), partial)
+            mine, theirs = sales.sales_by_month(chosen), same_rows.sales_by_month(chosen)
             assert mine["month"].to_list() == theirs["month"].to_list()
             assert mine["partial"].to_list() == theirs["partial"].to_list()
             assert mine["SALES"].to_list() == pytest.approx(theirs["SALES"].to_list())
         exports = sales.exports()
+        assert same_rows.exports() is None
     assert exports.height == 4 and exports["export"][-1].startswith("correction.csv@")
     assert exports["rows kept"].sum() == expected.height
     assert exports["export"][0].startswith("sales%202003-10.csv@")
