@@ -20,6 +20,7 @@ from sales_assets.analytics.plots import EDA_PLOTS
 from sales_assets.analytics.summaries import compute_summaries, productline_chart
 from sales_assets.analytics.warehouse_reader import rows_in_key_order, scalar_row
 from sales_assets.export_layer import export_paths
+from sales_assets.ingest.source import landed_or_configured
 from sales_assets.io import atomic_path, write_json_atomic, write_table_pair, write_text_atomic
 from sales_assets.metadata import (
     path_metadata,
@@ -166,15 +167,15 @@ def summaries(
 def missing_value_report(
     context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb_reader: DuckDBResource
 ) -> dg.MaterializeResult:
-    """Missing values per column before cleaning (the raw CSV, read as text in its detected encoding,
-    blank cells counted, 'NA' kept as North America; with `SALES_RAW_DIR`, summed over the exports now
-    in that folder) and after it (the warehouse `sales` table)."""
+    """Missing values per column before cleaning (the raw CSV as `raw_csv` landed it, read as text in its
+    detected encoding, blank cells counted, 'NA' kept as North America; with `SALES_RAW_DIR`, summed over
+    the exports now in that folder) and after it (the warehouse `sales` table)."""
     settings = sales_settings.get()
     raw_dir = settings.raw_dir_path
     raws = (
         [path for _, path in export_paths(raw_dir, settings.ingest.export_glob)]
         if raw_dir is not None
-        else [settings.raw_csv_path]
+        else [landed_or_configured(settings.landed_dir, settings.raw_csv_path)]
     )
     with timed(context.log, f"counting blanks in {raw_dir or raws[0]}") as raw_timing:
         counted = [missing_values.raw_blank_counts(raw, settings.ingest) for raw in raws]

@@ -141,3 +141,13 @@ def prune_landed(folder: Path) -> list[tuple[Path, int]]:
     for path, _ in deleted:
         path.unlink()
     return deleted
+
+
+def landed_or_configured(landed_dir: Path, configured: Path) -> Path:
+    """The file a step that reads the raw export should read: the copy `raw_csv` landed last (the bytes the
+    lineage names), or the configured file itself when nothing was landed yet (a step run on its own
+    before `raw_csv`)."""
+    try:
+        return current_landed(landed_dir).path
+    except InputPathError:
+        return configured

@@ -79,7 +79,7 @@ def trained_models(
         context.log.warning(line)
     data = read_training_sample(duckdb_reader, ml.max_training_rows, ml.random_state)
     if settings.raw_dir_path is None:
-        source = data_lineage(settings.parquet_dir, settings.raw_csv_path)
+        source = data_lineage(settings.parquet_dir, settings.landed_dir)
     else:
         # Folder mode: the exports the table was built from, as the warehouse recorded them in its file.
         with duckdb_reader.get_connection() as conn:

@@ -61,17 +61,27 @@ def files_sha256(paths: list[Path], root: Path) -> str:
     return digest.hexdigest()
 
 
-def data_lineage(parquet_dir: Path, raw_csv: Path) -> dict[str, str | int | None]:
+def data_lineage(parquet_dir: Path, landed_dir: Path) -> dict[str, str | int | None]:
     """Digests of the clean Parquet layer the `sales` table was built from (data_sha256) and of the raw
-    export (None when it is not at the configured path, e.g. with a folder of exports)."""
+    export as `raw_csv` landed it (`sales_assets.ingest.source`: the copy `clean_parquet` read, named by
+    its sha256), so the lineage names the bytes the data came from even when the configured file changed
+    since. `raw_path` is the file the copy was taken from, `raw_copy` the copy; the three are None when
+    `landed_dir` holds no current copy whose size still matches its record (nothing is hashed instead)."""
+    from sales_assets.ingest.source import InputPathError, current_landed
+
     layer = resolve_layer(parquet_dir)
     files = sorted(layer.rglob("*.parquet")) if layer.is_dir() else []
+    try:
+        landed = current_landed(landed_dir)
+    except InputPathError:
+        landed = None
     return {
         "data_sha256": files_sha256(files, layer),
         "parquet_files": len(files),
         "parquet_dir": str(parquet_dir),
-        "raw_path": str(raw_csv),
-        "raw_sha256": sha256_file(raw_csv) if raw_csv.is_file() else None,
+        "raw_path": None if landed is None else str(landed.source),
+        "raw_copy": None if landed is None else str(landed.path),
+        "raw_sha256": None if landed is None else landed.sha256,
     }
 
 

@@ -148,8 +148,15 @@ class Lineage(_Model):
     data_sha256: str = Field(description="digest of the clean Parquet layer the sales table was built from")
     parquet_files: int
     parquet_dir: str
-    raw_path: str
-    raw_sha256: str | None = Field(description="None when the raw export is not at the configured path")
+    raw_path: str | None = Field(
+        description="the file raw_csv landed (with a folder of exports: the folder); None when nothing was landed"
+    )
+    raw_copy: str | None = Field(
+        default=None, description="the landed, content-addressed copy clean_parquet read (single CSV only)"
+    )
+    raw_sha256: str | None = Field(
+        description="sha256 of the landed copy's bytes; None with a folder of exports or when nothing was landed"
+    )
     table_rows: int
     sampled: bool
     exports: list[str] | None = Field(

@@ -49,18 +49,38 @@ def test_lineage_digest_follows_the_files(tmp_path):
     (layer / "YEAR=2003").mkdir(parents=True)
     part = layer / "YEAR=2003" / "part-0.parquet"
     part.write_bytes(b"one")
+    landed_dir = tmp_path / "raw" / "landed"
+
+    before = data_lineage(layer, landed_dir)
+    part.write_bytes(b"two")
+    changed = data_lineage(layer, landed_dir)
+    part.rename(layer / "YEAR=2003" / "part-1.parquet")
+    renamed = data_lineage(layer, landed_dir)
+
+    assert before["parquet_files"] == 1 and len(before["data_sha256"]) == 64
+    assert len({before["data_sha256"], changed["data_sha256"], renamed["data_sha256"]}) == 3
+    # Nothing landed: no raw digest is claimed (the configured file is not hashed in its place).
+    assert before["raw_sha256"] is None and before["raw_path"] is None
+
+
+def test_lineage_names_the_landed_bytes_not_the_file_now(tmp_path):
+    """The raw digest is the landed copy's, so replacing the configured file after `raw_csv` does not
+    change what the lineage names."""
+    from sales_assets.ingest.source import land, make_current
+    from sales_assets.io import sha256_file
+
+    layer = tmp_path / "sales_parquet"
+    layer.mkdir()
     raw = tmp_path / "raw.csv"
     raw.write_text("a,b\n1,2\n", encoding="utf-8")
+    landed_dir = tmp_path / "raw" / "landed"
+    make_current(land(raw, landed_dir))
+    read = sha256_file(raw)
+    raw.write_text("a,b\n3,4\n", encoding="utf-8")  # the file replaced after raw_csv landed it
 
-    before = data_lineage(layer, raw)
-    part.write_bytes(b"two")
-    changed = data_lineage(layer, raw)
-    part.rename(layer / "YEAR=2003" / "part-1.parquet")
-    renamed = data_lineage(layer, raw)
-
-    assert before["parquet_files"] == 1 and len(before["data_sha256"]) == 64 and before["raw_sha256"]
-    assert len({before["data_sha256"], changed["data_sha256"], renamed["data_sha256"]}) == 3
-    assert data_lineage(layer, tmp_path / "absent.csv")["raw_sha256"] is None
+    lineage = data_lineage(layer, landed_dir)
+    assert lineage["raw_sha256"] == read != sha256_file(raw)
+    assert lineage["raw_path"] == str(raw) and lineage["raw_copy"].endswith(f"{read}.csv")
 
 
 # ---- a folder of exports: the digest of the export partitions the warehouse used ---------------------
