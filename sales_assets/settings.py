@@ -188,12 +188,12 @@ class MLSettings(BaseModel):
     random_state: int = 42
     cv_folds: int = 5
     cv_repeats: int = 3
+    # random_forest_200, random_forest_500_shallow and gradient_boosting_500 stay in the catalogue but not
+    # here: they lost to the champion on all 15 CV folds of the real file (60-80 RMSE behind) and took half
+    # the training (issue 25; BENCHMARKS.md "Model quality" keeps their last scores). Select them here.
     models: list[str] = [
         "linear_regression",
-        "random_forest_200",
-        "random_forest_500_shallow",
         "gradient_boosting_200",
-        "gradient_boosting_500",
         "xgboost",
         "lightgbm",
         "catboost",
