@@ -238,6 +238,8 @@ def training_dataset(frame: pd.DataFrame, target: str, lineage: dict) -> object:
     # local one only, it resolves to that same source without the warning.
     local = next(s for s in get_registered_sources() if s._get_source_type() == "local")
     source = resolve_dataset_source(lineage.get("parquet_dir") or lineage.get("raw_path"), [local])
+    # Integer columns recorded as double, as in the models' signatures (`log_model_run`).
+    frame = frame.astype({column: "float64" for column in frame.select_dtypes("integer").columns})
     return mlflow.data.from_pandas(
         frame,
         source=source,
