@@ -132,6 +132,14 @@ def test_loading_the_definitions_imports_no_heavy_library():
     assert done.stdout.strip() == "", f"import sales_assets.definitions imports {done.stdout.strip()}"
 
 
+def test_the_readme_gives_the_counts_the_ui_shows(graph):
+    """The UI's "Materialize all (N)" counts the materialisable assets; the README names N and the total."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    every, materialisable = graph.get_all_asset_keys(), graph.materializable_asset_keys
+    assert f"**Materialize all ({len(materialisable)})** for the graph's {len(every)} assets" in readme
+    assert [k.to_user_string() for k in every - materialisable] == ["raw_export"]
+
+
 def test_dg_check_defs_passes_from_the_repository_root():
     root = Path(__file__).resolve().parents[1]
     dg_cli = Path(sys.executable).with_name("dg")
