@@ -31,6 +31,7 @@ GROUP_OWNERS = {
     "timeseries": "team:timeseries",
 }
 
+
 def daily_freshness(settings: Settings) -> dg.FreshnessPolicy:
     """Fresh while materialised since the previous tick of the daily refresh schedule: at each tick the
     last materialisation must be at most a day older than the tick (same cron and time zone)."""
