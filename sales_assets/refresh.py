@@ -1,13 +1,15 @@
-"""`python -m sales_assets.refresh [--force] [--job JOB]`: refresh the unpartitioned graph doing only the work
-that is new ("nothing new, nothing run"), in one command process.
+"""`python -m sales_assets.refresh [--force] [--max-segments N]`: refresh the whole graph doing only the
+work that is new ("nothing new, nothing run"), from one command process.
 
 `raw_csv` always runs first: it reads the input's bytes, and their sha256 is its Dagster data version.
-Every other asset of the refresh then gets Dagster's stale status (its code version, which covers the code
+Every other unpartitioned asset then gets Dagster's stale status (its code version, which covers the code
 and the settings it reads, see `sales_assets.code_versions`, and the data versions of its inputs, against
-those its last materialisation recorded): stale or never materialised assets run, the cheap ones in this
-process, the heavy ones each in its own step process; the others are left alone, with an observation on
-the asset that says so ("inputs unchanged since run X") for the UI. `--force` runs everything, as the UI's
-Materialize does. In folder mode (`SALES_RAW_DIR`) there is no single CSV to read first.
+those its last materialisation recorded): stale or never materialised assets, and everything below them,
+run (the cheap ones in this process, the heavy ones each in its own step process); then the segment
+partitions of `ts_risk_reports` that are missing or stale, in one run. What is left alone gets an
+observation on the asset ("not rerun: inputs unchanged since run X") for the UI, and a log line. `--force`
+runs everything, as the UI's Materialize does. In folder mode (`SALES_RAW_DIR`) there is no single CSV
+to read first.
 """
 
 from __future__ import annotations
