@@ -1,8 +1,9 @@
 """`sales-admin`: housekeeping of the data folder and the Dagster instance.
 
 sales-admin prune            keep the newest `keep_bundles` model bundles (plus CURRENT's and the
-                             champion's), delete the others and the MLflow artifacts of old runs no
-                             kept bundle or registered model version needs; delete the cleaned folders
+                             champion's), delete the others and the MLflow runs and artifacts no
+                             kept bundle or registered model version needs (then `mlflow gc`
+                             removes deleted runs for good); delete the cleaned folders
                              of export keys neither registered nor the current key of a file in
                              SALES_RAW_DIR (superseded exports)
 sales-admin recover          mark runs whose process is gone failed, free their pool slots, sweep
@@ -207,7 +208,28 @@ def prune(
             lineage = _lineage(models_dir, version)
             needed |= {lineage.get("mlflow_run_id"), lineage.get("mlflow_model_run_id")}
         _prune_mlflow(settings, client, needed - {None}, pruned)
+        collect_deleted(settings)
     return pruned
+
+
+def collect_deleted(settings: Settings) -> None:
+    """`mlflow gc` on the settings' store: rows (runs with their params, metrics and tags; logged models)
+    in the `deleted` lifecycle stage, ours or deleted in the UI, are removed for good, with their
+    artifacts; without it a deleted run keeps its rows and the database grows with every refresh.
+
+    Raises:
+        subprocess.CalledProcessError: `mlflow gc` failed (its output is in the exception).
+    """
+    import subprocess
+
+    subprocess.run(
+        # gc resolves artifact locations through a tracking URI even when it is the backend store itself.
+        [sys.executable, "-m", "mlflow", "gc", "--backend-store-uri", settings.mlflow_tracking_uri]
+        + ["--tracking-uri", settings.mlflow_tracking_uri],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
 
 def _prune_mlflow(settings: Settings, client, needed: set[str], pruned: Pruned) -> None:

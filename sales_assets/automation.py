@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 
@@ -44,6 +45,8 @@ WAREHOUSE_AFTER_EXPORTS_SENSOR = "warehouse_after_exports"
 # The assets of the single CSV, which a refresh in folder mode leaves out.
 SINGLE_CSV_ASSETS = ("raw_csv", "clean_parquet")
 RAW_EXPORT_ASSET = "raw_export"
+# The run tag Dagster stores an asset's data version under (the top-level package does not export it).
+DATA_VERSION_TAG = "dagster/data_version"
 
 # Tags that say why a run was started; the UI can filter runs by them.
 TRIGGER_TAG = "sales/trigger"
@@ -134,6 +137,32 @@ def register_exports(
     return ExportRegistration([e.key for e in new], stale, request, events, list(exports))
 
 
+def refresh_request(
+    instance: dg.DagsterInstance, repository: dg.RepositoryDefinition | None, raw_csv_path: Path, trigger: str
+) -> dg.RunRequest | dg.SkipReason:
+    """What a scheduled refresh of `refresh_all` should run: everything when the raw CSV's sha256 is not the
+    data version of the last `raw_csv` materialisation (or there is none, or no `repository` to plan on);
+    otherwise the assets `sales_assets.refresh.plan_refresh` finds stale (code or settings changed, and
+    what is below them) as one run, or a skip that names the runs whose outputs are still current."""
+    tags = {TRIGGER_TAG: trigger}
+    raw_csv = dg.AssetKey(SINGLE_CSV_ASSETS[0])
+    last = instance.get_latest_materialization_event(raw_csv)
+    last_version = last.asset_materialization.tags.get(DATA_VERSION_TAG) if last else None
+    if repository is None or not raw_csv_path.is_file() or sha256_file(raw_csv_path) != last_version:
+        return dg.RunRequest(tags=tags)
+    from sales_assets.refresh import plan_refresh  # it imports this module
+
+    keys = set(repository.get_job(REFRESH_ALL_JOB).asset_layer.executable_asset_keys) - {raw_csv}
+    plan = plan_refresh(instance, repository.asset_graph, keys)
+    if not plan.run:
+        runs = sorted(set(plan.unchanged.values()))
+        return dg.SkipReason(
+            f"raw CSV {raw_csv_path} unchanged (sha256 {last_version[:12]}) and no code or setting changed: "
+            f"inputs unchanged since run(s) {', '.join(runs)}"
+        )
+    return dg.RunRequest(tags=tags, asset_selection=plan.run)
+
+
 def _hash_cache(cursor: str | None) -> dict[str, tuple[int, int, str]]:
     """The sensor cursor's (bytes, mtime_ns, sha256) per export name; empty when unreadable."""
     try:
@@ -204,16 +233,31 @@ def build_automation(
     )
 
     if not folder_mode:
-        daily_refresh = dg.ScheduleDefinition(
+
+        @dg.schedule(
             name=DAILY_REFRESH_SCHEDULE,
             job=refresh_all,
             cron_schedule=automation_settings.schedule_cron,
             execution_timezone=automation_settings.schedule_timezone,
             default_status=dg.DefaultScheduleStatus.STOPPED,
-            description=f"Refreshes the whole graph every day ({automation_settings.schedule_cron}, "
-            f"{automation_settings.schedule_timezone}). Off until switched on.",
-            tags={TRIGGER_TAG: DAILY_REFRESH_SCHEDULE},
+            description=f"Every day ({automation_settings.schedule_cron}, {automation_settings.schedule_timezone}) "
+            "refreshes what is new: everything when the raw CSV's bytes changed, else only the assets whose "
+            "code or settings changed and what is below them; a day with nothing new starts nothing and says "
+            "since which run. Off until switched on.",
         )
+        def daily_refresh(
+            context: dg.ScheduleEvaluationContext, sales_settings: SalesSettingsResource
+        ) -> dg.RunRequest | dg.SkipReason:
+            """The whole refresh when the raw CSV's sha256 is not the data version of the last `raw_csv`
+            materialisation (or there is none); otherwise the plan of `sales_assets.refresh.plan_refresh`
+            over the rest of `refresh_all`, as one run of the assets to run, or a skip with the reason."""
+            try:
+                repository = context.repository_def
+            except dg.DagsterInvariantViolationError:  # a context built without one (tests)
+                repository = None
+            return refresh_request(
+                context.instance, repository, sales_settings.get().raw_csv_path, DAILY_REFRESH_SCHEDULE
+            )
     else:
 
         @dg.schedule(

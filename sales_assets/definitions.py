@@ -5,16 +5,15 @@ whole graph, the resources they share, and the catalogue attributes every asset 
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from datetime import timedelta
-from pathlib import Path
 
 import dagster as dg
 
 from sales_assets import automation
 from sales_assets.analytics import defs as analytics
 from sales_assets.automation import COST_TAG, HEAVY_ASSETS
+from sales_assets.code_versions import group_code_version
 from sales_assets.ingest import defs as ingest
 from sales_assets.ml import defs as ml
 from sales_assets.recovery import recovering
@@ -22,8 +21,6 @@ from sales_assets.resources import build_resources, run_executor
 from sales_assets.settings import Settings
 from sales_assets.timeseries import defs as timeseries
 from sales_assets.warehouse import defs as warehouse
-
-PACKAGE = Path(__file__).resolve().parent
 
 # Who answers for a group's assets (Dagster owners: "team:<name>" or an e-mail address).
 GROUP_OWNERS = {
@@ -33,21 +30,6 @@ GROUP_OWNERS = {
     "ml": "team:ml",
     "timeseries": "team:timeseries",
 }
-
-# Modules every group's outputs depend on besides its own folder: a change there changes every version.
-SHARED_MODULES = ("settings.py", "io.py", "parquet_layer.py", "export_layer.py", "outliers.py", "metadata.py")
-
-
-def group_code_version(group: str) -> str:
-    """sha256 (first 12 hex digits) of the group's Python sources and the shared modules, so the UI marks
-    an asset "code version changed" exactly when code that shapes its output changed."""
-    digest = hashlib.sha256()
-    files = sorted((PACKAGE / group).rglob("*.py")) + [PACKAGE / name for name in SHARED_MODULES]
-    for path in files:
-        if path.is_file():
-            digest.update(path.relative_to(PACKAGE).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 def daily_freshness(settings: Settings) -> dg.FreshnessPolicy:
@@ -63,7 +45,7 @@ def daily_freshness(settings: Settings) -> dg.FreshnessPolicy:
 def with_catalogue_attributes(defs: dg.Definitions, settings: Settings) -> dg.Definitions:
     """`defs` with owners, tags, a code version and the daily freshness policy on every asset; what a
     group set itself wins."""
-    versions = {group: group_code_version(group) for group in GROUP_OWNERS}
+    versions = {group: group_code_version(group, settings) for group in GROUP_OWNERS}
     freshness = daily_freshness(settings)
 
     def attributes(spec: dg.AssetSpec) -> dg.AssetSpec:

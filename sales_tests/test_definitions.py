@@ -120,37 +120,24 @@ def test_only_duckdb_table_writes_the_warehouse(graph):
 
 
 HEAVY_MODULES = ("mlflow", "statsmodels", "arch", "shap", "catboost")
-IMPORT_PROBE = """
-import sys, time
-started = time.perf_counter()
-import {module}
-print(time.perf_counter() - started)
-print(",".join(m for m in {heavy!r} if m in sys.modules))
-"""
 
 
-def _import_seconds(module: str) -> tuple[float, list[str]]:
-    """Best of two fresh interpreters: seconds to import `module`, and the heavy modules it pulled in."""
-    best, loaded = float("inf"), []
-    for _ in range(2):
-        probe = IMPORT_PROBE.format(module=module, heavy=HEAVY_MODULES)
-        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr[-2000:]
-        seconds, heavy = done.stdout.splitlines()
-        best, loaded = min(best, float(seconds)), [m for m in heavy.split(",") if m]
-    return best, loaded
-
-
-def test_loading_the_definitions_is_cheap():
+def test_loading_the_definitions_imports_no_heavy_library():
     """Every step process, CLI call, sensor tick and the UI's code server imports the definitions: they
     import Dagster, Polars, DuckDB and pydantic, and the heavy libraries only inside the steps that use
-    them. The budget is loose: a few seconds over the baseline of importing those four the same way."""
-    baseline, _ = _import_seconds("dagster, polars, duckdb, pydantic")
-    seconds, heavy = _import_seconds("sales_assets.definitions")
-    assert heavy == [], f"import sales_assets.definitions imports {heavy}"
-    # A busy machine slows both imports alike, hence the factor beside the few seconds.
-    budget = max(baseline + 3.0, 2.0 * baseline)
-    assert seconds < budget, f"{seconds:.1f}s against {baseline:.1f}s for dagster, polars, duckdb, pydantic"
+    them. How long the import takes is measured by `bench/bench_import.py`, not asserted here."""
+    probe = f"import sys, sales_assets.definitions; print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "", f"import sales_assets.definitions imports {done.stdout.strip()}"
+
+
+def test_the_readme_gives_the_counts_the_ui_shows(graph):
+    """The UI's "Materialize all (N)" counts the materialisable assets; the README names N and the total."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    every, materialisable = graph.get_all_asset_keys(), graph.materializable_asset_keys
+    assert f"**Materialize all ({len(materialisable)})** for the graph's {len(every)} assets" in readme
+    assert [k.to_user_string() for k in every - materialisable] == ["raw_export"]
 
 
 def test_dg_check_defs_passes_from_the_repository_root():

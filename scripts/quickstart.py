@@ -5,14 +5,15 @@
 2. remembers the choices it was given (`SALES_DATA_DIR`, `SALES_RAW_CSV`) in `sales-settings.yaml` at the
    project root, which every command reads afterwards (environment variables still win);
 3. recovers runs a killed command left (marked failed, pool slots freed, temp files removed);
-4. materialises every asset with the Dagster CLI against `DAGSTER_HOME=dagster_home/` (the embedded
-   sample is generated when no CSV is there): jobs `refresh_cheap_chain` (one process) and
-   `refresh_heavy` (a process per step), then every time-series segment partition;
+4. refreshes every asset against `DAGSTER_HOME=dagster_home/` with `python -m sales_assets.refresh` (the
+   embedded sample is generated when no CSV is there): what is new runs, the rest is left with the reason
+   ("inputs unchanged since run X"); `--force` runs everything, `--quick` a smaller first look;
 5. prints what was produced, which checks failed, and where to look next.
 
 Ctrl-C stops the run cleanly: it is marked canceled, the state of each output is printed with the command
 that finishes the job. Safe to run again: the install is skipped when `pyproject.toml` has not changed,
-and every asset replaces its outputs atomically. Only the standard library is used here, since it runs
+a run with the same input bytes, code and settings reruns nothing, and every asset replaces its outputs
+atomically. Only the standard library is used here, since it runs
 before the venv exists.
 """
 
@@ -175,14 +176,33 @@ def remember_choices(env: dict[str, str]) -> None:
         run([str(PYTHON), "-m", "sales_assets.admin", *arguments], env)
 
 
-def materialize(env: dict[str, str]) -> None:
-    # The unpartitioned graph in two runs: the cheap chain in one process, then training, SHAP and ONNX
-    # each in its own (see BENCHMARKS.md); then one run per time-series segment partition, and the
-    # reconciled hierarchy, by the backfill.
-    for job in ("refresh_cheap_chain", "refresh_heavy"):
-        run([str(BIN / "dagster"), "job", "execute", "-m", "sales_assets.definitions", "-j", job], env)
-    # The backfill runs its partitions in its own process: supervised here, not by itself.
-    run([str(PYTHON), "-m", "sales_assets.timeseries.backfill"], {**env, SUPERVISED_ENV: "1"}, grace=20)
+# `--quick`: a first look in under a minute on a quiet machine. Two models (the champion of the real file
+# and the fastest strong one), 3-fold CV once instead of 5-fold x 3, the first three segments (ALL and two
+# product lines). Settings through the environment, so the Dagster UI then shows the ml assets as unsynced
+# (their code version covers these settings) until a full run.
+QUICK_SETTINGS = {
+    "SALES_ML__MODELS": '["capped_price_residual", "xgboost"]',
+    "SALES_ML__CV_FOLDS": "3",
+    "SALES_ML__CV_REPEATS": "1",
+}
+QUICK_SEGMENTS = 3
+QUICK_NOTE = (
+    "quick look (--quick): 2 models (capped_price_residual, xgboost), 3-fold CV once, 3 time-series "
+    "segments; run without --quick for the full run"
+)
+
+
+def materialize(env: dict[str, str], force: bool, quick: bool) -> None:
+    # One command: raw_csv reads the input, then only what is new runs (stale or missing assets by their
+    # data and code versions; `--force` runs everything): the cheap chain in that process, training, SHAP
+    # and ONNX each in their own (see BENCHMARKS.md), then the segment partitions. It is supervised here.
+    command = [str(PYTHON), "-m", "sales_assets.refresh"]
+    if force:
+        command.append("--force")
+    if quick:
+        command += ["--max-segments", str(QUICK_SEGMENTS)]
+        env = {**env, **QUICK_SETTINGS}
+    run(command, {**env, SUPERVISED_ENV: "1"})
 
 
 def outputs_state(data: Path, since: float) -> list[str]:
@@ -267,6 +287,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--install-only", action="store_true", help="set up .venv and stop")
     parser.add_argument("--no-install", action="store_true", help="use .venv as it is")
+    parser.add_argument("--force", action="store_true", help="rerun every asset, changed or not")
+    parser.add_argument("--quick", action="store_true", help=QUICK_NOTE.split(": ", 1)[1])
     args = parser.parse_args()
     started = time.perf_counter()
     if not args.no_install:
@@ -274,15 +296,19 @@ def main() -> None:
     if args.install_only:
         return
     since = time.time()
+    if args.quick:
+        print(f"quickstart: {QUICK_NOTE}")
     env = pipeline_env()
     remember_choices(env)
     admin(["recover"], env)
     try:
-        materialize(env)
+        materialize(env, args.force, args.quick)
     except Interrupted as stopped:
         report_interrupt(stopped, env, since)
         sys.exit(130)
     summary(env, since)
+    if args.quick:
+        print(f"\nquickstart: {QUICK_NOTE}")
     print(f"\nquickstart: done in {time.perf_counter() - started:.0f}s")
 
 

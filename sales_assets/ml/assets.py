@@ -198,8 +198,9 @@ def trained_models(
 def shap_importance(
     context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource
 ) -> dg.MaterializeResult:
-    """Global SHAP importance of the champion on up to settings.ml.shap_rows training rows, one-hot columns
-    collapsed to their feature and ranked; written to output/explainability/shap_global_importance.json."""
+    """Global SHAP importance of the champion on up to settings.ml.shap_rows training rows (fewer once the
+    means are precise to settings.ml.shap_relative_error), one-hot columns collapsed to their feature and
+    ranked; written to output/explainability/shap_global_importance.json."""
     from sales_assets.ml.candidate import SHAP_SAMPLE_FILE, load_candidate, read_frame, spec_of
     from sales_assets.ml.catalogue import MODEL_CATALOGUE
     from sales_assets.ml.explain import shap_global_importance
@@ -210,14 +211,19 @@ def shap_importance(
     spec = spec_of(candidate)
     rows = read_frame(directory / SHAP_SAMPLE_FILE, spec)
     with timed(context.log, f"SHAP for {candidate['model']}") as shap_time:
-        ranked, explainer = shap_global_importance(
-            pipeline, spec, rows, MODEL_CATALOGUE[candidate["model"]].tree_based, settings.ml.random_state
+        ranked, explainer, explained = shap_global_importance(
+            pipeline,
+            spec,
+            rows,
+            MODEL_CATALOGUE[candidate["model"]].tree_based,
+            settings.ml.random_state,
+            settings.ml.shap_relative_error,
         )
     report = ShapReport(
         model=candidate["model"],
         estimator=candidate["estimator"],
         explainer=explainer,
-        rows=len(rows),
+        rows=explained,
         mlflow_model_version=candidate["lineage"]["mlflow_model_version"],
         importance=[FeatureImportance(**row) for row in ranked.to_dicts()],
     )

@@ -143,6 +143,10 @@ def log_model_run(
     import mlflow
     from mlflow.models import infer_signature
 
+    # Integer columns declared as double: a request with a missing quantity (NaN, a float) then passes
+    # MLflow's schema enforcement, and MLflow has no integer-schema hint to give.
+    integer_columns = input_example.select_dtypes("integer").columns
+    input_example = input_example.astype({column: "float64" for column in integer_columns})
     with mlflow.start_run(run_name=model_name, tags=tags) as run:
         if dataset is not None:
             mlflow.log_input(dataset, context="training")
@@ -234,14 +238,36 @@ def point_alias(settings: Settings, version: str) -> None:
     client.set_registered_model_alias(settings.ml.registered_model_name, settings.ml.champion_alias, version)
 
 
+def version_description(lineage: dict, champion: str, rows_train: int) -> str:
+    """The registered version's description: which model, and which data it saw (source file or folder by
+    name, its sha256 when there is one file, the digest of the clean layer trained on), so the registry
+    tells a model of the generated sample from one of a real export."""
+    source = Path(str(lineage.get("raw_path") or "")).name or "unknown source"
+    raw = f", sha256 {lineage['raw_sha256']}" if lineage.get("raw_sha256") else ""
+    exports = lineage.get("exports")
+    listed = f" (exports: {', '.join(exports)})" if exports else ""
+    return (
+        f"{champion} trained on {rows_train:,} rows of {source}{raw}{listed}; clean data sha256 "
+        f"{lineage['data_sha256']}."
+    )
+
+
 def training_dataset(frame: pd.DataFrame, target: str, lineage: dict) -> object:
     """The training data as an MLflow dataset: the rows trained on, named by the source they were read from
     and digested from its files (see `sales_assets.ml.data.data_lineage`); MLflow records its row count."""
     import mlflow.data
+    from mlflow.data.dataset_source_registry import get_registered_sources, resolve_dataset_source
 
+    # MLflow registers its local-file source twice (for the schemes "" and "file"), so resolving a path
+    # among every registered source warns that it "can be interpreted in multiple ways"; among the first
+    # local one only, it resolves to that same source without the warning.
+    local = next(s for s in get_registered_sources() if s._get_source_type() == "local")
+    source = resolve_dataset_source(lineage.get("parquet_dir") or lineage.get("raw_path"), [local])
+    # Integer columns recorded as double, as in the models' signatures (`log_model_run`).
+    frame = frame.astype({column: "float64" for column in frame.select_dtypes("integer").columns})
     return mlflow.data.from_pandas(
         frame,
-        source=lineage.get("parquet_dir") or lineage.get("raw_path"),
+        source=source,
         targets=target,
         name="sales",
         digest=lineage["data_sha256"][:DATASET_DIGEST_CHARS],
@@ -328,6 +354,11 @@ def track_training(
         )
         version = register_champion(
             settings, model_uris[outcome.champion], decision, tags | {"champion_model": outcome.champion}
+        )
+        mlflow.MlflowClient().update_model_version(
+            settings.ml.registered_model_name,
+            version,
+            description=version_description(lineage, outcome.champion, len(train_x)),
         )
         mlflow.set_tag("champion", outcome.champion)
         verdict = "to be promoted at publication to" if decision.promote else "kept off"

@@ -21,6 +21,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from sales_assets.code_versions import group_code_version
 from sales_assets.io import write_text_atomic
 from sales_assets.metadata import path_metadata, table_metadata, timed
 from sales_assets.resources import SalesSettingsResource
@@ -56,6 +57,7 @@ CANDIDATE_COLUMNS = {
     group_name=GROUP,
     kinds={"duckdb", "python"},
     deps=["duckdb_table"],
+    code_version=group_code_version(GROUP),
 )
 def ts_segments(
     context: dg.AssetExecutionContext, sales_settings: SalesSettingsResource, duckdb_reader: DuckDBResource
@@ -113,6 +115,7 @@ with warnings.catch_warnings():
     report_asset = dg.asset(
         group_name=GROUP,
         kinds={"statsmodels", "python"},
+        code_version=group_code_version(GROUP),
         partitions_def=SEGMENTS_PARTITIONS,
         # All the segments a refresh or a backfill asks for run in one run (one process), not one each.
         backfill_policy=dg.BackfillPolicy.single_run(),

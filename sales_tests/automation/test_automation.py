@@ -20,6 +20,7 @@ from sales_assets.automation import (
     REFRESH_ALL_JOB,
     SEGMENTS_AFTER_REFRESH_SENSOR,
     build_automation,
+    refresh_request,
     segment_run_requests,
 )
 from sales_assets.io import sha256_file
@@ -108,11 +109,41 @@ def test_daily_schedule_cron_timezone_status_and_target(stand_in_defs):
 
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=dt.datetime(2025, 3, 1, 2, 30, tzinfo=dt.UTC)
+            instance=instance,
+            scheduled_execution_time=dt.datetime(2025, 3, 1, 2, 30, tzinfo=dt.UTC),
+            resources=build_resources(),
         )
         tick = schedule.evaluate_tick(context)
+    # Nothing materialised yet: the whole refresh.
     assert len(tick.run_requests) == 1
     assert tick.run_requests[0].tags[automation.TRIGGER_TAG] == DAILY_REFRESH_SCHEDULE
+    assert tick.run_requests[0].asset_selection is None
+
+
+def test_a_scheduled_refresh_starts_nothing_new_and_everything_when_the_csv_changed(tmp_path):
+    """Real data versions: raw_csv's is the file's sha256, the others' follow from their code versions."""
+    csv = tmp_path / "sales.csv"
+    csv.write_text("ORDERNUMBER,SALES\n10100,1.0\n")
+
+    @dg.asset(code_version="1")
+    def raw_csv() -> dg.MaterializeResult:
+        return dg.MaterializeResult(data_version=dg.DataVersion(sha256_file(csv)))
+
+    @dg.asset(deps=[raw_csv], code_version="1")
+    def clean_parquet() -> None:
+        pass
+
+    defs = dg.Definitions(assets=[raw_csv, clean_parquet], jobs=build_automation(AutomationSettings()).jobs)
+    repository = defs.get_repository_def()
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = defs.resolve_job_def(REFRESH_ALL_JOB).execute_in_process(instance=instance)
+        unchanged = refresh_request(instance, repository, csv, DAILY_REFRESH_SCHEDULE)
+        assert isinstance(unchanged, dg.SkipReason)
+        assert f"inputs unchanged since run(s) {first.run_id}" in unchanged.skip_message
+        csv.write_text("ORDERNUMBER,SALES\n10100,2.0\n")
+        changed = refresh_request(instance, repository, csv, DAILY_REFRESH_SCHEDULE)
+    assert isinstance(changed, dg.RunRequest) and changed.asset_selection is None
+    assert changed.tags[automation.TRIGGER_TAG] == DAILY_REFRESH_SCHEDULE
 
 
 def test_module_schedule_follows_settings():

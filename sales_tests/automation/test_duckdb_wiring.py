@@ -49,12 +49,15 @@ def test_every_step_that_opens_duckdb_does_it_through_the_resource_that_waits_fo
         assert isinstance(resources[key], DuckDBResource), key
 
 
+# Holds the file's lock until told to let go on stdin, then releases it a moment later: the test proves
+# the lock was held by a refused plain connect (no timing), then lets the resource's backoff wait it out.
 HOLD_THE_LOCK = """
 import sys, time, duckdb
 connection = duckdb.connect(sys.argv[1])
 connection.execute("CREATE TABLE IF NOT EXISTS t AS SELECT 1 AS x")
 print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
+sys.stdin.readline()
+time.sleep(0.5)
 connection.close()
 """
 
@@ -63,20 +66,27 @@ def test_a_reader_waits_while_another_process_holds_the_duckdb_file(tmp_path):
     """A real lock held by another process: the resource's backoff opens the file once it is released."""
     import subprocess
     import sys
-    import time
 
+    import duckdb
+    import pytest
     from dagster_duckdb import DuckDBResource
 
     database = tmp_path / "sales.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_THE_LOCK, str(database), "1.5"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_THE_LOCK, str(database)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        started = time.monotonic()
+        with pytest.raises(duckdb.IOException, match="lock"):
+            duckdb.connect(str(database))
+        assert holder.stdin is not None
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
         with DuckDBResource(database=str(database)).get_connection() as connection:
             assert connection.execute("SELECT x FROM t").fetchall() == [(1,)]
-        assert time.monotonic() - started >= 0.5, "the file was not locked: the test proves nothing"
     finally:
         holder.wait(timeout=30)
 
