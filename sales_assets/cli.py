@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -123,9 +124,16 @@ def run_filtered(argv: list[str], strip_colour: bool = True, idle_sensors_once: 
         start_new_session=True,
         preexec_fn=die_with_parent,
     )
+    started = time.time()
+    stopped: list[int] = []
+
+    def stop(number: int, _frame: object) -> None:
+        stopped.append(number)
+        child.send_signal(signal.SIGINT)
+
     for number in FORWARDED_SIGNALS:
-        # SIGTERM and SIGHUP stop the command as Ctrl-C does: Dagster cancels its run on SIGINT.
-        signal.signal(number, lambda _received, _frame: child.send_signal(signal.SIGINT))
+        # SIGTERM and SIGHUP stop the command as Ctrl-C does.
+        signal.signal(number, stop)
     idle = IdleSensorLines() if idle_sensors_once else None
     copies = [
         threading.Thread(target=_copy_lines, args=(child.stdout, sys.stdout.buffer, strip_colour, idle)),
@@ -136,6 +144,12 @@ def run_filtered(argv: list[str], strip_colour: bool = True, idle_sensors_once: 
     code = child.wait()
     for copy in copies:
         copy.join()
+    if stopped:
+        # Dagster ends a run it was interrupted in as failed; the user stopped it: canceled, as every
+        # command of the project marks it (pool slots freed, MLflow runs ended).
+        from sales_assets.supervise import Interrupted, mark_canceled
+
+        print(mark_canceled(sys.executable, Interrupted(argv, child.pid, started)), flush=True)
     return 128 - code if code < 0 else code
 
 

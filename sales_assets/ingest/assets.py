@@ -209,7 +209,9 @@ def raw_csv(context: dg.AssetExecutionContext, sales_settings: SalesSettingsReso
     return dg.MaterializeResult(
         metadata={
             "path": path_metadata(settings, path),
-            "landed_path": path_metadata(settings, landed.path),
+            # The copy is `<sha256>.csv` in this folder (the full digest is the data version); the folder
+            # alone keeps the metadata column narrow.
+            "landed_in": path_metadata(settings, landed.path.parent),
             "bytes": landed.bytes,
             # The full digest is the data version; a prefix identifies the file in the metadata column.
             "sha256_prefix": digest[:16],

@@ -45,11 +45,12 @@ HIERARCHY_IS_COHERENT = "product_lines_sum_to_all"
 # Coherent forecasts sum to ALL up to float rounding of sums of a few hundred thousand.
 COHERENCE_TOLERANCE = 1e-6
 # The candidate table's score columns in the UI: short names, so it fits the metadata column.
-CANDIDATE_VIEW = {"selection_rmse": "rmse_sel", "evaluation_rmse": "rmse_eval", "evaluation_mae": "mae_eval"}
+# The UI's candidate table: the two RMSEs (the MAE is in the report file), so it fits the metadata column
+# with cents and the statsforecast models' names.
+CANDIDATE_VIEW = {"selection_rmse": "rmse_sel", "evaluation_rmse": "rmse_eval"}
 CANDIDATE_COLUMNS = {
     "rmse_sel": "selection_rmse: RMSE on the selection origins, USD (chooses the model)",
     "rmse_eval": "evaluation_rmse: mean RMSE over the evaluation origins, USD (the shipped rule's is reported)",
-    "mae_eval": "evaluation_mae: MAE on the evaluation origins, USD",
 }
 
 
@@ -396,8 +397,15 @@ def forecast_metadata(report: TimeseriesReport) -> dict:
         "difference_sd_usd": None if evaluation.difference_sd is None else round(evaluation.difference_sd),
         "evaluation_origins": len(evaluation.origins),
         "evaluation_points": evaluation.points,
-        "evaluation_note": evaluation.note,
-        "origin_scores": table_metadata(origin_score_table(report)),
+        # Markdown wraps in the metadata column where plain text runs on one line.
+        "evaluation_note": dg.MetadataValue.md(evaluation.note),
+        # The months each choice saw and the per-origin differences are in the report file (the mean
+        # difference is `rmse_minus_naive_usd`); the UI's table keeps to what fits.
+        "origin_scores": table_metadata(
+            origin_score_table(report)
+            .select("origin", "chosen", "rmse", "seasonal_naive_rmse")
+            .rename({"seasonal_naive_rmse": "naive_rmse"})
+        ),
         **{f"interval_coverage_{c.level}": round_share(c.coverage) for c in report.forecast.coverage},
         "coverage_points": report.forecast.coverage[0].points,
         "protocol": dg.MetadataValue.md(report.backtest.protocol.description),

@@ -61,7 +61,7 @@ def warehouse_on_postgres(deployment_env: dict[str, str]) -> dict[str, str]:
             "asset",
             "materialize",
             "--select",
-            "+duckdb_table",
+            "++duckdb_table",
             "-m",
             "sales_assets.definitions",
         ],
