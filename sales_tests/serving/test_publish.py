@@ -82,4 +82,3 @@ def test_a_writer_killed_between_aside_and_rename_publishes_nothing(tmp_path: Pa
     assert [path.name for path in sweep_debris(root).removed] == left
     assert sorted(path.name for path in root.iterdir()) == before
     assert unchanged(root)
-
