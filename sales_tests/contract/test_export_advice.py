@@ -10,12 +10,7 @@ import pytest
 from sales_assets.ingest.cleaning import blocking_problems
 from sales_assets.settings import IngestSettings
 from sales_serving.contract.export import ExportError
-from sales_tests.contract.exports import clean, restyle, sample_rows, write_export
-
-
-@pytest.fixture(scope="module")
-def rows() -> list[dict[str, str]]:
-    return sample_rows(200)
+from sales_tests.contract.exports import clean, restyle, write_export
 
 
 def stop_then_load(path, tmp_path, setting: str, value, expected: str):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import polars as pl
 import pytest
 
 from sales_tests.contract.exports import (
@@ -14,7 +13,6 @@ from sales_tests.contract.exports import (
     excel_thousands,
     order_date,
     restyle,
-    sample_rows,
     write_export,
 )
 
@@ -53,19 +51,6 @@ MONTHS = {
     "nl": ["jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"],
     "pt": ["jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez"],
 }
-
-
-@pytest.fixture(scope="module")
-def rows() -> list[dict[str, str]]:
-    return sample_rows(200)
-
-
-@pytest.fixture(scope="module")
-def reference(rows, tmp_path_factory) -> pl.DataFrame:
-    work = tmp_path_factory.mktemp("reference")
-    stats, frame, _ = clean(write_export(work / "plain.csv", rows), work / "out")
-    assert (stats.rows_clean, stats.rows_rejected) == (200, 0)
-    return frame
 
 
 def same_as_reference(path, reference, tmp_path, **settings):

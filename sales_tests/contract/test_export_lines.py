@@ -10,20 +10,7 @@ import polars as pl
 import pytest
 
 from sales_assets.ingest.cleaning import RULE_MALFORMED
-from sales_tests.contract.exports import clean, sample_rows, write_export
-
-
-@pytest.fixture(scope="module")
-def rows() -> list[dict[str, str]]:
-    return sample_rows(200)
-
-
-@pytest.fixture(scope="module")
-def reference(rows, tmp_path_factory) -> pl.DataFrame:
-    work = tmp_path_factory.mktemp("reference")
-    stats, frame, _ = clean(write_export(work / "plain.csv", rows), work / "out")
-    assert (stats.rows_clean, stats.rows_rejected) == (200, 0)
-    return frame
+from sales_tests.contract.exports import clean, write_export
 
 
 def with_line_ends(text: str, ends: list[str]) -> bytes:

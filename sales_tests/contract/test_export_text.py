@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import unicodedata
 
-import polars as pl
 import pytest
 
 from sales_tests.contract.exports import clean, sample_rows, write_export
@@ -18,14 +17,6 @@ def rows() -> list[dict[str, str]]:
     rows[3]["CUSTOMERNAME"] = "Müller & Søn"
     rows[4]["CUSTOMERNAME"] = 'Testco "Scale" Models'
     return rows
-
-
-@pytest.fixture(scope="module")
-def reference(rows, tmp_path_factory) -> pl.DataFrame:
-    work = tmp_path_factory.mktemp("reference")
-    stats, frame, _ = clean(write_export(work / "plain.csv", rows), work / "out")
-    assert (stats.rows_clean, stats.rows_rejected) == (200, 0)
-    return frame
 
 
 def same_as_reference(rows, reference, tmp_path, **settings):

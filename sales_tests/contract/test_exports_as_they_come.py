@@ -27,20 +27,6 @@ from sales_tests.contract.exports import (
 )
 
 
-@pytest.fixture(scope="module")
-def rows() -> list[dict[str, str]]:
-    return sample_rows(200)
-
-
-@pytest.fixture(scope="module")
-def reference(rows, tmp_path_factory) -> pl.DataFrame:
-    """The clean layer of the plain export (comma, point, month-first, UTF-8)."""
-    work = tmp_path_factory.mktemp("reference")
-    stats, frame, _ = clean(write_export(work / "plain.csv", rows), work / "out")
-    assert (stats.rows_clean, stats.rows_rejected) == (200, 0)
-    return frame
-
-
 def expected_total(rows) -> float:
     return round(sum(float(r["SALES"]) for r in rows), 2)
 
