@@ -339,8 +339,13 @@ def onnx_model(
             result_metadata |= _publish(context, settings, version, gate, lineage["mlflow_model_version"])
         else:
             context.log.error("ONNX parity failed: no bundle is written and CURRENT stays where it was")
+    return _export_result(result_metadata, parity)
+
+
+def _export_result(metadata: dict, parity) -> dg.MaterializeResult:
+    """`onnx_model`'s result: its metadata and the blocking ONNX parity check."""
     return dg.MaterializeResult(
-        metadata=result_metadata,
+        metadata=metadata,
         check_results=[
             dg.AssetCheckResult(
                 check_name=ONNX_PARITY_CHECK,
@@ -396,14 +401,4 @@ def _already_exported(
             f"{version}{' (served)' if served else ''}: nothing new is published"
         )
         result_metadata["served"] = served
-    return dg.MaterializeResult(
-        metadata=result_metadata,
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=ONNX_PARITY_CHECK,
-                passed=parity.passed,
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata=parity.as_dict(),
-            )
-        ],
-    )
+    return _export_result(result_metadata, parity)
