@@ -74,14 +74,15 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.holder = ModelHolder(
         settings.model_dir, settings.serving_backend, settings.serving_reload_interval_ms / 1000
     )
-    # Added first, so it sits inside the body limit (the last added layer is the outermost).
-    app.add_middleware(PredictFastPath, state=app.state)
+    # The last added layer is the outermost: body limit, then /predict's fast path (it checks the JSON shape
+    # itself, so a /predict body is read once), then the shape gate for every other POST, then FastAPI.
     app.add_middleware(
         BodyShapeMiddleware,
         max_keys=settings.serving_max_object_keys,
         max_depth=settings.serving_max_json_depth,
         max_body_bytes=settings.serving_max_body_bytes,
     )
+    app.add_middleware(PredictFastPath, state=app.state)
     # Our own limit, not FastAPI's max_body_size: that one answers a declared oversize body in plain text.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.serving_max_body_bytes)
     install_error_handlers(app, settings.serving_max_body_bytes)

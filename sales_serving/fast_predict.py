@@ -26,7 +26,7 @@ from sales_serving.errors import (
     validation_failure,
 )
 from sales_serving.features import RowError
-from sales_serving.limits import check_unknown_fields
+from sales_serving.limits import check_json_shape, check_unknown_fields
 from sales_serving.metrics import LATENCY, predicted_rows, request_counter
 from sales_serving.precision import requested_precision, rounded_payload
 from sales_serving.schema import SalesFeatures
@@ -101,7 +101,8 @@ def answer_predict(state: Any, body: bytes, content_type: str | None, query_stri
 
 
 class PredictFastPath:
-    """Answers `POST /predict` with `answer_predict`; passes everything else on. Counts and times its
+    """Answers `POST /predict` with `answer_predict` after the JSON shape gate (`limits.check_json_shape`, as
+    `BodyShapeMiddleware` applies it to every other POST); passes everything else on. Counts and times its
     requests as `InstrumentedRoute` does for the other routes."""
 
     def __init__(self, app: ASGIApp, state: Any) -> None:
@@ -118,6 +119,9 @@ class PredictFastPath:
         try:
             try:
                 body = await _read_body(receive)
+                # This layer sits outside BodyShapeMiddleware (one read of the body), so it applies the gate.
+                settings = self.state.settings
+                check_json_shape(body, settings.serving_max_object_keys, settings.serving_max_json_depth)
                 content = answer_predict(
                     self.state,
                     body,

@@ -73,3 +73,67 @@ def test_a_streamed_body_over_the_byte_limit_is_still_413(client: TestClient, pa
 
     response = client.post(path, content=chunks(), headers={"content-type": "application/json"})
     assert response.status_code == 413, response.text
+
+
+def _post_predict(client: TestClient, document: object):
+    return client.post(
+        "/predict", content=orjson.dumps(document), headers={"content-type": "application/json"}
+    )
+
+
+def test_predict_applies_the_gate_to_small_bodies_too(client: TestClient) -> None:
+    """/predict's fast path answers outside BodyShapeMiddleware, so it applies the gate itself: one key over
+    the limit in a 3 KB body is the gate's 413, exactly at the limit the row's own rule answers."""
+    filler = 128 - len(EXAMPLE_ROW)
+    at_limit = EXAMPLE_ROW | {f"unknown_{i}": 0 for i in range(filler)}
+    over = EXAMPLE_ROW | {f"unknown_{i}": 0 for i in range(filler + 1)}
+    answer = refused_by_the_gate(_post_predict(client, over))
+    assert "an object with 129 keys; at most 128" in answer["message"]
+    reached = _post_predict(client, at_limit)
+    assert reached.status_code == 422 and "too_many_unknown_fields" in reached.text
+
+
+def test_commas_and_brackets_inside_strings_do_not_refuse_a_body(client: TestClient) -> None:
+    """The byte counts only decide when a parse is needed; the parse then answers on the real shape."""
+    noisy = EXAMPLE_ROW | {"note": "{[" * 80 + "," * 300}
+    assert _post_predict(client, noisy).status_code == 200
+    assert client.post("/invocations", json={"dataframe_records": [noisy]}).status_code == 200
+
+
+def _json_documents():
+    from hypothesis import strategies as st
+
+    scalars = st.none() | st.booleans() | st.integers(-5, 5) | st.text(alphabet="ab,[]{}", max_size=4)
+    return st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=5) | st.dictionaries(st.text("xyz", max_size=3), inner, max_size=5)
+        ),
+        max_leaves=20,
+    )
+
+
+def test_the_byte_counts_never_pass_a_body_the_walk_refuses() -> None:
+    """Soundness of `surely_within_shape`: whenever it says a body is within the limits, the full walk
+    agrees, for any document and limits (small limits, so the boundaries are reached)."""
+    from hypothesis import example, given, settings
+    from hypothesis import strategies as st
+
+    from sales_serving.errors import ServiceError
+    from sales_serving.limits import check_document_shape, surely_within_shape
+
+    @settings(max_examples=400, deadline=None)
+    @given(_json_documents(), st.integers(1, 5), st.integers(1, 5))
+    @example([0, 0, 0], 2, 5)  # 3 items, 2 commas: over 2 keys
+    @example({"x": 0, "y": 0, "z": 0}, 3, 5)  # exactly at the limit
+    @example([[[0]]], 5, 2)  # depth 3 over 2
+    @example([[0]], 5, 2)  # depth 2 at 2
+    def check(document: object, max_keys: int, max_depth: int) -> None:
+        body = orjson.dumps(document)
+        if surely_within_shape(body, max_keys, max_depth):
+            try:
+                check_document_shape(document, max_keys, max_depth)
+            except ServiceError as refused:  # pragma: no cover - the failure hypothesis reports
+                raise AssertionError(f"{body!r} passed the byte counts but the walk says {refused}") from None
+
+    check()
