@@ -1,7 +1,7 @@
 """Benchmark of sales_serving as a user reproduces it: `wrk` against uvicorn, the seed-style endpoint in the same run.
 
 Run from the project root (needs `wrk`: apt-get install wrk):
-    .venv/bin/python bench/bench_serving.py [--seconds 10] [--connections 16] [--before COMMIT]
+    .venv/bin/python bench/bench_serving.py [--seconds 10] [--connections 16] [--before COMMIT [--rounds N]]
 
 Uses the bundle CURRENT names under $SALES_DATA_DIR/models/sales_regressor when there is one, else a
 GradientBoosting bundle (200 trees) like the test fixture, with interval calibration. Measures:
@@ -124,6 +124,7 @@ def layer_costs(data_dir: Path, model: LoadedModel, repeats: int = 3000) -> dict
 
     from sales_serving import metrics
     from sales_serving.app import create_app
+    from sales_serving.limits import check_json_shape
     from sales_serving.scoring import prediction_payload, row_mapping, score
 
     body = json.dumps(EXAMPLE_ROW).encode()
@@ -132,6 +133,7 @@ def layer_costs(data_dir: Path, model: LoadedModel, repeats: int = 3000) -> dict
     features = model.builder.build([mapping])
     payload = prediction_payload(model, row)
     latency = metrics.LATENCY.labels("/bench")
+    settings = ServingSettings(data_dir=data_dir)
     figures = {
         "JSON parsing + validation (SalesFeatures from bytes)": _per_call_us(
             lambda: SalesFeatures.model_validate_json(body), repeats
@@ -142,12 +144,16 @@ def layer_costs(data_dir: Path, model: LoadedModel, repeats: int = 3000) -> dict
         "score + response (payload dict, orjson)": _per_call_us(
             lambda: orjson.dumps(prediction_payload(model, row)), repeats
         ),
+        "JSON shape gate (limits.check_json_shape on this body)": _per_call_us(
+            lambda: check_json_shape(body, settings.serving_max_object_keys, settings.serving_max_json_depth),
+            repeats,
+        ),
         "response encoding alone (orjson)": _per_call_us(lambda: orjson.dumps(payload), repeats),
         "metrics (counter + histogram)": _per_call_us(
             lambda: (metrics.REQUESTS.labels("/bench", "POST", "200").inc(), latency.observe(0.001)), repeats
         ),
     }
-    app = create_app(ServingSettings(data_dir=data_dir))
+    app = create_app(settings)
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -296,19 +302,77 @@ def measure_commit(
     load_core,
 ) -> dict[str, Any]:
     """/predict of sales_serving as it was at `commit`, extracted with git archive, under the same wrk run."""
-    code = workdir / f"sales_serving-{commit}"
-    code.mkdir()
-    archive = subprocess.run(
-        ["git", "archive", commit, "sales_serving"], cwd=ROOT, capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(code)], input=archive.stdout, check=True)
-    port = free_port()
-    command = pinned(uvicorn_command("sales_serving.app:app", port), server_core)
-    server = start(command, env | {"PYTHONPATH": str(code)}, port, cwd=code)
+    server, port = start_commit(commit, workdir, env, server_core)
     try:
         return wrk(server, port, body, args.connections, args.seconds, load_core)
     finally:
         stop(server)
+
+
+def start_commit(
+    commit: str, workdir: Path, env: dict[str, str], server_core
+) -> tuple[subprocess.Popen, int]:
+    """A uvicorn worker (pinned to `server_core`) serving sales_serving as it was at `commit`, extracted
+    once with git archive under `workdir`; returns the process and its port."""
+    code = workdir / f"sales_serving-{commit}"
+    if not code.exists():
+        code.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", commit, "sales_serving"], cwd=ROOT, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(code)], input=archive.stdout, check=True)
+    port = free_port()
+    command = pinned(uvicorn_command("sales_serving.app:app", port), server_core)
+    return start(command, env | {"PYTHONPATH": str(code)}, port, cwd=code), port
+
+
+def paired_rounds(
+    commit: str,
+    rounds: int,
+    workdir: Path,
+    env: dict[str, str],
+    body: bytes,
+    args: argparse.Namespace,
+    server_core,
+    load_core,
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """`rounds` wrk runs of this code and of `commit`, alternated (this, then `commit`, each round), both
+    servers started once and pinned to the same core: a drift of the machine's load during the run falls on
+    both sides instead of on whichever was measured later. Returns (this code, commit) figures per round."""
+    now_port = free_port()
+    now = start(pinned(uvicorn_command("sales_serving.app:app", now_port), server_core), env, now_port)
+    then, then_port = start_commit(commit, workdir, env, server_core)
+    try:
+        return [
+            (
+                wrk(now, now_port, body, args.connections, args.seconds, load_core),
+                wrk(then, then_port, body, args.connections, args.seconds, load_core),
+            )
+            for _ in range(rounds)
+        ]
+    finally:
+        stop(now)
+        stop(then)
+
+
+def print_paired(commit: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """The alternated rounds as a table and the median ratios (this code / `commit`) of req/s and of server
+    CPU per request, with the 5% verdict issue 24 asks for."""
+    import statistics
+
+    print(f"\nalternated rounds, this code against {commit} (same bundle, same core, same wrk)")
+    print("| round | req/s now | req/s then | ratio | CPU us/req now | CPU us/req then | ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for number, (now, then) in enumerate(pairs, 1):
+        print(
+            f"| {number} | {now['rps']:,.0f} | {then['rps']:,.0f} | {now['rps'] / then['rps']:.3f} "
+            f"| {now['cpu_us_per_request']:.0f} | {then['cpu_us_per_request']:.0f} "
+            f"| {now['cpu_us_per_request'] / then['cpu_us_per_request']:.3f} |"
+        )
+    rps = statistics.median(now["rps"] / then["rps"] for now, then in pairs)
+    cpu = statistics.median(now["cpu_us_per_request"] / then["cpu_us_per_request"] for now, then in pairs)
+    verdict = "within 5%" if rps >= 0.95 else "NOT within 5%"
+    print(f"median ratio req/s {rps:.3f}, server CPU per request {cpu:.3f} ({verdict} of {commit})")
 
 
 def find_or_build_bundle(workdir: Path) -> tuple[Path, str]:
@@ -334,6 +398,12 @@ def main() -> None:
         "--before",
         metavar="COMMIT",
         help="also measure sales_serving as it was at COMMIT (git archive), same bundle, same run",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        help="with --before: also N alternated wrk runs of this code and COMMIT, and their median ratio",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -376,6 +446,12 @@ def main() -> None:
             results[f"sales_serving at {args.before}, 1 worker (core 0)"] = measure_commit(
                 args.before, Path(workdir), env, body, args, server_core, load_core
             )
+
+        pairs = (
+            paired_rounds(args.before, args.rounds, Path(workdir), env, body, args, server_core, load_core)
+            if args.before and args.rounds > 0
+            else []
+        )
 
         port = free_port()
         seed_env = {"BENCH_BUNDLE_DIR": str(model.directory)}
@@ -435,6 +511,8 @@ def main() -> None:
     print(
         f"| uvicorn: HTTP parsing and writing (server CPU per request minus the whole ASGI app) | {http_share:.1f} |"
     )
+    if pairs:
+        print_paired(args.before, pairs)
 
 
 if __name__ == "__main__":
