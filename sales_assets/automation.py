@@ -25,11 +25,12 @@ from pathlib import Path
 import dagster as dg
 
 from sales_assets.export_layer import ExportFile, scan_exports
+from sales_assets.ingest.partitions import EXPORTS_PARTITIONS
 from sales_assets.io import sha256_file
 from sales_assets.recovery import recovering
 from sales_assets.resources import SalesSettingsResource
 from sales_assets.settings import AutomationSettings
-from sales_assets.timeseries.partitions import partition_range_tags
+from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS, partition_range_tags
 
 REFRESH_ALL_JOB = "refresh_all"
 CHEAP_CHAIN_JOB = "refresh_cheap_chain"
@@ -172,15 +173,20 @@ def _hash_cache(cursor: str | None) -> dict[str, tuple[int, int, str]]:
         return {}
 
 
-def _dynamic_partitions(job: dg.UnresolvedAssetJobDefinition | None) -> dg.DynamicPartitionsDefinition | None:
-    """The job's partitions definition, which must be dynamic (None for no job)."""
+def _dynamic_partitions(
+    job: dg.UnresolvedAssetJobDefinition | None, selected: dg.PartitionsDefinition
+) -> dg.DynamicPartitionsDefinition | None:
+    """The partitions of the job's runs (None for no job): those it declares (Dagster deprecates declaring
+    them, they follow from the selected assets), else `selected`, the partitions of the assets its group
+    selects. Raises ValueError unless they are dynamic."""
     if job is None:
         return None
-    if not isinstance(job.partitions_def, dg.DynamicPartitionsDefinition):
+    partitions_def = job.partitions_def or selected
+    if not isinstance(partitions_def, dg.DynamicPartitionsDefinition):
         raise ValueError(
-            f"job {job.name!r} must be partitioned by a DynamicPartitionsDefinition, got {job.partitions_def!r}"
+            f"job {job.name!r} must be partitioned by a DynamicPartitionsDefinition, got {partitions_def!r}"
         )
-    return job.partitions_def
+    return partitions_def
 
 
 def not_refreshed_selection(
@@ -262,7 +268,7 @@ def export_folder_schedule(
     settings: AutomationSettings, exports_job: dg.UnresolvedAssetJobDefinition
 ) -> dg.ScheduleDefinition:
     """Folder mode: the daily registration of the new exports and one run of `exports_job` over them."""
-    exports_def = _dynamic_partitions(exports_job)
+    exports_def = _dynamic_partitions(exports_job, EXPORTS_PARTITIONS)
 
     @dg.schedule(
         name=DAILY_REFRESH_SCHEDULE,
@@ -343,7 +349,7 @@ def raw_export_files_sensor(
     settings: AutomationSettings, exports_job: dg.UnresolvedAssetJobDefinition
 ) -> dg.SensorDefinition:
     """Folder mode: registers new exports and requests one run of `exports_job` over them (off by default)."""
-    exports_def = _dynamic_partitions(exports_job)
+    exports_def = _dynamic_partitions(exports_job, EXPORTS_PARTITIONS)
 
     @dg.sensor(
         name=RAW_EXPORT_FILES_SENSOR,
@@ -426,7 +432,7 @@ def segments_after_refresh_sensor(
     """One `segments_job` run over every registered segment after each successful `refresh_all`. On by
     default: it only acts after a refresh someone (or the schedule or the CSV sensor, both off by default)
     started, and finishes what "refresh all" promises."""
-    partitions_def = _dynamic_partitions(segments_job)
+    partitions_def = _dynamic_partitions(segments_job, SEGMENTS_PARTITIONS)
 
     @dg.run_status_sensor(
         name=SEGMENTS_AFTER_REFRESH_SENSOR,
@@ -464,8 +470,8 @@ def build_automation(
     other asset) and, after it succeeds, one `segments_job` run over every registered partition. Raises
     ValueError when a given job is not dynamically partitioned.
     """
-    _dynamic_partitions(segments_job)
-    _dynamic_partitions(exports_job)
+    _dynamic_partitions(segments_job, SEGMENTS_PARTITIONS)
+    _dynamic_partitions(exports_job, EXPORTS_PARTITIONS)
     jobs = refresh_jobs(not_refreshed_selection(segments_job, exports_job))
     refresh_all = jobs[0]
     if exports_job is None:

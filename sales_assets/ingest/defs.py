@@ -6,14 +6,12 @@ only, so neither shows never-materialised assets of the other."""
 import dagster as dg
 
 from sales_assets.ingest.assets import clean_export, clean_parquet, raw_csv, raw_export
-from sales_assets.ingest.partitions import EXPORTS_PARTITIONS
 
 INGEST_EXPORTS_JOB = "ingest_exports"
 
 ingest_exports_job = dg.define_asset_job(
     INGEST_EXPORTS_JOB,
-    selection=[clean_export],
-    partitions_def=EXPORTS_PARTITIONS,
+    selection=[clean_export],  # partitioned by EXPORTS_PARTITIONS, as clean_export (Dagster infers it)
     description="Cleans the export partitions of the run (one run for a range of them); when it succeeds, "
     "sensor `warehouse_after_exports` starts `refresh_all`.",
 )

@@ -250,8 +250,13 @@ def test_segments_job_must_be_dynamically_partitioned():
     def static() -> None:
         pass
 
+    # A job that declares its partitions (Dagster deprecates it; the project's jobs take their assets') must
+    # declare dynamic ones; one that does not is taken as partitioned like its group's assets.
+    static_job = dg.define_asset_job(
+        "static_job", selection=[static], partitions_def=dg.StaticPartitionsDefinition(["x"])
+    )
     with pytest.raises(ValueError, match="must be partitioned by a DynamicPartitionsDefinition"):
-        build_automation(AutomationSettings(), dg.define_asset_job("static_job", selection=[static]))
+        build_automation(AutomationSettings(), static_job)
     unpartitioned = build_automation(AutomationSettings())
     assert [s.name for s in unpartitioned.sensors] == [RAW_CSV_CHANGE_SENSOR]
 
