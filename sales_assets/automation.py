@@ -8,8 +8,11 @@ registers each new key once (and unregisters keys whose file is gone or changed)
 `warehouse_after_exports` (on by default, it only follows those runs; it takes the place of
 `raw_csv_change`) starts `refresh_all`, which rebuilds the warehouse from the exports now in the folder.
 In folder mode the daily schedule does the same registration and targets `ingest_exports`, so a day
-without new files cleans and refreshes nothing; `refresh_all` then leaves out the single-CSV assets
-(`raw_csv`, `clean_parquet`), which have no input in that mode.
+without new files cleans and refreshes nothing. Each mode's location defines only its own input assets
+(`raw_csv`, `clean_parquet` or `raw_export`, `clean_export`), so the refresh selects no asset of the other.
+
+Built per mode by `build_automation` from small functions, one per job, schedule and sensor; nothing here
+reads the settings at import: `sales_assets.definitions` passes them in.
 """
 
 from __future__ import annotations
@@ -22,13 +25,12 @@ from pathlib import Path
 import dagster as dg
 
 from sales_assets.export_layer import ExportFile, scan_exports
-from sales_assets.ingest.defs import ingest_exports_job
+from sales_assets.ingest.partitions import EXPORTS_PARTITIONS
 from sales_assets.io import sha256_file
 from sales_assets.recovery import recovering
 from sales_assets.resources import SalesSettingsResource
-from sales_assets.settings import AutomationSettings, Settings
-from sales_assets.timeseries.defs import ts_risk_reports_job
-from sales_assets.timeseries.partitions import partition_range_tags
+from sales_assets.settings import AutomationSettings
+from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS, partition_range_tags
 
 REFRESH_ALL_JOB = "refresh_all"
 CHEAP_CHAIN_JOB = "refresh_cheap_chain"
@@ -42,7 +44,7 @@ RAW_CSV_CHANGE_SENSOR = "raw_csv_change"
 SEGMENTS_AFTER_REFRESH_SENSOR = "segments_after_refresh"
 RAW_EXPORT_FILES_SENSOR = "raw_export_files"
 WAREHOUSE_AFTER_EXPORTS_SENSOR = "warehouse_after_exports"
-# The assets of the single CSV, which a refresh in folder mode leaves out.
+# The assets of the single CSV, defined in single-CSV mode only.
 SINGLE_CSV_ASSETS = ("raw_csv", "clean_parquet")
 RAW_EXPORT_ASSET = "raw_export"
 # The run tag Dagster stores an asset's data version under (the top-level package does not export it).
@@ -171,41 +173,39 @@ def _hash_cache(cursor: str | None) -> dict[str, tuple[int, int, str]]:
         return {}
 
 
-def build_automation(
-    automation_settings: AutomationSettings,
-    segments_job: dg.UnresolvedAssetJobDefinition | None = None,
-    exports_job: dg.UnresolvedAssetJobDefinition | None = None,
-    folder_mode: bool = False,
-) -> Automation:
-    """The refresh job, schedule and sensors of a graph whose dynamically partitioned part is what
-    `segments_job` selects (None: nothing is partitioned), with `exports_job` the job over the export
-    partitions (None: no folder of exports). `folder_mode` (the settings' `raw_dir` is set) points the
-    daily schedule at the new exports and leaves the single-CSV assets out of the refresh.
+def _dynamic_partitions(
+    job: dg.UnresolvedAssetJobDefinition | None, selected: dg.PartitionsDefinition
+) -> dg.DynamicPartitionsDefinition | None:
+    """The partitions of the job's runs (None for no job): those it declares (Dagster deprecates declaring
+    them, they follow from the selected assets), else `selected`, the partitions of the assets its group
+    selects. Raises ValueError unless they are dynamic."""
+    if job is None:
+        return None
+    partitions_def = job.partitions_def or selected
+    if not isinstance(partitions_def, dg.DynamicPartitionsDefinition):
+        raise ValueError(
+            f"job {job.name!r} must be partitioned by a DynamicPartitionsDefinition, got {partitions_def!r}"
+        )
+    return partitions_def
 
-    A run holds assets of one partitions definition only, so "refresh everything" is `refresh_all` (every
-    other asset) and, after it succeeds, one `segments_job` run over every registered partition.
-    """
-    partitions_def = segments_job.partitions_def if segments_job is not None else None
-    if segments_job is not None and not isinstance(partitions_def, dg.DynamicPartitionsDefinition):
-        raise ValueError(
-            f"job {segments_job.name!r} must be partitioned by a DynamicPartitionsDefinition, got {partitions_def!r}"
-        )
-    exports_def = exports_job.partitions_def if exports_job is not None else None
-    if exports_job is not None and not isinstance(exports_def, dg.DynamicPartitionsDefinition):
-        raise ValueError(
-            f"job {exports_job.name!r} must be partitioned by a DynamicPartitionsDefinition, got {exports_def!r}"
-        )
-    if folder_mode and exports_job is None:
-        raise ValueError("folder mode needs the job over the export partitions")
+
+def not_refreshed_selection(
+    segments_job: dg.UnresolvedAssetJobDefinition | None, exports_job: dg.UnresolvedAssetJobDefinition | None
+) -> dg.AssetSelection:
+    """What a refresh run leaves out: what needs the segment partitions (they and what reads them run after
+    them) and the export partitions with the external `raw_export` above them (they run in `exports_job`)."""
     partitioned = segments_job.selection if segments_job is not None else dg.AssetSelection.assets()
-    # What needs the segment partitions (they and what reads them) runs after them, not in a refresh run.
-    after_segments = partitioned.downstream()
-    # The export partitions (and the external raw_export above them) run in `exports_job`, never in a refresh.
-    not_refreshed = after_segments
+    not_refreshed = partitioned.downstream()
     if exports_job is not None:
         not_refreshed = not_refreshed | exports_job.selection.upstream()
-    if folder_mode:
-        not_refreshed = not_refreshed | dg.AssetSelection.assets(*SINGLE_CSV_ASSETS)
+    return not_refreshed
+
+
+def refresh_jobs(not_refreshed: dg.AssetSelection) -> list[dg.UnresolvedAssetJobDefinition]:
+    """`refresh_all`, then the same refresh in two runs for commands (the quickstart, CI): the cheap chain in
+    one process (each step's own work is about a second, a step process costs seconds to start), the heavy
+    steps each in their own process (memory returned after each, a crash kills one step). BENCHMARKS.md has
+    the figures."""
     refresh_all = dg.define_asset_job(
         REFRESH_ALL_JOB,
         selection=dg.AssetSelection.all() - not_refreshed,
@@ -213,9 +213,6 @@ def build_automation(
         f"succeeds, sensor `{SEGMENTS_AFTER_REFRESH_SENSOR}` refreshes each segment partition.",
         tags={TRIGGER_TAG: "manual"},
     )
-    # The same refresh in two runs, for commands (the quickstart, CI): the cheap chain in one process (each
-    # step's own work is about a second, a step process costs seconds to start), the heavy steps each in
-    # their own process (memory returned after each, a crash kills one step). BENCHMARKS.md has the figures.
     cheap_chain = dg.define_asset_job(
         CHEAP_CHAIN_JOB,
         selection=dg.AssetSelection.tag(COST_TAG, "cheap") - not_refreshed,
@@ -231,70 +228,91 @@ def build_automation(
         description=f"Training, SHAP and ONNX export, each step in its own process; run after `{CHEAP_CHAIN_JOB}`.",
         tags={TRIGGER_TAG: "manual"},
     )
+    return [refresh_all, cheap_chain, heavy]
 
-    if not folder_mode:
 
-        @dg.schedule(
-            name=DAILY_REFRESH_SCHEDULE,
-            job=refresh_all,
-            cron_schedule=automation_settings.schedule_cron,
-            execution_timezone=automation_settings.schedule_timezone,
-            default_status=dg.DefaultScheduleStatus.STOPPED,
-            description=f"Every day ({automation_settings.schedule_cron}, {automation_settings.schedule_timezone}) "
-            "refreshes what is new: everything when the raw CSV's bytes changed, else only the assets whose "
-            "code or settings changed and what is below them; a day with nothing new starts nothing and says "
-            "since which run. Off until switched on.",
+def single_csv_schedule(
+    settings: AutomationSettings, refresh_all: dg.UnresolvedAssetJobDefinition
+) -> dg.ScheduleDefinition:
+    """Single-CSV mode: the daily refresh of what is new in the one CSV (or in the code and settings)."""
+
+    @dg.schedule(
+        name=DAILY_REFRESH_SCHEDULE,
+        job=refresh_all,
+        cron_schedule=settings.schedule_cron,
+        execution_timezone=settings.schedule_timezone,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=f"Every day ({settings.schedule_cron}, {settings.schedule_timezone}) "
+        "refreshes what is new: everything when the raw CSV's bytes changed, else only the assets whose "
+        "code or settings changed and what is below them; a day with nothing new starts nothing and says "
+        "since which run. Off until switched on.",
+    )
+    def daily_refresh(
+        context: dg.ScheduleEvaluationContext, sales_settings: SalesSettingsResource
+    ) -> dg.RunRequest | dg.SkipReason:
+        """The whole refresh when the raw CSV's sha256 is not the data version of the last `raw_csv`
+        materialisation (or there is none); otherwise the plan of `sales_assets.refresh.plan_refresh`
+        over the rest of `refresh_all`, as one run of the assets to run, or a skip with the reason."""
+        try:
+            repository = context.repository_def
+        except dg.DagsterInvariantViolationError:  # a context built without one (tests)
+            repository = None
+        return refresh_request(
+            context.instance, repository, sales_settings.get().raw_csv_path, DAILY_REFRESH_SCHEDULE
         )
-        def daily_refresh(
-            context: dg.ScheduleEvaluationContext, sales_settings: SalesSettingsResource
-        ) -> dg.RunRequest | dg.SkipReason:
-            """The whole refresh when the raw CSV's sha256 is not the data version of the last `raw_csv`
-            materialisation (or there is none); otherwise the plan of `sales_assets.refresh.plan_refresh`
-            over the rest of `refresh_all`, as one run of the assets to run, or a skip with the reason."""
-            try:
-                repository = context.repository_def
-            except dg.DagsterInvariantViolationError:  # a context built without one (tests)
-                repository = None
-            return refresh_request(
-                context.instance, repository, sales_settings.get().raw_csv_path, DAILY_REFRESH_SCHEDULE
-            )
-    else:
 
-        @dg.schedule(
-            name=DAILY_REFRESH_SCHEDULE,
-            job=exports_job,
-            cron_schedule=automation_settings.schedule_cron,
-            execution_timezone=automation_settings.schedule_timezone,
-            default_status=dg.DefaultScheduleStatus.STOPPED,
-            description=f"Every day ({automation_settings.schedule_cron}, {automation_settings.schedule_timezone}) "
-            "registers the exports that are new in SALES_RAW_DIR and cleans only them in one run; sensor "
-            f"`{WAREHOUSE_AFTER_EXPORTS_SENSOR}` then refreshes the graph. Off until switched on.",
+    return daily_refresh
+
+
+def export_folder_schedule(
+    settings: AutomationSettings, exports_job: dg.UnresolvedAssetJobDefinition
+) -> dg.ScheduleDefinition:
+    """Folder mode: the daily registration of the new exports and one run of `exports_job` over them."""
+    exports_def = _dynamic_partitions(exports_job, EXPORTS_PARTITIONS)
+
+    @dg.schedule(
+        name=DAILY_REFRESH_SCHEDULE,
+        job=exports_job,
+        cron_schedule=settings.schedule_cron,
+        execution_timezone=settings.schedule_timezone,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=f"Every day ({settings.schedule_cron}, {settings.schedule_timezone}) "
+        "registers the exports that are new in SALES_RAW_DIR and cleans only them in one run; sensor "
+        f"`{WAREHOUSE_AFTER_EXPORTS_SENSOR}` then refreshes the graph. Off until switched on.",
+    )
+    def daily_refresh(
+        context: dg.ScheduleEvaluationContext, sales_settings: SalesSettingsResource
+    ) -> dg.RunRequest | dg.SkipReason:
+        """Folder mode: registers the new export keys (a schedule result cannot carry partition
+        requests, so it adds them to the instance itself, with their `raw_export` events) and
+        requests one run over them; a day without new exports starts nothing."""
+        settings = sales_settings.get()
+        registration = register_exports(
+            scan_exports(settings.raw_dir_path, settings.ingest.export_glob),
+            context.instance.get_dynamic_partitions(exports_def.name),
+            DAILY_REFRESH_SCHEDULE,
         )
-        def daily_refresh(
-            context: dg.ScheduleEvaluationContext, sales_settings: SalesSettingsResource
-        ) -> dg.RunRequest | dg.SkipReason:
-            """Folder mode: registers the new export keys (a schedule result cannot carry partition
-            requests, so it adds them to the instance itself, with their `raw_export` events) and
-            requests one run over them; a day without new exports starts nothing."""
-            settings = sales_settings.get()
-            registration = register_exports(
-                scan_exports(settings.raw_dir_path, settings.ingest.export_glob),
-                context.instance.get_dynamic_partitions(exports_def.name),
-                DAILY_REFRESH_SCHEDULE,
-            )
-            for key in registration.stale_keys:
-                context.instance.delete_dynamic_partition(exports_def.name, key)
-            if registration.run_request is None:
-                return dg.SkipReason(f"no new export in {settings.raw_dir_path}")
-            context.instance.add_dynamic_partitions(exports_def.name, registration.new_keys)
-            for event in registration.raw_export_events:
-                context.instance.report_runless_asset_event(event)
-            return registration.run_request
+        for key in registration.stale_keys:
+            context.instance.delete_dynamic_partition(exports_def.name, key)
+        if registration.run_request is None:
+            return dg.SkipReason(f"no new export in {settings.raw_dir_path}")
+        context.instance.add_dynamic_partitions(exports_def.name, registration.new_keys)
+        for event in registration.raw_export_events:
+            context.instance.report_runless_asset_event(event)
+        return registration.run_request
+
+    return daily_refresh
+
+
+def raw_csv_change_sensor(
+    settings: AutomationSettings, refresh_all: dg.UnresolvedAssetJobDefinition
+) -> dg.SensorDefinition:
+    """Single-CSV mode: `refresh_all` when the CSV's bytes change (off by default)."""
 
     @dg.sensor(
         name=RAW_CSV_CHANGE_SENSOR,
         job=refresh_all,
-        minimum_interval_seconds=automation_settings.sensor_interval_seconds,
+        minimum_interval_seconds=settings.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.STOPPED,
     )
     def raw_csv_change(
@@ -324,111 +342,148 @@ def build_automation(
             cursor=digest,
         )
 
-    # In folder mode there is no single CSV to watch; the refresh follows the export runs instead. One
-    # sensor per mode targets refresh_all.
-    sensors: list[dg.SensorDefinition] = [] if folder_mode else [raw_csv_change]
-    if exports_job is not None:
+    return raw_csv_change
 
-        @dg.sensor(
-            name=RAW_EXPORT_FILES_SENSOR,
-            job=exports_job,
-            minimum_interval_seconds=automation_settings.sensor_interval_seconds,
-            default_status=dg.DefaultSensorStatus.STOPPED,
+
+def raw_export_files_sensor(
+    settings: AutomationSettings, exports_job: dg.UnresolvedAssetJobDefinition
+) -> dg.SensorDefinition:
+    """Folder mode: registers new exports and requests one run of `exports_job` over them (off by default)."""
+    exports_def = _dynamic_partitions(exports_job, EXPORTS_PARTITIONS)
+
+    @dg.sensor(
+        name=RAW_EXPORT_FILES_SENSOR,
+        job=exports_job,
+        minimum_interval_seconds=settings.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+    )
+    def raw_export_files(
+        context: dg.SensorEvaluationContext, sales_settings: SalesSettingsResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        """Registers each export of SALES_RAW_DIR whose name and content are new (partition key
+        `<name>@<sha256[:12]>`) and requests ONE run of the export job over only those keys; keys whose
+        file is gone or changed are unregistered (the warehouse does not read them). The cursor keeps
+        each file's size, modification time and sha256, so an unchanged file is not read again."""
+        settings = sales_settings.get()
+        if settings.raw_dir_path is None:
+            return dg.SkipReason("SALES_RAW_DIR is not set: the input is one CSV (see raw_csv_change)")
+        try:
+            exports = scan_exports(
+                settings.raw_dir_path, settings.ingest.export_glob, _hash_cache(context.cursor)
+            )
+        except FileNotFoundError as error:
+            return dg.SkipReason(str(error))
+        registration = register_exports(
+            exports, context.instance.get_dynamic_partitions(exports_def.name), RAW_EXPORT_FILES_SENSOR
         )
-        def raw_export_files(
-            context: dg.SensorEvaluationContext, sales_settings: SalesSettingsResource
-        ) -> dg.SensorResult | dg.SkipReason:
-            """Registers each export of SALES_RAW_DIR whose name and content are new (partition key
-            `<name>@<sha256[:12]>`) and requests ONE run of the export job over only those keys; keys whose
-            file is gone or changed are unregistered (the warehouse does not read them). The cursor keeps
-            each file's size, modification time and sha256, so an unchanged file is not read again."""
-            settings = sales_settings.get()
-            if settings.raw_dir_path is None:
-                return dg.SkipReason("SALES_RAW_DIR is not set: the input is one CSV (see raw_csv_change)")
-            try:
-                exports = scan_exports(
-                    settings.raw_dir_path, settings.ingest.export_glob, _hash_cache(context.cursor)
-                )
-            except FileNotFoundError as error:
-                return dg.SkipReason(str(error))
-            registration = register_exports(
-                exports, context.instance.get_dynamic_partitions(exports_def.name), RAW_EXPORT_FILES_SENSOR
-            )
-            cursor = json.dumps({e.name: [e.bytes, e.mtime_ns, e.sha256] for e in exports}, sort_keys=True)
-            requests = []
-            if registration.new_keys:
-                requests.append(exports_def.build_add_request(registration.new_keys))
-                context.log.info(f"new exports: {', '.join(registration.new_keys)}")
-            if registration.stale_keys:
-                requests.append(exports_def.build_delete_request(registration.stale_keys))
-                context.log.info(f"no longer in the folder: {', '.join(registration.stale_keys)}")
-            return dg.SensorResult(
-                run_requests=[registration.run_request] if registration.run_request else [],
-                dynamic_partitions_requests=requests,
-                asset_events=registration.raw_export_events,
-                cursor=cursor,
-                skip_reason=None
-                if registration.new_keys
-                else f"no new export in {settings.raw_dir_path} ({len(exports)} registered)",
-            )
+        cursor = json.dumps({e.name: [e.bytes, e.mtime_ns, e.sha256] for e in exports}, sort_keys=True)
+        requests = []
+        if registration.new_keys:
+            requests.append(exports_def.build_add_request(registration.new_keys))
+            context.log.info(f"new exports: {', '.join(registration.new_keys)}")
+        if registration.stale_keys:
+            requests.append(exports_def.build_delete_request(registration.stale_keys))
+            context.log.info(f"no longer in the folder: {', '.join(registration.stale_keys)}")
+        return dg.SensorResult(
+            run_requests=[registration.run_request] if registration.run_request else [],
+            dynamic_partitions_requests=requests,
+            asset_events=registration.raw_export_events,
+            cursor=cursor,
+            skip_reason=None
+            if registration.new_keys
+            else f"no new export in {settings.raw_dir_path} ({len(exports)} registered)",
+        )
 
-        sensors.append(raw_export_files)
+    return raw_export_files
+
+
+def warehouse_after_exports_sensor(
+    settings: AutomationSettings,
+    exports_job: dg.UnresolvedAssetJobDefinition,
+    refresh_all: dg.UnresolvedAssetJobDefinition,
+) -> dg.SensorDefinition:
+    """Folder mode: `refresh_all` after each successful export run. On by default, like the segment
+    hand-over: it only follows export runs someone started."""
+
+    @dg.run_status_sensor(
+        name=WAREHOUSE_AFTER_EXPORTS_SENSOR,
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[exports_job],
+        request_job=refresh_all,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=settings.sensor_interval_seconds,
+    )
+    def warehouse_after_exports(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+        """After an export run succeeds, requests `refresh_all` (the warehouse from the exports now in
+        the folder, then everything downstream), keyed on that run so it starts once."""
+        run_id = context.dagster_run.run_id
+        return dg.RunRequest(
+            run_key=run_id, tags={TRIGGER_TAG: WAREHOUSE_AFTER_EXPORTS_SENSOR, EXPORTS_RUN_TAG: run_id}
+        )
+
+    return warehouse_after_exports
+
+
+def segments_after_refresh_sensor(
+    settings: AutomationSettings,
+    segments_job: dg.UnresolvedAssetJobDefinition,
+    refresh_all: dg.UnresolvedAssetJobDefinition,
+) -> dg.SensorDefinition:
+    """One `segments_job` run over every registered segment after each successful `refresh_all`. On by
+    default: it only acts after a refresh someone (or the schedule or the CSV sensor, both off by default)
+    started, and finishes what "refresh all" promises."""
+    partitions_def = _dynamic_partitions(segments_job, SEGMENTS_PARTITIONS)
+
+    @dg.run_status_sensor(
+        name=SEGMENTS_AFTER_REFRESH_SENSOR,
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[refresh_all],
+        request_job=segments_job,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        # Dagster's daemon logs "skipped: Sensor function returned an empty result" on every tick
+        # without a new refresh_all success (the run-status wrapper yields nothing then, and the
+        # daemon's logger cannot be filtered from the project): the configured interval, not the 30 s
+        # default, keeps that line as rare as the CSV sensor's.
+        minimum_interval_seconds=settings.sensor_interval_seconds,
+    )
+    def segments_after_refresh(context: dg.RunStatusSensorContext) -> list[dg.RunRequest] | dg.SkipReason:
+        """After `refresh_all` succeeds (the warehouse is fresh and the segments are registered),
+        requests one run of the per-segment job over every registered segment partition."""
+        requests = segment_run_requests(context.instance, partitions_def, context.dagster_run.run_id)
+        if not requests:
+            return dg.SkipReason(f"no partitions registered in {partitions_def.name!r}")
+        return requests
+
+    return segments_after_refresh
+
+
+def build_automation(
+    automation_settings: AutomationSettings,
+    segments_job: dg.UnresolvedAssetJobDefinition | None = None,
+    exports_job: dg.UnresolvedAssetJobDefinition | None = None,
+) -> Automation:
+    """The refresh jobs, schedule and sensors of one input mode: folder mode when `exports_job` (the job
+    over the export partitions) is given, single-CSV mode otherwise. `segments_job` selects the
+    dynamically partitioned part of the graph (None: nothing is partitioned).
+
+    A run holds assets of one partitions definition only, so "refresh everything" is `refresh_all` (every
+    other asset) and, after it succeeds, one `segments_job` run over every registered partition. Raises
+    ValueError when a given job is not dynamically partitioned.
+    """
+    _dynamic_partitions(segments_job, SEGMENTS_PARTITIONS)
+    _dynamic_partitions(exports_job, EXPORTS_PARTITIONS)
+    jobs = refresh_jobs(not_refreshed_selection(segments_job, exports_job))
+    refresh_all = jobs[0]
+    if exports_job is None:
+        schedule = single_csv_schedule(automation_settings, refresh_all)
+        sensors = [raw_csv_change_sensor(automation_settings, refresh_all)]
+    else:
+        schedule = export_folder_schedule(automation_settings, exports_job)
+        sensors = [
+            raw_export_files_sensor(automation_settings, exports_job),
+            warehouse_after_exports_sensor(automation_settings, exports_job, refresh_all),
+        ]
     if segments_job is not None:
-        # On by default: it only acts after a successful `refresh_all`, which someone (or the schedule or
-        # the CSV sensor, both off by default) started, and finishes what "refresh all" promises.
-        @dg.run_status_sensor(
-            name=SEGMENTS_AFTER_REFRESH_SENSOR,
-            run_status=dg.DagsterRunStatus.SUCCESS,
-            monitored_jobs=[refresh_all],
-            request_job=segments_job,
-            default_status=dg.DefaultSensorStatus.RUNNING,
-            # Dagster's daemon logs "skipped: Sensor function returned an empty result" on every tick
-            # without a new refresh_all success (the run-status wrapper yields nothing then, and the
-            # daemon's logger cannot be filtered from the project): the configured interval, not the 30 s
-            # default, keeps that line as rare as the CSV sensor's.
-            minimum_interval_seconds=automation_settings.sensor_interval_seconds,
-        )
-        def segments_after_refresh(context: dg.RunStatusSensorContext) -> list[dg.RunRequest] | dg.SkipReason:
-            """After `refresh_all` succeeds (the warehouse is fresh and the segments are registered),
-            requests one run of the per-segment job over every registered segment partition."""
-            requests = segment_run_requests(context.instance, partitions_def, context.dagster_run.run_id)
-            if not requests:
-                return dg.SkipReason(f"no partitions registered in {partitions_def.name!r}")
-            return requests
-
-        sensors.append(segments_after_refresh)
-
-    if folder_mode:
-        # On by default, like the segment hand-over: it only follows export runs someone started.
-        @dg.run_status_sensor(
-            name=WAREHOUSE_AFTER_EXPORTS_SENSOR,
-            run_status=dg.DagsterRunStatus.SUCCESS,
-            monitored_jobs=[exports_job],
-            request_job=refresh_all,
-            default_status=dg.DefaultSensorStatus.RUNNING,
-            minimum_interval_seconds=automation_settings.sensor_interval_seconds,
-        )
-        def warehouse_after_exports(context: dg.RunStatusSensorContext) -> dg.RunRequest:
-            """After an export run succeeds, requests `refresh_all` (the warehouse from the exports now in
-            the folder, then everything downstream), keyed on that run so it starts once."""
-            run_id = context.dagster_run.run_id
-            return dg.RunRequest(
-                run_key=run_id, tags={TRIGGER_TAG: WAREHOUSE_AFTER_EXPORTS_SENSOR, EXPORTS_RUN_TAG: run_id}
-            )
-
-        sensors.append(warehouse_after_exports)
-
-    # The segment job belongs to the timeseries group, which exports it; only refresh_all is new here.
-    return Automation(jobs=[refresh_all, cheap_chain, heavy], schedules=[daily_refresh], sensors=sensors)
-
-
-_settings = Settings()
-_automation = build_automation(
-    _settings.automation,
-    segments_job=ts_risk_reports_job,
-    exports_job=ingest_exports_job,
-    folder_mode=_settings.raw_dir is not None,
-)
-jobs = _automation.jobs
-schedules = _automation.schedules
-sensors = _automation.sensors
+        sensors.append(segments_after_refresh_sensor(automation_settings, segments_job, refresh_all))
+    # The segment and export jobs belong to their groups, which export them; only the refresh jobs are new.
+    return Automation(jobs=jobs, schedules=[schedule], sensors=sensors)

@@ -10,9 +10,8 @@ from datetime import timedelta
 
 import dagster as dg
 
-from sales_assets import automation
 from sales_assets.analytics import defs as analytics
-from sales_assets.automation import COST_TAG, HEAVY_ASSETS
+from sales_assets.automation import COST_TAG, HEAVY_ASSETS, SINGLE_CSV_ASSETS, build_automation
 from sales_assets.code_versions import group_code_version
 from sales_assets.ingest import defs as ingest
 from sales_assets.ml import defs as ml
@@ -70,11 +69,37 @@ def with_catalogue_attributes(defs: dg.Definitions, settings: Settings) -> dg.De
         return defs.map_asset_specs(func=attributes)
 
 
+def without_single_csv_deps(defs: dg.Definitions) -> dg.Definitions:
+    """`defs` with no drawn upstream on the single CSV's assets, which a folder-mode location does not
+    define (a dep on an undefined key would show it as a never-materialised external asset). `duckdb_table`
+    is then drawn without an upstream: an edge from the partitioned `clean_export` would mix partitioned and
+    unpartitioned assets in one selection (see `sales_assets.warehouse.assets`); the automation orders it
+    after the export runs."""
+    single_csv = {dg.AssetKey(name) for name in SINGLE_CSV_ASSETS}
+
+    def drop(spec: dg.AssetSpec) -> dg.AssetSpec:
+        kept = [dep for dep in spec.deps if dep.asset_key not in single_csv]
+        return spec if len(kept) == len(spec.deps) else spec.replace_attributes(deps=kept)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return defs.map_asset_specs(func=drop)
+
+
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    """Every group's `defs` merged with the automation and resources, catalogue attributes applied."""
+    """Every group's `defs` merged with the automation and resources, catalogue attributes applied, for the
+    input mode of `settings` (default: `Settings()`, read here and nowhere else at load): folder mode when
+    `raw_dir` is set (`raw_export`, `clean_export` and their job and sensors), else single-CSV mode
+    (`raw_csv`, `clean_parquet` and the CSV's sensor)."""
     settings = settings or Settings()
+    folder_mode = settings.raw_dir is not None
+    automation = build_automation(
+        settings.automation,
+        segments_job=timeseries.ts_risk_reports_job,
+        exports_job=ingest.ingest_exports_job if folder_mode else None,
+    )
     merged = dg.Definitions.merge(
-        ingest.defs,
+        ingest.defs_for(folder_mode),
         warehouse.defs,
         analytics.defs,
         ml.defs,
@@ -90,6 +115,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             executor=recovering(run_executor(settings)),
         ),
     )
+    if folder_mode:
+        merged = without_single_csv_deps(merged)
     return with_catalogue_attributes(merged, settings)
 
 

@@ -32,6 +32,7 @@ from sales_serving.contract.publish import (
     ASIDE_KINDS,
     aside_name,
     current_umask,
+    publication,
     published_file,
 )
 from sales_serving.contract.publish import (
@@ -120,32 +121,38 @@ def scratch_directory(target: Path, kind: str = "tmp") -> Iterator[Path]:
 @contextlib.contextmanager
 def staged_database(target: Path) -> Iterator[Path]:
     """Yield a path (not yet created) beside the database file `target` to build a new database in; on
-    success it replaces `target` in one rename.
+    success it replaces `target` in one rename (the one publication primitive,
+    `sales_serving.contract.publish.publication`).
 
     Readers that open `target` read-only never meet the builder's write lock (the builder never opens
     `target`), and a reader that opened the old file keeps reading it. The caller closes its connection
-    before the block ends, so the build's WAL is checkpointed into the file. A WAL left beside `target`
-    belongs to the old file and would be replayed onto the new one, so it is removed first.
+    before the block ends, so the build's WAL is checkpointed into the file; RuntimeError otherwise, and
+    `target` is untouched. A WAL left beside `target` belongs to the old file and would be replayed onto
+    the new one, so it is removed first.
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    build = owned_temp_name(target, "build")
-    build_wal = build.with_name(build.name + ".wal")
-    try:
-        yield build
-        if build_wal.exists():
-            raise RuntimeError(f"{build}: the connection was still open (WAL not checkpointed)")
-        os.chmod(build, 0o666 & ~current_umask())
-        target.with_name(target.name + ".wal").unlink(missing_ok=True)
-        os.replace(build, target)
-    finally:
-        build.unlink(missing_ok=True)
-        build_wal.unlink(missing_ok=True)
+    with publication(target, "build", commit=_replace_database) as build:
+        try:
+            yield build
+        finally:
+            _build_wal(build).unlink(missing_ok=True)  # left by a connection still open; never published
+
+
+def _build_wal(database: Path) -> Path:
+    return database.with_name(database.name + ".wal")
+
+
+def _replace_database(build: Path, target: Path) -> None:
+    if _build_wal(build).exists():
+        raise RuntimeError(f"{build}: the connection was still open (WAL not checkpointed)")
+    os.chmod(build, 0o666 & ~current_umask())
+    _build_wal(target).unlink(missing_ok=True)
+    os.replace(build, target)
 
 
 @contextlib.contextmanager
 def staged_directory(target: Path) -> Iterator[Path]:
-    """Yield an empty staging directory beside `target`; on success publish it as `target`.
+    """Yield an empty staging directory beside `target`; on success publish it as `target`, both steps
+    through the one publication primitive (`sales_serving.contract.publish.publication`).
 
     `target` is a symlink to a version folder `.<name>.v<ns>` beside it; publishing renames the staging
     folder to a new version and swaps the symlink with one `os.replace`, so a reader resolving `target` at
@@ -153,15 +160,27 @@ def staged_directory(target: Path) -> Iterator[Path]:
     removed once they were replaced more than `VERSION_GRACE_SECONDS` ago. A real directory at `target`
     (the layout before versions) is exchanged for the symlink atomically where the kernel can
     (renameat2 RENAME_EXCHANGE), else renamed aside for an instant, and kept as the replaced version.
-    On an exception the staging folder is removed and `target` is untouched.
+    On an exception (or a kill before the swap) the staging folder is removed, or left for the sweep, and
+    `target` is untouched.
     """
-    target = Path(target)
-    with scratch_directory(target, "staging") as staging:
+    with publication(target, "staging", create=Path.mkdir, commit=_publish_version) as staging:
         yield staging
-        version = target.parent / f".{target.name}.v{time.time_ns():020d}"
-        os.replace(staging, version)
-        _point_symlink(target, version)
-        _remove_old_versions(target)
+    _remove_old_versions(Path(target))
+
+
+def _publish_version(staging: Path, target: Path) -> None:
+    """Rename the complete staging folder to a new version, then point `target` at it."""
+    version = target.parent / f".{target.name}.v{time.time_ns():020d}"
+    os.replace(staging, version)
+    with publication(target, "link", commit=_swap_link) as link:
+        os.symlink(version.name, link)  # relative, so the data folder can be moved or mounted elsewhere
+
+
+def _swap_link(link: Path, target: Path) -> None:
+    if target.is_dir() and not target.is_symlink():
+        _retire_real_directory(target, link)
+    else:
+        os.replace(link, target)
 
 
 def published_versions(target: Path) -> list[Path]:
@@ -174,19 +193,6 @@ def published_versions(target: Path) -> list[Path]:
         for p in target.parent.iterdir()
         if (m := VERSION_NAME.match(p.name)) and m["name"] == target.name and not p.is_symlink()
     )
-
-
-def _point_symlink(target: Path, version: Path) -> None:
-    link = owned_temp_name(target, "link")
-    os.symlink(version.name, link)  # relative, so the data folder can be moved or mounted elsewhere
-    try:
-        if target.is_dir() and not target.is_symlink():
-            _retire_real_directory(target, link)
-        else:
-            os.replace(link, target)
-    finally:
-        if link.is_symlink() or link.exists():
-            link.unlink()
 
 
 def _retire_real_directory(target: Path, link: Path) -> None:

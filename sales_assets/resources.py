@@ -35,7 +35,7 @@ class SalesSettingsResource(dg.ConfigurableResource):
         from sales_assets.recovery import prepare_step
 
         quiet_logs.install()
-        run_id = context.dagster_run.run_id if context.dagster_run is not None else None
+        run_id = context.run.run_id if context.run is not None else None
         swept = prepare_step(context.instance, run_id, self.get().root)
         if swept.removed:
             context.log.info(

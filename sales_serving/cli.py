@@ -17,6 +17,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -163,7 +164,7 @@ def score_csv(
         numeric = [c for c in columns if c in layout.numeric]
         typed = [
             (integer_value(c, dialect) if c in layout.integer_columns else number_value(c, dialect)).alias(
-                f"__typed_{c}"
+                _parsed(c)
             )
             for c in numeric
         ]
@@ -185,19 +186,29 @@ def score_csv(
     return scored, rejected
 
 
-def _score_batch(
-    model: LoadedModel,
-    batch: pl.DataFrame,
-    columns: list[str],
-    numeric: list[str],
-    dialect: Dialect,
-    writer: Any,
-    errors: TextIO,
-) -> tuple[int, int]:
-    # line -> (prediction, interval bounds in interval_columns' order, reason, the row's warnings);
-    # blanks where rejected.
-    no_bounds = [""] * (2 * len(model.intervals.levels) if model.intervals is not None else 0)
-    results: dict[int, tuple[str, list[str], str, str]] = {}
+@dataclass(frozen=True)
+class LineResult:
+    """What one CSV line gets in the output: the prediction, the interval bounds in `interval_columns`'
+    order, the reason it was not scored and its warnings (blanks where not applicable)."""
+
+    prediction: str
+    bounds: list[str]
+    reason: str
+    warnings: str
+
+
+def _parsed(column: str) -> str:
+    """The name of a numeric column's parsed value beside its text (this command's own, so no header can
+    hold it by chance: the reader trims every header name, so none starts with a space)."""
+    return f" parsed {column}"
+
+
+def _validate_batch(
+    batch: pl.DataFrame, numeric: list[str], dialect: Dialect, no_bounds: list[str]
+) -> tuple[dict[int, LineResult], list[tuple[int, SalesFeatures]]]:
+    """Step 1: each line's request fields as `SalesFeatures`, or the reason it has none (a cell that is no
+    strict number, a field the request model refuses). Returns (rejected lines' results, valid rows)."""
+    rejected: dict[int, LineResult] = {}
     valid: list[tuple[int, SalesFeatures]] = []
     fields = SalesFeatures.model_fields
     reasons = batch.select(
@@ -211,26 +222,36 @@ def _score_batch(
     )
     for record, why in zip(batch.iter_rows(named=True), reasons.iter_rows(named=True), strict=True):
         line = record[LINE]
-        not_numbers = [why[c] for c in numeric if record[c] is not None and record[f"__typed_{c}"] is None]
+        not_numbers = [why[c] for c in numeric if record[c] is not None and record[_parsed(c)] is None]
         if not_numbers:
-            results[line] = ("", no_bounds, "; ".join(not_numbers), "")
+            rejected[line] = LineResult("", no_bounds, "; ".join(not_numbers), "")
             continue
         # Only the request's own fields are validated; other columns pass through to the output.
         present = {
-            c: record[f"__typed_{c}"] if c in numeric else record[c]
+            c: record[_parsed(c)] if c in numeric else record[c]
             for c in fields
             if c in record and record[c] is not None
         }
         try:
             valid.append((line, SalesFeatures.model_validate(present)))
         except ValidationError as error:
-            results[line] = ("", no_bounds, describe_validation_error(error), "")
+            rejected[line] = LineResult("", no_bounds, describe_validation_error(error), "")
+    return rejected, valid
+
+
+def _predict_valid(
+    model: LoadedModel, valid: list[tuple[int, SalesFeatures]], no_bounds: list[str]
+) -> dict[int, LineResult]:
+    """Step 2: the valid rows scored in one call; a row the model refuses (RowError) is taken out with its
+    reason and the rest scored again."""
+    results: dict[int, LineResult] = {}
+    valid = list(valid)
     while valid:
         try:
             response = predict_many(model, [row for _, row in valid])
         except RowError as error:
             line = valid.pop(error.row)[0]
-            results[line] = ("", no_bounds, f"{error.field}: {error.message}", "")
+            results[line] = LineResult("", no_bounds, f"{error.field}: {error.message}", "")
             continue
         bands = response.intervals or []
         row_warnings: dict[int, list[str]] = {}
@@ -239,25 +260,55 @@ def _score_batch(
                 row_warnings.setdefault(warning.row, []).append(warning.message)
         for index, ((line, _), prediction) in enumerate(zip(valid, response.predictions, strict=True)):
             bounds = [repr(value) for band in bands for value in (band.lower[index], band.upper[index])]
-            results[line] = (repr(prediction), bounds, "", "; ".join(row_warnings.get(index, [])))
+            results[line] = LineResult(repr(prediction), bounds, "", "; ".join(row_warnings.get(index, [])))
         break
+    return results
+
+
+def _write_batch(
+    batch: pl.DataFrame,
+    columns: list[str],
+    numeric: list[str],
+    results: dict[int, LineResult],
+    writer: Any,
+    errors: TextIO,
+) -> tuple[int, int]:
+    """Step 3: every line of the batch with its result, in file order; each rejection's reason also goes to
+    `errors`. Returns (scored, rejected)."""
     # Number cells are written trimmed, as the reader read them; one that parsed is a number, never
     # prefixed (`NumberText`), one that did not is text like any other.
     trimmed = batch.with_columns(pl.col(numeric).str.strip_chars())
-    parsed = trimmed.select(pl.col(f"__typed_{c}").is_not_null().alias(c) for c in numeric)
+    parsed = trimmed.select(pl.col(_parsed(c)).is_not_null().alias(c) for c in numeric)
     scored = rejected = 0
     for (line, *cells), is_number in zip(
         trimmed.select(LINE, *columns).iter_rows(), parsed.iter_rows(named=True), strict=True
     ):
         cells = [NumberText(v) if is_number.get(c) else v for c, v in zip(columns, cells, strict=True)]
-        prediction, bounds, reason, warnings = results[line]
-        if reason:
+        result = results[line]
+        if result.reason:
             rejected += 1
-            print(f"line {line}: {reason}", file=errors)
+            print(f"line {line}: {result.reason}", file=errors)
         else:
             scored += 1
-        writer.writerow([*("" if c is None else c for c in cells), prediction, *bounds, reason, warnings])
+        blanked = ("" if c is None else c for c in cells)
+        writer.writerow([*blanked, result.prediction, *result.bounds, result.reason, result.warnings])
     return scored, rejected
+
+
+def _score_batch(
+    model: LoadedModel,
+    batch: pl.DataFrame,
+    columns: list[str],
+    numeric: list[str],
+    dialect: Dialect,
+    writer: Any,
+    errors: TextIO,
+) -> tuple[int, int]:
+    """One batch of CSV lines: validate, predict, write. Returns (scored, rejected)."""
+    no_bounds = [""] * (2 * len(model.intervals.levels) if model.intervals is not None else 0)
+    results, valid = _validate_batch(batch, numeric, dialect, no_bounds)
+    results |= _predict_valid(model, valid, no_bounds)
+    return _write_batch(batch, columns, numeric, results, writer, errors)
 
 
 @contextlib.contextmanager

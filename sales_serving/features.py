@@ -1,24 +1,21 @@
 """Request rows -> model input columns, per the bundle contract's derived-feature ops (numpy only, no pandas).
 
-The same vocabulary (copy, divide, multiply, season) is implemented by the training side; these columns feed
-both backends: ONNX takes them as [n, 1] tensors, the joblib pipeline as a DataFrame.
+The ops' batch (numpy columns) and one-row (Python floats) forms are made from their one definition,
+`sales_serving.contract.derived.DERIVED_OPS`, as training's are; these columns feed both backends: ONNX takes
+them as [n, 1] tensors, the joblib pipeline as a DataFrame.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import numpy as np
 
-SEASON_BY_MONTH = np.array(
-    # Index 0 is never used: months are 1..12.
-    ["", "Winter", "Winter", "Spring", "Spring", "Spring", "Summer", "Summer", "Summer"]
-    + ["Autumn", "Autumn", "Autumn", "Winter"],
-    dtype=object,
-)
+from sales_serving.contract.derived import DERIVED_OPS, DerivedOp
+
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -32,35 +29,15 @@ class RowError(ValueError):
         self.message = message
 
 
-def _copy(columns: Sequence[np.ndarray]) -> np.ndarray:
-    return columns[0].astype(np.float64)
+# The lookup ops' label tables as object arrays, indexed by a whole column of operands at once.
+_LABEL_ARRAYS = {name: np.array(op.labels, dtype=object) for name, op in DERIVED_OPS.items() if op.is_lookup}
 
 
-def _divide(columns: Sequence[np.ndarray]) -> np.ndarray:
-    return columns[0] / columns[1]
-
-
-def _multiply(columns: Sequence[np.ndarray]) -> np.ndarray:
-    return columns[0] * columns[1]
-
-
-def _season(columns: Sequence[np.ndarray]) -> np.ndarray:
-    return SEASON_BY_MONTH[columns[0].astype(np.int64)]
-
-
-OPERATIONS: dict[str, Callable[[Sequence[np.ndarray]], np.ndarray]] = {
-    "copy": _copy,
-    "divide": _divide,
-    "multiply": _multiply,
-    "season": _season,
-}
-# The same ops on one row's Python scalars (IEEE double arithmetic, so the values are the arrays' to the bit).
-SCALAR_OPERATIONS: dict[str, Callable[..., float | str]] = {
-    "copy": float,
-    "divide": lambda numerator, denominator: numerator / denominator,
-    "multiply": lambda left, right: left * right,
-    "season": lambda month: SEASON_BY_MONTH[int(month)],
-}
+def apply_to_columns(op: DerivedOp, columns: Sequence[np.ndarray]) -> np.ndarray:
+    """`op` on float64 columns (the operands already checked against the op's rules): the batch form."""
+    if op.is_lookup:
+        return _LABEL_ARRAYS[op.name][columns[0].astype(np.int64)]
+    return op.arithmetic(*columns)
 
 
 @dataclass(frozen=True)
@@ -104,8 +81,14 @@ class FeatureBuilder:
         self.categorical = dict(categorical)
         self.categorical_request_fields = tuple(f for f in self.request_fields if f in self.categorical)
         self.numeric_request_fields = tuple(f for f in self.request_fields if f not in self.categorical)
-        self.month_inputs = frozenset(d.inputs[0] for d in self.derived if d.op == "season")
-        self.positive_divisors = frozenset(d.inputs[1] for d in self.derived if d.op == "divide")
+        steps = [(d, DERIVED_OPS[d.op]) for d in self.derived]
+        self.month_inputs = frozenset(f for d, op in steps for f in op.operands_with("month", d.inputs))
+        self.positive_divisors = frozenset(
+            f for d, op in steps for f in op.operands_with("positive", d.inputs)
+        )
+        self._column_steps = tuple(steps)
+        # (feature, the op's one-row form, whether its value is a number the model must take as float32)
+        self._scalar_steps = tuple((d, op.scalar, not op.is_lookup) for d, op in steps)
 
     def build(self, rows: Sequence[Mapping[str, Any]]) -> FeatureColumns:
         """The model's columns for `rows` (raises RowError naming the first bad row and field). One row, the
@@ -137,10 +120,10 @@ class FeatureBuilder:
         for field in self.categorical_request_fields:
             columns[field] = self._text_column(field, [row.get(field)])
             values[field] = columns[field][0]
-        for derived in self.derived:
-            value = SCALAR_OPERATIONS[derived.op](*(values[name] for name in derived.inputs))
+        for derived, scalar, numeric in self._scalar_steps:
+            value = scalar(*(values[name] for name in derived.inputs))
             values[derived.name] = value
-            if derived.op in ("divide", "multiply") and not abs(value) <= FLOAT32_MAX:
+            if numeric and not abs(value) <= FLOAT32_MAX:
                 operands = ", ".join(f"{name}={values[name]!r}" for name in derived.inputs)
                 raise RowError(
                     0,
@@ -168,16 +151,16 @@ class FeatureBuilder:
         self._check_request_ranges(values)
         for field in self.categorical_request_fields:
             values[field] = self._text_column(field, [row.get(field) for row in rows])
-        for derived in self.derived:
+        for derived, op in self._column_steps:
             operands = [values[name] for name in derived.inputs]
-            if derived.op == "divide":
-                # A divisor > 0 but tiny sends the ratio past float64's range (numpy's "overflow in divide"):
-                # such rows are refused before dividing, as the one-row path refuses them.
-                self._refuse_out_of_range(derived, values, np.abs(operands[0]) <= FLOAT32_MAX * operands[1])
-            values[derived.name] = OPERATIONS[derived.op](operands)
-            if derived.op == "multiply":
-                # Two inputs within float32's range multiply within float64's: the check follows the product.
-                self._refuse_out_of_range(derived, values, np.abs(values[derived.name]) <= FLOAT32_MAX)
+            if op.is_lookup:
+                values[derived.name] = apply_to_columns(op, operands)
+                continue
+            # A divisor > 0 but tiny sends a ratio past float64's range: numpy's overflow warning is silenced
+            # and such rows are refused by the range check, as the one-row path refuses them.
+            with np.errstate(over="ignore"):
+                values[derived.name] = apply_to_columns(op, operands)
+            self._refuse_out_of_range(derived, values, np.abs(values[derived.name]) <= FLOAT32_MAX)
         columns = {name: values[name] for name in self.feature_names}
         inputs = {name: values[name] for name in self.request_fields}
         return FeatureColumns(columns, self._category_warnings(columns), inputs)
@@ -222,7 +205,7 @@ class FeatureBuilder:
             return
         row = int(np.argmin(within))
         operands = {name: values[name][row].item() for name in derived.inputs}
-        value = SCALAR_OPERATIONS[derived.op](*operands.values())
+        value = DERIVED_OPS[derived.op].scalar(*operands.values())
         shown = ", ".join(f"{name}={operand!r}" for name, operand in operands.items())
         raise RowError(
             row,

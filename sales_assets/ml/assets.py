@@ -252,14 +252,14 @@ def candidate_of_this_run(context: dg.AssetExecutionContext, candidate: dict) ->
     trained_here = any(
         event.dagster_event is not None and event.dagster_event.asset_key == dg.AssetKey("trained_models")
         for event in context.instance.all_logs(
-            context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+            context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
         )
     )
     written_by = candidate["lineage"]["dagster_run_id"]
-    if trained_here and written_by != context.run_id:
+    if trained_here and written_by != context.run.run_id:
         raise dg.Failure(
             description=f"the champion candidate on disk was trained by run {written_by[:8]}, not by this "
-            f"run ({context.run_id[:8]}): another training replaced it, and that run publishes it. "
+            f"run ({context.run.run_id[:8]}): another training replaced it, and that run publishes it. "
             "Nothing was published by this run."
         )
 
@@ -317,7 +317,7 @@ def onnx_model(
         if existing is not None:
             return _already_exported(context, settings, existing, candidate, parity)
         gate = serving_gate(_promotion_now(settings, candidate), settings.ml.serving_policy, parity.passed)
-        version = bundle_version(context.run_id)
+        version = bundle_version(context.run.run_id)
         result_metadata: dict = {
             "model": candidate["model"],
             "onnx_bytes": len(onnx_bytes),
@@ -370,7 +370,7 @@ def _publish(context: dg.AssetExecutionContext, settings, version: str, gate, ml
     from sales_assets.ml.publication import Verdict, publish
 
     verdict = Verdict(gate.make_current, gate.make_current and gate.promoted, gate.reason)
-    record, lines = publish(settings, version, verdict, mlflow_version, context.run_id)
+    record, lines = publish(settings, version, verdict, mlflow_version, context.run.run_id)
     for line in lines:
         context.log.info(line)
     return {"served": record is not None, "publication": record.sequence if record else "none"}

@@ -1,5 +1,6 @@
-"""Feature building for the sales regressor: which columns go in, and the derived features computed with the
-bundle contract's op vocabulary (copy, divide, multiply, season), so training and serving cannot disagree."""
+"""Feature building for the sales regressor: which columns go in, and the derived features as pandas columns,
+made from the bundle contract's one definition of each op (`sales_serving.contract.derived`), the definition
+serving's and the ONNX graph's forms are made from too."""
 
 from __future__ import annotations
 
@@ -10,21 +11,7 @@ import pandas as pd
 import polars as pl
 
 from sales_assets.settings import MLSettings
-
-SEASON_BY_MONTH = {
-    12: "Winter",
-    1: "Winter",
-    2: "Winter",
-    3: "Spring",
-    4: "Spring",
-    5: "Spring",
-    6: "Summer",
-    7: "Summer",
-    8: "Summer",
-    9: "Autumn",
-    10: "Autumn",
-    11: "Autumn",
-}
+from sales_serving.contract.derived import DERIVED_OPS
 
 # Every feature a settings list may name that is not a raw column: name -> (op, inputs).
 DERIVED_FEATURES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -89,28 +76,30 @@ def feature_spec(ml: MLSettings) -> FeatureSpec:
 
 
 def apply_derived_feature(frame: pd.DataFrame, op: str, inputs: list[str]) -> pd.Series:
-    """One derived feature by the contract's op vocabulary."""
-    if op == "copy":
-        return frame[inputs[0]].astype("float64")
-    if op == "divide":
-        denominator = frame[inputs[1]].astype("float64")
-        if (denominator <= 0).any():
+    """One derived feature of `frame` (a Series on its index) by the contract's op named `op`: numbers as
+    float64, lookups as str objects. Raises ValueError naming the column when an operand breaks the op's rule
+    (a divisor not > 0, a month not a whole number 1..12); a missing (NaN) number stays missing, except as a
+    month, which must be present."""
+    definition = DERIVED_OPS.get(op)
+    if definition is None:
+        raise ValueError(f"unknown derived-feature op {op!r}; expected one of {sorted(DERIVED_OPS)}")
+    operands = [frame[name].astype("float64") for name in inputs]
+    for name, operand, rule in zip(inputs, operands, definition.operand_rules, strict=True):
+        if rule == "positive" and (operand <= 0).any():
             raise ValueError(
-                f"derived feature: column {inputs[1]!r} must be > 0 to divide by it; "
-                f"{int((denominator <= 0).sum())} row(s) are not"
+                f"derived feature: column {name!r} must be > 0 to divide by it; "
+                f"{int((operand <= 0).sum())} row(s) are not"
             )
-        return frame[inputs[0]].astype("float64") / denominator
-    if op == "multiply":
-        return frame[inputs[0]].astype("float64") * frame[inputs[1]].astype("float64")
-    if op == "season":
-        months = frame[inputs[0]].astype("int64")
-        bad = ~months.isin(list(SEASON_BY_MONTH))
-        if bad.any():
-            raise ValueError(
-                f"derived feature: column {inputs[0]!r} must hold months 1..12; {int(bad.sum())} do not"
-            )
-        return months.map(SEASON_BY_MONTH).astype(object)
-    raise ValueError(f"unknown derived-feature op {op!r}; expected copy, divide, multiply or season")
+        if rule == "month":
+            bad = ~((operand >= 1) & (operand <= 12) & (operand == np.floor(operand)))
+            if bad.any():
+                raise ValueError(
+                    f"derived feature: column {name!r} must hold months 1..12; {int(bad.sum())} do not"
+                )
+    if definition.is_lookup:
+        labels = np.array(definition.labels, dtype=object)
+        return pd.Series(labels[operands[0].to_numpy().astype(np.int64)], index=frame.index, dtype=object)
+    return definition.arithmetic(*operands)
 
 
 def to_pandas(frame: pd.DataFrame | pl.DataFrame) -> pd.DataFrame:

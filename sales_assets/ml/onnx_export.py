@@ -37,7 +37,8 @@ from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_s
 from sklearn.pipeline import Pipeline
 from xgboost import XGBRegressor
 
-from sales_assets.ml.features import SEASON_BY_MONTH, FeatureSpec, build_feature_matrix
+from sales_assets.ml.features import FeatureSpec, build_feature_matrix
+from sales_serving.contract.derived import DERIVED_OPS
 from sales_serving.contract.estimators import CappedPriceRegressor
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -136,7 +137,6 @@ class ParityResult:
 FEATURE_PREFIX = "feature__"
 # Prefix of every name of the converted pipeline's graph, so its inputs may share a request field's name.
 PIPELINE_PREFIX = "pipeline__"
-SEASON_LABELS = [SEASON_BY_MONTH.get(month, "") for month in range(13)]  # index 0 unused: months are 1..12
 
 
 def onnx_input_types(spec: FeatureSpec) -> list[dict[str, str]]:
@@ -146,8 +146,9 @@ def onnx_input_types(spec: FeatureSpec) -> list[dict[str, str]]:
 
 
 def _request_part(spec: FeatureSpec, opset_imports, ir_version: int) -> onnx.ModelProto:
-    """Request fields in, feature columns out (`feature__<name>`): numerics computed in double and cast to
-    float32 as the Python path does, SEASON looked up from the month, text passed through."""
+    """Request fields in, feature columns out (`feature__<name>`), each op's node made from its definition
+    (`DERIVED_OPS`): arithmetic in double, then cast to float32 as the Python path does; a lookup casts its
+    operand to int64 and gathers from the op's label table; text passes through."""
     from onnx import TensorProto, helper
 
     text = set(spec.categorical_request_fields)
@@ -168,22 +169,22 @@ def _request_part(spec: FeatureSpec, opset_imports, ir_version: int) -> onnx.Mod
                 if categorical
                 else helper.make_node("Cast", [name], [target], to=TensorProto.FLOAT)
             )
-        elif derived[name]["op"] == "season":
-            (month,) = derived[name]["inputs"]
-            if not initializers:
-                labels = [label.encode() for label in SEASON_LABELS]
-                initializers.append(helper.make_tensor("season_labels", TensorProto.STRING, [13], labels))
-            nodes += [
-                helper.make_node("Cast", [month], [f"{name}__index"], to=TensorProto.INT64),
-                helper.make_node("Gather", ["season_labels", f"{name}__index"], [target], axis=0),
-            ]
         else:
-            op, operands = derived[name]["op"], derived[name]["inputs"]
-            onnx_op = {"copy": "Identity", "divide": "Div", "multiply": "Mul"}[op]
-            nodes += [
-                helper.make_node(onnx_op, operands, [f"{name}__double"]),
-                helper.make_node("Cast", [f"{name}__double"], [target], to=TensorProto.FLOAT),
-            ]
+            definition, operands = DERIVED_OPS[derived[name]["op"]], derived[name]["inputs"]
+            if definition.is_lookup:
+                table = f"{definition.name}_labels"
+                if table not in {initializer.name for initializer in initializers}:
+                    labels = [label.encode() for label in definition.labels]
+                    initializers.append(helper.make_tensor(table, TensorProto.STRING, [len(labels)], labels))
+                nodes += [
+                    helper.make_node("Cast", operands, [f"{name}__index"], to=TensorProto.INT64),
+                    helper.make_node(definition.onnx_op, [table, f"{name}__index"], [target], axis=0),
+                ]
+            else:
+                nodes += [
+                    helper.make_node(definition.onnx_op, operands, [f"{name}__double"]),
+                    helper.make_node("Cast", [f"{name}__double"], [target], to=TensorProto.FLOAT),
+                ]
         element = TensorProto.STRING if categorical else TensorProto.FLOAT
         outputs.append(helper.make_tensor_value_info(target, element, [None, 1]))
     graph = helper.make_graph(nodes, "request_fields_to_features", inputs, outputs, initializers)

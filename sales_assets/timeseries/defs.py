@@ -5,12 +5,10 @@ partition also reconciles the hierarchy), and the jobs the one-command backfill
 import dagster as dg
 
 from sales_assets.timeseries.assets import ts_risk_reports, ts_segments
-from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
 
 ts_segments_job = dg.define_asset_job("ts_segments_job", selection=[ts_segments])
-ts_risk_reports_job = dg.define_asset_job(
-    "ts_risk_reports_job", selection=[ts_risk_reports], partitions_def=SEGMENTS_PARTITIONS
-)
+# Partitioned by SEGMENTS_PARTITIONS, as the asset it selects (Dagster infers a job's partitions).
+ts_risk_reports_job = dg.define_asset_job("ts_risk_reports_job", selection=[ts_risk_reports])
 
 defs = dg.Definitions(assets=[ts_segments, ts_risk_reports], jobs=[ts_segments_job, ts_risk_reports_job])
 

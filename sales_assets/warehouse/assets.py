@@ -2,11 +2,12 @@
 source: the single CSV's Parquet (`clean_parquet`, the default) or, with `SALES_RAW_DIR` set, the clean
 partitions of the folder of exports (`clean_export`), one row per order line, the newest export winning.
 
-The graph is the same in both modes; the settings decide which layer it reads. Its one drawn upstream
-stays `clean_parquet`: an edge from the partitioned `clean_export` would put that asset into selections
-such as `dagster asset materialize --select +duckdb_table`, and a run cannot hold export partitions and
-unpartitioned assets together (the CLI stops with "Asset has partitions"). The folder-mode order is kept
-by the automation instead: `warehouse_after_exports` starts the refresh after the export run succeeds. In folder mode the exports it reads are the files in the folder now: each file's
+The settings decide which layer it reads. Its drawn upstream is `clean_parquet` in single-CSV mode and
+none in folder mode (`sales_assets.definitions`): an edge from the partitioned `clean_export` would put
+that asset into selections such as `dagster asset materialize --select +duckdb_table`, and a run cannot
+hold export partitions and unpartitioned assets together (the CLI stops with "Asset has partitions"). The
+folder-mode order is kept by the automation instead: `warehouse_after_exports` starts the refresh after
+the export run succeeds. In folder mode the exports it reads are the files in the folder now: each file's
 current key must have been cleaned (else the run stops naming the keys), and a key whose file is gone
 or holds other bytes is not read.
 """

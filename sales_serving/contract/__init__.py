@@ -5,6 +5,8 @@
 - `bundle`: the bundle layout (folder, file names, manifest, publication record, CURRENT), writing and
   verifying a bundle and moving CURRENT by atomic rename, and `BundleMetadata`, the pydantic model of metadata.json that training validates before it
   publishes and serving reads.
+- `derived`: the derived-feature ops (copy, divide, multiply, season), each defined once; training's pandas
+  columns, serving's batch and one-row columns and the ONNX graph's nodes are made from it.
 - `estimators`: estimators a bundle's pipeline.joblib may hold (imports scikit-learn; import it only where
   a pipeline is fitted or unpickled).
 - `export`: the one reader of sales CSV exports (a package: encoding, lines, header, numbers, dates, the

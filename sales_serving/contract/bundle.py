@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sales_serving.contract.derived import DERIVED_OPS, OpName
 from sales_serving.contract.publish import publish_text, published_directory, sha256_file
 
 MODEL_NAME = "sales_regressor"
@@ -45,9 +46,8 @@ ONNX_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 PUBLICATION_FILE = "publication.json"
 BUNDLE_FILES = (PIPELINE_FILE, ONNX_FILE, METADATA_FILE, MANIFEST_FILE)
-# The derived-feature ops a bundle may name, with how many inputs each takes; serving implements them in
-# sales_serving.features, training in sales_assets.ml.features.
-OPERAND_COUNTS = {"copy": 1, "divide": 2, "multiply": 2, "season": 1}
+# The derived-feature ops a bundle may name, with how many inputs each takes (defined in `derived`).
+OPERAND_COUNTS = {name: op.operand_count for name, op in DERIVED_OPS.items()}
 VERSIONED_LIBRARIES = (
     "scikit-learn",
     "numpy",
@@ -111,7 +111,7 @@ class DerivedFeatureSpec(BaseModel):
     """A feature computed from request fields: `op` applied to `inputs` (see OPERAND_COUNTS)."""
 
     name: str = Field(min_length=1)
-    op: Literal["copy", "divide", "multiply", "season"]
+    op: OpName
     inputs: list[str]
 
     @model_validator(mode="after")

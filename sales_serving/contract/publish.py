@@ -15,7 +15,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sales_serving.contract.owner import Owner
@@ -57,22 +57,51 @@ def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _remove_aside(aside: Path) -> None:
+    """Remove what a publication left at `aside` (a file, a symlink or a folder), if anything."""
+    if aside.is_dir() and not aside.is_symlink():
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        aside.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def publication(
+    target: Path,
+    kind: str,
+    create: Callable[[Path], None] | None = None,
+    commit: Callable[[Path, Path], None] | None = None,
+) -> Iterator[Path]:
+    """The primitive: yield a path beside `target` named after this process (`aside_name(target, kind)`),
+    made by `create` (None: not created, the block creates it); when the block succeeds, `commit(aside,
+    target)` publishes it: a rename (None: `os.replace`) or a pointer moved by one (see
+    `sales_assets.io.staged_directory`). On an exception (or a kill) before the commit, `target` is
+    untouched; what is left at the aside path is removed, or left for the sweep."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    aside = aside_name(target, kind)
+    try:
+        if create is not None:
+            create(aside)
+        yield aside
+        (commit or os.replace)(aside, target)
+    finally:
+        _remove_aside(aside)
+
+
+def _create_file(path: Path) -> None:
+    # The mode an ordinary open() under the umask would give, not mkstemp's 0600.
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~current_umask()))
+
+
 @contextlib.contextmanager
 def published_file(target: Path) -> Iterator[Path]:
     """Yield an empty file beside `target` (mode as an ordinary open() under the umask would give, not
     mkstemp's 0600); when the block succeeds it replaces `target` in one rename. On an exception (or a
     kill) `target` is untouched; the aside file is removed, or left for the sweep. (Not fsynced: the
     promise is against killed processes, not power loss.)"""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    aside = aside_name(target, "tmp")
-    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~current_umask())
-    os.close(fd)
-    try:
+    with publication(target, "tmp", create=_create_file) as aside:
         yield aside
-        os.replace(aside, target)
-    finally:
-        aside.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -80,19 +109,12 @@ def published_directory(target: Path) -> Iterator[Path]:
     """Yield an empty folder beside `target`; when the block succeeds it is renamed to `target`, which must
     not exist yet (FileExistsError before the block runs, nothing written). On an exception (or a kill)
     `target` does not appear; the aside folder is removed, or left for the sweep."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
+    if Path(target).exists():
         raise FileExistsError(f"{target}: already published")
-    aside = aside_name(target, "staging")
-    aside.mkdir()
-    try:
+    # rename(2) of a folder onto an existing non-empty folder fails, so a writer that lost a race cannot
+    # replace what another published.
+    with publication(target, "staging", create=Path.mkdir, commit=os.rename) as aside:
         yield aside
-        # rename(2) of a folder onto an existing non-empty folder fails, so a writer that lost a race
-        # cannot replace what another published.
-        os.rename(aside, target)
-    finally:
-        shutil.rmtree(aside, ignore_errors=True)
 
 
 def publish_text(target: Path, text: str) -> Path:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -146,28 +148,50 @@ def test_a_scheduled_refresh_starts_nothing_new_and_everything_when_the_csv_chan
     assert changed.tags[automation.TRIGGER_TAG] == DAILY_REFRESH_SCHEDULE
 
 
-def test_module_schedule_follows_settings():
+def test_the_locations_schedule_and_sensor_follow_settings():
+    from sales_assets.definitions import defs
+
     settings = Settings().automation
-    (schedule,) = automation.schedules
-    assert schedule.name == DAILY_REFRESH_SCHEDULE
+    schedule = defs.resolve_schedule_def(DAILY_REFRESH_SCHEDULE)
     assert schedule.cron_schedule == settings.schedule_cron
     assert schedule.execution_timezone == settings.schedule_timezone
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
-    raw_sensor = next(s for s in automation.sensors if s.name == RAW_CSV_CHANGE_SENSOR)
+    raw_sensor = defs.resolve_sensor_def(RAW_CSV_CHANGE_SENSOR)
     assert raw_sensor.minimum_interval_seconds == settings.sensor_interval_seconds
     assert raw_sensor.default_status == dg.DefaultSensorStatus.STOPPED
 
 
-def test_module_jobs_split_the_real_graph_by_partitioning():
-    """Against the real code location: refresh_all holds every unpartitioned asset that does not need the
-    segment partitions, the segment sensor requests the timeseries job that holds every segment-partitioned
-    one, the export partitions run in their own job, and the two-run refresh (cheap chain in one process,
-    heavy steps each in their own) covers refresh_all."""
-    from sales_assets.definitions import defs
+def test_importing_the_automation_reads_no_settings():
+    """The graph's shape comes from the settings `sales_assets.definitions` passes in, never from the
+    environment at import: with settings that cannot load, the module still imports and holds no jobs."""
+    probe = "import sales_assets.automation as a; print(hasattr(a, 'jobs') or hasattr(a, 'schedules'))"
+    env = os.environ | {"SALES_RAW_DIR": "s3://bucket/exports"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SALES_RAW_DIR", env["SALES_RAW_DIR"])
+        with pytest.raises(ValueError, match="SALES_RAW_DIR"):  # what a Settings() at import would raise
+            Settings()
+
+
+def _definitions(folder_mode: bool, tmp_path: Path) -> dg.Definitions:
+    from sales_assets.definitions import build_definitions
+
+    return build_definitions(Settings(raw_dir=tmp_path) if folder_mode else Settings())
+
+
+@pytest.mark.parametrize("folder_mode", [False, True])
+def test_the_locations_jobs_split_the_real_graph_by_partitioning(folder_mode, tmp_path):
+    """Against the real code location of each input mode: refresh_all holds every unpartitioned asset that
+    does not need the segment partitions, the segment sensor requests the timeseries job that holds every
+    segment-partitioned one, the export partitions (folder mode) run in their own job, and the two-run
+    refresh (cheap chain in one process, heavy steps each in their own) covers refresh_all."""
     from sales_assets.ingest.defs import ingest_exports_job
     from sales_assets.ingest.partitions import EXPORTS_PARTITIONS
     from sales_assets.timeseries.defs import ts_risk_reports_job
 
+    defs = _definitions(folder_mode, tmp_path)
     graph = defs.resolve_asset_graph()
     partitioned = {k for k in graph.materializable_asset_keys if graph.get(k).partitions_def is not None}
     by_export = {k for k in partitioned if graph.get(k).partitions_def == EXPORTS_PARTITIONS}
@@ -177,12 +201,15 @@ def test_module_jobs_split_the_real_graph_by_partitioning():
     }
     unpartitioned = {k.to_user_string() for k in graph.materializable_asset_keys - partitioned}
     assert dg.AssetKey("ts_risk_reports") in by_segment
-    assert by_export == {dg.AssetKey("clean_export")}
-    assert {"raw_csv", "duckdb_table", "trained_models", "ts_segments"} <= unpartitioned
+    assert {"duckdb_table", "trained_models", "ts_segments"} <= unpartitioned
     refresh_all = _selected_keys(defs, REFRESH_ALL_JOB)
     assert refresh_all == unpartitioned - after_segments
     assert _selected_keys(defs, ts_risk_reports_job.name) == {k.to_user_string() for k in by_segment}
-    assert _selected_keys(defs, ingest_exports_job.name) == {"clean_export"}
+    if folder_mode:
+        assert by_export == {dg.AssetKey("clean_export")}
+        assert _selected_keys(defs, ingest_exports_job.name) == {"clean_export"}
+    else:
+        assert not by_export and "raw_csv" in unpartitioned
     cheap, heavy = _selected_keys(defs, CHEAP_CHAIN_JOB), _selected_keys(defs, HEAVY_JOB)
     assert cheap | heavy == refresh_all and not cheap & heavy
     assert heavy == {"trained_models", "shap_importance", "onnx_model"}
@@ -193,13 +220,43 @@ def test_module_jobs_split_the_real_graph_by_partitioning():
     assert segment_sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
+@pytest.mark.parametrize(
+    ("folder_mode", "defined", "absent", "sensors"),
+    [
+        (False, {"raw_csv", "clean_parquet"}, {"raw_export", "clean_export"}, {RAW_CSV_CHANGE_SENSOR}),
+        (
+            True,
+            {"raw_export", "clean_export"},
+            {"raw_csv", "clean_parquet"},
+            {"raw_export_files", "warehouse_after_exports"},
+        ),
+    ],
+)
+def test_a_location_defines_only_its_input_modes_assets(folder_mode, defined, absent, sensors, tmp_path):
+    """A single-CSV location shows no never-materialised `raw_export`/`clean_export` (and a folder location
+    no `raw_csv`/`clean_parquet`, not even as an external stub of a dep); only the mode's sensors exist."""
+    defs = _definitions(folder_mode, tmp_path)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert defined <= keys and not keys & absent
+    external = {k.to_user_string() for k in graph.get_all_asset_keys() - graph.materializable_asset_keys}
+    assert external == ({"raw_export"} if folder_mode else set())
+    names = {sensor.name for sensor in defs.sensors}
+    assert names == sensors | {SEGMENTS_AFTER_REFRESH_SENSOR}
+
+
 def test_segments_job_must_be_dynamically_partitioned():
     @dg.asset(partitions_def=dg.StaticPartitionsDefinition(["x"]))
     def static() -> None:
         pass
 
+    # A job that declares its partitions (Dagster deprecates it; the project's jobs take their assets') must
+    # declare dynamic ones; one that does not is taken as partitioned like its group's assets.
+    static_job = dg.define_asset_job(
+        "static_job", selection=[static], partitions_def=dg.StaticPartitionsDefinition(["x"])
+    )
     with pytest.raises(ValueError, match="must be partitioned by a DynamicPartitionsDefinition"):
-        build_automation(AutomationSettings(), dg.define_asset_job("static_job", selection=[static]))
+        build_automation(AutomationSettings(), static_job)
     unpartitioned = build_automation(AutomationSettings())
     assert [s.name for s in unpartitioned.sensors] == [RAW_CSV_CHANGE_SENSOR]
 

@@ -43,9 +43,9 @@ def write(path: Path, body: str, age_seconds: int) -> str:
 
 
 def definitions(folder_mode: bool) -> dg.Definitions:
-    built = build_automation(AutomationSettings(), exports_job=ingest_exports_job, folder_mode=folder_mode)
+    built = build_automation(AutomationSettings(), exports_job=ingest_exports_job if folder_mode else None)
     return dg.Definitions.merge(
-        ingest.defs,
+        ingest.defs_for(folder_mode),
         warehouse.defs,
         dg.Definitions(
             jobs=built.jobs, schedules=built.schedules, sensors=built.sensors, resources=build_resources()
@@ -82,7 +82,7 @@ def test_the_sensor_registers_and_requests_only_new_files(tmp_path: Path):
     keys = [
         write(raw_dir / f"2003-{m:02d}.csv", f"{10100 + m},1,{m}.5\n", age_seconds=m) for m in (10, 11, 12)
     ]
-    sensor = definitions(folder_mode=False).resolve_sensor_def(RAW_EXPORT_FILES_SENSOR)
+    sensor = definitions(folder_mode=True).resolve_sensor_def(RAW_EXPORT_FILES_SENSOR)
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
     assert sensor.job_name == INGEST_EXPORTS_JOB
 
@@ -129,7 +129,7 @@ def test_the_sensor_registers_and_requests_only_new_files(tmp_path: Path):
 
 
 def test_the_sensor_skips_without_a_folder(tmp_path: Path):
-    sensor = definitions(folder_mode=False).resolve_sensor_def(RAW_EXPORT_FILES_SENSOR)
+    sensor = definitions(folder_mode=True).resolve_sensor_def(RAW_EXPORT_FILES_SENSOR)
     with dg.instance_for_test() as instance:
         result = tick(sensor, None, instance, tmp_path / "data", None)
     assert result.run_requests == [] and "SALES_RAW_DIR is not set" in result.skip_message

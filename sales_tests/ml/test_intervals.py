@@ -3,6 +3,7 @@ relative to the prediction above it), coverage on fresh rows near nominal, and o
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from sales_assets.ml.intervals import (
@@ -94,3 +95,61 @@ def test_held_out_coverage_is_within_three_points_of_nominal_on_the_real_export(
     assert intervals is not None and intervals.price_cap == settings.ingest.price_cap
     for level in LEVELS:
         assert abs(intervals.coverage_holdout[level] - level) <= 0.03, intervals.coverage_holdout
+
+
+def _noisy_order_lines(rows: int, seed: int):
+    """Order lines with a known noise: the unit price is MSRP x U(0.8, 1.2) (a uniform 20% either way no
+    feature explains), PRICEEACH capped at 100, SALES = quantity x unit price."""
+    rng = np.random.default_rng(seed)
+    msrp = rng.integers(40, 210, rows).astype(float)
+    unit = np.round(msrp * rng.uniform(0.8, 1.2, rows), 2)
+    quantity = rng.integers(6, 70, rows)
+    month = rng.integers(1, 13, rows)
+    sales = np.round(quantity * unit, 2)
+    return pd.DataFrame(
+        {
+            "ORDERNUMBER": np.arange(10100, 10100 + rows),
+            "QUANTITYORDERED": quantity,
+            "PRICEEACH": np.minimum(unit, CAP),
+            "ORDERLINENUMBER": rng.integers(1, 18, rows),
+            "SALES": sales,
+            "QTR_ID": (month - 1) // 3 + 1,
+            "MONTH_ID": month,
+            "YEAR_ID": rng.choice([2003, 2004, 2005], rows),
+            "PRODUCTLINE": rng.choice(["Classic Cars", "Ships", "Planes"], rows),
+            "MSRP": msrp,
+            "COUNTRY": rng.choice(["USA", "France", "Spain"], rows),
+            "DEALSIZE": np.where(sales < 3000, "Small", np.where(sales < 7000, "Medium", "Large")),
+        }
+    )
+
+
+def test_training_calibrates_on_out_of_fold_residuals_not_in_sample_ones(tmp_path):
+    """Without the Kaggle file: a forest fits its own training rows' noise, so intervals calibrated on its
+    in-sample residuals are far too narrow on held-out rows (measured below as the control); training's
+    out-of-fold calibration keeps held-out coverage near nominal. Fails if training calibrates in-sample."""
+    settings = Settings(data_dir=tmp_path)
+    settings.ml.cv_folds, settings.ml.cv_repeats = 2, 1
+    settings.ml.models = ["random_forest_200"]
+    outcome = train_models(_noisy_order_lines(1000, seed=11), settings)
+    intervals = outcome.intervals
+
+    assert intervals is not None and intervals.price_cap is None  # a forest is not exact below the cap
+    for level in LEVELS:
+        assert intervals.coverage_holdout[level] >= level - 0.05, intervals.coverage_holdout
+
+    # The control: the same champion calibrated on its in-sample predictions misses by far.
+    train = outcome.split.train_index
+    train_x, train_y = outcome.features.iloc[train], outcome.target[train]
+    in_sample = calibrate_intervals(
+        train_y, outcome.pipelines[outcome.champion].predict(train_x), train_x["PRICEEACH"], CAP
+    )
+    test = outcome.split.test_index
+    measured = with_holdout_coverage(
+        in_sample,
+        outcome.target[test],
+        outcome.pipelines[outcome.champion].predict(outcome.features.iloc[test]),
+        outcome.features["PRICEEACH"].to_numpy()[test],
+    )
+    for level in LEVELS:
+        assert measured.coverage_holdout[level] < level - 0.1, measured.coverage_holdout

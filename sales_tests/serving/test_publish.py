@@ -12,9 +12,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from sales_assets.io import OWNED_TEMP
+from sales_assets.io import OWNED_TEMP, staged_database, staged_directory
 from sales_assets.recovery import sweep_debris
 from sales_serving.contract.owner import Owner
 
@@ -27,6 +28,15 @@ def _die(*args, **kwargs):
 os.replace = _die
 os.rename = _die
 """
+
+
+def _database_value(path: Path) -> int:
+    connection = duckdb.connect(str(path), read_only=True)
+    try:
+        return connection.execute("select v from t").fetchone()[0]
+    finally:
+        connection.close()
+
 
 SITES = {
     "io.atomic_path": (
@@ -41,6 +51,19 @@ SITES = {
         "from sales_tests.serving.bundle_factory import write_bundle\n"
         "write_bundle(ROOT, 'v3', [0], b'graph', make_current=False)",
         lambda root: not (root / "v3").exists(),
+    ),
+    "io.staged_database": (
+        "import duckdb\nfrom sales_assets.io import staged_database\n"
+        "with staged_database(ROOT / 'sales.duckdb') as build:\n"
+        "    connection = duckdb.connect(str(build))\n"
+        "    connection.execute('create table t as select 2 as v')\n"
+        "    connection.close()",
+        lambda root: _database_value(root / "sales.duckdb") == 1,
+    ),
+    "io.staged_directory": (
+        "from sales_assets.io import staged_directory\n"
+        "with staged_directory(ROOT / 'layer') as staging:\n    (staging / 'part.txt').write_text('new')",
+        lambda root: (root / "layer" / "part.txt").read_text() == "old",
     ),
     "cli.atomic_output": (
         "from sales_serving.cli import atomic_output\n"
@@ -59,6 +82,12 @@ def test_a_writer_killed_between_aside_and_rename_publishes_nothing(tmp_path: Pa
     (root / "v1").mkdir()
     (root / "v2").mkdir()
     (root / "CURRENT").write_text("v1\n")
+    with staged_database(root / "sales.duckdb") as build:
+        connection = duckdb.connect(str(build))
+        connection.execute("create table t as select 1 as v")
+        connection.close()
+    with staged_directory(root / "layer") as staging:
+        (staging / "part.txt").write_text("old")
     before = sorted(path.name for path in root.iterdir())
     code, unchanged = SITES[site]
     script = (

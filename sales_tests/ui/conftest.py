@@ -88,12 +88,9 @@ def ui_data() -> Iterator[UiData]:
 def materialised_graph(ui_data: UiData) -> UiData:
     """`ui_data` after every asset of the code location was materialised in process on the generated
     sample (the same assets and resources as a CLI run, recorded in the real sqlite instance the UI reads;
-    `ts_risk_reports` for one segment; `raw_export` and `clean_export` for the generated sample as the one
-    export of a folder, registered as the sensor registers it)."""
-    from sales_assets.automation import register_exports
+    `ts_risk_reports` for one segment). The location is the single-CSV one the UI serves: it defines no
+    `raw_export`/`clean_export`."""
     from sales_assets.definitions import defs
-    from sales_assets.export_layer import scan_exports
-    from sales_assets.ingest.partitions import EXPORTS_PARTITIONS
     from sales_assets.resources import build_resources
     from sales_assets.timeseries.partitions import SEGMENTS_PARTITIONS
 
@@ -106,26 +103,8 @@ def materialised_graph(ui_data: UiData) -> UiData:
         patch.delenv("SALES_RAW_CSV", raising=False)
         resources = build_resources(data_dir=data_dir)
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            exports = dg.AssetSelection.assets("raw_export", "clean_export")
-            unpartitioned = dg.AssetSelection.all() - partitioned.downstream() - exports
+            unpartitioned = dg.AssetSelection.all() - partitioned.downstream()
             run = dg.materialize(assets, resources=resources, instance=instance, selection=unpartitioned)
-            assert run.success
-            raw_dir = resources["sales_settings"].get().raw_csv_path.parent
-            [export] = scan_exports(raw_dir, "*.csv")
-            registration = register_exports(
-                [export], instance.get_dynamic_partitions(EXPORTS_PARTITIONS.name), "ui-fixture"
-            )
-            if registration.new_keys:
-                instance.add_dynamic_partitions(EXPORTS_PARTITIONS.name, registration.new_keys)
-                for event in registration.raw_export_events:
-                    instance.report_runless_asset_event(event)
-            run = dg.materialize(
-                assets,
-                resources=build_resources(data_dir=data_dir, raw_dir=raw_dir),
-                instance=instance,
-                selection=dg.AssetSelection.assets("clean_export"),
-                partition_key=export.key,
-            )
             assert run.success
             if SEGMENT not in instance.get_dynamic_partitions(SEGMENTS_PARTITIONS.name):
                 instance.add_dynamic_partitions(SEGMENTS_PARTITIONS.name, [SEGMENT])
