@@ -25,33 +25,29 @@ def stop_then_load(path, tmp_path, setting: str, value, expected: str):
     return stats
 
 
-def test_two_code_pages_reading_alike_stop_and_the_encoding_setting_settles(rows, tmp_path, monkeypatch):
-    from sales_serving.contract.export import code_page
-
-    # 0x9C is œ in cp1252 and ś in cp1250: `Kœka` and `Kśka` read alike, and the library has no view.
-    monkeypatch.setattr(code_page, "_consult_library", lambda evidence, names: None)
-    named = [dict(r) for r in rows]
-    for row in named:
-        row["CUSTOMERNAME"] = "Kśka Modele"
-        row["ADDRESSLINE1"] = row["ADDRESSLINE1"].encode("ascii", "replace").decode()
-    path = write_export(tmp_path / "tie.csv", named, encoding="cp1250")
-    pair = ["cp1252", "cp1250"]
-    with pytest.raises(
-        ExportError, match=r"reads about as well as.*SALES_INGEST__READING__DIALECT__ENCODING"
-    ):
-        clean(path, tmp_path / "first", candidate_encodings=pair)
-    stats, frame, _ = clean(
-        path, tmp_path / "second", candidate_encodings=pair, dialect={"encoding": "cp1250"}
-    )
-    assert set(frame["CUSTOMERNAME"]) == {"Kśka Modele"} and frame.height == 200
-
-
-def test_utf16_cjk_without_a_bom_stops_as_binary_and_the_encoding_setting_settles(rows, tmp_path):
-    # CJK text puts no NUL beside its characters, so the file shows no UTF-16 pattern to go by.
-    named = [r | {"CUSTOMERNAME": "東京都 株式会社やまと商事 " * 6} for r in rows]
-    path = tmp_path / "u16.csv"
-    path.write_bytes(write_export(tmp_path / "plain.csv", named).read_text().encode("utf-16-le"))
-    stop_then_load(path, tmp_path, "encoding", "utf-16-le", "binary file")
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [("cp1252", "São Paulo Trading"), ("cp1252", "Ærø Handel"), ("cp1254", "Şişli Ticaret")],
+)
+def test_two_code_pages_reading_alike_stop_and_the_encoding_setting_named_settles(
+    rows, tmp_path, encoding, name
+):
+    # One word read as well in two code pages (`São`/`Săo`, `Ærø`/`Ęrų`, `Şişli`/`Þiþli`): the stop names
+    # each reading with the value that picks it, and that value loads the names right.
+    named = [
+        {k: name if k == "CUSTOMERNAME" else v.encode("ascii", "replace").decode() for k, v in r.items()}
+        for r in rows
+    ]
+    path = write_export(tmp_path / "tie.csv", named, encoding=encoding)
+    with pytest.raises(ExportError) as stopped:
+        clean(path, tmp_path / "first")
+    message = str(stopped.value)
+    advice = re.search(r"ENCODING to the one whose text line \d+ should read: (.*)$", message)
+    assert advice, message
+    picks = dict(re.findall(r"=([\w-]+) for '([^']*)'", advice.group(1)))
+    (pick,) = [value for value, text in picks.items() if name.split()[0] in text]
+    stats, frame, rejects = clean(path, tmp_path / "second", dialect={"encoding": pick})
+    assert set(frame["CUSTOMERNAME"]) == {name} and frame.height == 200 and rejects.height == 0
 
 
 def test_a_lone_thousands_like_separator_stops_and_the_decimal_mark_setting_settles(rows, tmp_path):

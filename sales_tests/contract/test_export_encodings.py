@@ -75,3 +75,16 @@ def test_utf16_and_utf32_without_a_bom_are_read_from_their_nul_pattern(rows, tmp
     stats, frame, rejects = clean(path, tmp_path / "out")
     assert stats.dialect.encoding == encoding and rejects.height == 0
     assert set(frame["CUSTOMERNAME"]) == {name} and frame.height == 200
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_utf16_cjk_without_a_bom_is_read_from_nul_bytes_at_one_position(rows, tmp_path, encoding):
+    # CJK units hold no NUL, but an export's digits, delimiters and line ends put a NUL at every
+    # other byte position (UTF-16 LE: odd, BE: even) and never at the other.
+    name = "東京都 株式会社やまと商事 " * 6
+    path = write_export(
+        tmp_path / "wide.csv", [row | {"CUSTOMERNAME": name} for row in rows], encoding=encoding
+    )
+    stats, frame, rejects = clean(path, tmp_path / "out")
+    assert stats.dialect.encoding == encoding and rejects.height == 0
+    assert set(frame["CUSTOMERNAME"]) == {name.strip()} and frame.height == 200

@@ -219,10 +219,18 @@ def _may_need_unicode_tidy(high_bytes: set[int], encoding: str) -> bool:
     return any(unicodedata.category(c) in ("Cf", "Mn", "Mc", "Me") for c in decoded)
 
 
+# Share of code units that must carry the NUL high byte(s) at one position for BOM-less UTF-16/32: an
+# export's delimiters, digits and line ends are ASCII, so even a file of CJK names has most of its units
+# so; a NUL at the other positions is what UTF-16/32 never has around ASCII text.
+MIN_WIDE_ASCII_UNITS = 0.05
+MAX_WIDE_STRAY_NULS = 0.01
+
+
 def _wide_without_bom(path: Path, limit_bytes: int = 1 << 16) -> str | None:
     """`utf-32-le/-be` or `utf-16-le/-be` when the file's first `limit_bytes` have the NUL pattern such
-    text has around ASCII characters (99% of the code units' high bytes NUL) and decode strictly; else
-    None. An export's delimiters, digits and line ends are ASCII, so the pattern is the evidence."""
+    text has (at least MIN_WIDE_ASCII_UNITS of the code units an ASCII character: NUL high bytes, a
+    non-NUL low byte; the low bytes' position almost never NUL) and decode strictly to text holding a
+    line end; else None. CJK text puts no NUL in its units, so the share, not all units, is the test."""
     import numpy as np  # only here, as in `_scan_bytes`
 
     with open(path, "rb") as handle:
@@ -233,12 +241,16 @@ def _wide_without_bom(path: Path, limit_bytes: int = 1 << 16) -> str | None:
             continue
         units = np.frombuffer(head[:usable], dtype=np.uint8).reshape(-1, width)
         for order, low in (("le", 0), ("be", width - 1)):
-            high = np.delete(units, low, axis=1)
-            if (high == 0).all(axis=1).mean() >= 0.99 and (units[:, low] != 0).mean() >= 0.99:
-                try:
-                    head[:usable].decode(f"{name}-{order}")
-                except UnicodeDecodeError:
-                    continue
+            high_nul = (np.delete(units, low, axis=1) == 0).all(axis=1)
+            low_nul = units[:, low] == 0
+            ascii_units = high_nul & ~low_nul
+            if ascii_units.mean() < MIN_WIDE_ASCII_UNITS or low_nul.mean() > MAX_WIDE_STRAY_NULS:
+                continue
+            try:
+                text = head[:usable].decode(f"{name}-{order}")
+            except UnicodeDecodeError:
+                continue
+            if "\n" in text or "\r" in text:
                 return f"{name}-{order}"
     return None
 
