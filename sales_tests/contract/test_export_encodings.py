@@ -88,3 +88,69 @@ def test_utf16_cjk_without_a_bom_is_read_from_nul_bytes_at_one_position(rows, tm
     stats, frame, rejects = clean(path, tmp_path / "out")
     assert stats.dialect.encoding == encoding and rejects.height == 0
     assert set(frame["CUSTOMERNAME"]) == {name.strip()} and frame.height == 200
+
+
+# One or two words carry the file's only non-ASCII letters: each is read right, or stops naming the
+# reading each code page gives and the ENCODING value for it, and that value then reads it right.
+FEW_LETTERS = [
+    ("cp1254", "İstanbul"),
+    ("cp1254", "İzmir Ticaret"),
+    ("cp1254", "Şişli"),
+    ("cp1254", "Ağrı Ğ"),
+    ("cp1257", "Rīga"),
+    ("cp1257", "Liepāja"),
+    ("cp1257", "Kaunas Ė"),
+    ("cp1257", "Šiauliai"),
+    ("iso8859-1", "Ærø"),
+    ("cp1252", "Ærø"),
+    ("cp1252", "Århus"),
+    ("cp1252", "São Paulo"),
+    ("cp850", "snabbköp"),
+    ("cp437", "snabbköp"),
+    ("cp850", "Ærø"),
+    ("cp437", "Málaga"),
+    ("mac_roman", "Zürich"),
+    ("mac_roman", "Café"),
+    ("cp1250", "Łódź"),
+    ("cp1250", "Brno Čáslav"),
+    ("cp852", "Łódź"),
+    ("cp1251", "Москва"),
+    ("koi8_r", "Москва"),
+    ("cp866", "Москва"),
+    ("cp1253", "Αθήνα"),
+]
+# Those whose evidence is enough to win by the margin: they must be read, not stopped on.
+MUST_READ = {
+    ("cp1254", "İstanbul"),
+    ("cp1254", "İzmir Ticaret"),
+    ("iso8859-1", "Ærø"),
+    ("cp1252", "Ærø"),
+    ("cp1252", "Århus"),
+    ("cp850", "snabbköp"),
+    ("cp437", "snabbköp"),
+    ("cp437", "Málaga"),
+    ("mac_roman", "Café"),
+    ("cp1250", "Łódź"),
+    ("cp852", "Łódź"),
+    ("cp1251", "Москва"),
+    ("koi8_r", "Москва"),
+    ("cp866", "Москва"),
+    ("cp1253", "Αθήνα"),
+}
+
+
+@pytest.mark.parametrize(("encoding", "name"), FEW_LETTERS)
+def test_a_few_letters_are_read_right_or_stop_with_the_value_that_reads_them(rows, tmp_path, encoding, name):
+    path = write_export(tmp_path / "few.csv", [row | {"CITY": name} for row in rows], encoding=encoding)
+    right = path.read_bytes().decode(encoding)
+    try:
+        stats, frame, rejects = clean(path, tmp_path / "out")
+    except ExportError as error:
+        assert (encoding, name) not in MUST_READ, str(error)
+        advice = re.search(r"ENCODING to the one whose text line \d+ should read: (.*)$", str(error))
+        assert advice, str(error)
+        picks = [v for v, text in re.findall(r"=([\w-]+) for '([^']*)'", advice.group(1)) if name in text]
+        assert len(picks) == 1, str(error)
+        stats, frame, rejects = clean(path, tmp_path / "set", dialect={"encoding": picks[0]})
+    assert path.read_bytes().decode(stats.dialect.encoding) == right
+    assert set(frame["CITY"]) == {name} and rejects.height == 0

@@ -48,6 +48,16 @@ LANGUAGE_LETTERS: dict[str, dict[str, float]] = {
         "Latvian": "ā4.0 č0.3 ē1.7 ģ0.1 ī1.6 ķ0.2 ļ0.4 ņ0.4 š1.5 ū0.5 ž0.7",
     }.items()
 }
+# Letters a language never starts a word with: Turkish `ğ` (it lengthens the vowel before it), Czech and
+# Slovak `ě ů ý ň ä ĺ ŕ`, Polish `ą ę ń`, Lithuanian `ę ų` (endings). `Ýstanbul` is then Icelandic or
+# nothing, `Ęrų` (Danish `Ærø` in Windows-1257) nothing.
+NEVER_FIRST = {
+    "Turkish": "ğ",
+    "Czech": "ěůýň",
+    "Slovak": "äýĺŕň",
+    "Polish": "ąęń",
+    "Lithuanian": "ęų",
+}
 RARE_PERCENT, COMMON_PERCENT = 0.01, 10.0  # commonness 0 and 1 (a log scale between them)
 # A code page writes a language when it has that language's letters but the rarest (French `œ ÿ` are
 # not in ISO-8859-1, yet French is written in it).
@@ -76,15 +86,16 @@ def languages_of(encoding: str | None) -> tuple[str, ...]:
     return tuple(written)
 
 
-def letter_commonness(letters: str, encoding: str | None) -> float | None:
+def letter_commonness(letters: str, encoding: str | None, first: str = "") -> float | None:
     """How common the accented `letters` of one word are, 0..1 (0 at RARE_PERCENT of a language's
     letters, 1 at COMMON_PERCENT, log scale), in the language written in `encoding` that uses them
-    most; None when no such language writes them all (a word mixing alphabets: `Ćrř`)."""
+    most; None when no such language writes them all (a word mixing alphabets: `Ćrř`) or starts a word
+    with `first` (the word's first letter when accented, NEVER_FIRST)."""
     keys = {_lower(c) for c in letters}
     best = None
     for language in languages_of(encoding):
         table = LANGUAGE_LETTERS[language]
-        if not keys <= table.keys():
+        if not keys <= table.keys() or (first and _lower(first) in NEVER_FIRST.get(language, "")):
             continue
         scores = [
             min(1.0, max(0.0, math.log(table[k] / RARE_PERCENT) / math.log(COMMON_PERCENT / RARE_PERCENT)))

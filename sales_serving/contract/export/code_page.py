@@ -98,7 +98,7 @@ MAX_LATIN_RUN = 2
 # charset-normalizer breaks a tie between non-Latin readings only on this many non-ASCII bytes or more.
 MIN_LIBRARY_BYTES = 16
 NON_ASCII = re.compile(rb"[\x80-\xff]")
-MAX_RENDERINGS = 4  # distinct readings of the line a tie stops on, shown in its message
+MAX_RENDERINGS = 8  # distinct readings of the line a tie stops on, shown in its message
 MARGIN = 0.1  # how far the best candidate's score must lie above the runner-up's (scores run 0..1)
 # A letter that sits in a word as words are written is weaker evidence than punctuation in its place:
 # most high bytes are letters in most code pages (`’ …` in Windows-1252 are `ĺ ů` in DOS 852), while a
@@ -135,7 +135,8 @@ def _word_score(word: str, encoding: str | None = None) -> float:
         for char in word:
             run = run + 1 if not char.isascii() else 0
             longest = max(longest, run)
-        common = letter_commonness("".join(c for c in word if not c.isascii()), encoding)
+        first = "" if word[0].isascii() or len(word) == 1 else word[0]  # a lone letter is an initial
+        common = letter_commonness("".join(c for c in word if not c.isascii()), encoding, first)
         quality = (
             0.0 if longest > MAX_LATIN_RUN or common is None else LATIN_FLOOR + (1 - LATIN_FLOOR) * common
         )
@@ -295,7 +296,7 @@ def decide_code_page(
     )
 
 
-def _around_difference(first: str, second: str, context: int = 12) -> tuple[str, str]:
+def _around_difference(first: str, second: str, context: int = 8) -> tuple[str, str]:
     """The two renderings of a line from a little before the first character where they differ."""
     at = next((i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b), 0)
     start = max(0, at - context)
