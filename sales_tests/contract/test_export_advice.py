@@ -27,12 +27,12 @@ def stop_then_load(path, tmp_path, setting: str, value, expected: str):
 
 @pytest.mark.parametrize(
     ("encoding", "name"),
-    [("cp1252", "São Paulo Trading"), ("cp1252", "Ærø Handel"), ("cp1254", "Şişli Ticaret")],
+    [("cp1252", "São Paulo Trading"), ("cp1257", "Rīga Trade"), ("cp1254", "Şişli Ticaret")],
 )
 def test_two_code_pages_reading_alike_stop_and_the_encoding_setting_named_settles(
     rows, tmp_path, encoding, name
 ):
-    # One word read as well in two code pages (`São`/`Săo`, `Ærø`/`Ęrų`, `Şişli`/`Þiþli`): the stop names
+    # One word read as well in two code pages (`São`/`Săo`, `Rīga`/`Rîga`, `Şişli`/`Þiþli`): the stop names
     # each reading with the value that picks it, and that value loads the names right.
     named = [
         {k: name if k == "CUSTOMERNAME" else v.encode("ascii", "replace").decode() for k, v in r.items()}
@@ -89,3 +89,82 @@ def test_a_mistyped_year_stops_and_the_date_window_setting_it_names_settles(rows
     wider = {"max_order_date": "2099-12-31"}
     stats, frame, _ = clean(path, tmp_path / "second", ingest=wider)
     assert blocking_problems(stats, IngestSettings(**wider)) == [] and frame.height == 200
+
+
+# Every other stop of the reader, each triggered on a generated file and settled by exactly the setting
+# (or, where no setting can, the edit) its message names.
+
+
+def ascii_rows(rows):
+    return [{k: v.encode("ascii", "replace").decode() for k, v in r.items()} for r in rows]
+
+
+def test_no_candidate_decoding_the_bytes_stops_and_the_encoding_named_settles(rows, tmp_path):
+    # 0x81 is `ü` in DOS 850 and no character of Windows-1252, the only candidate allowed here.
+    named = [r | {"CUSTOMERNAME": "Zürich Modelle"} for r in ascii_rows(rows)]
+    path = write_export(tmp_path / "dos.csv", named, encoding="cp850")
+    with pytest.raises(ExportError, match=r"no candidate encoding \(cp1252\) decodes.*ENCODING") as stopped:
+        clean(path, tmp_path / "first", candidate_encodings=["cp1252"])
+    value = re.search(r"ENCODING=([\w-]+)", str(stopped.value)).group(1)
+    stats, frame, _ = clean(
+        path, tmp_path / "second", candidate_encodings=["cp1252"], dialect={"encoding": value}
+    )
+    assert set(frame["CUSTOMERNAME"]) == {"Zürich Modelle"} and frame.height == 200
+
+
+def test_a_wrong_encoding_setting_stops_on_the_byte_and_the_encoding_named_settles(rows, tmp_path):
+    named = [r | {"CUSTOMERNAME": "Zürich Modelle"} for r in ascii_rows(rows)]
+    path = write_export(tmp_path / "dos.csv", named, encoding="cp850")
+    with pytest.raises(ExportError, match=r"line 2: byte b'\\x81' is not cp1252 text.*ENCODING") as stopped:
+        clean(path, tmp_path / "first", dialect={"encoding": "cp1252"})
+    value = re.search(r"ENCODING=([\w-]+)", str(stopped.value)).group(1)
+    stats, frame, _ = clean(path, tmp_path / "second", dialect={"encoding": value})
+    assert set(frame["CUSTOMERNAME"]) == {"Zürich Modelle"} and frame.height == 200
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_almost_all_cjk_stops_as_binary_and_the_value_named_settles(rows, tmp_path, codec):
+    # So much CJK text that fewer than 5% of the code units are ASCII: no NUL pattern to go by.
+    name = "東京都株式会社やまと商事" * 1000
+    path = tmp_path / "u16.csv"
+    path.write_bytes(
+        write_export(tmp_path / "plain.csv", [r | {"CUSTOMERNAME": name} for r in rows])
+        .read_text()
+        .encode(codec)
+    )
+    with pytest.raises(ExportError, match="binary file") as stopped:
+        clean(path, tmp_path / "first")
+    values = re.findall(r"ENCODING=([\w-]+)", str(stopped.value))
+    assert codec in values, str(stopped.value)
+    stats, frame, rejects = clean(path, tmp_path / "second", dialect={"encoding": codec})
+    assert set(frame["CUSTOMERNAME"]) == {name} and frame.height == 200 and rejects.height == 0
+
+
+def test_lines_in_two_encodings_stop_and_the_utf8_lines_setting_settles(rows, tmp_path):
+    plain = write_export(tmp_path / "a.csv", [r | {"CITY": "Berguvsvägen"} for r in ascii_rows(rows[:100])])
+    other = write_export(
+        tmp_path / "b.csv", [r | {"CITY": "“Bräcke” – 4€"} for r in ascii_rows(rows[100:])], encoding="cp1252"
+    )
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(plain.read_bytes() + other.read_bytes().split(b"\n", 1)[1])
+    stop_then_load(path, tmp_path, "utf8_lines", True, "lines are in two encodings")
+
+
+def test_days_first_and_months_first_stop_and_the_date_order_setting_settles(rows, tmp_path):
+    # Month-first dates with a day above 12 beside one day-first date with a day above 12, each agreeing
+    # with the month column: the order cannot be taken from the file.
+    def dated(i, row):
+        if i == 0:
+            return row | {"ORDERDATE": "25/1/2004 0:00", "MONTH_ID": "1", "QTR_ID": "1", "YEAR_ID": "2004"}
+        return row | {
+            "ORDERDATE": f"1/{13 + i % 15}/2004 0:00",
+            "MONTH_ID": "1",
+            "QTR_ID": "1",
+            "YEAR_ID": "2004",
+        }
+
+    path = write_export(tmp_path / "mixed.csv", [dated(i, r) for i, r in enumerate(rows)])
+    with pytest.raises(ExportError, match=r"dates read day-first in .* but month-first in .*DATE_ORDER"):
+        clean(path, tmp_path / "first")
+    stats, frame, rejects = clean(path, tmp_path / "second", dialect={"date_order": "month_first"})
+    assert frame.height == 199 and rejects.height == 1  # the one day-first date is not a date in that order

@@ -236,7 +236,7 @@ def decide_code_page(
             path,
             f"no candidate encoding ({', '.join(candidates)}) decodes every line with non-ASCII bytes",
             line=evidence[0].line,
-            setting=f"{SETTING_PREFIX}ENCODING to the one the export was written in",
+            setting=encoding_advice(evidence),
         )
     # Each other reading is compared with the best on the lines where the two differ only: a few letters
     # that tell two code pages apart must not drown in the many they read alike.
@@ -293,6 +293,22 @@ def decide_code_page(
         line=line,
         setting=f"{SETTING_PREFIX}ENCODING to the one whose text line {line} should read: "
         + ", ".join(f"={names[0]} for {cut(text)}" for text, names in shown),
+    )
+
+
+def encoding_advice(evidence: Sequence[EvidenceLine]) -> str:
+    """The ENCODING setting for lines no encoding in use reads: the value among the encodings exports
+    come in (the default candidates) that reads them best, with the text it gives the first line."""
+    from sales_serving.contract.export.settings import ExportReading
+
+    known = ExportReading.model_fields["candidate_encodings"].default
+    readings = sorted((_reading(evidence, name) for name in known), key=lambda r: -r.score)
+    if readings[0].score < 0:
+        return f"{SETTING_PREFIX}ENCODING to the one the export was written in"
+    best = readings[0]
+    return (
+        f"{SETTING_PREFIX}ENCODING={best.encoding} if line {evidence[0].line} should read "
+        f"{cut(_around_difference(best.lines[0], best.lines[0])[0])} (or the one the export was written in)"
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from sales_serving.contract.export.code_page import EvidenceLine, decide_code_page
+from sales_serving.contract.export.code_page import EvidenceLine, decide_code_page, encoding_advice
 from sales_serving.contract.export.errors import SETTING_PREFIX, NotCsvTextError, export_error
 
 CHUNK_BYTES = 8 << 20
@@ -255,6 +255,19 @@ def _wide_without_bom(path: Path, limit_bytes: int = 1 << 16) -> str | None:
     return None
 
 
+def _utf16_by_nul_position(path: Path, limit_bytes: int = 1 << 16) -> str:
+    """`utf-16-le` when the NUL bytes of the file's head sit at odd positions only (where UTF-16 LE puts
+    the high byte of an ASCII character), `utf-16-be` when at even ones only, else both named."""
+    with open(path, "rb") as handle:
+        head = handle.read(limit_bytes)
+    odd, even = head[1::2].count(0), head[0::2].count(0)
+    if odd and not even:
+        return "utf-16-le"
+    if even and not odd:
+        return "utf-16-be"
+    return "utf-16-le (or =utf-16-be)"
+
+
 def detect_encoding(path: Path, candidates: Sequence[str], utf8_lines: bool = False) -> FoundEncoding:
     """The encoding of `path`, whether it has a BOM, its non-ASCII byte count and line count.
 
@@ -288,7 +301,8 @@ def detect_encoding(path: Path, candidates: Sequence[str], utf8_lines: bool = Fa
             f"holds {scan.nul_bytes:,} NUL bytes on {scan.nul_lines:,} of {scan.lines:,} lines, so it is a "
             "binary file, not CSV text",
             line=scan.first_nul_line,
-            setting=f"{SETTING_PREFIX}ENCODING=utf-16 if it is UTF-16 text without a byte order mark",
+            setting=f"{SETTING_PREFIX}ENCODING={_utf16_by_nul_position(path)} if it is UTF-16 text without a "
+            "byte order mark",
             kind=NotCsvTextError,
         )
     found = {"line_ends": scan.line_ends, "cr_line_ends": scan.cr, "nul_lines": scan.nul_lines}
@@ -420,12 +434,15 @@ def transcode_to_utf8(
                 text = held + decode(chunk)
             except UnicodeDecodeError as error:
                 line = lines_before + chunk.count(b"\n", 0, error.start) + 1
+                start = chunk.rfind(b"\n", 0, error.start) + 1
+                end = chunk.find(b"\n", error.start)
+                text = chunk[start : end if end >= 0 else len(chunk)]
                 raise export_error(
                     source,
                     f"byte {chunk[error.start : error.start + 1]!r} is not {encoding} text",
                     line=line,
                     seen=chunk[max(0, error.start - 20) : error.start + 20].decode(encoding, "replace"),
-                    setting=f"{SETTING_PREFIX}ENCODING",
+                    setting=encoding_advice([EvidenceLine(line, text)]),
                 ) from error
             lines_before += chunk.count(b"\n")
             if first:
