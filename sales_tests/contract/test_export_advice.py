@@ -168,3 +168,80 @@ def test_days_first_and_months_first_stop_and_the_date_order_setting_settles(row
         clean(path, tmp_path / "first")
     stats, frame, rejects = clean(path, tmp_path / "second", dialect={"date_order": "month_first"})
     assert frame.height == 199 and rejects.height == 1  # the one day-first date is not a date in that order
+
+
+def test_dates_no_number_settles_stop_and_the_date_order_setting_settles(rows, tmp_path):
+    # Day and month both 12 or below in every date and no month column in the layout (as a caller such
+    # as sales-predict reads): both orders read every date.
+    from sales_serving.contract.export import ExportDialect, ExportLayout, ExportReading, open_export
+
+    short = [r | {"ORDERDATE": f"{1 + i % 12}/{1 + (i + 3) % 12}/2004 0:00"} for i, r in enumerate(rows)]
+    path = write_export(tmp_path / "short.csv", short)
+    layout = ExportLayout(columns=tuple(rows[0]), date_column="ORDERDATE")
+    with pytest.raises(
+        ExportError, match=r"cannot tell whether dates are day-first or month-first"
+    ) as stopped:
+        open_export(path, layout, ExportReading(), tmp_path).resolve_date_order()
+    value = re.search(r"DATE_ORDER=(\w+)", str(stopped.value)).group(1)
+    assert value == "day_first" and "=month_first" in str(stopped.value)
+    export = open_export(path, layout, ExportReading(dialect=ExportDialect(date_order=value)), tmp_path)
+    assert export.resolve_date_order() == "day_first"
+
+
+def test_both_decimal_marks_stop_and_the_decimal_mark_setting_settles(rows, tmp_path):
+    styled = restyle(rows, "SALES", lambda v: f"{float(v):.2f}".replace(".", ","), every=7)
+    path = write_export(tmp_path / "both.csv", styled)
+    with pytest.raises(ExportError, match=r"numbers use both .* as the decimal mark.*DECIMAL_MARK"):
+        clean(path, tmp_path / "first")
+    stats, frame, rejects = clean(path, tmp_path / "second", dialect={"decimal_mark": "."})
+    # The cells in the other spelling are then not numbers of the file's format: rejected, named.
+    assert frame.height == 200 - rejects.height and set(rejects["rule"]) == {"SALES not a number"}
+
+
+def test_a_thousands_separator_set_to_the_decimal_mark_stops_and_the_named_settings_settle(rows, tmp_path):
+    styled = rows
+    for column in ("SALES", "PRICEEACH", "MSRP"):
+        styled = restyle(styled, column, lambda v: v.replace(".", ","))
+    path = write_export(tmp_path / "comma.csv", styled, delimiter=";")
+    with pytest.raises(
+        ExportError, match=r"decimal mark and the thousands separator are both ','.*DECIMAL_MARK"
+    ):
+        clean(path, tmp_path / "first", dialect={"thousands_separator": ","})
+    stats, frame, rejects = clean(
+        path, tmp_path / "second", dialect={"thousands_separator": "", "decimal_mark": ","}
+    )
+    assert frame.height == 200 and rejects.height == 0
+
+
+def test_many_malformed_lines_stop_and_the_setting_named_settles(rows, tmp_path, monkeypatch):
+    # Backslash-escaped quotes met first after the part of the file the dialect is detected on: every
+    # such line breaks under RFC 4180 quoting.
+    from sales_serving.contract.export import encoding as encoding_module
+    from sales_serving.contract.export import lines as lines_module
+
+    monkeypatch.setattr(lines_module, "MAX_MALFORMED_LINES", 5)
+    head_bytes = 1 << 10
+    original = encoding_module.detect_quote_escape
+    monkeypatch.setattr(
+        "sales_serving.contract.export.reader.detect_quote_escape",
+        lambda path, enc, limit_bytes=head_bytes: original(path, enc, limit_bytes),
+    )
+    quoted = [dict(r) for r in rows]
+    for row in quoted[20:]:
+        row["CUSTOMERNAME"] = 'The \\"Scale, Models\\" Co'
+    text = write_export(tmp_path / "plain.csv", quoted).read_text()
+    path = tmp_path / "escaped.csv"
+    path.write_text(text.replace('"The \\""Scale, Models\\"" Co"', '"The \\"Scale, Models\\" Co"'))
+    with pytest.raises(ExportError) as stopped:
+        clean(path, tmp_path / "first")
+    message = str(stopped.value)
+    assert "more than 5 lines do not have the header's 25 fields" in message, message
+    setting = re.search(r"DIALECT__(\w+)=(\w+)", message)
+    assert setting, message
+    stats, frame, rejects = clean(
+        path, tmp_path / "second", dialect={setting.group(1).lower(): setting.group(2)}
+    )
+    assert frame.height == 200 and rejects.height == 0
+    assert set(frame["CUSTOMERNAME"][20:]) <= {'The "Scale, Models" Co'} or 'The "Scale, Models" Co' in set(
+        frame["CUSTOMERNAME"]
+    )

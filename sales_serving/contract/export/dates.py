@@ -111,7 +111,8 @@ def decide_date_order(
             f"but month-first in {month_first.height} (e.g. {cut(m['text'])}, line {m['line']}), counting "
             f"numbers above 12 and agreement with {layout.month_column or 'the month column'}",
             column=column,
-            setting=f"{SETTING_PREFIX}DATE_ORDER to day_first or month_first",
+            setting=f"{SETTING_PREFIX}DATE_ORDER=month_first or =day_first, the order the export was "
+            "written in (the dates the other order reads are then rejected, each named)",
         )
     if day.height:
         example = day.row(0, named=True)
@@ -136,7 +137,7 @@ def decide_date_order(
         line=example["line"],
         column=column,
         seen=example["text"],
-        setting=f"{SETTING_PREFIX}DATE_ORDER to day_first or month_first",
+        setting=f"{SETTING_PREFIX}DATE_ORDER=day_first or =month_first, the order the export was written in",
     )
 
 
