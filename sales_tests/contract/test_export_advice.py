@@ -245,3 +245,35 @@ def test_many_malformed_lines_stop_and_the_setting_named_settles(rows, tmp_path,
     assert set(frame["CUSTOMERNAME"][20:]) <= {'The "Scale, Models" Co'} or 'The "Scale, Models" Co' in set(
         frame["CUSTOMERNAME"]
     )
+
+
+@pytest.mark.parametrize("titles", [3, 14])
+def test_title_lines_above_the_header_are_skipped_or_stop_and_the_header_line_setting_settles(
+    rows, reference, tmp_path, titles
+):
+    # A few title lines are skipped by themselves; more than the reader looks past stop naming the line.
+    path = tmp_path / "report.csv"
+    body = write_export(tmp_path / "plain.csv", rows).read_text()
+    path.write_text("".join(f"Sales report, part {i}\n" for i in range(titles)) + body)
+    if titles <= 10:
+        stats, frame, _ = clean(path, tmp_path / "first")
+        assert frame.equals(reference)
+        return
+    with pytest.raises(ExportError) as stopped:
+        clean(path, tmp_path / "first")
+    message = str(stopped.value)
+    assert f"line {titles + 1} is the first that names 25 expected column(s)" in message, message
+    value = int(re.search(r"DIALECT__HEADER_LINE=(\d+)", message).group(1))
+    stats, frame, _ = clean(path, tmp_path / "second", dialect={"header_line": value})
+    assert frame.equals(reference)
+
+
+def test_an_unknown_sep_line_stops_and_the_delimiter_setting_settles(rows, reference, tmp_path):
+    # `sep=:` above a comma-separated file (an export tool's slip): the lines are read with the setting.
+    path = tmp_path / "sep.csv"
+    path.write_text("sep=:\n" + write_export(tmp_path / "plain.csv", rows).read_text())
+    stop_then_load(
+        path, tmp_path, "delimiter", ",", "names the delimiter ':', which the reader does not know"
+    )
+    stats, frame, _ = clean(path, tmp_path / "third", dialect={"delimiter": ","})
+    assert frame.equals(reference)

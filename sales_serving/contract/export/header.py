@@ -87,10 +87,13 @@ class HeaderPlace(NamedTuple):
     delimiter: str | None
 
 
-def find_header(path: Path, lines: list[str], layout: ExportLayout, delimiter: str | None) -> HeaderPlace:
+def find_header(
+    path: Path, lines: list[str], layout: ExportLayout, delimiter: str | None, header_line: int | None = None
+) -> HeaderPlace:
     """The header among the first MAX_LINES_ABOVE_HEADER + 1 lines (after a `sep=X` line): the first line
-    that names the most expected columns, so report titles above it are skipped. `delimiter` (from
-    settings) beats the file's `sep=` line."""
+    that names the most expected columns, so report titles above it are skipped; the line `header_line`
+    (1-based, from settings) when given. `delimiter` (from settings) beats the file's `sep=` line. A header
+    found only further down stops naming its line and the HEADER_LINE setting that reads it."""
     start, named = 0, None
     if lines and (found := SEP_LINE.fullmatch(lines[0].strip())):
         start, named = 1, found.group(1)
@@ -100,13 +103,38 @@ def find_header(path: Path, lines: list[str], layout: ExportLayout, delimiter: s
                 f"the first line names the delimiter {named!r}, which the reader does not know (, ; tab |)",
                 line=1,
                 seen=lines[0],
-                setting=f"{SETTING_PREFIX}DELIMITER",
+                setting=f"{SETTING_PREFIX}DELIMITER to the one the lines are written with",
             )
+    if header_line is not None:
+        if not start < header_line <= len(lines):
+            raise export_error(
+                path,
+                f"the header line from settings ({header_line}) is not among lines {start + 1} to "
+                f"{len(lines)} of the file's head",
+                setting=f"{SETTING_PREFIX}HEADER_LINE to the line the header is on",
+            )
+        return HeaderPlace(header_line - 1, header_line - 1 - start, named)
     given = delimiter or named
     known = {canonical_key(c) for c in layout.columns}
     window = lines[start : start + MAX_LINES_ABOVE_HEADER + 1]
     scores = [max(_named(text, d, known) for d in ([given] if given else DELIMITERS)) for text in window]
     best = max(scores, default=0)
+    if not best:
+        below = start + len(window)
+        later = [
+            (max(_named(text, d, known) for d in ([given] if given else DELIMITERS)), at)
+            for at, text in enumerate(lines[below:], below)
+        ]
+        count, at = max(later, key=lambda c: (c[0], -c[1]), default=(0, 0))
+        if count:
+            raise export_error(
+                path,
+                f"the header is not among the first {below} lines: line {at + 1} is the first that names "
+                f"{count} expected column(s)",
+                line=at + 1,
+                seen=lines[at],
+                setting=f"{SETTING_PREFIX}HEADER_LINE={at + 1}",
+            )
     index = start + (scores.index(best) if best else 0)
     return HeaderPlace(index, index - start, named)
 
