@@ -277,3 +277,20 @@ def test_an_unknown_sep_line_stops_and_the_delimiter_setting_settles(rows, refer
     )
     stats, frame, _ = clean(path, tmp_path / "third", dialect={"delimiter": ","})
     assert frame.equals(reference)
+
+
+def test_dates_in_a_form_the_reader_does_not_know_stop_and_the_date_formats_setting_settles(
+    rows, reference, tmp_path
+):
+    from sales_assets.ingest.cleaning import EmptyInputError
+    from sales_tests.contract.exports import order_date
+
+    path = write_export(
+        tmp_path / "basic.csv", restyle(rows, "ORDERDATE", lambda v: order_date(v).strftime("%Y%m%d"))
+    )
+    with pytest.raises(EmptyInputError) as stopped:
+        clean(path, tmp_path / "first")
+    message = str(stopped.value)
+    assert "ORDERDATE not a date: 200 row(s)" in message and "SALES_INGEST__EXTRA_DATE_FORMATS" in message
+    stats, frame, _ = clean(path, tmp_path / "second", ingest={"extra_date_formats": ["%Y%m%d"]})
+    assert frame.equals(reference)
