@@ -118,6 +118,17 @@ FEW_LETTERS = [
     ("koi8_r", "Москва"),
     ("cp866", "Москва"),
     ("cp1253", "Αθήνα"),
+    ("cp852", "Kraków"),  # iso8859-7 reads `Krak’w`: no apostrophe runs into a `w`
+    ("cp1252", "Ça va"),  # Mac Roman reads `«a va`: an opening quote never closed
+    ("cp1254", "Çanakkale"),
+    ("iso8859-15", "Œuvre"),
+    ("cp1251", "Київ"),
+    ("cp932", "東京"),
+    ("cp932", "東京都"),
+    ("euc_jp", "大阪商事"),
+    ("gb18030", "北京"),
+    ("big5", "臺北"),
+    ("euc_kr", "서울"),
 ]
 # Those whose evidence is enough to win by the margin: they must be read, not stopped on.
 MUST_READ = {
@@ -136,6 +147,9 @@ MUST_READ = {
     ("koi8_r", "Москва"),
     ("cp866", "Москва"),
     ("cp1253", "Αθήνα"),
+    ("cp852", "Kraków"),
+    ("cp932", "東京都"),
+    ("big5", "臺北"),
 }
 
 

@@ -111,6 +111,9 @@ def letter_commonness(letters: str, encoding: str | None, first: str = "") -> fl
 # KS X 1001's 2,350 hangul syllables. A few Cyrillic or Greek bytes read as East Asian text mostly land
 # on the rare ones.
 KOREAN_ENCODINGS = frozenset({"euc_kr", "cp949", "johab"})
+JAPANESE_ENCODINGS = frozenset(
+    {"cp932", "shift_jis", "euc_jp", "iso2022_jp", "shift_jis_2004", "euc_jis_2004"}
+)
 
 
 def _in_range(char: str, encoding: str, low: int, high: int) -> bool:
@@ -122,15 +125,16 @@ def _in_range(char: str, encoding: str, low: int, high: int) -> bool:
 
 
 def east_asian_common(char: str, encoding: str | None = None) -> bool:
-    """Whether a CJK character is one of the common ones: kana, a level-1 hanzi/kanji of GB 2312,
-    JIS X 0208 or Big5, or a KS X 1001 hangul syllable. In a Korean `encoding` (EUC-KR) hanzi are not
-    common: Korean names are written in hangul."""
+    """Whether a CJK character is one of the common ones: kana (in a Japanese `encoding`), a level-1
+    hanzi/kanji of GB 2312, JIS X 0208 or Big5, or a KS X 1001 hangul syllable. In a Korean `encoding`
+    (EUC-KR) hanzi are not common: Korean names are written in hangul."""
     code = ord(char)
-    if 0x3040 <= code <= 0x30FF:  # hiragana and katakana
-        return True
+    name = codecs.lookup(encoding).name if encoding is not None else None
+    if 0x3040 <= code <= 0x30FF:  # hiragana and katakana: Japanese text only
+        return name is None or name in JAPANESE_ENCODINGS
     if 0xAC00 <= code <= 0xD7A3:  # hangul syllables
         return _in_range(char, "euc_kr", 0xB0A1, 0xC8FE)
-    if encoding is not None and codecs.lookup(encoding).name in KOREAN_ENCODINGS:
+    if name in KOREAN_ENCODINGS:
         return False
     return (
         _in_range(char, "gb2312", 0xB0A1, 0xD7FE)

@@ -34,17 +34,33 @@ class EvidenceLine(NamedTuple):
     text: bytes
 
 
-def _plausibility(char: str, before: str, after: str) -> float:
-    """How natural a non-letter `char` is between `before` and `after` (single characters; space at the
-    edges); letters are judged by their word (`_word_score`). Typographic punctuation scores 1 where it
-    sits in text: an opening quote before a word, a closing quote after one (not before another), an
-    apostrophe after a letter, a dash between spaces or digits, an ellipsis after a word, a currency sign
-    by a number. Anything else scores 0.
+# The quote that closes each opening quote (German `„…“`, French `« … »`, English `“…”`).
+CLOSERS = {"‘": "’", "“": "”", "„": "“”", "‚": "‘’", "«": "»", "‹": "›"}
+# Letters an apostrophe runs into in contractions (`’s`, `n’t`, `’d`, `’ll`, `I’m`, `’re`, `’ve`).
+CONTRACTION_LETTERS = "stdlmrv"
+
+
+def _plausibility(char: str, text: str, at: int) -> float:
+    """How natural a non-letter `char` is at `at` in `text` (a line); letters are judged by their word
+    (`_word_score`). Typographic punctuation scores 1 where it sits in text: an opening quote before a
+    word (or a space, `« mot »`) with its closing quote later in the line; a closing quote after a word,
+    not before another; an apostrophe after a letter that ends the word, starts a contraction (`’s`) or
+    follows a one-letter word (`O’Hara`, `l’été`); a dash between spaces or digits; an ellipsis after a
+    word; a currency sign by a number; a no-break space between non-spaces, not inside a word.
+    Anything else scores 0.
     """
+    before = text[at - 1] if at else " "
+    after = text[at + 1] if at + 1 < len(text) else " "
     if char in OPENING_QUOTES:
-        return float(not before.isalnum() and after.isalnum())
+        closed = any(c in text[at + 1 :] for c in CLOSERS[char])
+        return float(not before.isalnum() and (after.isalnum() or after.isspace()) and closed)
     if char == "’":  # a closing single quote or an apostrophe (`Children’s`)
-        return float(before.isalnum() or before in ".!?")
+        if before in ".!?":
+            return 1.0
+        if not before.isalnum():
+            return 0.0
+        one_letter = at < 2 or not text[at - 2].isalnum()
+        return float(not after.isalnum() or after in CONTRACTION_LETTERS or one_letter)
     if char in CLOSING_QUOTES:  # never followed by a letter: `k”p` is `köp` in another code page
         return float((before.isalnum() or before in ".!?") and not after.isalnum())
     if char in DASHES:
@@ -95,9 +111,11 @@ def _frequent_letters() -> dict[str, frozenset[str]]:
 # Latin words hold at most two accented letters in a row (`ções`); more is another script read as Latin
 # (`Ìîñêâà` is `Москва` in Windows-1251 read as Windows-1252).
 MAX_LATIN_RUN = 2
-# charset-normalizer breaks a tie between non-Latin readings only on this many non-ASCII bytes or more.
+# charset-normalizer breaks a tie between non-Latin readings only on this many bytes of distinct
+# non-ASCII runs or more.
 MIN_LIBRARY_BYTES = 16
-NON_ASCII = re.compile(rb"[\x80-\xff]")
+NON_ASCII_RUN = re.compile(rb"[\x80-\xff]+")
+SHOWN_BELOW = 0.3  # how far below the best a reading may score and still be shown in a tie's message
 MAX_RENDERINGS = 8  # distinct readings of the line a tie stops on, shown in its message
 MARGIN = 0.1  # how far the best candidate's score must lie above the runner-up's (scores run 0..1)
 # A letter that sits in a word as words are written is weaker evidence than punctuation in its place:
@@ -173,7 +191,7 @@ def text_score(lines: Sequence[str], encoding: str | None = None) -> float:
                 if not (before.isdigit() and after.isdigit()):
                     score += non_ascii * _word_score(chunk, encoding) * LETTER_WEIGHT
             else:
-                score += _plausibility(chunk, before, after)
+                score += _plausibility(chunk, text, at)
     return score / total if total else 1.0
 
 
@@ -265,7 +283,9 @@ def decide_code_page(
         for r in (best, *(c[0] for c in close))
         for ch in "".join(t for t in r.lines if t)
     )
-    enough = sum(len(NON_ASCII.findall(e.text)) for e in evidence) >= MIN_LIBRARY_BYTES
+    # Counted over distinct runs: one word on every row is still one word.
+    runs = {run for e in evidence for run in NON_ASCII_RUN.findall(e.text)}
+    enough = sum(map(len, runs)) >= MIN_LIBRARY_BYTES
     chosen = _consult_library(evidence, tied) if enough and not latin else None
     if chosen is not None:
         return chosen, (
@@ -276,7 +296,10 @@ def decide_code_page(
     line = evidence[at].line
     # One rendering per distinct reading of that line (code pages that agree on it are one answer).
     renderings: dict[str, list[str]] = {}
-    for reading in (best, runner, *(c[0] for c in close)):
+    # The tied readings first, then any other within SHOWN_BELOW of the best: the right one may score
+    # below a tie of two wrong ones (`Œuvre` under `Ľuvre` and `źuvre`).
+    nearby = [r for r in readings if r.score >= best.score - SHOWN_BELOW]
+    for reading in (best, runner, *(c[0] for c in close), *nearby):
         text = _around_difference(
             reading.lines[at], best.lines[at] if reading is not best else runner.lines[at]
         )[0]
