@@ -8,6 +8,7 @@ import codecs
 import re
 import unicodedata
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -94,6 +95,7 @@ ORDINAL_INDICATORS = "ºª"
 LATIN_FLOOR = 0.5
 
 
+@cache
 def _frequent_letters() -> dict[str, frozenset[str]]:
     """Per script, the letters among the 26 most frequent of some language written in it
     (charset-normalizer's frequency tables): `Москва` is all frequent Russian letters, its bytes read
@@ -131,9 +133,6 @@ def _script(char: str) -> str:
     return _SCRIPT_GROUPS.get(first, first)
 
 
-_FREQUENT_LETTERS = _frequent_letters()
-
-
 def _word_score(word: str, encoding: str | None = None) -> float:
     """How a word reads, 0..1: its letters' quality times its case pattern's.
 
@@ -160,8 +159,9 @@ def _word_score(word: str, encoding: str | None = None) -> float:
         )
     elif script == "CJK":
         quality = sum(east_asian_common(c, encoding) for c in word) / len(word)
-    elif script in _FREQUENT_LETTERS:
-        quality = sum(c.lower() in _FREQUENT_LETTERS[script] for c in word) / len(word)
+    elif script in ("CYRILLIC", "GREEK"):
+        frequent = _frequent_letters().get(script, frozenset())
+        quality = sum(c.lower() in frequent for c in word) / len(word)
     else:
         quality = float(script in _CASED_SCRIPTS)
     cased = [c for c in word if c.islower() or c.isupper()]
