@@ -294,3 +294,40 @@ def test_dates_in_a_form_the_reader_does_not_know_stop_and_the_date_formats_sett
     assert "ORDERDATE not a date: 200 row(s)" in message and "SALES_INGEST__EXTRA_DATE_FORMATS" in message
     stats, frame, _ = clean(path, tmp_path / "second", ingest={"extra_date_formats": ["%Y%m%d"]})
     assert frame.equals(reference)
+
+
+# Stops no setting can settle name the edit that does; each test applies that edit.
+
+
+def test_a_column_named_twice_stops_and_renaming_one_settles(rows, reference, tmp_path):
+    lines = write_export(tmp_path / "plain.csv", rows).read_text().split("\n")
+    path = tmp_path / "twice.csv"
+    path.write_text("\n".join([lines[0].replace("ADDRESSLINE2", "ADDRESSLINE1"), *lines[1:]]))
+    with pytest.raises(ExportError, match=r"column ADDRESSLINE1: the header names this column twice: rename"):
+        clean(path, tmp_path / "first")
+    path.write_text("\n".join(lines))  # one of the two renamed back
+    assert clean(path, tmp_path / "second")[1].equals(reference)
+
+
+@pytest.mark.parametrize("damage", ["missing", "nul"])
+def test_a_missing_required_column_stops_naming_the_edit_that_settles(rows, reference, tmp_path, damage):
+    lines = write_export(tmp_path / "plain.csv", rows).read_text().split("\n")
+    header = lines[0].replace("SALES", "SA\x00LES" if damage == "nul" else "AMOUNT", 1)
+    path = tmp_path / "header.csv"
+    path.write_bytes("\n".join([header, *lines[1:]]).encode())
+    advice = "a NUL byte .* sits in the header: remove it" if damage == "nul" else "add them, or name them as"
+    with pytest.raises(ExportError, match=rf"missing required column\(s\) SALES; .*{advice}"):
+        clean(path, tmp_path / "first")
+    path.write_text("\n".join(lines))  # the column named as the layout does
+    assert clean(path, tmp_path / "second")[1].equals(reference)
+
+
+def test_an_unnamed_field_holding_values_stops_and_naming_it_settles(rows, tmp_path):
+    lines = write_export(tmp_path / "plain.csv", rows).read_text().splitlines()
+    path = tmp_path / "unnamed.csv"
+    path.write_text("\n".join([lines[0] + ",", *(line + ",x" for line in lines[1:])]) + "\n")
+    with pytest.raises(ExportError, match=r"field 26 has no name in the header but holds values; name it"):
+        clean(path, tmp_path / "first")
+    path.write_text("\n".join([lines[0] + ",NOTE", *(line + ",x" for line in lines[1:])]) + "\n")
+    stats, frame, rejects = clean(path, tmp_path / "second")
+    assert frame.height == 200 and rejects.height == 0

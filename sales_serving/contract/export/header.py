@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from sales_serving.contract.export.encoding import NUL_MARK
 from sales_serving.contract.export.errors import SETTING_PREFIX, MissingColumnsError, export_error
 from sales_serving.contract.export.settings import ExportLayout
 
@@ -180,14 +181,23 @@ def read_header(path: Path, fields: list[str], layout: ExportLayout, line: int =
     for name in names:
         if name in seen:
             raise export_error(
-                path, "the header names this column twice", line=line, column=name, seen=",".join(fields)
+                path,
+                "the header names this column twice: rename or remove one of the two",
+                line=line,
+                column=name,
+                seen=",".join(fields),
             )
         seen.add(name)
     missing = [c for c in layout.required if c not in seen]
     if missing:
         raise export_error(
             path,
-            f"missing required column(s) {', '.join(missing)}; the header has {', '.join(fields)}",
+            f"missing required column(s) {', '.join(missing)}; the header has {', '.join(fields)}"
+            + (
+                f"; a NUL byte (\\x00, shown {NUL_MARK}) sits in the header: remove it"
+                if any(NUL_MARK in f for f in fields)
+                else ": add them, or name them as the layout does"
+            ),
             kind=MissingColumnsError,
         )
     absent = tuple(c for c in layout.columns if c not in seen)
