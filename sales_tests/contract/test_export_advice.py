@@ -331,3 +331,23 @@ def test_an_unnamed_field_holding_values_stops_and_naming_it_settles(rows, tmp_p
     path.write_text("\n".join([lines[0] + ",NOTE", *(line + ",x" for line in lines[1:])]) + "\n")
     stats, frame, rejects = clean(path, tmp_path / "second")
     assert frame.height == 200 and rejects.height == 0
+
+
+def test_a_header_naming_as_many_columns_under_two_delimiters_stops_and_its_advice_settles(rows, tmp_path):
+    # `ORDERNUMBER,NOTE;SALES` names one column under ',' and one under ';': a header mixing delimiters.
+    from sales_serving.contract.export import ExportLayout, ExportReading, open_export
+
+    layout = ExportLayout(columns=("ORDERNUMBER", "SALES"), required=("ORDERNUMBER", "SALES"))
+    body = "".join(f"{r['ORDERNUMBER']};x;{r['SALES']}\n" for r in rows)
+    path = tmp_path / "two.csv"
+    path.write_text("ORDERNUMBER,NOTE;SALES\n" + body)
+    with pytest.raises(ExportError, match=r"cannot tell the delimiter") as stopped:
+        open_export(path, layout, ExportReading(), tmp_path)
+    message = str(stopped.value)
+    assert (
+        "DELIMITER=, or =;, the one the rows are written with (a header mixing delimiters is written "
+        in message
+    )
+    path.write_text("ORDERNUMBER;NOTE;SALES\n" + body)  # the header written again with the rows' ';'
+    export = open_export(path, layout, ExportReading(), tmp_path)
+    assert export.header.names == ("ORDERNUMBER", "NOTE", "SALES") and export.dialect.delimiter == ";"

@@ -74,7 +74,9 @@ def detect_delimiter(path: Path, header_line: str, layout: ExportLayout, line: i
             + " and ".join(repr(d) for d in winners),
             line=line,
             seen=header_line,
-            setting=f"{SETTING_PREFIX}DELIMITER",
+            setting=f"{SETTING_PREFIX}DELIMITER="
+            + " or =".join("a tab character" if d == "\t" else d for d in winners)
+            + ", the one the rows are written with (a header mixing delimiters is written again with that one)",
         )
     return winners[0]
 
