@@ -52,11 +52,21 @@ LANGUAGE_LETTERS: dict[str, dict[str, float]] = {
 # Slovak `ě ů ý ň ä ĺ ŕ`, Polish `ą ę ń`, Lithuanian `ę ų` (endings). `Ýstanbul` is then Icelandic or
 # nothing, `Ęrų` (Danish `Ærø` in Windows-1257) nothing.
 NEVER_FIRST = {
+    "Icelandic": "ð",
     "Turkish": "ğ",
     "Czech": "ěůýň",
     "Slovak": "äýĺŕň",
     "Polish": "ąęń",
     "Lithuanian": "ęų",
+}
+# ASCII letters a language's alphabet lacks: a word with accented letters and one of these is not in that
+# language (`Baðcýlar` is no Icelandic word: Icelandic writes no `c`).
+NOT_WRITTEN = {
+    "Icelandic": "cqwz",
+    "Turkish": "qwx",
+    "Polish": "qvx",
+    "Lithuanian": "qwx",
+    "Latvian": "qwxy",
 }
 RARE_PERCENT, COMMON_PERCENT = 0.01, 10.0  # commonness 0 and 1 (a log scale between them)
 # A code page writes a language when it has that language's letters but the rarest (French `œ ÿ` are
@@ -86,16 +96,19 @@ def languages_of(encoding: str | None) -> tuple[str, ...]:
     return tuple(written)
 
 
-def letter_commonness(letters: str, encoding: str | None, first: str = "") -> float | None:
+def letter_commonness(letters: str, encoding: str | None, first: str = "", word: str = "") -> float | None:
     """How common the accented `letters` of one word are, 0..1 (0 at RARE_PERCENT of a language's
     letters, 1 at COMMON_PERCENT, log scale), in the language written in `encoding` that uses them
-    most; None when no such language writes them all (a word mixing alphabets: `Ćrř`) or starts a word
-    with `first` (the word's first letter when accented, NEVER_FIRST)."""
+    most; None when no such language writes them all (a word mixing alphabets: `Ćrř`), starts a word
+    with `first` (the word's first letter when accented, NEVER_FIRST) or writes every letter of `word`
+    (NOT_WRITTEN)."""
     keys = {_lower(c) for c in letters}
     best = None
     for language in languages_of(encoding):
         table = LANGUAGE_LETTERS[language]
         if not keys <= table.keys() or (first and _lower(first) in NEVER_FIRST.get(language, "")):
+            continue
+        if any(c in NOT_WRITTEN.get(language, "") for c in word.lower()):
             continue
         scores = [
             min(1.0, max(0.0, math.log(table[k] / RARE_PERCENT) / math.log(COMMON_PERCENT / RARE_PERCENT)))
