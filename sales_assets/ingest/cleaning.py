@@ -46,6 +46,12 @@ DATE = "ORDERDATE"
 RULE_MALFORMED = "malformed line"
 RULE_DATE_RANGE = "ORDERDATE outside the configured range"
 RULE_PERIOD = "ORDERDATE disagrees with YEAR_ID/MONTH_ID/QTR_ID"
+RULE_NOT_A_DATE = "ORDERDATE not a date"
+# What settles a rule that rejects most rows of a file: dates in a form the reader does not know.
+RULE_ADVICE = {
+    RULE_NOT_A_DATE: "set SALES_INGEST__EXTRA_DATE_FORMATS to the strptime format(s) the dates are written "
+    "in (e.g. '[\"%Y%m%d\"]')",
+}
 # Rules whose every hit stops the run: such rows mean the dates are read wrong, not that one row is bad.
 BLOCKING_RULES = (RULE_DATE_RANGE, RULE_PERIOD)
 EXAMPLE_LINES = 3
@@ -171,7 +177,7 @@ def problems(columns: list[str], settings: IngestSettings, dialect: Dialect) -> 
     found.append(
         (
             pl.col(DATE).is_not_null() & date.is_null(),
-            "ORDERDATE not a date",
+            RULE_NOT_A_DATE,
             pl.format(
                 f"ORDERDATE '{{}}' is not a {dialect.date_order.replace('_', '-')} date"
                 if dialect.date_order
@@ -593,9 +599,11 @@ def rejects_by_rule(rejects: pl.LazyFrame) -> dict[str, RuleCount]:
 
 
 def summarise_rules(by_rule: dict[str, RuleCount], top: int = 5) -> str:
-    """`rule: N rows (lines a, b, c)` for the most frequent rules."""
+    """`rule: N rows (lines a, b, c)` for the most frequent rules, with the setting that settles a rule
+    where RULE_ADVICE has one."""
     return "; ".join(
         f"{rule}: {count.rows:,} row(s) (line {', '.join(map(str, count.example_lines))})"
+        + (f" ({RULE_ADVICE[rule]})" if rule in RULE_ADVICE else "")
         for rule, count in list(by_rule.items())[:top]
     )
 

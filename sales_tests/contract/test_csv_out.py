@@ -58,3 +58,14 @@ def test_summaries_go_through_the_one_writer(tmp_path):
     paths = write_table_pair(frame, tmp_path, "top_countries")
     assert pl.read_csv(paths["csv"])["COUNTRY"].to_list() == ['\'=HYPERLINK("http://x")', "USA"]
     assert pl.read_parquet(paths["parquet"])["COUNTRY"].to_list() == frame["COUNTRY"].to_list()
+
+
+@pytest.mark.parametrize("formula", ["=1+1", "+cmd|' /C calc'!A0", "@SUM(A1)", "-1+2", "\t=2"])
+def test_formula_cells_in_every_text_column_of_the_clean_layer_are_prefixed(reference, tmp_path, formula):
+    # The clean layer of a generated export, a formula put in each of its text columns in turn.
+    text_columns = [name for name, dtype in reference.schema.items() if dtype in (pl.String, pl.Categorical)]
+    assert len(text_columns) >= 8
+    for column in text_columns:
+        frame = reference.head(3).with_columns(pl.lit(formula).cast(reference.schema[column]).alias(column))
+        written = pl.read_csv(write_frame_csv(frame, tmp_path / f"{column}.csv"), infer_schema=False)
+        assert written[column].to_list() == ["'" + formula] * 3, column

@@ -17,6 +17,48 @@ from sales_tests.contract.exports import (
 )
 
 MONTHS = {
+    "sv": [
+        "januari",
+        "februari",
+        "mars",
+        "april",
+        "maj",
+        "juni",
+        "juli",
+        "augusti",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ],
+    "da": [
+        "januar",
+        "februar",
+        "marts",
+        "april",
+        "maj",
+        "juni",
+        "juli",
+        "august",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ],
+    "no": [
+        "januar",
+        "februar",
+        "mars",
+        "april",
+        "mai",
+        "juni",
+        "juli",
+        "august",
+        "september",
+        "oktober",
+        "november",
+        "desember",
+    ],
     "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
     "de": [
         "Januar",
@@ -119,7 +161,8 @@ def test_the_1904_system_from_settings(rows, reference, tmp_path):
 
 @pytest.mark.parametrize("language", list(MONTHS))
 @pytest.mark.parametrize(
-    "layout", ["{d}-{m}-{y}", "{d}. {m} {y}", "{d} {m} {y} 00:00", "{m} {d}, {y}", "{d}-{m}-{yy}"]
+    "layout",
+    ["{d}-{m}-{y}", "{d}. {m} {y}", "{d} {m} {y} 00:00", "{m} {d}, {y}", "{d}-{m}-{yy}", "{d} de {m} de {y}"],
 )
 def test_month_names_in_english_and_the_common_european_languages(
     rows, reference, tmp_path, language, layout

@@ -339,9 +339,13 @@ def test_a_file_of_mostly_malformed_lines_stops_naming_the_delimiter(rows, tmp_p
     path.write_text("\n".join([lines[0].replace(";", ","), *lines[1:]]) + "\n")  # header with commas
     with pytest.raises(
         ExportError,
-        match=r"mixed\.csv: line 2: more than 10 lines .*; set SALES_INGEST__READING__DIALECT__DELIMITER",
+        match=r"mixed\.csv: line 2: more than 10 lines .*; no setting reads it: the header is "
+        r"written with ',' and the lines split into its fields under ';', so write the header with ';' too",
     ):
         clean(path, tmp_path / "out")
+    path.write_text("\n".join(lines) + "\n")  # the advice applied: the header written with ';' too
+    stats, frame, rejects = clean(path, tmp_path / "second")
+    assert frame.height == len(rows) and rejects.height == 0
 
 
 @pytest.mark.parametrize(

@@ -23,23 +23,23 @@ DATE_PARTS = re.compile(
     r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:[.,]\d+)?\s*([AaPp][Mm])?)?(?:\s*(?:Z|[+-]\d{2}(?::?\d{2})?))?$"
 )
 # Month names in English and the common European languages (German, French, Spanish, Italian, Dutch,
-# Portuguese), full and abbreviated, lower case without accents' variants where exports drop them.
+# Portuguese, Swedish, Danish, Norwegian), full and abbreviated, lower case without accents' variants where exports drop them.
 MONTH_NAMES: dict[str, int] = {
     name: number
     for number, names in enumerate(
         [
             "january jan januar janvier janv enero ene gennaio gen januari janeiro",
             "february feb februar février fevrier févr fevr febrero febbraio februari fevereiro fev",
-            "march mar märz marz mär mrz mars marzo maart mrt março marco",
+            "march mar märz marz mär mrz mars marzo maart mrt março marco marts",
             "april apr avril avr abril abr aprile",
             "may mai maj mayo maggio mag mei maio",
             "june jun juni juin junio giugno giu junho",
             "july jul juli juillet juil julio luglio lug julho",
-            "august aug août aout agosto ago augustus",
+            "august aug août aout agosto ago augustus augusti",
             "september sep sept septembre septiembre settembre set setembro",
             "october oct oktober okt octobre octubre ottobre ott outubro out",
             "november nov novembre noviembre novembro",
-            "december dec dezember dez décembre decembre déc dic diciembre dicembre dezembro",
+            "december dec dezember dez décembre decembre déc dic diciembre dicembre dezembro desember des",
         ],
         start=1,
     )
@@ -47,8 +47,12 @@ MONTH_NAMES: dict[str, int] = {
 }
 _MONTH = "(" + "|".join(sorted(map(re.escape, MONTH_NAMES), key=len, reverse=True)) + r")\.?"
 _TIME = r"(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?"
-# `24-Feb-2003`, `24. Februar 2003`, `24 févr. 2003` (day first) and `Feb 24, 2003` (month first).
-DAY_NAME_YEAR = r"(?i)^(\d{1,2})\.?[\s\-/]*" + _MONTH + r"[\s\-/,]*(\d{4}|\d{2})" + _TIME + "$"
+# `24-Feb-2003`, `24. Februar 2003`, `24 févr. 2003`, `24 de febrero de 2003` (day first) and
+# `Feb 24, 2003` (month first).
+# Spanish and Portuguese write `24 de febrero de 2003`.
+DAY_NAME_YEAR = (
+    r"(?i)^(\d{1,2})\.?[\s\-/]*(?:de\s+)?" + _MONTH + r"[\s\-/,]*(?:de\s+)?(\d{4}|\d{2})" + _TIME + "$"
+)
 NAME_DAY_YEAR = r"(?i)^" + _MONTH + r"[\s\-/]*(\d{1,2}),?[\s\-/]+(\d{4}|\d{2})" + _TIME + "$"
 EXCEL_SERIAL = r"^\d{1,7}(?:\.\d+)?$"
 
@@ -111,7 +115,8 @@ def decide_date_order(
             f"but month-first in {month_first.height} (e.g. {cut(m['text'])}, line {m['line']}), counting "
             f"numbers above 12 and agreement with {layout.month_column or 'the month column'}",
             column=column,
-            setting=f"{SETTING_PREFIX}DATE_ORDER to day_first or month_first",
+            setting=f"{SETTING_PREFIX}DATE_ORDER=month_first or =day_first, the order the export was "
+            "written in (the dates the other order reads are then rejected, each named)",
         )
     if day.height:
         example = day.row(0, named=True)
@@ -136,7 +141,7 @@ def decide_date_order(
         line=example["line"],
         column=column,
         seen=example["text"],
-        setting=f"{SETTING_PREFIX}DATE_ORDER to day_first or month_first",
+        setting=f"{SETTING_PREFIX}DATE_ORDER=day_first or =month_first, the order the export was written in",
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from sales_serving.contract.export.code_page import EvidenceLine, decide_code_page
+from sales_serving.contract.export.code_page import EvidenceLine, decide_code_page, encoding_advice
 from sales_serving.contract.export.errors import SETTING_PREFIX, NotCsvTextError, export_error
 
 CHUNK_BYTES = 8 << 20
@@ -219,10 +219,18 @@ def _may_need_unicode_tidy(high_bytes: set[int], encoding: str) -> bool:
     return any(unicodedata.category(c) in ("Cf", "Mn", "Mc", "Me") for c in decoded)
 
 
+# Share of code units that must carry the NUL high byte(s) at one position for BOM-less UTF-16/32: an
+# export's delimiters, digits and line ends are ASCII, so even a file of CJK names has most of its units
+# so; a NUL at the other positions is what UTF-16/32 never has around ASCII text.
+MIN_WIDE_ASCII_UNITS = 0.05
+MAX_WIDE_STRAY_NULS = 0.01
+
+
 def _wide_without_bom(path: Path, limit_bytes: int = 1 << 16) -> str | None:
     """`utf-32-le/-be` or `utf-16-le/-be` when the file's first `limit_bytes` have the NUL pattern such
-    text has around ASCII characters (99% of the code units' high bytes NUL) and decode strictly; else
-    None. An export's delimiters, digits and line ends are ASCII, so the pattern is the evidence."""
+    text has (at least MIN_WIDE_ASCII_UNITS of the code units an ASCII character: NUL high bytes, a
+    non-NUL low byte; the low bytes' position almost never NUL) and decode strictly to text holding a
+    line end; else None. CJK text puts no NUL in its units, so the share, not all units, is the test."""
     import numpy as np  # only here, as in `_scan_bytes`
 
     with open(path, "rb") as handle:
@@ -233,14 +241,31 @@ def _wide_without_bom(path: Path, limit_bytes: int = 1 << 16) -> str | None:
             continue
         units = np.frombuffer(head[:usable], dtype=np.uint8).reshape(-1, width)
         for order, low in (("le", 0), ("be", width - 1)):
-            high = np.delete(units, low, axis=1)
-            if (high == 0).all(axis=1).mean() >= 0.99 and (units[:, low] != 0).mean() >= 0.99:
-                try:
-                    head[:usable].decode(f"{name}-{order}")
-                except UnicodeDecodeError:
-                    continue
+            high_nul = (np.delete(units, low, axis=1) == 0).all(axis=1)
+            low_nul = units[:, low] == 0
+            ascii_units = high_nul & ~low_nul
+            if ascii_units.mean() < MIN_WIDE_ASCII_UNITS or low_nul.mean() > MAX_WIDE_STRAY_NULS:
+                continue
+            try:
+                text = head[:usable].decode(f"{name}-{order}")
+            except UnicodeDecodeError:
+                continue
+            if "\n" in text or "\r" in text:
                 return f"{name}-{order}"
     return None
+
+
+def _utf16_by_nul_position(path: Path, limit_bytes: int = 1 << 16) -> str:
+    """`utf-16-le` when the NUL bytes of the file's head sit at odd positions only (where UTF-16 LE puts
+    the high byte of an ASCII character), `utf-16-be` when at even ones only, else both named."""
+    with open(path, "rb") as handle:
+        head = handle.read(limit_bytes)
+    odd, even = head[1::2].count(0), head[0::2].count(0)
+    if odd and not even:
+        return "utf-16-le"
+    if even and not odd:
+        return "utf-16-be"
+    return "utf-16-le (or =utf-16-be)"
 
 
 def detect_encoding(path: Path, candidates: Sequence[str], utf8_lines: bool = False) -> FoundEncoding:
@@ -276,7 +301,8 @@ def detect_encoding(path: Path, candidates: Sequence[str], utf8_lines: bool = Fa
             f"holds {scan.nul_bytes:,} NUL bytes on {scan.nul_lines:,} of {scan.lines:,} lines, so it is a "
             "binary file, not CSV text",
             line=scan.first_nul_line,
-            setting=f"{SETTING_PREFIX}ENCODING=utf-16 if it is UTF-16 text without a byte order mark",
+            setting=f"{SETTING_PREFIX}ENCODING={_utf16_by_nul_position(path)} if it is UTF-16 text without a "
+            "byte order mark",
             kind=NotCsvTextError,
         )
     found = {"line_ends": scan.line_ends, "cr_line_ends": scan.cr, "nul_lines": scan.nul_lines}
@@ -408,12 +434,15 @@ def transcode_to_utf8(
                 text = held + decode(chunk)
             except UnicodeDecodeError as error:
                 line = lines_before + chunk.count(b"\n", 0, error.start) + 1
+                start = chunk.rfind(b"\n", 0, error.start) + 1
+                end = chunk.find(b"\n", error.start)
+                text = chunk[start : end if end >= 0 else len(chunk)]
                 raise export_error(
                     source,
                     f"byte {chunk[error.start : error.start + 1]!r} is not {encoding} text",
                     line=line,
                     seen=chunk[max(0, error.start - 20) : error.start + 20].decode(encoding, "replace"),
-                    setting=f"{SETTING_PREFIX}ENCODING",
+                    setting=encoding_advice([EvidenceLine(line, text)]),
                 ) from error
             lines_before += chunk.count(b"\n")
             if first:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from sales_serving.contract.export.encoding import NUL_MARK
 from sales_serving.contract.export.errors import SETTING_PREFIX, MissingColumnsError, export_error
 from sales_serving.contract.export.settings import ExportLayout
 
@@ -73,7 +74,9 @@ def detect_delimiter(path: Path, header_line: str, layout: ExportLayout, line: i
             + " and ".join(repr(d) for d in winners),
             line=line,
             seen=header_line,
-            setting=f"{SETTING_PREFIX}DELIMITER",
+            setting=f"{SETTING_PREFIX}DELIMITER="
+            + " or =".join("a tab character" if d == "\t" else d for d in winners)
+            + ", the one the rows are written with (a header mixing delimiters is written again with that one)",
         )
     return winners[0]
 
@@ -87,10 +90,13 @@ class HeaderPlace(NamedTuple):
     delimiter: str | None
 
 
-def find_header(path: Path, lines: list[str], layout: ExportLayout, delimiter: str | None) -> HeaderPlace:
+def find_header(
+    path: Path, lines: list[str], layout: ExportLayout, delimiter: str | None, header_line: int | None = None
+) -> HeaderPlace:
     """The header among the first MAX_LINES_ABOVE_HEADER + 1 lines (after a `sep=X` line): the first line
-    that names the most expected columns, so report titles above it are skipped. `delimiter` (from
-    settings) beats the file's `sep=` line."""
+    that names the most expected columns, so report titles above it are skipped; the line `header_line`
+    (1-based, from settings) when given. `delimiter` (from settings) beats the file's `sep=` line. A header
+    found only further down stops naming its line and the HEADER_LINE setting that reads it."""
     start, named = 0, None
     if lines and (found := SEP_LINE.fullmatch(lines[0].strip())):
         start, named = 1, found.group(1)
@@ -100,13 +106,38 @@ def find_header(path: Path, lines: list[str], layout: ExportLayout, delimiter: s
                 f"the first line names the delimiter {named!r}, which the reader does not know (, ; tab |)",
                 line=1,
                 seen=lines[0],
-                setting=f"{SETTING_PREFIX}DELIMITER",
+                setting=f"{SETTING_PREFIX}DELIMITER to the one the lines are written with",
             )
+    if header_line is not None:
+        if not start < header_line <= len(lines):
+            raise export_error(
+                path,
+                f"the header line from settings ({header_line}) is not among lines {start + 1} to "
+                f"{len(lines)} of the file's head",
+                setting=f"{SETTING_PREFIX}HEADER_LINE to the line the header is on",
+            )
+        return HeaderPlace(header_line - 1, header_line - 1 - start, named)
     given = delimiter or named
     known = {canonical_key(c) for c in layout.columns}
     window = lines[start : start + MAX_LINES_ABOVE_HEADER + 1]
     scores = [max(_named(text, d, known) for d in ([given] if given else DELIMITERS)) for text in window]
     best = max(scores, default=0)
+    if not best:
+        below = start + len(window)
+        later = [
+            (max(_named(text, d, known) for d in ([given] if given else DELIMITERS)), at)
+            for at, text in enumerate(lines[below:], below)
+        ]
+        count, at = max(later, key=lambda c: (c[0], -c[1]), default=(0, 0))
+        if count:
+            raise export_error(
+                path,
+                f"the header is not among the first {below} lines: line {at + 1} is the first that names "
+                f"{count} expected column(s)",
+                line=at + 1,
+                seen=lines[at],
+                setting=f"{SETTING_PREFIX}HEADER_LINE={at + 1}",
+            )
     index = start + (scores.index(best) if best else 0)
     return HeaderPlace(index, index - start, named)
 
@@ -152,14 +183,23 @@ def read_header(path: Path, fields: list[str], layout: ExportLayout, line: int =
     for name in names:
         if name in seen:
             raise export_error(
-                path, "the header names this column twice", line=line, column=name, seen=",".join(fields)
+                path,
+                "the header names this column twice: rename or remove one of the two",
+                line=line,
+                column=name,
+                seen=",".join(fields),
             )
         seen.add(name)
     missing = [c for c in layout.required if c not in seen]
     if missing:
         raise export_error(
             path,
-            f"missing required column(s) {', '.join(missing)}; the header has {', '.join(fields)}",
+            f"missing required column(s) {', '.join(missing)}; the header has {', '.join(fields)}"
+            + (
+                f"; a NUL byte (\\x00, shown {NUL_MARK}) sits in the header: remove it"
+                if any(NUL_MARK in f for f in fields)
+                else ": add them, or name them as the layout does"
+            ),
             kind=MissingColumnsError,
         )
     absent = tuple(c for c in layout.columns if c not in seen)

@@ -118,18 +118,52 @@ def _suspect_lines(
     )
     if suspicious.height > MAX_MALFORMED_LINES:
         first = suspicious.row(0, named=True)
+        advice = _malformed_advice(suspicious[TEXT].head(MALFORMED_SAMPLE).to_list(), delimiter, width)
+        named = advice.startswith(SETTING_PREFIX)
         raise export_error(
             path,
             f"more than {MAX_MALFORMED_LINES:,} lines do not have the header's {width} fields under "
-            f"delimiter {delimiter!r}: the file is read with the wrong delimiter or quoting",
+            f"delimiter {delimiter!r}: the file is read with the wrong delimiter or quoting"
+            + ("" if named else f"; {advice}"),
             line=first[LINE],
             seen=first[TEXT],
-            setting=f"{SETTING_PREFIX}DELIMITER",
+            setting=advice if named else None,
         )
     return {
         line: SuspectLine(value, q, None if o is None else o + 1)
         for line, value, q, o in suspicious.iter_rows()
     }
+
+
+MALFORMED_SAMPLE = 20  # malformed lines looked at to name the setting that reads them
+DIALECT_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _malformed_advice(texts: list[str | None], delimiter: str, width: int) -> str:
+    """The setting that reads a file whose lines break under `delimiter` and RFC 4180 quoting:
+    QUOTE_ESCAPE=backslash when they hold backslash-escaped quotes (`\\"`, met past the part of the file
+    the escape is detected on); the header's delimiter to write the lines in when another splits each into
+    the header's `width` fields; else both settings named."""
+    from sales_serving.contract.export.encoding import BACKSLASH_QUOTE, _unescaped
+
+    sample = [t for t in texts if t]
+    escaped = sample and BACKSLASH_QUOTE.search(sample[0])
+    if escaped and all(len(parse_record(_unescaped(t), delimiter) or ()) == width for t in sample):
+        return f'{SETTING_PREFIX}QUOTE_ESCAPE=backslash (the lines escape quotes as \\")'
+    fits = [
+        d
+        for d in DIALECT_DELIMITERS
+        if d != delimiter and all(len(parse_record(t, d) or ()) == width for t in sample)
+    ]
+    if sample and fits:
+        # The header names the columns under `delimiter` (that is how it was chosen), the rows split
+        # under another: no setting reads both, the file needs one delimiter.
+        shown = "tab" if fits[0] == "\t" else repr(fits[0])
+        return (
+            f"no setting reads it: the header is written with {delimiter!r} and the lines split into its "
+            f"fields under {shown}, so write the header with {shown} too"
+        )
+    return f"{SETTING_PREFIX}DELIMITER or {SETTING_PREFIX}QUOTE_ESCAPE to how the lines are written"
 
 
 def _nul_reason(text: str, delimiter: str, names: tuple[str, ...]) -> str:

@@ -289,7 +289,7 @@ def open_export(path: Path, layout: ExportLayout, reading: ExportReading, work_d
         )
         text_path, nul_lines = copy.path, max(nul_lines, copy.nul_bytes)
     lines = head_lines(text_path)
-    place = find_header(path, lines, layout, override.delimiter)
+    place = find_header(path, lines, layout, override.delimiter, override.header_line)
     header_text = lines[place.index] if lines else ""
     if not header_text.strip():
         raise export_error(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 DateOrder = Literal["month_first", "day_first", "year_first"]
 
@@ -19,6 +19,9 @@ class ExportDialect(BaseModel):
     # UTF-8 and the others in the code page decided on them (or `encoding`).
     utf8_lines: bool | None = None
     delimiter: Literal[",", ";", "\t", "|"] | None = None
+    # The header's line (1-based, a `sep=` line counted): for more title lines above it than the reader
+    # looks past by itself (10).
+    header_line: int | None = Field(default=None, ge=1)
     decimal_mark: Literal[".", ","] | None = None
     # "" means numbers carry no thousands separator.
     thousands_separator: Literal[",", ".", "'", "’", " ", "\u00a0", "\u202f", ""] | None = None
