@@ -145,10 +145,11 @@ class SegmentBacktest:
     def scaled_errors(self) -> ScaledErrors:
         """The shipped model's errors at every backtested origin, over the segment's level."""
         horizon = self.origins.horizon
-        kept = [o for o in self.origins.backtested if self.shipped_runs[o].forecasts is not None]
+        runs = self.shipped_runs  # a fitted model has runs only where its scores are used (`choose`)
+        kept = [o for o in self.origins.backtested if o in runs and runs[o].forecasts is not None]
         return scaled_errors(
             self.segment,
-            _errors_at(self.shipped_runs, self.values, kept, horizon),
+            _errors_at(runs, self.values, kept, horizon),
             [self.level] * len(kept),
             [self.labels[o + horizon - 1] for o in kept],
         )
