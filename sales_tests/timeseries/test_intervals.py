@@ -92,7 +92,8 @@ def test_coverage_is_near_nominal_on_200_simulated_series(model, simulate) -> No
         for level, (low, high) in intervals.bounds.items():
             inside[level].append(float(np.mean((future >= low) & (future <= high))))
             measured[level].append(intervals.coverage[level])
-        assert intervals.coverage_points == 24 and intervals.calibration.points == 60
+        # 12 backtested origins (months 12 to 23), 6 months each.
+        assert intervals.coverage_points == 24 and intervals.calibration.points == 72
     for level in (80, 95):
         assert abs(100 * np.mean(inside[level]) - level) <= 5, (level, np.mean(inside[level]))
         assert abs(100 * np.mean(measured[level]) - level) <= 5, (level, np.mean(measured[level]))
