@@ -60,6 +60,16 @@ class Origins:
         return self.selection_for(self.final)
 
     @property
+    def calibrated(self) -> list[int]:
+        """The origins whose errors calibrate the intervals: the evaluation origins and the last
+        `selection_count` selection origins of every choice. Fits on the shorter histories of a choice's
+        further selection origins miss by more than a fit on all months does, and their errors would widen
+        the shipped intervals past nominal (86% at 80% on simulated SARIMA series, test_intervals.py)."""
+        chosen_at = [*self.evaluation, self.final]
+        nearest = (o for at in chosen_at for o in self.selection_for(at)[-self.selection_count :])
+        return sorted({*self.evaluation, *nearest})
+
+    @property
     def backtested(self) -> list[int]:
         """Every origin a candidate is fitted at: the evaluation origins and every choice's selection origins."""
         chosen_at = [*self.evaluation, self.final]

@@ -95,8 +95,9 @@ def test_every_shipped_model_has_intervals_with_measured_coverage(written) -> No
     assert forecast.interval_levels == [80, 95] and "conformal" in forecast.interval_method
     assert [(c.level, c.points) for c in forecast.coverage] == [(80, 24), (95, 24)]
     assert all(0 <= c.coverage <= 1 for c in forecast.coverage)
-    # Every backtested origin of the shipped baseline (months 12 to 24), 6 months each.
-    assert forecast.calibration_points == 78
+    # The calibration origins of the shipped baseline: the 4 evaluation origins and the last 3 selection
+    # origins of each choice (13 to 18, 21 to 24), 6 months each.
+    assert forecast.calibration_points == 60
     for p in forecast.points:
         assert 0 <= p.lower_95 <= p.lower_80 <= p.forecast <= p.upper_80 <= p.upper_95
         assert p.upper_95 > p.lower_95
