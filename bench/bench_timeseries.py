@@ -2,13 +2,15 @@
 revision (by default the single-origin protocol before issue 26), in the same run.
 
     .venv/bin/python bench/bench_timeseries.py
-    .venv/bin/python bench/bench_timeseries.py --csv ../shared/data/sales_data_sample.csv --baseline 1a32ab3
+    .venv/bin/python bench/bench_timeseries.py --csv ../shared/data/sales_data_sample.csv --baseline 1a32ab3 \
+        --baseline 732ee09
 
 Loads the CSV into an in-memory DuckDB `sales` table, then in a fresh process per code version builds
 and writes (JSON and PNG) the report of every catalogue segment (`ALL`, the product lines, the
 PRODUCTLINE x COUNTRY pairs with `segment_min_months` active months) and the hierarchy of the `ALL`
 partition, as `ts_risk_reports` does, and prints that process's CPU seconds (its own clock, every thread;
-the imports excluded). For today's code it also prints, per segment, each candidate's mean RMSE over
+the imports excluded). `--baseline` may be given more than once. For today's code (and a baseline with
+several evaluation origins) it also prints, per segment, each candidate's mean RMSE over
 the evaluation origins and the shipped rule's (each origin's choice made on months before it), their
 geometric mean against seasonal naive over segments, and the pooled interval coverage. `--variant
 NAME=JSON` adds a run of today's code with `timeseries` settings overridden (e.g. without SARIMA:
@@ -152,13 +154,18 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
-    parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git revision to compare with")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        help=f"git revision to compare with (repeatable; default {DEFAULT_BASELINE})",
+    )
     parser.add_argument("--variant", action="append", default=[], help="NAME=JSON of timeseries overrides")
     args = parser.parse_args()
     if not args.csv.is_file():
         raise SystemExit(f"{args.csv}: no such file (the real file lives in ../shared/data)")
+    baselines = args.baseline or [DEFAULT_BASELINE]
     with tempfile.TemporaryDirectory() as workdir:
-        runs = {f"baseline {args.baseline}": (baseline_tree(args.baseline, Path(workdir)), {})}
+        runs = {f"baseline {b}": (baseline_tree(b, Path(workdir)), {}) for b in baselines}
         runs["today"] = (ROOT, {})
         for variant in args.variant:
             name, _, overrides = variant.partition("=")
@@ -170,7 +177,8 @@ def main() -> None:
         )
         print(f"\n## {name}: {result['cpu_seconds']:.1f} CPU-s for {len(result['segments'])} segments and the "
               f"hierarchy; pooled coverage {coverage}")  # fmt: skip
-        if not name.startswith("baseline"):
+        ok = [r for r in result["segments"].values() if r["status"] == "ok"]
+        if all("evaluation" in r["decision"] for r in ok):
             quality_table(result["segments"])
         else:
             for key, report in result["segments"].items():
@@ -178,9 +186,9 @@ def main() -> None:
                 score = decision.get("reported_score") or {}
                 print(f"- {key}: ships {decision.get('shipped_model')}, RMSE {score.get('rmse', float('nan')):,.0f} "
                       f"on {score.get('points')} points")  # fmt: skip
-    base = results[f"baseline {args.baseline}"]["cpu_seconds"]
+    base = results[f"baseline {baselines[0]}"]["cpu_seconds"]
     for name, result in results.items():
-        print(f"CPU ratio {name} / baseline: {result['cpu_seconds'] / base:.2f}")
+        print(f"CPU ratio {name} / baseline {baselines[0]}: {result['cpu_seconds'] / base:.2f}")
 
 
 if __name__ == "__main__":

@@ -289,7 +289,9 @@ class TimeseriesSettings(BaseModel):
     # whose forecast months all come before it; the shipped forecast is chosen the same way on the last
     # selection origins. One origin of six points cannot rank models; on 29 months, horizon 6 and 3
     # selection origins leave room for exactly 4. A shorter series gets as many as fit (at least one),
-    # and its report says how many.
+    # and its report says how many. `selection_origins` is the least a choice uses: where the history
+    # allows, a choice uses more, until its selection forecasts span a season (7 at horizon 6); with
+    # fewer than 12 calendar months among them seasonal naive ships (selection.py).
     selection_origins: int = Field(default=3, ge=1)
     evaluation_origins: int = Field(default=4, ge=1)
     # SARIMA is off by default (issue 26): on the real file's 29 months no choice at an evaluation origin
@@ -299,9 +301,9 @@ class TimeseriesSettings(BaseModel):
     # win (sales_tests/timeseries/test_selection.py): opt in with `SARIMA_SPECS` above or a subset, e.g.
     # SALES_TIMESERIES__SARIMA_CANDIDATES='[{"order": [1, 0, 0], "seasonal_order": [0, 1, 0, 12]}]'.
     sarima_candidates: list[dict[str, Any]] = []
-    # statsforecast's automatic models beside the baselines (issue 26); "AutoARIMA" is allowed too, at ten
-    # times their CPU (BENCHMARKS.md), which is why it is not in the default.
-    statsforecast_candidates: list[str] = ["AutoTheta", "AutoETS"]
+    # statsforecast's automatic models beside the baselines (issue 26); AutoARIMA with a narrowed search
+    # (`forecast.AUTO_ARIMA_SEARCH`) so that the backfill stays within its CPU budget (BENCHMARKS.md).
+    statsforecast_candidates: list[str] = ["AutoTheta", "AutoETS", "AutoARIMA"]
     garch_min_observations: int = 100
     backtest_origin_step: int = 1  # months between consecutive backtest origins
     # 50 iterations left SARIMA(1,0,0)(0,1,0,12) short of convergence on 5-year series; a fit that does

@@ -13,8 +13,9 @@ the largest score and the report says so.
 
 A segment's own backtest holds a few dozen errors over the same few months, too few for a 95% rank and
 for a stable ratio of the 95% to the 80% half-width. The segment reports therefore pool: each segment's
-shipped-model errors are divided by the segment's level (the mean of the year before its first
-backtested origin, known before every origin), so segments of any size compare, and the scaled errors
+shipped-model errors (at `Origins.calibrated`: the evaluation origins and the nearest selection
+origins of each choice) are divided by the segment's level (the mean of the year before the first of
+them, known before every origin), so segments of any size compare, and the scaled errors
 of every segment are calibrated together (`pooled_calibration`); a segment's interval is the pooled one
 times its own level. One level per segment, not one per origin: dividing each error by the level just
 before its origin shrank the later errors of a growing series whose noise does not grow, and its 80%
@@ -43,7 +44,7 @@ HIERARCHY_INTERVAL_METHOD = (
 INTERVAL_METHOD = (
     "normalised conformal (Lei et al. 2018, JASA 113(523), section 5.2) on the shipped models' backtest "
     "errors of every segment, pooled: each error divided by its segment's level (mean of the 12 months "
-    "before its first backtested origin); scale per step ahead = RMS of the pooled scaled errors at that step "
+    "before its first calibration origin); scale per step ahead = RMS of the pooled scaled errors at that step "
     "(non-decreasing); each row scored against the scale of the other rows (jackknife, Barber et al. "
     "2021); half-width = the ceil((n+1)L)-th smallest of the n scores x scale x this segment's level; "
     "lower bounds floored at 0"

@@ -134,21 +134,23 @@ class SegmentBacktest:
 
     @property
     def level(self) -> float:
-        """The segment's level: the mean of the year before its first backtested origin, known before
+        """The segment's level: the mean of the year before its first calibration origin, known before
         every origin, so dividing by it compares segments without scaling errors by later months."""
-        return level_before(self.values, self.origins.backtested[0])
+        return level_before(self.values, self.origins.calibrated[0])
 
     @property
     def shipped_runs(self) -> dict[int, backtest.OriginRun]:
         return self.selection.runs[self.selection.decision.shipped_model]
 
     def scaled_errors(self) -> ScaledErrors:
-        """The shipped model's errors at every backtested origin, over the segment's level."""
+        """The shipped model's errors at the calibration origins (`Origins.calibrated`), over the segment's
+        level."""
         horizon = self.origins.horizon
-        kept = [o for o in self.origins.backtested if self.shipped_runs[o].forecasts is not None]
+        runs = self.shipped_runs  # a fitted model has runs only where its scores are used (`choose`)
+        kept = [o for o in self.origins.calibrated if o in runs and runs[o].forecasts is not None]
         return scaled_errors(
             self.segment,
-            _errors_at(self.shipped_runs, self.values, kept, horizon),
+            _errors_at(runs, self.values, kept, horizon),
             [self.level] * len(kept),
             [self.labels[o + horizon - 1] for o in kept],
         )

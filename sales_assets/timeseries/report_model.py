@@ -121,6 +121,10 @@ class OriginScore(_Model):
         description="rmse minus seasonal naive's at this origin (negative: better)"
     )
     points: int
+    selection_months: int = Field(
+        description="distinct calendar months (of 12) the choice's selection forecasts covered; with "
+        "fewer, seasonal naive ships"
+    )
 
 
 class Evaluation(_Model):
@@ -148,6 +152,9 @@ class Decision(_Model):
     margin_rule: str
     min_improvement: float
     best_on_selection: str
+    selection_months: int = Field(
+        description="distinct calendar months (of 12) the shipped choice's selection forecasts cover"
+    )
     selection_rmse: dict[str, float] = Field(
         description="eligible candidates' selection RMSE, the choice rests on these"
     )

@@ -4,10 +4,14 @@ legend and the dashboard say the same thing.
 
 The rule: among eligible candidates (every fit at the choice's selection origins, and the fit at the
 origin the choice is for, estimated soundly), ship the simplest one that the best is not better than by
-more than `min_improvement` in selection RMSE. Simpler means a baseline before a fitted model, then fewer
-estimated coefficients; so an exact tie goes to the simpler model. The reported score is the mean over the
-evaluation origins of the RMSE of what the rule chose there, each choice made only on data before its
-origin (Tashman 2000, "Out-of-sample tests of forecasting accuracy", IJF 16(4): rolling origins).
+more than `min_improvement` in selection RMSE. Simpler means seasonal naive, then the other baselines,
+then fitted models, then fewer estimated coefficients; so an exact tie goes to the simpler model. Where
+the selection forecasts cover fewer than 12 calendar months, seasonal naive ships (when sound): a model
+that ignores the season wins such a window by missing only the months where the season does not matter
+(the training mean beat seasonal naive on January to August and then missed every November peak; issue
+26). The reported score is the mean over the evaluation origins of the RMSE of what the rule chose there,
+each choice made only on data before its origin (Tashman 2000, "Out-of-sample tests of forecasting
+accuracy", IJF 16(4): rolling origins).
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from sales_assets.timeseries.backtest import OriginRun, Origins, actuals, combine, fit_at_origins
-from sales_assets.timeseries.forecast import SEASONAL_NAIVE, Candidate, Fit
+from sales_assets.timeseries.forecast import BASELINE, SEASONAL_NAIVE, Candidate, Fit
 from sales_assets.timeseries.report_model import Decision, Evaluation, OriginScore
+from sales_assets.timeseries.series import SEASONAL_PERIOD
 
 # Two RMSEs this close (relative) are a tie: sums of the same squared errors in another order differ in
 # the last bits.
@@ -39,9 +44,10 @@ def origin_span(origins: Sequence[str]) -> str:
 
 def margin_rule(min_improvement: float) -> str:
     return (
-        "ship the simplest eligible model (baselines before fitted models, then fewer coefficients) unless "
-        f"the best eligible model's selection RMSE is more than {min_improvement:.0%} lower; ties go to the "
-        "simpler model"
+        "ship the simplest eligible model (seasonal naive, then the other baselines, then fitted models, "
+        f"then fewer coefficients) unless the best eligible model's selection RMSE is more than "
+        f"{min_improvement:.0%} lower; ties go to the simpler model; seasonal naive ships where the "
+        f"selection forecasts cover fewer than {SEASONAL_PERIOD} calendar months"
     )
 
 
@@ -57,6 +63,11 @@ class Choice:
     not_eligible: dict[str, str]
     fit_problems: dict[str, list[str]]  # candidates ruled out by their fit at the origin itself
     fit: Fit
+    calendar_months: int  # distinct calendar months the selection forecasts cover (of 12)
+
+    @property
+    def full_season(self) -> bool:
+        return self.calendar_months >= SEASONAL_PERIOD
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,12 @@ def decision_reason(decision: Decision) -> str:
             f"than the {decision.min_improvement:.0%} margin a more complex model needs"
         )
     parts = [f"Shipping {shipped} ({decision.shipped_kind}): {why}."]
+    if decision.selection_months < SEASONAL_PERIOD:
+        parts[0] = (
+            f"Shipping {shipped} ({decision.shipped_kind}): the selection forecasts cover "
+            f"{decision.selection_months} of {SEASONAL_PERIOD} calendar months, too few to show that "
+            "another model beats seasonal naive over a season."
+        )
     if decision.not_eligible:
         parts.append(
             f"Not eligible (a fit failed or estimated nothing): {', '.join(sorted(decision.not_eligible))}."
@@ -118,6 +135,7 @@ def decision_reason(decision: Decision) -> str:
     evaluation = decision.evaluation
     origins = [score.origin for score in evaluation.origins]
     chosen = sorted({score.shipped_model for score in evaluation.origins})
+    short = [score.origin for score in evaluation.origins if score.selection_months < SEASONAL_PERIOD]
     versus = (
         f" vs seasonal naive {evaluation.seasonal_naive_mean_rmse:,.0f} (mean difference "
         f"{evaluation.mean_difference:+,.0f}"
@@ -134,6 +152,11 @@ def decision_reason(decision: Decision) -> str:
         f"{origin_span(origins)} on the months before it (it chose {', '.join(chosen)}), scores a mean RMSE "
         f"{evaluation.mean_rmse:,.0f}{versus}; {evaluation.points} points, {evaluation.note}."
     )
+    if short:
+        parts.append(
+            f"At {origin_span(short)} the months before covered fewer than {SEASONAL_PERIOD} calendar months "
+            "of selection forecasts, so seasonal naive shipped there."
+        )
     return " ".join(parts)
 
 
@@ -164,6 +187,9 @@ def choose_at(
 ) -> Choice:
     """Apply the rule at `origin`: rank on `selection_origins` (their months all before `origin`), then
     fit the pick at `origin` with `fit_at_origin`; a pick whose fit there fails gives way to the next.
+    Where the selection forecasts cover fewer than 12 calendar months, seasonal naive is the pick when
+    it is eligible; only the candidates with a run at every selection origin are scored (the others are
+    fitted only where a full season can judge them, see `choose`).
 
     Raises:
         ValueError: when no candidate is eligible, naming each one's failure.
@@ -173,9 +199,12 @@ def choose_at(
             f"choice at {origin}: selection origin {selection_origins[-1]} sees months from {origin} on"
         )
     selection_actual = actuals(sales, selection_origins, horizon)
+    calendar_months = len({(o + k) % SEASONAL_PERIOD for o in selection_origins for k in range(horizon)})
     not_eligible: dict[str, str] = {}
     scored: dict[str, float] = {}
     for candidate in candidates:
+        if any(o not in runs[candidate.name] for o in selection_origins):
+            continue
         run = combine([runs[candidate.name][o] for o in selection_origins])
         if not run.sound:
             not_eligible[candidate.name] = run.failure or _summary(run.problems)
@@ -189,6 +218,8 @@ def choose_at(
                 f"backtest: no candidate is eligible to ship at origin {origin} ({not_eligible})"
             )
         shipped_name, best = _pick(eligible, candidates, min_improvement)
+        if calendar_months < SEASONAL_PERIOD and SEASONAL_NAIVE in eligible:
+            shipped_name = SEASONAL_NAIVE
         shipped = next(c for c in candidates if c.name == shipped_name)
         try:
             fit = fit_at_origin(shipped)
@@ -196,7 +227,7 @@ def choose_at(
         except Exception as error:  # noqa: BLE001 - the next eligible candidate ships instead
             problems = [f"fit at origin {origin}: {type(error).__name__}: {error}"]
         if not problems:
-            return Choice(origin, shipped, best, eligible, not_eligible, fit_problems, fit)
+            return Choice(origin, shipped, best, eligible, not_eligible, fit_problems, fit, calendar_months)
         # Whether a fit runs at all is no score: a model that cannot be fitted gives way to the next.
         fit_problems[shipped_name] = problems
         not_eligible[shipped_name] = _summary(problems)
@@ -229,6 +260,7 @@ def _origin_score(choice: Choice, runs, sales, origins: Origins, labels: Sequenc
         seasonal_naive_rmse=seasonal_rmse,
         difference=None if seasonal_rmse is None else rmse - seasonal_rmse,
         points=int(actual.size),
+        selection_months=choice.calendar_months,
     )
 
 
@@ -259,16 +291,30 @@ def choose(
 ) -> Selection:
     """Run the protocol on `sales` (one value per month, `month_labels` as YYYY-MM) and decide.
 
-    Every candidate is fitted once at every backtested origin; the rule is then applied at each evaluation
-    origin (on that origin's selection origins) and for the shipped forecast (on the last ones, then
-    fitted on all months for `steps` months).
+    The baselines are fitted at every backtested origin, the other candidates once at each origin where
+    a score of theirs is used: the evaluation origins and the shipped choice's selection origins (the
+    report's per-candidate scores) and the selection origins of every choice whose selection forecasts
+    cover a season (elsewhere seasonal naive ships). The rule is then applied at each evaluation origin (on that origin's selection origins) and
+    for the shipped forecast (on the last ones, then fitted on all months for `steps` months).
 
     Raises:
         ValueError: when no candidate is eligible at some origin (every baseline failed), naming each
             one's failure.
     """
     sales = np.asarray(sales, dtype=float)
-    runs = {c.name: fit_at_origins(sales, c, origins.backtested, origins.horizon) for c in candidates}
+    judged = {
+        o
+        for at in [*origins.evaluation, origins.final]
+        if origins.calendar_months(origins.selection_for(at)) >= SEASONAL_PERIOD
+        for o in origins.selection_for(at)
+    }
+    fitted_models_at = sorted({*origins.evaluation, *origins.selection, *judged})
+    runs = {
+        c.name: fit_at_origins(
+            sales, c, origins.backtested if c.kind == BASELINE else fitted_models_at, origins.horizon
+        )
+        for c in candidates
+    }
     at_origins = [
         choose_at(
             origin,
@@ -297,6 +343,7 @@ def choose(
         margin_rule=margin_rule(min_improvement),
         min_improvement=min_improvement,
         best_on_selection=shipped.best,
+        selection_months=shipped.calendar_months,
         selection_rmse=shipped.selection_rmse,
         not_eligible=shipped.not_eligible,
         chosen_on_origins=[month_labels[o] for o in origins.selection],

@@ -423,11 +423,14 @@ def test_the_seasonal_naive_check_says_why_it_failed(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("quick_candidates")
-def test_the_quickstart_summary_says_why_the_seasonal_naive_check_failed(
+def test_on_the_generated_sample_all_is_not_worse_than_seasonal_naive(
     warehouse_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 26: on the generated sample the rule's choices for ALL score worse than seasonal naive; the
-    failed checks the quickstart prints (`sales-admin summary`) carry the figures, not just the name."""
+    """Issue 26: on the generated sample the rule's choices for ALL scored 3.6x seasonal naive's RMSE
+    (the training mean, chosen on selection forecasts of January to August, missed November), and the
+    quickstart's summary (`sales-admin summary`) listed the check as failed. Now the choices before the
+    peak are seasonal naive's and the check passes; `test_the_seasonal_naive_check_says_why_it_failed`
+    covers the description of a failure."""
     from sales_assets.admin import failed_checks
 
     settings = Settings(data_dir=tmp_path / "data")
@@ -443,8 +446,6 @@ def test_the_quickstart_summary_says_why_the_seasonal_naive_check_failed(
         )
     report = TimeseriesReport.read(settings.timeseries_dir / "sales_ts_risk_ALL_ALL.json")
     evaluation = report.decision.evaluation
-    assert evaluation.mean_rmse > evaluation.seasonal_naive_mean_rmse  # the generated sample's November
-    [failed] = [c for c in failed_checks(0.0) if c["check"].endswith(SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE)]
-    assert result.success and failed["severity"] == "WARN"
-    assert failed["description"].startswith("ALL: the rule's choices (")
-    assert f"against seasonal naive's {evaluation.seasonal_naive_mean_rmse:,.0f}" in failed["description"]
+    assert result.success
+    assert evaluation.mean_rmse <= evaluation.seasonal_naive_mean_rmse
+    assert not [c for c in failed_checks(0.0) if c["check"].endswith(SHIPPED_NOT_WORSE_THAN_SEASONAL_NAIVE)]

@@ -67,7 +67,7 @@ def random_walk(rng: np.random.Generator, months: int) -> np.ndarray:
     ids=["seasonal", "random-walk"],
 )
 def test_coverage_is_near_nominal_on_200_simulated_series(model, simulate) -> None:
-    """The report's procedure on 29 months: errors at every backtested origin, intervals for the next 6
+    """The report's procedure on 29 months: errors at every calibration origin, intervals for the next 6
     months; the 6 months are then drawn and counted. The coverage the report states (at each of the 4
     evaluation origins, intervals calibrated on the errors before it) is checked the same way. The random
     walk's errors grow with the step ahead, which the per-step scale has to follow."""
@@ -84,14 +84,15 @@ def test_coverage_is_near_nominal_on_200_simulated_series(model, simulate) -> No
             return actuals(history, at, HORIZON) - combine([runs[o] for o in at]).forecasts
 
         intervals = backtest_intervals(
-            [errors_at([o for o in origins.backtested if o + HORIZON <= e]) for e in origins.evaluation],
+            [errors_at([o for o in origins.calibrated if o + HORIZON <= e]) for e in origins.evaluation],
             errors_at(origins.evaluation),
-            errors_at(origins.backtested),
+            errors_at(origins.calibrated),
             candidate.fit(history, HORIZON).forecast,
         )
         for level, (low, high) in intervals.bounds.items():
             inside[level].append(float(np.mean((future >= low) & (future <= high))))
             measured[level].append(intervals.coverage[level])
+        # 10 calibration origins (12 to 17 and the 4 evaluation origins), 6 months each.
         assert intervals.coverage_points == 24 and intervals.calibration.points == 60
     for level in (80, 95):
         assert abs(100 * np.mean(inside[level]) - level) <= 5, (level, np.mean(inside[level]))

@@ -62,14 +62,26 @@ def test_the_score_is_the_mean_over_four_origins_each_chosen_on_months_before_it
     """Issue 26: four evaluation origins, 2004-09 to 2004-12, each with its choice made on origins whose
     months end before it; seasonal naive's RMSE at 2004-12 is the data README's 33,868."""
     candidates = {c.model: c for c in classic_cars_usa.backtest.candidates}
-    # SARIMA and AutoARIMA are opt-in.
-    assert set(candidates) == {"last_value", "seasonal_naive", "training_mean", "AutoTheta", "AutoETS"}
+    # SARIMA is opt-in.
+    assert set(candidates) == {
+        "last_value",
+        "seasonal_naive",
+        "training_mean",
+        "AutoTheta",
+        "AutoETS",
+        "AutoARIMA",
+    }
     protocol = classic_cars_usa.backtest.protocol
     assert protocol.evaluation_origins == ["2004-09", "2004-10", "2004-11", "2004-12"]
     evaluation = classic_cars_usa.decision.evaluation
     assert [s.origin for s in evaluation.origins] == protocol.evaluation_origins
     assert all(s.choice_saw_until < s.origin for s in evaluation.origins)
     assert evaluation.origins[0].chosen_on_origins == ["2004-01", "2004-02", "2004-03"]
+    # Their selection forecasts cover 8 to 11 calendar months, too few to judge a model against the
+    # November peak: seasonal naive ships at each (issue 26); the shipped choice's cover a season.
+    assert [s.selection_months for s in evaluation.origins] == [8, 9, 10, 11]
+    assert {s.shipped_model for s in evaluation.origins} == {"seasonal_naive"}
+    assert classic_cars_usa.decision.selection_months == 12
     assert evaluation.origins[-1].seasonal_naive_rmse == pytest.approx(33_868, abs=1)
     assert evaluation.points == 24 and evaluation.configured_origins == 4
     assert evaluation.seasonal_naive_mean_rmse == pytest.approx(

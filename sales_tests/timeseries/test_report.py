@@ -65,12 +65,22 @@ def test_full_report_sections_and_partial_month(written) -> None:
     protocol = report.backtest.protocol
     # The last leaves exactly 6 months; 30 months hold all four, each with its own selection origins.
     assert protocol.evaluation_origins == ["2002-10", "2002-11", "2002-12", "2003-01"]
-    assert protocol.selection_origins == ["2002-11", "2002-12", "2003-01"]  # the shipped choice's
+    # The shipped choice's: seven, so that their forecasts span a season.
+    assert protocol.selection_origins == [
+        "2002-07",
+        "2002-08",
+        "2002-09",
+        "2002-10",
+        "2002-11",
+        "2002-12",
+        "2003-01",
+    ]
     assert protocol.selection_last_month == "2003-06"
     assert "whose forecast months all come before it" in protocol.description
     first = report.decision.evaluation.origins[0]
     assert (
-        first.chosen_on_origins == ["2002-02", "2002-03", "2002-04"] and first.choice_saw_until == "2002-09"
+        first.chosen_on_origins == ["2002-01", "2002-02", "2002-03", "2002-04"]
+        and first.choice_saw_until == "2002-09"
     )
     assert [row.origin for row in report.backtest.chosen] == protocol.evaluation_origins
     models = {c.model for c in report.backtest.candidates}
@@ -85,7 +95,8 @@ def test_every_shipped_model_has_intervals_with_measured_coverage(written) -> No
     assert forecast.interval_levels == [80, 95] and "conformal" in forecast.interval_method
     assert [(c.level, c.points) for c in forecast.coverage] == [(80, 24), (95, 24)]
     assert all(0 <= c.coverage <= 1 for c in forecast.coverage)
-    # Every backtested origin of the shipped model: 6 selection-only and 4 evaluation origins, 6 months each.
+    # The calibration origins of the shipped baseline: the 4 evaluation origins and the last 3 selection
+    # origins of each choice (13 to 18, 21 to 24), 6 months each.
     assert forecast.calibration_points == 60
     for p in forecast.points:
         assert 0 <= p.lower_95 <= p.lower_80 <= p.forecast <= p.upper_80 <= p.upper_95
