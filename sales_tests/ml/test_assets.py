@@ -66,7 +66,7 @@ def test_ml_assets_train_explain_export_and_publish_a_bundle(ml_run):
 
     shap = _read_json(settings.explainability_dir / "shap_global_importance.json")
     # At least two batches of 50 rows, at most the 120 sampled (sized to its error, sales_assets.ml.explain).
-    assert shap["explainer"] == "PermutationExplainer" and 100 <= shap["rows"] <= 120
+    assert shap["explainer"] == "ExactExplainer" and 100 <= shap["rows"] <= 120
     assert "PRODUCTLINE" in {row["feature"] for row in shap["importance"]}  # one-hot columns collapsed
 
     version = read_current(settings.models_dir)
