@@ -5,7 +5,7 @@ work that is new ("nothing new, nothing run"), from one command process.
 Every other unpartitioned asset then gets Dagster's stale status (its code version, which covers the code
 and the settings it reads, see `sales_assets.code_versions`, and the data versions of its inputs, against
 those its last materialisation recorded): stale or never materialised assets, and everything below them,
-run (the cheap ones in this process, the heavy ones together in one child process); then the segment
+run (the cheap ones in this process, the heavy ones each in its own step process); then the segment
 partitions of `ts_risk_reports` that are missing or stale, in one run. What is left alone gets an
 observation on the asset ("not rerun: inputs unchanged since run X") for the UI, and a log line. `--force`
 runs everything, as the UI's Materialize does. In folder mode (`SALES_RAW_DIR`) there is no single CSV
@@ -33,8 +33,6 @@ SEGMENT_REPORTS = dg.AssetKey("ts_risk_reports")
 # Metadata key of the observation left on an asset a refresh did not rerun.
 NOT_RERUN = "refresh"
 REFRESH_TAG_VALUE = "sales_assets.refresh"
-# `refresh(heavy_job=IN_ONE_CHILD)`: the heavy steps in one spawned process (what the command does).
-IN_ONE_CHILD = "in_one_child"
 
 
 @dataclass(frozen=True)
@@ -110,14 +108,13 @@ def refresh(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
     force: bool = False,
-    heavy_job: dg.ReconstructableJob | str | None = None,
+    heavy_job: dg.ReconstructableJob | None = None,
     max_segments: int | None = None,
     log=print,
 ) -> RefreshPlan:
     """Run the refresh of `defs` on `instance` (see the module): the cheap chain's selection in this process,
-    then the heavy job's: with `heavy_job` IN_ONE_CHILD in one spawned process that loads the code location
-    (`run_heavy_in_child`; `defs` must then be the code location's), with its reconstructable form a
-    process per step, with None in this process too; then the segment partitions of `ts_risk_reports` that are
+    then the heavy job's, through `heavy_job` (its reconstructable form, so each step gets its own
+    process; None runs it in this process too), then the segment partitions of `ts_risk_reports` that are
     missing or stale (the first `max_segments` registered ones; None: all) in one run. Returns the plan
     that was carried out.
 
@@ -147,15 +144,10 @@ def refresh(
         log(f"running in this process: {', '.join(k.to_user_string() for k in cheap_run)}")
         _check(cheap.execute_in_process(instance=instance, asset_selection=cheap_run, tags=tags))
     if heavy_run:
-        names = ", ".join(k.to_user_string() for k in heavy_run)
+        log(f"running, a process each: {', '.join(k.to_user_string() for k in heavy_run)}")
         if heavy_job is None:
-            log(f"running in this process: {names}")
             _check(heavy.execute_in_process(instance=instance, asset_selection=heavy_run, tags=tags))
-        elif heavy_job == IN_ONE_CHILD:
-            log(f"running in one child process: {names}")
-            run_heavy_in_child(heavy_run, tags)
         else:
-            log(f"running, a process each: {names}")
             with dg.execute_job(heavy_job, instance, tags=tags, asset_selection=heavy_run) as result:
                 _check(result)
     if asset_graph.has(SEGMENT_REPORTS):
@@ -185,38 +177,6 @@ def refresh(
     return plan
 
 
-def run_heavy_in_child(keys: Sequence[dg.AssetKey], tags: dict[str, str]) -> None:
-    """Run the heavy job's `keys` in one new process (spawned; it loads the code location and runs them
-    in order with the in-process executor), so the steps pay one process start between them instead of
-    one each, and the training's memory or a crash in a native library stays in that process.
-
-    Raises:
-        RuntimeError: the child failed or ended without a result (its exit code in the message).
-    """
-    import multiprocessing
-
-    child = multiprocessing.get_context("spawn").Process(
-        target=_heavy_child, args=([key.to_user_string() for key in keys], tags), name="refresh_heavy"
-    )
-    child.start()
-    child.join()
-    if child.exitcode != 0:
-        raise RuntimeError(f"the heavy steps' process ended with exit code {child.exitcode}")
-
-
-def _heavy_child(keys: list[str], tags: dict[str, str]) -> None:
-    from sales_assets.definitions import defs
-
-    heavy = defs.resolve_job_def(HEAVY_JOB)
-    with dg.DagsterInstance.get() as instance:
-        result = heavy.execute_in_process(
-            instance=instance, asset_selection=[dg.AssetKey.from_user_string(key) for key in keys], tags=tags
-        )
-    if not result.success:
-        print(f"refresh: run {result.run_id} of job {HEAVY_JOB} did not succeed", file=sys.stderr, flush=True)
-        sys.exit(1)
-
-
 def _check(result: dg.ExecuteInProcessResult | dg.ExecuteJobResult) -> None:
     if not result.success:
         raise RuntimeError(f"run {result.run_id} of job {result.dagster_run.job_name} did not succeed")
@@ -232,11 +192,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--max-segments", type=int, help="report only the first N registered segments (default: all)"
     )
     args = parser.parse_args(argv)
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
     from sales_assets.definitions import defs
 
+    heavy_job = ReconstructableRepository.for_module(
+        "sales_assets.definitions", "defs"
+    ).get_reconstructable_job(HEAVY_JOB)
     with dg.DagsterInstance.get() as instance:
         try:
-            refresh(defs, instance, force=args.force, heavy_job=IN_ONE_CHILD, max_segments=args.max_segments)
+            refresh(defs, instance, force=args.force, heavy_job=heavy_job, max_segments=args.max_segments)
         except RuntimeError as error:
             print(f"refresh: {error}", file=sys.stderr)
             return 1
