@@ -202,7 +202,10 @@ class ShapReport(_Model):
 
     model: str
     estimator: str
-    explainer: str = Field(description="TreeExplainer, LinearExplainer or PermutationExplainer")
+    explainer: str = Field(
+        description="TreeExplainer, LinearExplainer, ExactExplainer (exact Shapley values over the columns the "
+        "model reads, sales_assets.ml.explain.ExactShapley) or PermutationExplainer"
+    )
     rows: int = Field(description="training rows explained")
     mlflow_model_version: str
     importance: list[FeatureImportance] = Field(min_length=1)

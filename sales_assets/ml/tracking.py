@@ -1,5 +1,5 @@
-"""MLflow tracking: one parent run per materialisation, one nested run per model, the champion
-registered in the MLflow model registry under settings.ml.registered_model_name, and the rule that moves the champion alias."""
+"""MLflow tracking: one training run per materialisation, one run per model (scores and params; the
+champion's with its logged pipeline), the champion registered in the MLflow model registry under settings.ml.registered_model_name, and the rule that moves the champion alias."""
 
 from __future__ import annotations
 
@@ -131,37 +131,73 @@ def _requirements() -> list[str]:
 
 def log_model_run(
     model_name: str,
-    pipeline: Pipeline,
+    pipeline: Pipeline | None,
     params: dict,
     metrics: dict[str, float],
     tags: dict[str, str],
-    input_example: pd.DataFrame,
+    input_example: pd.DataFrame | None = None,
     dataset: object | None = None,
-) -> tuple[str, str]:
-    """A top-level run for one model: params, metrics, tags and the logged pipeline with signature and input
-    example (and the training data as its dataset input, when given). Returns (run id, model URI)."""
+) -> tuple[str, str | None]:
+    """A finished top-level run for one model in the active experiment: `params` (values cut at 500
+    characters), `metrics` and `tags` in one `log_batch` call, the training data as its dataset input (an
+    `mlflow.data` dataset or a `dataset_input` entity, when given) and, when `pipeline` is given, the logged
+    pipeline with signature and input example (`log_pipeline`). Returns (run id, model URI or None)."""
+    import time
+
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.entities import DatasetInput, Metric, Param
+
+    client = MlflowClient()
+    now = int(time.time() * 1000)
+    with mlflow.start_run(run_name=model_name, tags=tags) as run:
+        run_id = run.info.run_id
+        client.log_batch(
+            run_id,
+            metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
+            params=[Param(key, str(value)[:500]) for key, value in params.items()],
+        )
+        if dataset is not None:
+            entity = dataset if isinstance(dataset, DatasetInput) else dataset_input(dataset)
+            client.log_inputs(run_id, datasets=[entity])
+        if pipeline is None:
+            return run_id, None
+        if input_example is None:
+            raise ValueError(f"{model_name}: a logged pipeline needs an input example")
+        return run_id, log_pipeline(pipeline, input_example)
+
+
+def dataset_input(dataset: object, context: str = "training") -> object:
+    """The MLflow entity of `dataset` (an `mlflow.data` dataset) as a run input in `context`, built once so
+    that several runs can log it without recomputing its schema and profile."""
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    return DatasetInput(
+        dataset=dataset._to_mlflow_entity(), tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)]
+    )
+
+
+def log_pipeline(pipeline: Pipeline, input_example: pd.DataFrame) -> str:
+    """Log `pipeline` to the active run as its model "model" (cloudpickle, pinned requirements, signature
+    and input example) and return the model URI. Integer columns are declared as double: a request with a
+    missing quantity (NaN, a float) then passes MLflow's schema enforcement, and MLflow has no
+    integer-schema hint to give."""
     import mlflow
     from mlflow.models import infer_signature
 
-    # Integer columns declared as double: a request with a missing quantity (NaN, a float) then passes
-    # MLflow's schema enforcement, and MLflow has no integer-schema hint to give.
     integer_columns = input_example.select_dtypes("integer").columns
     input_example = input_example.astype({column: "float64" for column in integer_columns})
-    with mlflow.start_run(run_name=model_name, tags=tags) as run:
-        if dataset is not None:
-            mlflow.log_input(dataset, context="training")
-        mlflow.log_params({key: str(value)[:500] for key, value in params.items()})
-        mlflow.log_metrics(metrics)
-        signature = infer_signature(input_example, pipeline.predict(input_example))
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=signature,
-            input_example=input_example,
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-            pip_requirements=_requirements(),
-        )
-        return run.info.run_id, info.model_uri
+    signature = infer_signature(input_example, pipeline.predict(input_example))
+    info = mlflow.sklearn.log_model(
+        pipeline,
+        name="model",
+        signature=signature,
+        input_example=input_example,
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+        pip_requirements=_requirements(),
+    )
+    return info.model_uri
 
 
 def score_incumbent(
@@ -263,7 +299,7 @@ def training_dataset(frame: pd.DataFrame, target: str, lineage: dict) -> object:
     # local one only, it resolves to that same source without the warning.
     local = next(s for s in get_registered_sources() if s._get_source_type() == "local")
     source = resolve_dataset_source(lineage.get("parquet_dir") or lineage.get("raw_path"), [local])
-    # Integer columns recorded as double, as in the models' signatures (`log_model_run`).
+    # Integer columns recorded as double, as in the models' signatures (`log_pipeline`).
     frame = frame.astype({column: "float64" for column in frame.select_dtypes("integer").columns})
     return mlflow.data.from_pandas(
         frame,
@@ -301,9 +337,11 @@ def track_training(
     training_frame: pd.DataFrame,
     log: Callable[[str], None] = lambda message: None,
 ) -> dict:
-    """Log the whole training to MLflow: one run per model (top-level, tagged with the training run) and
-    the training run itself (the data as its dataset input, champion summary, seed report, promotion);
-    register the champion and apply the promotion rule. Returns the lineage and the promotion decision."""
+    """Log the whole training to MLflow: one run per model (top-level, tagged with the training run; its
+    params and metrics in one `log_batch` call; the champion's run with the logged pipeline, which the
+    registry version points at) and the training run itself (the data as its dataset input, champion
+    summary, seed report, promotion); register the champion and apply the promotion rule. Returns the
+    lineage and the promotion decision."""
     import mlflow
 
     leaky = "true" if outcome.leaky else "false"
@@ -311,49 +349,38 @@ def track_training(
     train_x, _ = outcome.part("train")
     test_x, test_y = outcome.part("test")
     input_example = train_x.head(5)
-    dataset = training_dataset(training_frame, outcome.spec.target, lineage)
+    # The dataset's schema and profile are computed once and logged as an input of every run.
+    dataset = dataset_input(training_dataset(training_frame, outcome.spec.target, lineage))
     training_run_id = create_training_run(settings, f"trained_models-{dagster_run_id[:8]}", tags)
     model_runs: dict[str, str] = {}
-    model_uris: dict[str, str] = {}
+    champion_uri = ""
     for rank, result in enumerate(outcome.board.iter_rows(named=True), start=1):
         name = result["model"]
         pipeline = outcome.pipelines[name]
-        model_runs[name], model_uris[name] = log_model_run(
+        is_champion = name == outcome.champion
+        # Only the champion's pipeline is logged (the registry, the incumbent's scoring and the bundle need
+        # it); the others' runs keep their scores and parameters, and their pipelines are not kept.
+        model_runs[name], model_uri = log_model_run(
             name,
-            pipeline,
+            pipeline if is_champion else None,
             params={"estimator": result["estimator"]} | pipeline.named_steps["model"].get_params(deep=False),
             metrics=model_metrics(outcome, name, rank),
-            tags=tags
-            | {"champion": str(name == outcome.champion).lower(), TRAINING_RUN_TAG: training_run_id},
+            tags=tags | {"champion": str(is_champion).lower(), TRAINING_RUN_TAG: training_run_id},
             input_example=input_example,
             dataset=dataset,
         )
-        log(f"MLflow: logged {name}")
+        champion_uri = model_uri or champion_uri
+        log(f"MLflow: logged {name}{' with its pipeline' if is_champion else ''}")
     with parent_run(settings, "", tags, run_id=training_run_id) as parent:
-        mlflow.log_input(dataset, context="training")
-        mlflow.log_params(
-            {
-                "target": outcome.spec.target,
-                "features": ",".join(outcome.spec.columns),
-                "test_size": settings.ml.test_size,
-                "random_state": settings.ml.random_state,
-                "cv_folds": settings.ml.cv_folds,
-                "cv_repeats": settings.ml.cv_repeats,
-                "rows_train": len(train_x),
-                "rows_test": len(test_x),
-            }
-        )
-        mlflow.log_metrics(
-            {f"champion_cv_{key}": value for key, value in outcome.champion_cv.items()}
-            | {f"champion_holdout_{key}": value for key, value in outcome.champion_holdout.items()}
-            | {f"seed_protocol_{key}": value for key, value in seed_report["holdout"].items()}
+        _log_training_run(
+            parent.info.run_id, dataset, settings, outcome, seed_report, len(train_x), len(test_x)
         )
         incumbent_version, incumbent_rmse, why_not = score_incumbent(settings, test_x, test_y)
         decision = decide_promotion(
             outcome.champion_holdout["rmse"], incumbent_rmse, outcome.leaky, incumbent_version, why_not
         )
         version = register_champion(
-            settings, model_uris[outcome.champion], decision, tags | {"champion_model": outcome.champion}
+            settings, champion_uri, decision, tags | {"champion_model": outcome.champion}
         )
         mlflow.MlflowClient().update_model_version(
             settings.ml.registered_model_name,
@@ -369,7 +396,47 @@ def track_training(
         return {
             "mlflow_run_id": parent.info.run_id,
             "mlflow_model_version": version,
-            "mlflow_model_uri": model_uris[outcome.champion],
+            "mlflow_model_uri": champion_uri,
             "mlflow_model_run_id": model_runs[outcome.champion],
             "promotion": decision.as_dict(),
         }
+
+
+def _log_training_run(
+    run_id: str,
+    dataset: object,
+    settings: Settings,
+    outcome: TrainingOutcome,
+    seed_report: dict,
+    rows_train: int,
+    rows_test: int,
+) -> None:
+    """The training run's dataset input, and its params and metrics in one `log_batch` call."""
+    import time
+
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
+
+    client = MlflowClient()
+    client.log_inputs(run_id, datasets=[dataset])
+    params = {
+        "target": outcome.spec.target,
+        "features": ",".join(outcome.spec.columns),
+        "test_size": settings.ml.test_size,
+        "random_state": settings.ml.random_state,
+        "cv_folds": settings.ml.cv_folds,
+        "cv_repeats": settings.ml.cv_repeats,
+        "rows_train": rows_train,
+        "rows_test": rows_test,
+    }
+    metrics = (
+        {f"champion_cv_{key}": value for key, value in outcome.champion_cv.items()}
+        | {f"champion_holdout_{key}": value for key, value in outcome.champion_holdout.items()}
+        | {f"seed_protocol_{key}": value for key, value in seed_report["holdout"].items()}
+    )
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
+        params=[Param(key, str(value)) for key, value in params.items()],
+    )

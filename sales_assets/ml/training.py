@@ -143,7 +143,8 @@ def train_models(
     spill_dir: Path | None = None,
 ) -> TrainingOutcome:
     """Every model of settings.ml.models on `frame` (already sampled to at most ml.max_training_rows):
-    CV folds and final fits of all models run as one pool of single-threaded tasks on ml.n_jobs processes;
+    CV folds and final fits of all models, and the leakage report of the inputs, run as one pool of
+    single-threaded tasks on ml.n_jobs processes;
     the champion is scored once on the held-out rows and its intervals calibrated on its out-of-fold
     residuals. With `spill_dir` (an existing folder the caller removes), each final pipeline is written
     there by the worker that fit it and `outcome.pipelines` loads them on demand (SpilledPipelines);
@@ -168,13 +169,19 @@ def train_models(
     )
 
     splits = fold_splits(len(train_x), ml.cv_folds, ml.cv_repeats, ml.random_state)
-    tasks = []
+    # The leakage report is one more task of the pool, so it runs beside the folds instead of after them.
+    tasks = [
+        delayed(leakage_report)(
+            train_x, train_y, ml.leakage_r2_threshold, ml.random_state, leakage_partners(spec.numeric)
+        )
+    ]
     for name in ml.models:
         pipeline = build_pipeline(name, spec, settings)
         tasks += [delayed(fit_and_score)(pipeline, train_x, train_y, train, test) for train, test in splits]
         spill_to = None if spill_dir is None else Path(spill_dir) / f"{name}.joblib"
         tasks.append(delayed(_fit_final)(pipeline, train_x, train_y, spill_to))
     outputs = run_parallel(tasks, ml.n_jobs)
+    leakage = next(outputs)
 
     results: list[CVResult] = []
     fitted: dict = {}
@@ -237,9 +244,7 @@ def train_models(
         champion=champion,
         champion_holdout=holdout,
         champion_parity=parity[champion],
-        leakage=leakage_report(
-            train_x, train_y, ml.leakage_r2_threshold, ml.random_state, leakage_partners(spec.numeric)
-        ),
+        leakage=leakage,
         intervals=intervals,
         ineligible=ineligible,
     )
