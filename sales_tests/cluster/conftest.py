@@ -1,14 +1,13 @@
-"""Fixtures of the cluster-profile tests (marker `cluster`): a throwaway Redis broker and the throwaway
-PostgreSQL cluster of the production profile, each on a free loopback port, and celery workers started
-with the project's worker command (deploy/celery/worker.sh). Skip only when Redis or PostgreSQL is not
-installed and cannot be (scripts/install_redis.sh, scripts/install_postgres.sh)."""
+"""Fixtures of the cluster-profile tests (marker `cluster`): a throwaway Redis broker, the throwaway
+PostgreSQL cluster of the production profile, an MLflow tracking server on that PostgreSQL with proxied
+artifacts, each on a free loopback port, and celery workers started with the project's worker command
+(deploy/celery/worker.sh), each a host of its own (`sales_tests.cluster.hosts`). Skip only when Redis or
+PostgreSQL is not installed and cannot be (scripts/install_redis.sh, scripts/install_postgres.sh), or
+when namespaces cannot be made (not root)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -17,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from sales_tests.cluster.hosts import Workers, can_make_hosts
 from sales_tests.conftest import REPO_ROOT
-from sales_tests.deploy.conftest import postgres_env  # noqa: F401  (the session's PostgreSQL cluster)
-
-WORKER = REPO_ROOT / "deploy" / "celery" / "worker.sh"
+from sales_tests.deploy.conftest import (
+    postgres_env,  # noqa: F401  (the session's PostgreSQL cluster)
+    running_mlflow_server,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -78,52 +79,22 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-class Workers:
-    """Celery workers started with deploy/celery/worker.sh, each in its own process group, logging to
-    `<folder>/<name>.log`."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.processes: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, env: dict[str, str]) -> None:
-        log = (self.folder / f"{name}.log").open("w")
-        self.processes[name] = subprocess.Popen(
-            ["bash", str(WORKER), name, "1"], env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-
-    def log(self, name: str) -> str:
-        return (self.folder / f"{name}.log").read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        for name, process in self.processes.items():
-            while f"{name}@" not in self.log(name) or " ready." not in self.log(name):
-                assert process.poll() is None, f"worker {name} exited:\n{self.log(name)[-3000:]}"
-                assert time.monotonic() < deadline, f"worker {name} not ready:\n{self.log(name)[-3000:]}"
-                time.sleep(0.5)
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
-        # celery's own children leave with their group; make sure none outlives the test.
-        for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-
-
 @pytest.fixture
 def workers(tmp_path: Path) -> Iterator[Workers]:
+    """Celery workers, each a host of its own (`sales_tests.cluster.hosts`), stopped afterwards."""
+    if not can_make_hosts():
+        pytest.skip("the workers' own namespaces and private mounts need root and unshare")
     started = Workers(tmp_path)
     try:
         yield started
     finally:
         started.stop()
+
+
+@pytest.fixture
+def mlflow_server(postgres_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path]]:  # noqa: F811
+    """(tracking URI, artifact folder) of an MLflow tracking server whose store is the session's PostgreSQL
+    `mlflow` database and whose proxied artifacts land in the folder (the object store's stand-in)."""
+    destination = tmp_path / "artifact-store"
+    with running_mlflow_server(tmp_path, postgres_env["SALES_ML__MLFLOW_TRACKING_URI"], destination) as uri:
+        yield uri, destination
