@@ -1,39 +1,29 @@
 """Fixtures of the cluster-profile tests (marker `cluster`): a throwaway Redis broker, the throwaway
 PostgreSQL cluster of the production profile, an MLflow tracking server on that PostgreSQL with proxied
 artifacts, each on a free loopback port, and celery workers started with the project's worker command
-(deploy/celery/worker.sh), each a host of its own (`sales_tests.cluster.hosts`). Skip only when Redis or
+(deploy/celery/worker.sh), each a host of its own (`sales_tests.cluster.services`). Skip only when Redis or
 PostgreSQL is not installed and cannot be (scripts/install_redis.sh, scripts/install_postgres.sh), or
 when namespaces cannot be made (not root)."""
 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sales_tests.cluster.hosts import Workers, can_make_hosts
+from sales_tests.cluster.services import Workers, can_make_hosts, redis_server
+from sales_tests.cluster.services import mlflow_server as running_mlflow_server
 from sales_tests.conftest import REPO_ROOT
-from sales_tests.deploy.conftest import (
-    postgres_env,  # noqa: F401  (the session's PostgreSQL cluster)
-    running_mlflow_server,
-)
+from sales_tests.deploy.conftest import postgres_env  # noqa: F401  (the session's PostgreSQL cluster)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "sales_tests/cluster/" in str(item.fspath):
             item.add_marker(pytest.mark.cluster)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _redis_server() -> str | None:
@@ -55,33 +45,13 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = _redis_server()
     if server is None:
         pytest.skip("redis-server not found after installing")
-    folder, port = tmp_path_factory.mktemp("redis"), free_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
-                connection.sendall(b"PING\r\n")
-                if connection.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-        time.sleep(0.2)
-    try:
-        yield f"redis://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with redis_server(server, tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture
 def workers(tmp_path: Path) -> Iterator[Workers]:
-    """Celery workers, each a host of its own (`sales_tests.cluster.hosts`), stopped afterwards."""
+    """Celery workers, each a host of its own (`sales_tests.cluster.services`), stopped afterwards."""
     if not can_make_hosts():
         pytest.skip("the workers' own namespaces and private mounts need root and unshare")
     started = Workers(tmp_path)

@@ -28,7 +28,7 @@ from sales_assets.cluster import CELERY_CONFIG_SOURCE, StepWatch
 from sales_assets.resources import run_executor
 from sales_assets.settings import ClusterSettings, MLSettings, Settings
 from sales_serving.contract.bundle import read_current, read_metadata
-from sales_tests.cluster.hosts import Workers
+from sales_tests.cluster.services import Workers
 from sales_tests.conftest import REPO_ROOT
 
 BIN = Path(sys.executable).parent

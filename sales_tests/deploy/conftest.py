@@ -3,14 +3,10 @@ demand; the only reason to skip) and the environment a deployment gives every Da
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,37 +88,3 @@ def run_command(argv: list[str], env: dict[str, str], timeout: float = 600) -> s
         f"{' '.join(Path(a).name if '/' in a else a for a in argv)} failed:\n{output}"
     )
     return result
-
-
-@contextlib.contextmanager
-def running_mlflow_server(folder: Path, backend_store_uri: str, destination: Path) -> Iterator[str]:
-    """The tracking URI of an `mlflow server` on a free loopback port with its store at `backend_store_uri`
-    and proxied artifacts in `destination` (an object store's stand-in), logging to
-    `<folder>/mlflow-server.log`; stopped afterwards."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log_path = folder / "mlflow-server.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-             "--backend-store-uri", backend_store_uri, "--artifacts-destination", destination.as_uri()],
-            stdout=log, stderr=subprocess.STDOUT, cwd=folder,
-        )  # fmt: skip
-        uri = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
-                        if answer.status == 200:
-                            break
-                except OSError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"mlflow server did not start: {log_path.read_text()[-2000:]}")
-                time.sleep(0.5)
-            yield uri
-        finally:
-            server.terminate()
-            server.wait(timeout=30)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from sales_assets.settings import MLSettings, Settings
+from sales_tests.cluster.services import mlflow_server as running_mlflow_server
 from sales_tests.conftest import REPO_ROOT
-from sales_tests.deploy.conftest import running_mlflow_server
 
 BIN = Path(sys.executable).parent
 

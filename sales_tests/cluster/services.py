@@ -1,4 +1,6 @@
-"""Celery workers as separate hosts on this machine, for the cluster tests and bench/bench_cluster.py: each
+"""The cluster profile's servers and worker hosts started on this machine, for the cluster tests and
+bench/bench_cluster.py: Redis (`redis_server`), an MLflow tracking server (`mlflow_server`), and celery
+workers as separate hosts (`Workers`): each
 worker runs deploy/celery/worker.sh in its own mount, PID and UTS namespaces (`unshare`, root only), under
 its own host name, with a private empty tmpfs over every local folder it writes that another host must not
 read: the Dagster home (the instance config is copied in; step compute logs land there), the MLflow folder
@@ -18,12 +20,16 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
-from sales_tests.conftest import REPO_ROOT
-
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
 WORKER = REPO_ROOT / "deploy" / "celery" / "worker.sh"
 
 # Inside the namespaces: name the host, mount the private folders (the Dagster home gets its instance
@@ -41,6 +47,78 @@ done
 printf '%s\n' "$instance" > "$DAGSTER_HOME/dagster.yaml"
 bash "$WORKER" "$name" "$concurrency"
 """
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def redis_server(executable: str, folder: Path) -> Iterator[str]:
+    """`redis://127.0.0.1:<port>` of a Redis server without persistence (working folder `folder`), stopped
+    afterwards.
+
+    Raises:
+        RuntimeError: it did not answer PING within 30 s."""
+    port = free_port()
+    process = subprocess.Popen(
+        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
+                    connection.sendall(b"PING\r\n")
+                    if connection.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.2)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def mlflow_server(folder: Path, backend_store_uri: str, destination: Path) -> Iterator[str]:
+    """The tracking URI of an `mlflow server` on a free loopback port with its store at `backend_store_uri`
+    and proxied artifacts in `destination` (the object store's stand-in), logging to
+    `<folder>/mlflow-server.log`; stopped afterwards.
+
+    Raises:
+        RuntimeError: it did not answer `/health` within 180 s (the log's tail in the message)."""
+    port, log_path = free_port(), folder / "mlflow-server.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+             "--backend-store-uri", backend_store_uri, "--artifacts-destination", destination.as_uri()],
+            stdout=log, stderr=subprocess.STDOUT, cwd=folder,
+        )  # fmt: skip
+        uri = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
+                        if answer.status == 200:
+                            break
+                except OSError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"mlflow server did not start: {log_path.read_text()[-2000:]}")
+                time.sleep(0.5)
+            yield uri
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def can_make_hosts() -> bool:
