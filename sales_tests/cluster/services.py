@@ -38,7 +38,7 @@ _HOST_SCRIPT = r"""
 set -eu
 name=$1 concurrency=$2
 shift 2
-hostname "$name"
+hostname "host-$name"
 instance=$(cat "$DAGSTER_HOME/dagster.yaml")
 for folder in "$@"; do
     mkdir -p "$folder"
@@ -160,7 +160,7 @@ class Workers:
         log = (self.folder / f"{name}.log").open("w")
         self.processes[name] = subprocess.Popen(
             ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--uts", "--mount",
-             "--propagation", "private", "sh", "-c", _HOST_SCRIPT, "sh", self.host_name(name),
+             "--propagation", "private", "sh", "-c", _HOST_SCRIPT, "sh", name,
              str(concurrency), *map(str, private)],
             env=host_env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip

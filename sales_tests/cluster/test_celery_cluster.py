@@ -116,20 +116,22 @@ def _outcome(data_dir: Path, model_name: str) -> dict:
 
 
 def _steps_by_worker(env: dict[str, str], job: str) -> list[dict]:
-    """[{status, partition, steps: {step key: celery worker}}] of the instance's runs of `job`, from the
-    celery executor's engine events."""
+    """[{run_id, status, partition, steps: {step key: celery worker}, succeeded: [step keys]}] of the
+    instance's runs of `job`, from the celery executor's engine events."""
     script = (
         "import json, sys, dagster as dg\n"
         "runs = []\n"
         "with dg.DagsterInstance.get() as instance:\n"
         "    for record in instance.get_run_records(dg.RunsFilter(job_name=sys.argv[1])):\n"
         "        run, steps = record.dagster_run, {}\n"
+        "        succeeded = [e.step_key for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)]\n"
         "        for event in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):\n"
         "            worker = getattr(event.dagster_event.event_specific_data, 'metadata', {}).get('Celery worker')\n"
         "            if worker is not None and event.step_key:\n"
         "                steps[event.step_key] = worker.value\n"
         "        runs.append({'run_id': run.run_id, 'status': run.status.value,\n"
-        "                     'partition': run.tags.get('dagster/partition'), 'steps': steps})\n"
+        "                     'partition': run.tags.get('dagster/partition'), 'steps': steps,\n"
+        "                     'succeeded': succeeded})\n"
         "print(json.dumps(runs))\n"
     )
     done = subprocess.run(
@@ -205,6 +207,24 @@ def _rerun_from_failure(env: dict[str, str], run_id: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# Waits (in one process, polling the instance) until a celery worker reports it executes `step` in the newest
+# run of `job`, then prints that worker's name. The workers' own logs say it only when the step ends
+# (celery buffers what a pool process prints).
+_WAIT_FOR_STEP = """
+import sys, time, dagster as dg
+job, step = sys.argv[1], sys.argv[2]
+with dg.DagsterInstance.get() as instance:
+    while True:
+        records = instance.get_run_records(dg.RunsFilter(job_name=job), limit=1)
+        for record in instance.all_logs(records[0].dagster_run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT) if records else []:
+            worker = getattr(record.dagster_event.event_specific_data, "metadata", {}).get("Celery worker")
+            if worker is not None and record.step_key == step:
+                print(worker.value, flush=True)
+                sys.exit(0)
+        time.sleep(0.2)
+"""
+
+
 def _refresh_killing_the_host_of(step: str, env: dict[str, str], workers: Workers, log: Path) -> str:
     """`refresh_all` through the queue, with the host whose worker takes `step` killed as soon as it
     starts it: the run's command must end failed. Returns the name of the killed worker."""
@@ -214,17 +234,15 @@ def _refresh_killing_the_host_of(step: str, env: dict[str, str], workers: Worker
             env=env, cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 600
-            victim = None
-            while victim is None:
-                victim = next(
-                    (n for n in workers.processes if f"Executing steps {step} " in workers.log(n)), None
-                )
-                assert run.poll() is None, f"the run ended before {step} started:\n{log.read_text()[-3000:]}"
-                assert time.monotonic() < deadline, f"{step} never started:\n{log.read_text()[-3000:]}"
-                time.sleep(0.2)
+            started = subprocess.run(
+                [sys.executable, "-c", _WAIT_FOR_STEP, "refresh_all", step], env=env, cwd=REPO_ROOT,
+                capture_output=True, text=True, timeout=900,
+            )  # fmt: skip
+            assert started.returncode == 0, started.stderr[-3000:]
+            worker = started.stdout.strip().splitlines()[-1]
+            [victim] = [name for name in workers.processes if workers.worker_name(name) == worker]
             workers.kill(victim)
-            assert run.wait(timeout=600) != 0, log.read_text()[-3000:]
+            assert run.wait(timeout=900) != 0, log.read_text()[-3000:]
         finally:
             if run.poll() is None:
                 run.kill()
@@ -287,6 +305,7 @@ def test_refresh_all_through_the_queue_on_separate_hosts_survives_a_dead_host_an
     assert workers.worker_name(victim) in failed_log, failed_log[-4000:]
     [failed] = _steps_by_worker(cluster, "refresh_all")
     assert failed["status"] == "FAILURE"
+    assert "trained_models" not in failed["succeeded"], failed  # killed mid-step, not after it
     # Before the kill, independent steps ran at once on both hosts (each worker takes one task at a time).
     assert set(failed["steps"].values()) == {workers.worker_name("w1"), workers.worker_name("w2")}, failed
     # A replacement host joins; the re-execution runs the failed step and what it skipped.
