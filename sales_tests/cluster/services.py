@@ -100,7 +100,9 @@ def mlflow_server(folder: Path, backend_store_uri: str, destination: Path) -> It
         server = subprocess.Popen(
             [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
              "--backend-store-uri", backend_store_uri, "--artifacts-destination", destination.as_uri()],
-            stdout=log, stderr=subprocess.STDOUT, cwd=folder,
+            stdout=log, stderr=subprocess.STDOUT, cwd=folder, start_new_session=True,
+            # MLflow 3's job runner (eight huey processes, for its GenAI jobs) is not used here.
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )  # fmt: skip
         uri = f"http://127.0.0.1:{port}"
         try:
@@ -117,8 +119,15 @@ def mlflow_server(folder: Path, backend_store_uri: str, destination: Path) -> It
                 time.sleep(0.5)
             yield uri
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            # The server and its uvicorn workers, as a group; a loaded machine can take it past 30 s.
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
 
 
 def can_make_hosts() -> bool:

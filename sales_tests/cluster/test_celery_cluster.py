@@ -10,6 +10,7 @@ built (docs/DEPLOY.md, "Cluster profile"), so this proves the engine, not the st
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -157,28 +159,17 @@ def _segment_reports(data_dir: Path, segments: list[str]) -> dict[str, dict]:
     return reports
 
 
-def _backfill_through_the_queue(env: dict[str, str], segments: list[str], log: Path) -> list[dict]:
-    """`dagster job backfill` of `segments` with the daemon running: one queued run per segment."""
+@contextlib.contextmanager
+def _daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """`dagster-daemon run`, as a deployment keeps it up: it starts queued runs, and its run monitoring
+    gives back the pool slots a run still held when it ended (`free_slots_after_run_end_seconds` in
+    deploy/postgres/dagster.yaml), such as those of a step whose worker died."""
     daemon = subprocess.Popen(
         [str(BIN / "dagster-daemon"), "run", "-m", "sales_assets.definitions"],
         env=env, cwd=REPO_ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        done = subprocess.run(
-            [str(BIN / "dagster"), "job", "backfill", "-j", "ts_risk_reports_job", "--partitions",
-             ",".join(segments), "--noprompt", "-m", "sales_assets.definitions"],
-            env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-        deadline = time.monotonic() + 600
-        while True:
-            runs = _steps_by_worker(env, "ts_risk_reports_job")
-            ended = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
-            if len(ended) == len(segments):
-                return runs
-            assert daemon.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, f"backfill runs not ended: {runs}\n{log.read_text()[-3000:]}"
-            time.sleep(2)
+        yield daemon
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         try:
@@ -186,6 +177,27 @@ def _backfill_through_the_queue(env: dict[str, str], segments: list[str], log: P
         except subprocess.TimeoutExpired:
             os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait(timeout=30)
+
+
+def _backfill_through_the_queue(
+    env: dict[str, str], segments: list[str], daemon: subprocess.Popen, log: Path
+) -> list[dict]:
+    """`dagster job backfill` of `segments` with the daemon running: one queued run per segment."""
+    done = subprocess.run(
+        [str(BIN / "dagster"), "job", "backfill", "-j", "ts_risk_reports_job", "--partitions",
+         ",".join(segments), "--noprompt", "-m", "sales_assets.definitions"],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    deadline = time.monotonic() + 600
+    while True:
+        runs = _steps_by_worker(env, "ts_risk_reports_job")
+        ended = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+        if len(ended) == len(segments):
+            return runs
+        assert daemon.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"backfill runs not ended: {runs}\n{log.read_text()[-3000:]}"
+        time.sleep(2)
 
 
 def _rerun_from_failure(env: dict[str, str], run_id: str) -> dict:
@@ -253,6 +265,12 @@ def _refresh_killing_the_host_of(step: str, env: dict[str, str], workers: Worker
 def test_refresh_all_through_the_queue_on_separate_hosts_survives_a_dead_host_and_matches_a_local_run(
     postgres_env, redis_url, mlflow_server, workers, tmp_path
 ):
+    stack = contextlib.ExitStack()
+    with stack:
+        _cluster_and_local_runs(postgres_env, redis_url, mlflow_server, workers, tmp_path, stack)
+
+
+def _cluster_and_local_runs(postgres_env, redis_url, mlflow_server, workers, tmp_path, stack):
     """`refresh_all` through the queue on two worker hosts (own namespaces, private tmpfs); the host running
     `trained_models` is killed mid-step: the run fails naming the step and the worker, a replacement host
     joins, and the re-execution from the failure succeeds. Then the segments as a daemon backfill. Every
@@ -297,6 +315,7 @@ def test_refresh_all_through_the_queue_on_separate_hosts_survives_a_dead_host_an
     }
     for name in ("w1", "w2"):
         workers.start(name, cluster)
+    daemon = stack.enter_context(_daemon(cluster, tmp_path / "daemon.log"))
     workers.wait_ready()
 
     victim = _refresh_killing_the_host_of("trained_models", cluster, workers, tmp_path / "cluster_run.log")
@@ -327,7 +346,8 @@ def test_refresh_all_through_the_queue_on_separate_hosts_survives_a_dead_host_an
 
     # The segments: a backfill through the daemon's queue, one run per segment, spread over the live
     # hosts; locally the backfill command, all segments in one run in one process.
-    backfill_runs = _backfill_through_the_queue(cluster, SEGMENTS, tmp_path / "daemon.log")
+    backfill_runs = _backfill_through_the_queue(cluster, SEGMENTS, daemon, tmp_path / "daemon.log")
+    stack.close()  # the daemon
     done = subprocess.run(
         [sys.executable, "-m", "sales_assets.timeseries.backfill",
          *[argument for segment in SEGMENTS for argument in ("--segment", segment)]],
