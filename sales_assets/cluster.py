@@ -7,8 +7,9 @@ monitoring watches the run's process, which is alive and waiting. So every run o
 watches, from its own process, the steps it submitted (`watching_workers`): a step whose celery state is
 STARTED on a worker that, for `ClusterSettings.worker_lost_seconds` in a row, neither answers nor lists the
 step among its active tasks is marked failed in the result backend (`WorkerLostError`, naming the step and
-the worker). The executor then fails the step and the run as for any step error, the pool slots go back
-with the run, and a re-execution from the failure runs the step again on a live worker.
+the worker). The executor then fails the step and the run as for any step error; the pool slot the step
+held goes back once the run has ended (run monitoring's `free_slots_after_run_end_seconds`, in the
+daemon), and a re-execution from the failure runs the step again on a live worker.
 
 The workers take a task only when a process of theirs is free (`worker_disable_prefetch`) and report
 STARTED with their host name (`task_track_started`): so a task is either in the queue (any worker may take
