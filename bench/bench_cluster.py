@@ -290,6 +290,18 @@ def main() -> None:
                         folder = work / f"{rows}_{label.replace(' ', '')}"
                         result, _ = one_configuration(label, workers, csv, base, folder, not args.no_backfill)
                         results.append(result)
+                        costs = {k: c for k, (_, c) in result["steps"][result["refresh_run"]].items()}
+                        print(
+                            f"  {label}: sum of step costs {sum(costs.values()):.1f} s, critical path "
+                            f"{critical_path(costs, parents):.1f} s, per step (start/cost s): "
+                            + json.dumps(
+                                {
+                                    k: [round(x, 1) for x in v]
+                                    for k, v in result["steps"][result["refresh_run"]].items()
+                                }
+                            ),
+                            flush=True,
+                        )
                         shutil.rmtree(folder / "data", ignore_errors=True)
                     report(rows, results, parents)
                     csv.unlink()
