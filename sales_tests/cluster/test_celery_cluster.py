@@ -1,12 +1,16 @@
-"""The cluster profile end to end: `refresh_all` through the celery queue (Redis broker, two real workers
-started with deploy/celery/worker.sh, the Dagster instance and MLflow on PostgreSQL), then two segments
-as a `dagster job backfill` through the daemon's queue, against the same graph and segments run locally
-(sqlite instance, one process) on the same generated export with two cheap models: the same row counts,
-SALES totals, champion and its scores, and segment reports; every step executed by a worker, and the
-segments' runs spread over both workers.
+"""The cluster profile end to end: `refresh_all` through the celery queue (Redis broker, real workers
+started with deploy/celery/worker.sh, each a host of its own: own mount, PID and UTS namespaces and a
+private tmpfs over its local folders; the Dagster instance on PostgreSQL, MLflow a tracking server on it).
+One host is killed while it runs `trained_models`: the run fails naming the step and the worker, a
+replacement host joins and the re-execution from the failure succeeds. Then two segments as a `dagster
+job backfill` through the daemon's queue. All against the same graph and segments run locally (sqlite
+instance, one process) on the same generated export with two cheap models: the same row counts, SALES
+totals, champion and its scores, and segment reports; every step executed by a live worker, and the
+segments' runs spread over both live hosts.
 
-The workers share this machine's disk: the storage layer that would let them run on separate disks is not
-built (docs/DEPLOY.md, "Cluster profile"), so this proves the engine, not the storage."""
+What still relies on a shared disk: the data folder (minus `mlflow/`) and the export, because the storage
+layer that would put them on an object store is not built (docs/DEPLOY.md, "Cluster profile"). Everything
+else a worker writes locally stays on its host, and the test shows it."""
 
 from __future__ import annotations
 
