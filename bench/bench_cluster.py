@@ -142,7 +142,7 @@ def one_configuration(
             env,
         )
         result["refresh"] = time.perf_counter() - started
-        [refresh] = runs_of(env, "refresh_all")
+        refresh = runs_of(env, "refresh_all")[0]  # the newest: the instance's database is shared
         result["refresh_load"], result["refresh_run"] = load, refresh["run_id"]
         print(
             f"  {label}: refresh_all {result['refresh']:.1f} s (load average before: {load:.1f})", flush=True
@@ -247,6 +247,9 @@ def main() -> None:
         "--default-models", action="store_true", help="the default model list, not two cheap ones"
     )
     parser.add_argument("--no-backfill", action="store_true", help="the refresh only")
+    parser.add_argument(
+        "--configs", nargs="+", choices=[label for label, _ in CONFIGS], help="a subset (default: all three)"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("redis-server") is None:
         raise SystemExit("needs root, unshare and redis-server (scripts/install_redis.sh)")
@@ -286,7 +289,7 @@ def main() -> None:
                     run([str(BIN / "sales-generate"), "--rows", str(rows), "--out", str(csv)], base)
                     print(f"{rows:,} rows:", flush=True)
                     results = []
-                    for label, workers in CONFIGS:
+                    for label, workers in [c for c in CONFIGS if not args.configs or c[0] in args.configs]:
                         folder = work / f"{rows}_{label.replace(' ', '')}"
                         result, _ = one_configuration(label, workers, csv, base, folder, not args.no_backfill)
                         results.append(result)
