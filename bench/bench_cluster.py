@@ -173,8 +173,8 @@ def segment_backfill(env: dict[str, str], folder: Path) -> dict:
         )  # fmt: skip
         try:
             load = os.getloadavg()[0]
-            started = time.time()
             earlier = {r["run_id"] for r in runs_of(env, "ts_risk_reports_job")}  # other configurations'
+            started = time.time()
             run(
                 [str(BIN / "dagster"), "job", "backfill", "-j", "ts_risk_reports_job", "--all", "--noprompt",
                  "-m", "sales_assets.definitions"],
