@@ -18,8 +18,10 @@ segment, one queued run each, at most `max_concurrent_runs` at once).
 
 Printed: wall seconds (the refresh: the command; the backfill: from the command to the last run's end),
 each against local's in the same run, the machine's load average before each; then per step, from the
-run's event log: **cost** (STEP_START to STEP_SUCCESS), **start** (the step's first event, the executor's
-"launching"/"submitting", to STEP_START: process start and code import, plus the queue wait under celery),
+run's event log: **cost** (STEP_START to STEP_SUCCESS), **start** (the step's first event to STEP_START;
+its first event is the planned materialisation Dagster logs for every step when the run starts, so this is
+when the step started, counted from the run's start: waiting for its inputs, for a free process or
+worker, and the process start and code import),
 and the **critical path** (the longest chain of step costs through the asset graph: the wall no number of
 machines can beat with these steps as they are).
 """
