@@ -121,3 +121,11 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
 
 
 defs = build_definitions()
+
+
+def resolved_job(name: str) -> dg.JobDefinition:
+    """Job `name` of the code location, resolved: the reconstructor that `dg.execute_job` and re-execution
+    take outside the UI, e.g. a re-execution from a failed run's failure:
+    `dg.execute_job(dg.build_reconstructable_job("sales_assets.definitions", "resolved_job", ("refresh_all",)),
+    instance, reexecution_options=dg.ReexecutionOptions.from_failure(run_id, instance))`."""
+    return defs.resolve_job_def(name)

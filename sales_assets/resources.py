@@ -66,14 +66,22 @@ class SalesSettingsResource(dg.ConfigurableResource):
 def run_executor(settings: Settings) -> dg.ExecutorDefinition:
     """The executor of jobs that do not choose their own, by `settings.cluster.executor`: Dagster's
     multiprocess-or-in-process executor locally; `dagster-celery`'s, on the configured broker, in the
-    cluster profile (every step a task any worker may take)."""
+    cluster profile (every step a task any worker may take; a step whose worker died fails the run,
+    `sales_assets.cluster`)."""
     if settings.cluster.executor == "celery":
         from dagster_celery import celery_executor
 
-        return celery_executor.configured(
-            {"broker": settings.cluster.celery_broker, "backend": settings.cluster.celery_backend},
+        from sales_assets.cluster import CELERY_CONFIG_SOURCE, watching_workers
+
+        configured = celery_executor.configured(
+            {
+                "broker": settings.cluster.celery_broker,
+                "backend": settings.cluster.celery_backend,
+                "config_source": CELERY_CONFIG_SOURCE,
+            },
             name="celery",
         )
+        return watching_workers(configured, settings.cluster.worker_lost_seconds)
     return dg.multi_or_in_process_executor
 
 

@@ -334,6 +334,11 @@ class ClusterSettings(BaseModel):
     # worker config deploy/celery/celery.yaml reads the same variables).
     celery_broker: str = "redis://127.0.0.1:6379/0"
     celery_backend: str = "redis://127.0.0.1:6379/1"
+    # A step STARTED on a worker that neither answers nor lists it for this long (seconds) is failed, and
+    # its run with it (`sales_assets.cluster`): a worker that died whole reports nothing itself. A live
+    # worker answers within `INSPECT_TIMEOUT_SECONDS` even while its step computes (celery's main process
+    # answers, the step runs in a pool process), so the default leaves a margin for a loaded machine.
+    worker_lost_seconds: float = Field(default=60.0, gt=0)
 
 
 class Settings(BaseSettings):

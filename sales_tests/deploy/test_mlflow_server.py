@@ -6,17 +6,15 @@ A real `mlflow server` on a free loopback port; nothing of MLflow lands in eithe
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sales_assets.settings import MLSettings, Settings
+from sales_tests.cluster.services import mlflow_server as running_mlflow_server
 from sales_tests.conftest import REPO_ROOT
 
 BIN = Path(sys.executable).parent
@@ -31,43 +29,12 @@ def test_a_tracking_server_gets_no_artifact_location_and_a_local_store_keeps_its
     assert local.mlflow_artifact_location == (tmp_path.resolve() / "mlflow" / "artifacts").as_uri()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """(tracking URI, artifact destination folder) of a running `mlflow server` with proxied artifacts."""
-    port, destination = _free_port(), tmp_path / "artifact-store"
-    log = (tmp_path / "mlflow-server.log").open("w")
-    server = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", destination.as_uri()],
-        stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
-    )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"mlflow server did not start: {(tmp_path / 'mlflow-server.log').read_text()[-2000:]}"
-                )
-            time.sleep(0.5)
+    destination = tmp_path / "artifact-store"
+    with running_mlflow_server(tmp_path, f"sqlite:///{tmp_path / 'server.db'}", destination) as uri:
         yield uri, destination
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 def _roundtrip(command: str, data_dir: Path, uri: str) -> dict:
