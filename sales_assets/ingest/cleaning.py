@@ -34,7 +34,6 @@ from sales_serving.contract.export import (
 )
 
 HASH = "__hash"
-KEY = "__key"
 RULE_KEY_CONFLICT = "order-line key repeated with other values"
 REASON = "reason"
 RULE = "rule"
@@ -53,10 +52,12 @@ DATE_PARTS = {"year": "YEAR_ID", "month": "MONTH_ID", "quarter": "QTR_ID"}  # OR
 OUT_OF_RANGE = "__date_out_of_range"
 # Distinct rows held at once when duplicate suspects are compared cell by cell (about 0.5 KiB each).
 CONFIRM_GROUPS = 250_000
-# The cells the record pass hashes to find duplicate suspects (with the date and the last column, which
-# it reads anyway): nearly unique per row in a sales export, and short, so far cheaper to parse and hash
-# than every cell. Rows equal in every cell are equal in these, so no duplicate escapes; rows that only
-# share these are told apart by the cell-by-cell comparison (see `duplicate_lines`).
+# The cells the record pass hashes to find duplicate suspects when the file has no order-line key
+# (`IngestSettings.order_line_key`; with one, its cells are hashed: unique per row in a sales export, and
+# the same hash finds key conflicts), with the date and the last column, which it reads anyway: nearly
+# unique per row, and short, so far cheaper to parse and hash than every cell. Rows equal in every cell
+# are equal in these, so no duplicate escapes; rows that only share these are told apart by the
+# cell-by-cell comparison (see `duplicate_lines`).
 KEY_COLUMNS = ("ORDERNUMBER", "ORDERLINENUMBER", "PRODUCTCODE")
 
 
@@ -241,9 +242,11 @@ class RecordPass:
     rows: int
     last_nulls: int  # rows whose last column is empty: a sign of short lines (`Export.looks_well_formed`)
     date_pairs: pl.DataFrame  # distinct (date, month, year texts; first line), as `Export.date_pairs`
-    # LINE, a 64-bit hash of each row's key cells as written (`key_columns`; equal rows hash equal) and
-    # one of its trimmed order-line key (KEY, equal keys hash equal).
+    # LINE and a 64-bit hash (HASH) of each row's order-line key cells as written, or of its
+    # `key_columns` when the file has no order-line key: equal rows hash equal, and so do rows that
+    # repeat an order-line key as written.
     hashes: pl.DataFrame | None
+    repeated: bool = True  # whether some hash occurs twice (False: no duplicates and no key conflicts)
 
 
 def row_hash(columns: list[str]) -> pl.Expr:
@@ -252,9 +255,13 @@ def row_hash(columns: list[str]) -> pl.Expr:
     return pl.sum_horizontal([pl.col(c).hash(seed=i) for i, c in enumerate(columns)]).alias(HASH)
 
 
-def key_columns(values: list[str], date: str | None) -> list[str]:
-    """The cells the record pass hashes for duplicate suspects: `KEY_COLUMNS`, the date and the last
-    column when the file has them (every column when it has none of `KEY_COLUMNS`)."""
+def key_columns(values: list[str], date: str | None, order_key: Sequence[str] = ()) -> list[str]:
+    """The cells the record pass hashes for duplicate and key-conflict suspects: the cells of the
+    order-line key `order_key` the file has, if any, else `KEY_COLUMNS`, the date and the last column when the file has them
+    (every column when it has none of `KEY_COLUMNS`)."""
+    present = [c for c in order_key if c in values]
+    if present:
+        return present
     keys = [c for c in KEY_COLUMNS if c in values]
     if not keys:
         return values
@@ -263,11 +270,12 @@ def key_columns(values: list[str], date: str | None) -> list[str]:
 
 def record_pass(export: Export, with_hashes: bool = True, order_key: Sequence[str] = ()) -> RecordPass:
     """One streaming pass over the records as written: row count, short-line sign, the distinct
-    (date, month) pairs and, `with_hashes`, a hash per row of its key cells (`key_columns`) for the
-    exact-duplicate check (`duplicate_lines` confirms suspects on every cell).
+    (date, month, year) texts and, `with_hashes`, a hash per row of its key cells (`key_columns`: the
+    order-line key `order_key` when the file has it) for the exact-duplicate check (`duplicate_lines`
+    confirms suspects on every cell) and the key-conflict check (`key_conflicts`).
 
-    Held in memory per row: the line, the hash and two dictionary codes (the date and month texts as
-    Polars categoricals), about 21 bytes; the texts themselves only once per distinct value. The date is
+    Held in memory per row: the line, the hash and three dictionary codes (the date, month and year texts
+    as Polars categoricals), about 25 bytes; the texts themselves only once per distinct value. The date is
     trimmed and its null tokens applied on the distinct pairs, not on every row. Raises PolarsError when
     the file does not parse with the header's width (the caller then runs `Export.structure`).
     """
@@ -284,11 +292,8 @@ def record_pass(export: Export, with_hashes: bool = True, order_key: Sequence[st
         year_expr.cast(pl.Categorical).alias("year"),
     ]
     if with_hashes:
-        selected.append(row_hash(key_columns(values, date)))
-        # The key cells as written, hashed like `row_hash`; suspects are compared trimmed (`key_conflicts`).
-        present = [c for c in order_key if c in values]
-        key = row_hash(present).alias(KEY) if present else pl.lit(None, pl.UInt64).alias(KEY)
-        selected.append(key)
+        # One hash finds both kinds of suspects: an exact repeat repeats its order-line key too.
+        selected.append(row_hash(key_columns(values, date, order_key)))
     rows = frame.select(selected).collect(engine="streaming")
     # Grouped by the streaming engine: Polars' in-memory group_by on three categorical keys row-encodes
     # every row (measured at 5M rows: +400 MiB peak and 20x the time of the streaming group_by).
@@ -308,7 +313,8 @@ def record_pass(export: Export, with_hashes: bool = True, order_key: Sequence[st
         rows=rows.height,
         last_nulls=int(rows["__last_null"].sum()),
         date_pairs=export.date_pairs(distinct.lazy().with_columns(export.normalised(date))),
-        hashes=rows.select(LINE, HASH, KEY) if with_hashes else None,
+        hashes=rows.select(LINE, HASH) if with_hashes else None,
+        repeated=with_hashes and rows.height > 1 and _any_repeat(rows[HASH]),
     )
 
 
@@ -382,7 +388,12 @@ def _read_records(export: Export, order_key: Sequence[str]) -> tuple[pl.LazyFram
     # Duplicates are exact: judged on the cells as written, which also spares that pass the trimming.
     found = checked_record_pass(export, order_key=order_key)
     source = export.scan(normalise=False)
+    if not found.repeated:  # no hash occurs twice: no duplicate (nor key conflict) to look for
+        return source, found, pl.Series(LINE, [], dtype=pl.UInt32)
     return source, found, duplicate_lines(source, found.hashes)
+
+
+CONFLICTS_SCHEMA = {LINE: pl.UInt32, "key": pl.String, "winner": pl.UInt32}  # see `key_conflicts`
 
 
 class KeyConflictError(ValueError):
@@ -396,16 +407,17 @@ def key_conflicts(
     but other values: LINE, the key as text and the line that wins (the last in file order). Exact
     repeats (`repeats`) are duplicates, not conflicts. Raises KeyConflictError under the `stop` policy.
 
-    Suspects come from the key hashes of the record pass; only their rows are read again, so a file
-    without a repeated key costs one in-memory check."""
-    empty = pl.DataFrame(schema={LINE: pl.UInt32, "key": pl.String, "winner": pl.UInt32})
+    Suspects come from the record pass's hashes of the order-line key cells as written (`hashes`, from
+    `record_pass` with `order_key`); only their rows are read again, so a file without a repeated key
+    costs one in-memory check."""
+    empty = pl.DataFrame(schema=CONFLICTS_SCHEMA)
     present = [c for c in settings.order_line_key if c in source.collect_schema().names()]
     if not present or hashes.height < 2:
         return empty
     kept = hashes.filter(~pl.col(LINE).is_in(repeats.implode()))
-    if not _any_repeat(kept[KEY]):
+    if not _any_repeat(kept[HASH]):
         return empty
-    suspects = kept.filter(pl.col(KEY).is_duplicated())[LINE]
+    suspects = kept.filter(pl.col(HASH).is_duplicated())[LINE]
     key_text = pl.concat_str([pl.col(c).str.strip_chars() for c in present], separator="/")
     groups = (
         source.filter(pl.col(LINE).is_in(suspects.implode()))
@@ -487,7 +499,11 @@ def _clean_records(
     if stats.rows_in == 0:
         raise EmptyInputError(f"{csv_path}: has a header but no data rows")
     stats.duplicates_removed = repeats.len()
-    conflicts = key_conflicts(source, records.hashes, repeats, settings, csv_path)
+    conflicts = (
+        key_conflicts(source, records.hashes, repeats, settings, csv_path)
+        if records.repeated
+        else pl.DataFrame(schema=CONFLICTS_SCHEMA)
+    )
     stats.key_conflicts = conflicts.height
     if not settings.keep_extra_columns and stats.extra_columns:
         source = source.drop(stats.extra_columns)
