@@ -70,6 +70,15 @@ def with_catalogue_attributes(defs: dg.Definitions, settings: Settings) -> dg.De
         return defs.map_asset_specs(func=attributes)
 
 
+def local_or_cluster_executor(settings: Settings) -> dg.ExecutorDefinition:
+    """The executor of runs whose job does not choose one: `run_executor`'s, and locally one process for a
+    run of cheap assets only (`automation.cheap_in_one_process`)."""
+    executor = run_executor(settings)
+    if executor.name == dg.multi_or_in_process_executor.name:
+        return automation.cheap_in_one_process(executor)
+    return executor
+
+
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """Every group's `defs` merged with the automation and resources, catalogue attributes applied."""
     settings = settings or Settings()
@@ -85,9 +94,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             sensors=automation.sensors,
             resources=build_resources(),
             # Every run starts by recovering runs whose process died (pool slots, status, MLflow runs).
-            # Locally multiprocess by default (`{"execution": {"config": {"in_process": {}}}}` picks one
-            # process), celery in the cluster profile; the jobs of `sales_assets.automation` choose per job.
-            executor=recovering(run_executor(settings)),
+            # Locally a process per step, but one process for a run of cheap assets only
+            # (`automation.cheap_in_one_process`); celery in the cluster profile; the jobs of
+            # `sales_assets.automation` choose per job.
+            executor=recovering(local_or_cluster_executor(settings)),
         ),
     )
     return with_catalogue_attributes(merged, settings)
