@@ -383,10 +383,14 @@ def checked_record_pass(
     return record_pass(export, with_hashes, order_key)
 
 
-def _read_records(export: Export, order_key: Sequence[str]) -> tuple[pl.LazyFrame, RecordPass, pl.Series]:
-    """The records frame (cells as written), the record pass and the lines of exact duplicates."""
+def _read_records(
+    export: Export, order_key: Sequence[str], found: RecordPass | None = None
+) -> tuple[pl.LazyFrame, RecordPass, pl.Series]:
+    """The records frame (cells as written), the record pass (`found` when given) and the lines of exact
+    duplicates."""
     # Duplicates are exact: judged on the cells as written, which also spares that pass the trimming.
-    found = checked_record_pass(export, order_key=order_key)
+    if found is None or found.hashes is None:
+        found = checked_record_pass(export, order_key=order_key)
     source = export.scan(normalise=False)
     if not found.repeated:  # no hash occurs twice: no duplicate (nor key conflict) to look for
         return source, found, pl.Series(LINE, [], dtype=pl.UInt32)
@@ -437,12 +441,43 @@ def key_conflicts(
     return groups
 
 
+@dataclass
+class Inspected:
+    """An export opened and passed over once (`open_source`, `checked_record_pass` with the order-line
+    key), which `clean_to_parquet` takes instead of opening and parsing the file again. `work` holds the
+    export's temp copies (a UTF-8 copy, a repaired copy) and is removed by `close`."""
+
+    export: Export
+    records: RecordPass
+    work: tempfile.TemporaryDirectory
+
+    def close(self) -> None:
+        self.work.cleanup()
+
+
+def inspect_export(path: Path, settings: IngestSettings, work_root: Path) -> Inspected:
+    """Open the export at `path` and run the record pass `clean_to_parquet` needs (row count, distinct
+    dates, the hashes for duplicates and key conflicts), the line check only on doubt; the date order is
+    resolved. Temp copies go to a folder under `work_root`, removed by `Inspected.close` (and on error).
+    Raises what `open_source` and `checked_record_pass` raise."""
+    work = tempfile.TemporaryDirectory(dir=work_root)
+    try:
+        export = open_source(path, settings, Path(work.name))
+        records = checked_record_pass(export, order_key=settings.order_line_key)
+        export.resolve_date_order(records.date_pairs)
+    except BaseException:
+        work.cleanup()
+        raise
+    return Inspected(export, records, work)
+
+
 def clean_to_parquet(
     csv_path: Path,
     parquet_dir: Path,
     rejects_path: Path,
     settings: IngestSettings,
     work_dir: Path | None = None,
+    inspected: Inspected | None = None,
 ) -> CleanStats:
     """Clean the export at `csv_path` (any dialect the reader knows) into hive-partitioned Parquet in
     `parquet_dir` and a rejects file (one row per rejected record or malformed line, with its line).
@@ -451,6 +486,8 @@ def clean_to_parquet(
     go to `work_dir` (default: beside `parquet_dir`). The CSV is read in streaming passes: one for the
     distinct dates and a hash of each row's key cells, one comparing rows whose hash repeats (only when
     some do), one that writes the clean rows, and one for the rejected rows (only when there are some).
+    With `inspected` (`inspect_export` of the same file with the same settings), its opened export and
+    record pass are used: the file is not opened or passed over again for them.
     Raises MissingColumnsError, EmptyInputError, ExportError, KeyConflictError.
     """
     started = time.perf_counter()
@@ -458,9 +495,12 @@ def clean_to_parquet(
     os.environ["POLARS_CSV_CHUNK_SIZE"] = str(settings.csv_chunk_bytes)
     parquet_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_dir or parquet_dir.parent) as work:
-        export = open_source(Path(csv_path), settings, Path(work))
+        if inspected is not None:
+            export, records = inspected.export, inspected.records
+        else:
+            export, records = open_source(Path(csv_path), settings, Path(work)), None
         try:
-            stats = _clean_records(export, parquet_dir, rejects_path, settings, started)
+            stats = _clean_records(export, parquet_dir, rejects_path, settings, started, records)
         except pl.exceptions.PolarsError:
             if export.checked:
                 raise
@@ -484,15 +524,21 @@ def clean_to_parquet(
 
 
 def _clean_records(
-    export: Export, parquet_dir: Path, rejects_path: Path, settings: IngestSettings, started: float
+    export: Export,
+    parquet_dir: Path,
+    rejects_path: Path,
+    settings: IngestSettings,
+    started: float,
+    records: RecordPass | None = None,
 ) -> CleanStats:
-    """The passes of `clean_to_parquet` over an opened export. Raises PolarsError when a line does not
-    parse with the header's width and `Export.structure` has not run yet (the caller runs it)."""
+    """The passes of `clean_to_parquet` over an opened export (and its record pass, when already run).
+    Raises PolarsError when a line does not parse with the header's width and `Export.structure` has not
+    run yet (the caller runs it)."""
     csv_path = export.path
     stats = CleanStats(dialect=export.dialect)
     stats.extra_columns = list(export.header.extra)
     stats.absent_optional_columns = list(export.header.absent)
-    source, records, repeats = _read_records(export, settings.order_line_key)
+    source, records, repeats = _read_records(export, settings.order_line_key, records)
     malformed = export.structure().malformed if export.checked else None
     stats.rows_malformed = malformed.height if malformed is not None else 0
     stats.rows_in = records.rows + stats.rows_malformed
