@@ -487,3 +487,39 @@ def build_automation(
         sensors.append(segments_after_refresh_sensor(automation_settings, segments_job, refresh_all))
     # The segment and export jobs belong to their groups, which export them; only the refresh jobs are new.
     return Automation(jobs=jobs, schedules=[schedule], sensors=sensors)
+
+
+def cheap_in_one_process(base: dg.ExecutorDefinition) -> dg.ExecutorDefinition:
+    """`base` (Dagster's `multi_or_in_process_executor`: same name, config and requirements) running a run
+    whose every selected asset is cheap (`COST_TAG`) in the run's own process, as the refresh's cheap chain
+    runs: a step process costs seconds to start (it imports the code location) and a cheap step's own work
+    is about that, and steps in one process share what they read (`raw_csv` hands `clean_parquet` the
+    export it inspected). A run with a heavy asset, or whose config sets `max_concurrent`, keeps a process
+    per step; `{"execution": {"config": {"in_process": {}}}}` still picks one process for any run."""
+    create_base = base.executor_creation_fn
+    if create_base is None:
+        raise ValueError(f"executor {base.name} has no creation function")
+
+    def create(init_context: dg.InitExecutorContext):
+        config = init_context.executor_config
+        multiprocess = config.get("multiprocess")
+        if isinstance(multiprocess, dict) and multiprocess.get("max_concurrent") is None:
+            job = init_context.job.get_definition()
+            layer = job.asset_layer
+            keys = layer.executable_asset_keys
+            if keys and all(layer.get(key).tags.get(COST_TAG) == "cheap" for key in keys):
+                one_process = {
+                    "in_process": {
+                        k: multiprocess[k] for k in ("retries", "step_dependency_config") if k in multiprocess
+                    }
+                }
+                init_context = init_context._replace(executor_config=one_process)
+        return create_base(init_context)
+
+    return dg.ExecutorDefinition(
+        name=base.name,
+        config_schema=base.config_schema,
+        requirements=base.get_requirements,
+        executor_creation_fn=create,
+        description=f"{base.description or base.name}; a run of cheap assets only runs in one process.",
+    )

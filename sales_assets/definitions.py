@@ -11,7 +11,13 @@ from datetime import timedelta
 import dagster as dg
 
 from sales_assets.analytics import defs as analytics
-from sales_assets.automation import COST_TAG, HEAVY_ASSETS, SINGLE_CSV_ASSETS, build_automation
+from sales_assets.automation import (
+    COST_TAG,
+    HEAVY_ASSETS,
+    SINGLE_CSV_ASSETS,
+    build_automation,
+    cheap_in_one_process,
+)
 from sales_assets.code_versions import group_code_version
 from sales_assets.ingest import defs as ingest
 from sales_assets.ml import defs as ml
@@ -86,6 +92,15 @@ def without_single_csv_deps(defs: dg.Definitions) -> dg.Definitions:
         return defs.map_asset_specs(func=drop)
 
 
+def local_or_cluster_executor(settings: Settings) -> dg.ExecutorDefinition:
+    """The executor of runs whose job does not choose one: `run_executor`'s, and locally one process for a
+    run of cheap assets only (`automation.cheap_in_one_process`)."""
+    executor = run_executor(settings)
+    if executor.name == dg.multi_or_in_process_executor.name:
+        return cheap_in_one_process(executor)
+    return executor
+
+
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """Every group's `defs` merged with the automation and resources, catalogue attributes applied, for the
     input mode of `settings` (default: `Settings()`, read here and nowhere else at load): folder mode when
@@ -110,9 +125,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             sensors=automation.sensors,
             resources=build_resources(),
             # Every run starts by recovering runs whose process died (pool slots, status, MLflow runs).
-            # Locally multiprocess by default (`{"execution": {"config": {"in_process": {}}}}` picks one
-            # process), celery in the cluster profile; the jobs of `sales_assets.automation` choose per job.
-            executor=recovering(run_executor(settings)),
+            # Locally a process per step, but one process for a run of cheap assets only
+            # (`automation.cheap_in_one_process`); celery in the cluster profile; the jobs of
+            # `sales_assets.automation` choose per job.
+            executor=recovering(local_or_cluster_executor(settings)),
         ),
     )
     if folder_mode:

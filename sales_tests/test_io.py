@@ -3,6 +3,7 @@ meet a gap or the writer's lock, output modes follow the umask, and every temp n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -203,3 +204,30 @@ def test_umask_reading_does_not_change_it():
         assert current_umask() == 0o027
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 10_000])
+def test_sha256_file_hashes_every_byte_whatever_the_slices(tmp_path, size):
+    from sales_assets.io import sha256_file
+
+    path = tmp_path / "bytes.bin"
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    path.write_bytes(data)
+    expected = hashlib.sha256(data).hexdigest()
+    assert sha256_file(path) == expected
+    assert sha256_file(path, chunk_bytes=1000) == expected  # slices that do not divide the file
+
+
+def test_land_copies_then_names_the_copy_by_its_digest(tmp_path):
+    from sales_assets.ingest.source import land
+
+    source = tmp_path / "export.csv"
+    source.write_bytes(b"ORDERNUMBER,SALES\n10100,1.5\n" * 1000)
+    landed = land(source, tmp_path / "landed")
+    assert landed.path.name == f"{hashlib.sha256(source.read_bytes()).hexdigest()}.csv"
+    assert landed.path.read_bytes() == source.read_bytes() and landed.bytes == source.stat().st_size
+    assert not landed.path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)  # read-only
+    assert [p.name for p in landed.path.parent.iterdir()] == [landed.path.name]  # no temp left
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    assert land(empty, tmp_path / "landed").sha256 == hashlib.sha256(b"").hexdigest()

@@ -9,6 +9,7 @@ quarantine) into its own folder of `processed/sales_exports/`. The graph is the 
 `duckdb_table` reads the source the settings name (`sales_assets.export_layer` has the layout).
 """
 
+import contextlib
 import errno
 import shutil
 import tempfile
@@ -36,11 +37,11 @@ from sales_assets.export_layer import (
 from sales_assets.ingest.cleaning import (
     CleanStats,
     EmptyInputError,
+    Inspected,
     KeyConflictError,
     blocking_problems,
-    checked_record_pass,
     clean_to_parquet,
-    open_source,
+    inspect_export,
 )
 from sales_assets.ingest.generator import generate_sales_csv
 from sales_assets.ingest.partitions import EXPORTS_PARTITIONS
@@ -134,21 +135,54 @@ def failing_on_bad_input(path: Path, landed: Landed | None = None) -> Iterator[N
         raise
 
 
-def inspect_raw_csv(path: Path, settings: Settings) -> dict:
-    """Everything `raw_csv` records about the source file: its dialect (with evidence) and its record
-    count from the reader. Raises ExportError / EmptyInputError naming what is wrong."""
+# What `raw_csv` found about the copy it landed (the opened export and its record pass), kept for
+# `clean_parquet` when both run in one process (a run of cheap assets, the refresh): the copy is immutable,
+# so they are what `clean_parquet` would find again by reading it. One slot, the latest copy; the key names
+# the copy (path, digest, size, modification time) and the ingest settings it was read with.
+_handed: tuple[tuple, Inspected] | None = None
+
+
+def _handover_key(landed: Landed, settings: Settings) -> tuple:
+    return (str(landed.path), landed.sha256, landed.bytes, landed.mtime_ns, settings.ingest.model_dump_json())
+
+
+def hand_over(landed: Landed, settings: Settings, inspected: Inspected) -> None:
+    """Keep `inspected` (of `landed`, read with `settings`) for `take_over`, closing what was kept before."""
+    global _handed
+    if _handed is not None:
+        _handed[1].close()
+    _handed = (_handover_key(landed, settings), inspected)
+
+
+def take_over(landed: Landed, settings: Settings) -> Inspected | None:
+    """What `raw_csv` kept about `landed` in this process with the same settings (the caller closes it),
+    else None; the slot is emptied either way."""
+    global _handed
+    kept, _handed = _handed, None
+    if kept is None:
+        return None
+    if kept[0] != _handover_key(landed, settings):
+        kept[1].close()
+        return None
+    return kept[1]
+
+
+def inspect_raw_csv(path: Path, settings: Settings) -> tuple[dict, Inspected]:
+    """Everything `raw_csv` records about the source file (its dialect with evidence, its record count
+    from the reader), and the opened export with its record pass (`inspect_export`), which the caller
+    closes or hands over. Raises ExportError / EmptyInputError naming what is wrong."""
     # Temp copies go under the data folder: the export's own folder may be read-only.
     work_root = settings.root / "processed"
     work_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work_root) as work:
-        export = open_source(path, settings.ingest, Path(work))
-        # One parse counts the records and finds the distinct dates; the line check only on doubt.
-        records = checked_record_pass(export, with_hashes=False)
-        structure = export.structure() if export.checked else None
-        malformed = structure.malformed.height if structure else 0
-        if records.rows + malformed == 0:
-            raise EmptyInputError(f"{path}: has a header but no data rows")
-        export.resolve_date_order(records.date_pairs)
+    # One parse counts the records, finds the distinct dates and hashes the order-line keys (what the
+    # cleaning needs from it); the line check only on doubt.
+    inspected = inspect_export(path, settings.ingest, work_root)
+    export, records = inspected.export, inspected.records
+    structure = export.structure() if export.checked else None
+    malformed = structure.malformed.height if structure else 0
+    if records.rows + malformed == 0:
+        inspected.close()
+        raise EmptyInputError(f"{path}: has a header but no data rows")
     return {
         **export.dialect.metadata(),
         # Sentences: a Markdown list wraps in the UI's metadata column where a table's cells do not.
@@ -160,7 +194,7 @@ def inspect_raw_csv(path: Path, settings: Settings) -> dict:
         "malformed_lines": malformed,
         "blank_lines": structure.blank_lines if structure else 0,
         "dagster/row_count": records.rows + malformed,
-    }
+    }, inspected
 
 
 @dg.asset(group_name=GROUP, kinds={"csv"})
@@ -198,8 +232,9 @@ def raw_csv(context: dg.AssetExecutionContext, sales_settings: SalesSettingsReso
         failing_on_bad_input(path, landed),
         naming_a_full_disk(settings.root / "processed"),
     ):
-        facts = inspect_raw_csv(landed.path, settings)
+        facts, inspected = inspect_raw_csv(landed.path, settings)
     make_current(landed)
+    hand_over(landed, settings, inspected)
     digest = landed.sha256
     context.log.info(
         f"{path}: {facts['dagster/row_count']:,} records, encoding {facts['encoding']}, delimiter "
@@ -279,7 +314,10 @@ def clean_parquet(
     source = landed.path
     work_root = settings.root / "processed"
     work_root.mkdir(parents=True, exist_ok=True)
+    # raw_csv's reading of these bytes when it ran in this process: not opened and parsed again.
+    inspected = take_over(landed, settings)
     with (
+        contextlib.closing(inspected) if inspected is not None else contextlib.nullcontext(),
         timed(context.log, f"clean {landed.source} (sha256 {landed.sha256[:12]})") as timing,
         tempfile.TemporaryDirectory(dir=work_root) as work,
         failing_on_bad_input(source, landed),
@@ -287,7 +325,7 @@ def clean_parquet(
         atomic_path(settings.rejects_path) as rejects_stage,
         naming_a_full_disk(work_root),
     ):
-        stats = clean_to_parquet(source, parquet_stage, rejects_stage, settings.ingest, Path(work))
+        stats = clean_to_parquet(source, parquet_stage, rejects_stage, settings.ingest, Path(work), inspected)
         stops = blocking_problems(stats, settings.ingest)
         findings = clean_layer_findings(parquet_stage, settings)
         stops += [f.metadata["problem"] for n, f in findings.items() if n in BLOCKING_CHECKS and not f.passed]

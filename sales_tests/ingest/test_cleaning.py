@@ -166,8 +166,8 @@ def test_duplicates_are_confirmed_cell_by_cell_in_bounded_slices(tmp_path, max_g
 
 
 def test_rows_sharing_the_key_cells_are_compared_on_every_cell(tmp_path):
-    # The record pass hashes only the key cells (order number, line, product code, date, last column):
-    # rows equal there but not in CITY all hash alike, and only rows equal in every cell are duplicates.
+    # The record pass hashes only the order-line key cells (order number, line): rows equal there but
+    # not in CITY all hash alike, and only rows equal in every cell are duplicates.
     # With more such rows than a comparison slice holds, they are hashed again on every cell first.
     rows = [GOOD | {"CITY": f"City {n % 7}"} for n in range(40)]
     (tmp_path / "parts").mkdir()
@@ -274,3 +274,14 @@ def test_the_stop_advice_applied_loads_the_file(tmp_path):
         run(tmp_path / "a", rows, key_conflicts="stop")
     stats, clean, _ = run(tmp_path / "b", rows, key_conflicts="last_wins")
     assert clean["STATUS"].to_list() == ["Cancelled"] and stats.key_conflicts == 1
+
+
+def test_without_an_order_line_key_duplicates_are_found_on_the_key_columns(tmp_path):
+    # No order-line key configured: the record pass hashes KEY_COLUMNS, the date and the last column.
+    rows = [GOOD | {"ORDERLINENUMBER": str(n % 4)} for n in range(12)] + [GOOD | {"CITY": "Elsewhere"}]
+    settings = IngestSettings(order_line_key=[])
+    export = open_source(write_csv(tmp_path / "in.csv", rows), settings, tmp_path)
+    found = record_pass(export, order_key=settings.order_line_key)
+    assert found.repeated and found.hashes[found.hashes.columns[1]].n_unique() == 4
+    repeats = duplicate_lines(export.scan(normalise=False), found.hashes)
+    assert repeats.to_list() == list(range(6, 14))  # lines 2-5 are the first of each line number

@@ -291,3 +291,68 @@ def test_a_byte_the_encoding_setting_cannot_read_names_line_and_setting(tmp_path
         r"dos\.csv: line \d+: byte .* is not utf-8 text .*; set SALES_INGEST__READING__DIALECT__ENCODING",
         message,
     )
+
+
+def test_clean_parquet_takes_over_what_raw_csv_read_in_the_same_process(tmp_path, monkeypatch):
+    # Run together in one process, the export is opened and passed over once, by raw_csv; the cleaning
+    # takes that over. The cp850 sample needs a UTF-8 copy, which must outlive raw_csv's step.
+    from sales_assets.ingest import assets, cleaning
+
+    passes: list[Path] = []
+    record_pass = cleaning.checked_record_pass
+    monkeypatch.setattr(
+        cleaning,
+        "checked_record_pass",
+        lambda export, *a, **k: passes.append(export.path) or record_pass(export, *a, **k),
+    )
+    data_dir = tmp_path / "data"
+    result = dg.materialize(
+        [raw_csv, clean_parquet],
+        resources=build_resources(data_dir=data_dir),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    assert len(passes) == 1 and passes[0].parent.name == "landed"
+    clean = result.asset_materializations_for_node("clean_parquet")[0].metadata
+    assert clean["rows_in"].value == 2823 and clean["dialect_encoding"].value == "cp850"
+    assert assets._handed is None  # taken, and its temp copy removed
+    assert [p for p in (data_dir / "processed").iterdir() if p.name.startswith("tmp")] == []
+    # Alone, clean_parquet reads the landed copy itself.
+    alone = dg.materialize(
+        [raw_csv, clean_parquet],
+        resources=build_resources(data_dir=data_dir),
+        instance=dg.DagsterInstance.ephemeral(),
+        selection=[clean_parquet],
+    )
+    assert alone.success and len(passes) == 2
+    assert alone.asset_materializations_for_node("clean_parquet")[0].metadata["rows_in"].value == 2823
+
+
+def test_what_raw_csv_read_is_taken_over_only_for_the_same_bytes_and_settings(tmp_path):
+    from sales_assets.ingest import assets
+    from sales_assets.ingest.source import land
+    from sales_assets.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data")
+    (tmp_path / "work").mkdir()
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    write_export(first, sample_rows(30))
+    write_export(second, sample_rows(31))
+    landed = [land(p, tmp_path / "landed") for p in (first, second)]
+
+    def kept() -> assets.Inspected:
+        inspected = assets.inspect_export(landed[0].path, settings.ingest, tmp_path / "work")
+        assets.hand_over(landed[0], settings, inspected)
+        return inspected
+
+    inspected = kept()
+    assert assets.take_over(landed[0], settings) is inspected
+    assert assets.take_over(landed[0], settings) is None  # taken once
+    inspected.close()
+    for other, other_settings in [
+        (landed[1], settings),
+        (landed[0], Settings(data_dir=tmp_path / "data", ingest={"key_conflicts": "stop"})),
+    ]:
+        inspected = kept()
+        assert assets.take_over(other, other_settings) is None
+        assert not Path(inspected.work.name).exists()  # closed when not taken
