@@ -164,6 +164,8 @@ def trained_models(
             "leaky": report.leaky,
             "promoted": report.promotion.promote,
             "promotion_reason": dg.MetadataValue.md(report.promotion.reason),
+            # The MLflow UI in its model-training view with the leaderboard's columns (tracking.leaderboard_url).
+            "mlflow_leaderboard": dg.MetadataValue.url(tracking["mlflow_leaderboard_url"]),
             "mlflow_run_id": report.lineage.mlflow_run_id,
             "mlflow_model_run_id": report.lineage.mlflow_model_run_id,
             "mlflow_model_version": report.lineage.mlflow_model_version,
