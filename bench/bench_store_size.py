@@ -1,7 +1,7 @@
 """How the MLflow store grows across refreshes, with and without `sales-admin prune` after each (issue 27).
 
     .venv/bin/python bench/bench_store_size.py --csv ../shared/data/sales_data_sample.csv [--refreshes 3]
-        [--quick]
+        [--quick] [--keep-bundles N]
 
 Two fresh data folders and Dagster instances in a temporary directory, both reading `--csv`: in each,
 `python -m sales_assets.refresh --force` (every asset trained and written again, as a changed export
@@ -9,7 +9,8 @@ would) `--refreshes` times; in the second, `python -m sales_assets.admin prune` 
 each refresh (and prune) it prints the bytes under `$SALES_DATA_DIR/mlflow` (the sqlite store and its
 artifacts) and the ratio pruned / not pruned. `--quick` trains with the quickstart's `--quick` settings
 (two models, 3-fold CV once, `scripts/quickstart.py` QUICK_SETTINGS) and one time-series segment, to fit a
-busy machine; without it, the default settings and every segment.
+busy machine; without it, the default settings and every segment. `--keep-bundles N` sets the pruned
+folder's `keep_bundles` (default: the setting's, 5), so prune's effect shows within fewer refreshes.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, required=True)
     parser.add_argument("--refreshes", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--keep-bundles", type=int)
     args = parser.parse_args()
     refresh = [PYTHON, "-m", "sales_assets.refresh", "--force"]
     if args.quick:
@@ -72,6 +74,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-store-") as work:
         plain = environment(Path(work) / "plain", args.csv.resolve(), args.quick)
         pruned = environment(Path(work) / "pruned", args.csv.resolve(), args.quick)
+        if args.keep_bundles is not None:
+            pruned["SALES_KEEP_BUNDLES"] = str(args.keep_bundles)
         print("| refreshes | store, no prune (MiB) | store, prune after each (MiB) | ratio | load before |")
         print("|---:|---:|---:|---:|---:|")
         for index in range(1, args.refreshes + 1):
