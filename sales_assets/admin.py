@@ -333,6 +333,18 @@ def failed_checks(since: float) -> list[dict]:
     return [c for c in latest.values() if not c["passed"]]
 
 
+def mlflow_leaderboard() -> str | None:
+    """The MLflow UI address of the leaderboard (`trained_models`' `mlflow_leaderboard` metadata, see
+    `sales_assets.ml.tracking.leaderboard_url`) of its latest materialisation; None before a training."""
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("trained_models"))
+    materialization = event.asset_materialization if event is not None else None
+    entry = materialization.metadata.get("mlflow_leaderboard") if materialization is not None else None
+    return getattr(entry, "value", entry)
+
+
 def metadata_summary(metadata: dict, limit: int = 200) -> str:
     """`name=value` for a check result's short metadata entries (numbers, short texts, lists cut to three
     items), for a check that set no description: what the quickstart prints beside its name."""
@@ -418,7 +430,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             canceled = cancel_interrupted_runs(instance, args.pid, settings, since=args.since)
         print(f"run(s) marked canceled: {', '.join(r[:8] for r in canceled) or 'none'}")
     elif args.command == "summary":
-        json.dump({"data_dir": str(settings.root), "failed_checks": failed_checks(args.since)}, sys.stdout)
+        summary = {
+            "data_dir": str(settings.root),
+            "failed_checks": failed_checks(args.since),
+            "mlflow_leaderboard": mlflow_leaderboard(),
+        }
+        json.dump(summary, sys.stdout)
         print()
     return 0
 

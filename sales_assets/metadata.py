@@ -19,7 +19,7 @@ import polars as pl
 
 from sales_assets.io import write_bytes_atomic
 from sales_assets.readable import readable_columns
-from sales_serving.contract.formatting import Quantity
+from sales_serving.contract.formatting import Quantity, count, money, percent, round_share
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -117,6 +117,26 @@ def table_metadata(
     written = readable_columns(head, quantities, descriptions)
     records = [dg.TableRecord({k: cell(v) for k, v in row.items()}) for row in written.iter_rows(named=True)]
     return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))
+
+
+def number_metadata(value: float | int, quantity: Quantity) -> dg.MetadataValue:
+    """A standalone number of an asset's metadata (one not in a table), written by the one formatter as the
+    tables write it (`table_metadata`).
+
+    Dagster's UI writes int and float metadata as they are (`3516980`, `527.4912345`), so money and counts
+    go as text: money `527.49` (USD to the cent, separators: `3,516,980.00`), counts `2,823`; a percentage
+    `12.3%`. A share goes as a float rounded to three decimals (`0.667`), which the UI writes so and still
+    charts across materialisations. Raises ValueError for another quantity (labels and other measures are
+    shown as they are, not through this function)."""
+    if quantity is Quantity.MONEY:
+        return dg.MetadataValue.text(money(value))
+    if quantity is Quantity.COUNT:
+        return dg.MetadataValue.text(count(int(value)))
+    if quantity is Quantity.PERCENT:
+        return dg.MetadataValue.text(percent(value))
+    if quantity is Quantity.SHARE:
+        return dg.MetadataValue.float(round_share(float(value)))
+    raise ValueError(f"number_metadata: {quantity} is not money, a count, a percentage or a share")
 
 
 def shown_path(settings: Settings, path: Path | str) -> str:

@@ -1,6 +1,8 @@
 """`sales-predict`: score rows with the bundle the service would serve (CURRENT under the model directory).
 
 --show-schema, --json '{...}', --json-file f.json (one object or a list), --csv in.csv --out out.csv.
+Amounts (the prediction and its interval bounds, USD) are to the cent; `--precision full` gives the model's
+own floats, as the API's `?precision=full` does (`sales_serving.precision`).
 A CSV is read by the one export reader (`sales_serving.contract.export`: encoding, delimiter, decimal mark,
 thousands separator detected, strict numbers); --out is written atomically, never over --csv, through the
 one CSV writer (`sales_serving.contract.csv_out`: a cell, header cells too, that a spreadsheet would run as
@@ -42,6 +44,7 @@ from sales_serving.contract.export import (
 from sales_serving.contract.publish import published_file
 from sales_serving.features import RowError
 from sales_serving.loading import LoadedModel, load_current
+from sales_serving.precision import PRECISIONS, Precision, amount_cell, rounded_batch, rounded_payload
 from sales_serving.schema import SalesFeatures
 from sales_serving.scoring import model_warnings, predict_many, predict_one
 from sales_serving.served_model import HOW_TO_TRAIN
@@ -82,12 +85,16 @@ def parse_rows(payload: Any, source: str) -> list[SalesFeatures]:
     return rows
 
 
-def score_json(model: LoadedModel, payload: Any, source: str) -> dict[str, Any]:
+def score_json(
+    model: LoadedModel, payload: Any, source: str, precision: Precision = "cents"
+) -> dict[str, Any]:
+    """The API's answer to `payload` (one row: /predict's; a list: /predict/batch's), amounts to the cent
+    unless `precision` is `full`. Raises InputError naming `source` and the row."""
     rows = parse_rows(payload, source)
     try:
         if isinstance(payload, list):
-            return predict_many(model, rows).model_dump(mode="json")
-        return predict_one(model, rows[0]).model_dump(mode="json")
+            return rounded_batch(predict_many(model, rows), precision).model_dump(mode="json")
+        return rounded_payload(predict_one(model, rows[0]).model_dump(mode="json"), precision)
     except RowError as error:
         raise InputError(f"{source}: {error}") from error
 
@@ -133,11 +140,16 @@ def interval_columns(model: LoadedModel) -> list[str]:
 
 
 def score_csv(
-    model: LoadedModel, path: Path, out: TextIO, errors: TextIO, reading: ExportReading
+    model: LoadedModel,
+    path: Path,
+    out: TextIO,
+    errors: TextIO,
+    reading: ExportReading,
+    precision: Precision = "cents",
 ) -> tuple[int, int]:
     """Read `path` through the one export reader (any dialect it knows), write every record plus a
-    prediction (or the reason it has none) and the row's warnings, as `--json` gives them, to `out`
-    through the one CSV writer (`SafeCsvWriter`: no cell, header included, runs as a formula); the
+    prediction and its interval bounds (USD to the cent, `3208.95`, unless `precision` is `full`; or the
+    reason it has none) and the row's warnings, as `--json` gives them, to `out` through the one CSV writer (`SafeCsvWriter`: no cell, header included, runs as a formula); the
     model's own warnings go to `errors` once. Malformed lines are reported and written with their text in
     the error. Returns (scored, rejected)."""
     layout = csv_layout()
@@ -173,7 +185,7 @@ def score_csv(
         try:
             for batch in frame.collect_batches(chunk_size=CSV_CHUNK_ROWS):
                 scored_here, rejected_here = _score_batch(
-                    model, batch, columns, numeric, dialect, writer, errors
+                    model, batch, columns, numeric, dialect, writer, errors, precision
                 )
                 scored, rejected = scored + scored_here, rejected + rejected_here
         except pl.exceptions.PolarsError as error:
@@ -240,10 +252,10 @@ def _validate_batch(
 
 
 def _predict_valid(
-    model: LoadedModel, valid: list[tuple[int, SalesFeatures]], no_bounds: list[str]
+    model: LoadedModel, valid: list[tuple[int, SalesFeatures]], no_bounds: list[str], precision: Precision
 ) -> dict[int, LineResult]:
     """Step 2: the valid rows scored in one call; a row the model refuses (RowError) is taken out with its
-    reason and the rest scored again."""
+    reason and the rest scored again. Amounts are cells to the cent unless `precision` is `full`."""
     results: dict[int, LineResult] = {}
     valid = list(valid)
     while valid:
@@ -259,8 +271,14 @@ def _predict_valid(
             if warning.row is not None:
                 row_warnings.setdefault(warning.row, []).append(warning.message)
         for index, ((line, _), prediction) in enumerate(zip(valid, response.predictions, strict=True)):
-            bounds = [repr(value) for band in bands for value in (band.lower[index], band.upper[index])]
-            results[line] = LineResult(repr(prediction), bounds, "", "; ".join(row_warnings.get(index, [])))
+            bounds = [
+                amount_cell(value, precision)
+                for band in bands
+                for value in (band.lower[index], band.upper[index])
+            ]
+            results[line] = LineResult(
+                amount_cell(prediction, precision), bounds, "", "; ".join(row_warnings.get(index, []))
+            )
         break
     return results
 
@@ -303,11 +321,12 @@ def _score_batch(
     dialect: Dialect,
     writer: Any,
     errors: TextIO,
+    precision: Precision,
 ) -> tuple[int, int]:
     """One batch of CSV lines: validate, predict, write. Returns (scored, rejected)."""
     no_bounds = [""] * (2 * len(model.intervals.levels) if model.intervals is not None else 0)
     results, valid = _validate_batch(batch, numeric, dialect, no_bounds)
-    results |= _predict_valid(model, valid, no_bounds)
+    results |= _predict_valid(model, valid, no_bounds, precision)
     return _write_batch(batch, columns, numeric, results, writer, errors)
 
 
@@ -340,6 +359,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--backend", choices=["auto", "onnx", "joblib"], help="force a backend (default: settings)"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="cents",
+        help="amounts (prediction, interval bounds; USD) to the cent (default) or the model's full floats, "
+        "as the API's ?precision=",
     )
     dialect = parser.add_argument_group(
         "CSV dialect", "detected from the file unless given (see the README's 'What exports it reads')"
@@ -385,19 +411,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.json is not None:
-            print(json.dumps(score_json(model, _parse_json(args.json, "--json"), "--json"), indent=2))
+            payload = _parse_json(args.json, "--json")
+            print(json.dumps(score_json(model, payload, "--json", args.precision), indent=2))
         elif args.json_file is not None:
-            text = _read_text(args.json_file)
-            print(
-                json.dumps(
-                    score_json(model, _parse_json(text, str(args.json_file)), str(args.json_file)), indent=2
-                )
-            )
+            source = str(args.json_file)
+            payload = _parse_json(_read_text(args.json_file), source)
+            print(json.dumps(score_json(model, payload, source, args.precision), indent=2))
         else:
             if not args.csv.is_file():
                 raise InputError(f"{args.csv}: no such file")
             with atomic_output(args.out) as out:
-                scored, rejected = score_csv(model, args.csv, out, sys.stderr, _reading(args))
+                scored, rejected = score_csv(model, args.csv, out, sys.stderr, _reading(args), args.precision)
                 if not scored:
                     # Raised inside the block: a run that scored nothing never replaces --out.
                     raise InputError(

@@ -1,12 +1,12 @@
-"""How many digits the prediction routes answer with: USD to the cent unless the client asks for
-`?precision=full` (the model's float, e.g. 3208.949951171875 instead of 3208.95)."""
+"""How many digits the prediction routes and `sales-predict` answer with: USD to the cent unless the client
+asks for `?precision=full` (`--precision full`): the model's float, e.g. 3208.949951171875 instead of 3208.95."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from sales_serving.contract.formatting import round_money
+from sales_serving.contract.formatting import money_number, round_money
 from sales_serving.errors import validation_failure
 from sales_serving.schema import BatchPredictionResponse
 
@@ -71,6 +71,12 @@ def rounded_batch(response: BatchPredictionResponse, precision: Precision) -> Ba
         ]
     )
     return response.model_copy(update={"predictions": _cents(response.predictions), "intervals": intervals})
+
+
+def amount_cell(amount: float, precision: Precision) -> str:
+    """One amount (USD) as a CSV cell: to the cent (`formatting.money_number`: `3208.95`), or with `full`
+    the float's shortest exact text (`3208.949951171875`)."""
+    return repr(amount) if precision == "full" else money_number(amount)
 
 
 def _cents(amounts: list[float]) -> list[float]:

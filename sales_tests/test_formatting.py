@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import math
 
+import dagster as dg
 import polars as pl
 import pytest
 
-from sales_assets.metadata import key_value_table, markdown_table, table_metadata
+from sales_assets.metadata import key_value_table, markdown_table, number_metadata, table_metadata
 from sales_assets.readable import column_quantity
-from sales_serving.contract.formatting import Quantity, format_quantity, money, round_money, round_share
+from sales_serving.contract.formatting import (
+    Quantity,
+    format_quantity,
+    money,
+    money_number,
+    round_money,
+    round_share,
+)
 
 
 @pytest.mark.parametrize(
@@ -42,6 +50,8 @@ def test_money_with_symbol_and_rounded_number():
     assert money(10_032_628.849, symbol=True) == "$10,032,628.85"
     assert money(-12.5, symbol=True) == "-$12.50"
     assert round_money(3208.949951171875) == 3208.95
+    # The CSV cell: to the cent, no separator, so a reader parses it back.
+    assert money_number(3208.949951171875) == "3208.95" and money_number(1_234_567) == "1234567.00"
     assert math.isnan(round_money(math.nan))
 
 
@@ -97,3 +107,24 @@ def test_key_value_and_markdown_tables_use_the_same_writer():
 def test_a_share_shown_as_a_number_is_rounded_to_three_decimals():
     assert round_share(0.6666666666666666) == 0.667
     assert math.isnan(round_share(math.nan))
+
+
+@pytest.mark.parametrize(
+    ("value", "quantity", "shown"),
+    [
+        (3516980, Quantity.MONEY, dg.MetadataValue.text("3,516,980.00")),
+        (527.4912345, Quantity.MONEY, dg.MetadataValue.text("527.49")),
+        (2823, Quantity.COUNT, dg.MetadataValue.text("2,823")),
+        (12.3456, Quantity.PERCENT, dg.MetadataValue.text("12.3%")),
+        (0.6666666666666666, Quantity.SHARE, dg.MetadataValue.float(0.667)),
+    ],
+)
+def test_a_standalone_metadata_number_is_written_as_the_tables_write_it(value, quantity, shown):
+    assert number_metadata(value, quantity) == shown
+    # The same text as a table cell of the same quantity (a share: the same three decimals).
+    assert format_quantity(value, quantity) == str(shown.value) or quantity is Quantity.SHARE
+
+
+def test_a_label_or_measure_is_not_a_standalone_number_to_format():
+    with pytest.raises(ValueError, match="not money, a count"):
+        number_metadata(2004, Quantity.LABEL)

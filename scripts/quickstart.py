@@ -272,12 +272,14 @@ def summary(env: dict[str, str], since: float) -> None:
                 )
     else:
         print("\nEvery asset check passed.")
+    # The leaderboard's page in the model-training view (MLflow 3 opens on its GenAI view otherwise).
+    leaderboard = report.get("mlflow_leaderboard") or "http://127.0.0.1:5000"
     print(
         "\nNext: .venv/bin/sales-dagster dev -w workspace.yaml   Dagster UI on http://127.0.0.1:3000 (or: .venv/bin/dg dev)"
         "\n      .venv/bin/sales-serve                            prediction API, docs on http://127.0.0.1:8000/docs"
         "\n      .venv/bin/streamlit run dashboard/app.py         dashboard on http://127.0.0.1:8501"
         f"\n      .venv/bin/mlflow ui --backend-store-uri sqlite:///{data / 'mlflow' / 'mlflow.db'}"
-        "\n                                                       MLflow UI on http://127.0.0.1:5000"
+        f"\n                                                       MLflow UI: {leaderboard}"
         "\n      .venv/bin/sales-admin prune                      delete old model bundles and MLflow runs"
         "\n      .venv/bin/python -m pytest                       the test suite"
     )

@@ -23,6 +23,7 @@ from sales_assets.export_layer import export_paths
 from sales_assets.ingest.source import landed_or_configured
 from sales_assets.io import atomic_path, write_json_atomic, write_table_pair, write_text_atomic
 from sales_assets.metadata import (
+    number_metadata,
     path_metadata,
     save_figure,
     table_metadata,
@@ -31,6 +32,7 @@ from sales_assets.metadata import (
 from sales_assets.outliers import iqr_keep_condition, iqr_steps
 from sales_assets.resources import SalesSettingsResource
 from sales_assets.sql import quote_identifier, quote_literal
+from sales_serving.contract.formatting import Quantity
 
 GROUP = "analytics"
 CHECK_SUMMARY_TOTALS = "summary_totals_match_table"
@@ -132,7 +134,7 @@ def summaries(
         metadata={
             **metadata,
             "sales_by_productline_chart": chart,
-            "total_sales_usd": round(float(table_total)),
+            "total_sales_usd": number_metadata(float(table_total), Quantity.MONEY),
             "summary_dir": path_metadata(settings, settings.summary_dir),
             "files": dg.MetadataValue.md(
                 ", ".join(f"`{name}`" for name in paths) + " as `.csv` and `.parquet` in `summary_dir`"
@@ -198,11 +200,18 @@ def missing_value_report(
         metadata={
             "missing_values": missing_table_metadata(report),
             "raw_encoding": encoding,
-            "rows_before": rows_before,
-            "rows_after": rows_after,
-            "columns_with_missing_before": report.filter(pl.col("missing_before") > 0).height,
-            "missing_cells_before": int(report["missing_before"].fill_null(0).sum()),
-            "missing_cells_after": int(report["missing_after"].fill_null(0).sum()),
+            # Counts as people read them (`2,823`), by the one formatter (number_metadata).
+            "rows_before": number_metadata(rows_before, Quantity.COUNT),
+            "rows_after": number_metadata(rows_after, Quantity.COUNT),
+            "columns_with_missing_before": number_metadata(
+                report.filter(pl.col("missing_before") > 0).height, Quantity.COUNT
+            ),
+            "missing_cells_before": number_metadata(
+                int(report["missing_before"].fill_null(0).sum()), Quantity.COUNT
+            ),
+            "missing_cells_after": number_metadata(
+                int(report["missing_after"].fill_null(0).sum()), Quantity.COUNT
+            ),
             "csv_path": path_metadata(settings, paths["csv"]),
             "parquet_path": path_metadata(settings, paths["parquet"]),
             "raw_seconds": raw_timing["seconds"],
@@ -281,7 +290,8 @@ def eda_plots(
         timed(context.log, f"drawing {len(EDA_PLOTS)} plots") as timing,
         duckdb_reader.get_connection() as conn,
     ):
-        (metadata["rows"],) = scalar_row(conn, f"SELECT count(*) FROM {quote_identifier(table)}")
+        (rows,) = scalar_row(conn, f"SELECT count(*) FROM {quote_identifier(table)}")
+        metadata["rows"] = number_metadata(rows, Quantity.COUNT)
         for stem, plot in EDA_PLOTS.items():
             figure = plot.draw(conn, table)
             metadata[stem] = save_figure(figure, settings.eda_dir / f"{stem}.png", caption=plot.caption)
@@ -336,9 +346,9 @@ def iqr_filtered_sales(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows_kept,
-            "rows_in": rows_in,
-            "rows_kept": rows_kept,
-            "rows_dropped": rows_in - rows_kept,
+            "rows_in": number_metadata(rows_in, Quantity.COUNT),
+            "rows_kept": number_metadata(rows_kept, Quantity.COUNT),
+            "rows_dropped": number_metadata(rows_in - rows_kept, Quantity.COUNT),
             "iqr_factor": analytics.iqr_factor,
             # Rows dropped per column are in this table; rows before each step follow from them.
             "steps": table_metadata(steps.drop("rows_before"), descriptions=IQR_COLUMNS),

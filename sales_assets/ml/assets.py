@@ -8,11 +8,11 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from sales_assets.io import scratch_directory, write_json_atomic
-from sales_assets.metadata import path_metadata, table_metadata, timed
+from sales_assets.metadata import number_metadata, path_metadata, table_metadata, timed
 from sales_assets.ml.publication import PUBLICATION_POOL
 from sales_assets.ml.report_model import METRICS_FILE, SHAP_FILE, FeatureImportance, ShapReport
 from sales_assets.resources import SalesSettingsResource
-from sales_serving.contract.formatting import round_share
+from sales_serving.contract.formatting import Quantity
 
 GROUP = "ml"
 LEAKAGE_CHECK = "no_target_leakage"
@@ -126,7 +126,7 @@ def trained_models(
     intervals = outcome.intervals
     interval_metadata = (
         {
-            f"interval_{round(level * 100)}_coverage_holdout": dg.MetadataValue.float(round_share(share))
+            f"interval_{round(level * 100)}_coverage_holdout": number_metadata(share, Quantity.SHARE)
             for level, share in intervals.coverage_holdout.items()
         }
         | {
@@ -143,13 +143,14 @@ def trained_models(
             "leaderboard": leaderboard_metadata(outcome.board),
             "leaderboard_plot": leaderboard_plot(outcome.board, settings.plots_dir / "ml_leaderboard.png"),
             "champion": report.champion.model,
-            "champion_cv_rmse": round(champion_cv.rmse_mean, 1),
-            "champion_cv_rmse_std": round(champion_cv.rmse_std, 1),
-            "champion_cv_mae": round(champion_cv.mae_mean, 1),
-            "champion_cv_r2": round(champion_cv.r2_mean, 4),
-            "champion_holdout_rmse": round(holdout.rmse, 1),
-            "champion_holdout_mae": round(holdout.mae, 1),
-            "champion_holdout_r2": round(holdout.r2, 4),
+            # Scores as people read them (number_metadata): errors in USD to the cent, R² to three decimals.
+            "champion_cv_rmse": number_metadata(champion_cv.rmse_mean, Quantity.MONEY),
+            "champion_cv_rmse_std": number_metadata(champion_cv.rmse_std, Quantity.MONEY),
+            "champion_cv_mae": number_metadata(champion_cv.mae_mean, Quantity.MONEY),
+            "champion_cv_r2": number_metadata(champion_cv.r2_mean, Quantity.SHARE),
+            "champion_holdout_rmse": number_metadata(holdout.rmse, Quantity.MONEY),
+            "champion_holdout_mae": number_metadata(holdout.mae, Quantity.MONEY),
+            "champion_holdout_r2": number_metadata(holdout.r2, Quantity.SHARE),
             "champion_holdout_plot": holdout_plot(
                 test_y,
                 outcome.champion_pipeline.predict(test_x),
@@ -164,13 +165,15 @@ def trained_models(
             "leaky": report.leaky,
             "promoted": report.promotion.promote,
             "promotion_reason": dg.MetadataValue.md(report.promotion.reason),
+            # The MLflow UI in its model-training view with the leaderboard's columns (tracking.leaderboard_url).
+            "mlflow_leaderboard": dg.MetadataValue.url(tracking["mlflow_leaderboard_url"]),
             "mlflow_run_id": report.lineage.mlflow_run_id,
             "mlflow_model_run_id": report.lineage.mlflow_model_run_id,
             "mlflow_model_version": report.lineage.mlflow_model_version,
-            "rows_table": report.protocol.table_rows,
+            "rows_table": number_metadata(report.protocol.table_rows, Quantity.COUNT),
             "rows_sampled": report.protocol.sampled,
-            "rows_train": report.protocol.rows_train,
-            "rows_test": report.protocol.rows_test,
+            "rows_train": number_metadata(report.protocol.rows_train, Quantity.COUNT),
+            "rows_test": number_metadata(report.protocol.rows_test, Quantity.COUNT),
             # The full digest is in the metrics file and the bundle; a prefix identifies it in the UI.
             "data_sha256_prefix": report.lineage.data_sha256[:16],
             "metrics_path": path_metadata(settings, metrics_path),
@@ -232,7 +235,7 @@ def shap_importance(
         metadata={
             "model": report.model,
             "explainer": report.explainer,
-            "rows": report.rows,
+            "rows": number_metadata(report.rows, Quantity.COUNT),
             "top_feature": report.importance[0].feature,
             "importance": table_metadata(ranked),
             "importance_plot": importance_plot(
@@ -320,9 +323,9 @@ def onnx_model(
         version = bundle_version(context.run.run_id)
         result_metadata: dict = {
             "model": candidate["model"],
-            "onnx_bytes": len(onnx_bytes),
+            "onnx_bytes": number_metadata(len(onnx_bytes), Quantity.COUNT),
             "max_abs_diff": parity.max_abs_diff,
-            "rows_checked": parity.rows_checked,
+            "rows_checked": number_metadata(parity.rows_checked, Quantity.COUNT),
             "serving_policy": gate.policy,
             "promoted": gate.promoted,
             "gate": gate.reason,

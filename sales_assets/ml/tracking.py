@@ -4,6 +4,8 @@ champion's with its logged pipeline), the champion registered in the MLflow mode
 from __future__ import annotations
 
 import contextlib
+import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,10 +21,32 @@ if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-# MLflow 3's UI opens an experiment without a kind in its GenAI view, which hides the runs table; this tag
-# makes it open in the model-training view.
+# The experiment's kind for MLflow (its UI's experiment list and kind selector show it).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
+# MLflow 3.17's UI does not open an experiment by its kind: it takes the view (GenAI: traces, tokens, cost;
+# or model training: the runs table) from a global switch, the `workflowType` URL parameter, else the
+# browser's local storage (`mlflow.workflowType`), else GenAI (mlflow/server/js/build: the kind is derived
+# from the switch). So every link the project gives into the UI carries the parameter (`leaderboard_url`).
+MODEL_TRAINING_VIEW = "workflowType=machine_learning"
+# MLflow has no default columns per experiment; its "Save and share view" stores a view of the runs table
+# (columns, filter, sort) as the experiment tag `mlflow.sharedViewState.<key>`, which the UI lists among the
+# experiment's saved views and opens with `?viewStateShareKey=<key>`. The project writes its leaderboard as
+# one, with the leaderboard's metrics (`model_metrics`) as visible columns.
+SAVED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+LEADERBOARD_VIEW_KEY = "leaderboard"
+LEADERBOARD_VIEW_NAME = "Leaderboard"
+LEADERBOARD_METRICS = (
+    "leaderboard_rank",
+    "cv_rmse_mean",
+    "cv_rmse_std",
+    "cv_mae_mean",
+    "cv_r2_mean",
+    "holdout_rmse",
+    "fit_seconds",
+)
+# Where `mlflow ui` serves by default (README "Open the UIs"), for a store this process opens itself.
+MLFLOW_UI_DEFAULT = "http://127.0.0.1:5000"
 # Links a model's run to the training run of the same materialisation (model runs are top-level, so the
 # runs table lists one row per model with its metrics as columns instead of a collapsed parent).
 TRAINING_RUN_TAG = "training_run_id"
@@ -77,27 +101,72 @@ def decide_promotion(
     return PromotionDecision(promote, reason, candidate_rmse, incumbent_rmse, incumbent_version)
 
 
+def leaderboard_view_state() -> dict:
+    """The runs table's state in the leaderboard view, as MLflow's UI saves a view: the leaderboard's
+    metrics as the visible columns (keys `metrics.`name``; the UI orders them by name), newest runs first
+    (the UI's default sort). The champion is the run with `holdout_rmse`."""
+    return {"selectedColumns": [f"metrics.`{name}`" for name in LEADERBOARD_METRICS]}
+
+
+def leaderboard_view_tag(created_ms: int) -> str:
+    """The value of the experiment tag SAVED_VIEW_TAG_PREFIX + LEADERBOARD_VIEW_KEY: MLflow's saved-view
+    envelope `{"name", "createdAt", "updatedAt", "state"}` (times in ms since the epoch, `state` the JSON
+    text of `leaderboard_view_state`)."""
+    return json.dumps(
+        {
+            "name": LEADERBOARD_VIEW_NAME,
+            "createdAt": created_ms,
+            "updatedAt": created_ms,
+            "state": json.dumps(leaderboard_view_state()),
+        }
+    )
+
+
+def _view_is_current(value: str | None) -> bool:
+    try:
+        return json.loads(json.loads(value)["state"]) == leaderboard_view_state()
+    except (TypeError, ValueError, KeyError):
+        return False
+
+
+def leaderboard_url(settings: Settings, experiment_id: str) -> str:
+    """The MLflow UI's page of the experiment in the model-training view with the leaderboard's columns,
+    e.g. `http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning&viewStateShareKey=
+    leaderboard`: on the tracking server when the settings name one, else where `mlflow ui` serves."""
+    base = settings.mlflow_tracking_uri if settings.mlflow_tracking_is_server else MLFLOW_UI_DEFAULT
+    query = f"{MODEL_TRAINING_VIEW}&viewStateShareKey={LEADERBOARD_VIEW_KEY}"
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{query}"
+
+
 def configure_mlflow(settings: Settings) -> str:
-    """Point MLflow at the settings' store and make sure the experiment exists, tagged to open in the
-    model-training view; returns its id. A new experiment's artifact location is the settings' (none for
-    a tracking server: the server's proxied artifact store, so no host writes a `file://` path of its own)."""
+    """Point MLflow at the settings' store and make sure the experiment exists with its kind and the
+    leaderboard view (`leaderboard_view_tag`; rewritten on an older experiment whose view differs);
+    returns its id. A new experiment's artifact location is the settings' (none for a tracking server: the
+    server's proxied artifact store, so no host writes a `file://` path of its own)."""
     import mlflow
 
     if not settings.mlflow_tracking_is_server:
         Path(settings.mlflow_dir).mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    view_tag = SAVED_VIEW_TAG_PREFIX + LEADERBOARD_VIEW_KEY
     experiment = mlflow.get_experiment_by_name(settings.ml.mlflow_experiment)
     if experiment is None:
         experiment_id = mlflow.create_experiment(
             settings.ml.mlflow_experiment,
             artifact_location=settings.mlflow_artifact_location,
-            tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+            tags={
+                EXPERIMENT_KIND_TAG: EXPERIMENT_KIND,
+                view_tag: leaderboard_view_tag(int(time.time() * 1000)),
+            },
         )
     else:
         experiment_id = experiment.experiment_id
+        client = mlflow.MlflowClient()
         if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
-            mlflow.MlflowClient().set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        if not _view_is_current(experiment.tags.get(view_tag)):
+            client.set_experiment_tag(experiment_id, view_tag, leaderboard_view_tag(int(time.time() * 1000)))
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
@@ -393,7 +462,10 @@ def track_training(
             f"MLflow: registered {settings.ml.registered_model_name} v{version}, {verdict} the alias "
             f"{settings.ml.champion_alias!r}: {decision.reason}"
         )
+        url = leaderboard_url(settings, parent.info.experiment_id)
+        log(f"MLflow: the leaderboard in the MLflow UI: {url}")
         return {
+            "mlflow_leaderboard_url": url,
             "mlflow_run_id": parent.info.run_id,
             "mlflow_model_version": version,
             "mlflow_model_uri": champion_uri,

@@ -39,6 +39,12 @@ def round_money(amount: float) -> float:
     return round(amount, MONEY_DECIMALS) if math.isfinite(amount) else amount
 
 
+def money_number(amount: float) -> str:
+    """`amount` (USD) to the cent as a plain number that a CSV reader or a spreadsheet parses back (no
+    thousands separator, unlike `money`): 3208.949951171875 -> `3208.95`, 3209 -> `3209.00`."""
+    return f"{amount:.{MONEY_DECIMALS}f}"
+
+
 def round_share(value: float) -> float:
     """A share rounded to three decimals, as a number (a metadata value the UI charts): 0.6666666666666666
     -> 0.667. NaN and infinities pass unchanged."""

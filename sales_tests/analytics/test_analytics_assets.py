@@ -22,7 +22,7 @@ from sales_assets.analytics.plots import EDA_PLOTS
 from sales_assets.outliers import iqr_filter
 from sales_assets.resources import build_resources
 from sales_assets.settings import Settings
-from sales_serving.contract.formatting import measure
+from sales_serving.contract.formatting import count, measure, money
 from sales_tests.analytics.conftest import EDA_AND_DRIFT, build_tiny_warehouse
 
 
@@ -65,8 +65,8 @@ def test_missing_value_report_counts_the_raw_blanks_and_a_clean_table(run, tiny_
     assert set(after["column"]) == set(tiny_warehouse.sales.columns)
     metadata = _metadata(run, "missing_value_report")
     assert metadata["raw_encoding"] == "cp850"
-    assert (metadata["rows_before"], metadata["rows_after"]) == (240, 240)
-    assert metadata["missing_cells_before"] == 216 + 80 + 12
+    assert (metadata["rows_before"], metadata["rows_after"]) == ("240", "240")
+    assert metadata["missing_cells_before"] == count(216 + 80 + 12)
     assert _check(run, NO_MISSING_AFTER_CLEANING).passed
 
 
@@ -85,7 +85,7 @@ def test_plots_are_written_and_embedded_under_their_caption(run, settings):
     for stem, plot in EDA_PLOTS.items():
         assert (settings.eda_dir / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
         assert metadata[stem].startswith(f"**{plot.caption}**\n\n![{stem}](data:image/png;base64,")
-    assert metadata["rows"] == 240
+    assert metadata["rows"] == "240"
     drift_plot = _metadata(run, "sales_drift")["plot"]
     assert (
         drift_plot.startswith("**Top: share of rows per 10-quantile bin") and "![sales_drift]" in drift_plot
@@ -141,7 +141,7 @@ def test_summaries_show_typed_tables_a_captioned_chart_and_totals_in_usd(tiny_wa
     assert "USD" in next(c for c in by_line.schema.columns if c.name == "total_sales").description
     metadata = _metadata(result, "summaries")
     assert metadata["sales_by_productline_chart"].startswith("**Total SALES (USD) per product line")
-    assert metadata["total_sales_usd"] == round(tiny_warehouse.sales["SALES"].sum())
+    assert metadata["total_sales_usd"] == money(tiny_warehouse.sales["SALES"].sum())  # to the cent
     # Money to the cent with separators in the tables (sales_serving.contract.formatting).
     assert all(
         re.fullmatch(r"\d{1,3}(,\d{3})*\.\d{2}", record.data["total_sales"]) for record in by_line.records
@@ -155,8 +155,8 @@ def test_iqr_view_matches_the_pure_filter_and_keeps_the_table_whole(run, tiny_wa
     expected = iqr_filter(tiny_warehouse.sales, settings.analytics.iqr_columns, settings.analytics.iqr_factor)
     assert filtered.height == expected.kept.height < 240
     metadata = _metadata(run, "iqr_filtered_sales")
-    assert metadata["rows_in"] == 240
-    assert metadata["rows_kept"] == filtered.height
+    assert metadata["rows_in"] == "240"
+    assert metadata["rows_kept"] == count(filtered.height)
     # Per column in the steps table (one entry per column made the labels too wide for the UI).
     by_column = {row.data["column"]: int(row.data["rows_dropped"]) for row in metadata["steps"].records}
     dropped = [by_column[c] for c in settings.analytics.iqr_columns]
@@ -203,8 +203,8 @@ def test_assets_run_on_the_generated_warehouse(warehouse_data_dir, tmp_path):
     assert report.filter(pl.col("in_warehouse"))["missing_after"].sum() == 0
     assert _check(result, NO_MISSING_AFTER_CLEANING).passed
     metadata = _metadata(result, "iqr_filtered_sales")
-    assert metadata["rows_in"] == 2823
-    assert metadata["rows_kept"] == pl.read_parquet(settings.iqr_filtered_path).height
+    assert metadata["rows_in"] == "2,823"  # counts read with separators (metadata.number_metadata)
+    assert metadata["rows_kept"] == count(pl.read_parquet(settings.iqr_filtered_path).height)
     assert json.loads((settings.monitoring_dir / DRIFT_REPORT_FILE).read_text())["comparisons"]
     assert _check(result, PSI_WITHIN_BOUNDS).check_name == PSI_WITHIN_BOUNDS
 
@@ -265,4 +265,4 @@ def test_iqr_factor_comes_from_the_settings(tmp_path, monkeypatch):
         instance=dg.DagsterInstance.ephemeral(),
     )
     metadata = result.asset_materializations_for_node("iqr_filtered_sales")[0].metadata
-    assert metadata["rows_kept"].value == 240  # nothing is an outlier a thousand IQRs out
+    assert metadata["rows_kept"].value == "240"  # nothing is an outlier a thousand IQRs out

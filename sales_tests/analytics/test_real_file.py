@@ -69,7 +69,7 @@ def test_iqr_filtered_view(real_run):
     }
     dropped = [steps[c] for c in settings.analytics.iqr_columns]
     assert dropped == IQR_DROPPED
-    assert event.metadata["rows_kept"].value == IQR_KEPT
+    assert event.metadata["rows_kept"].value == f"{IQR_KEPT:,}"
     assert pl.read_parquet(settings.iqr_filtered_path).height == IQR_KEPT
 
 

@@ -259,7 +259,7 @@ def test_missing_values_before_cleaning_sum_the_exports_in_the_folder(sample: pl
     ]
     metadata = event.materialization.metadata
     rows = sum(frame.height for frame in months)
-    assert metadata["rows_before"].value == metadata["rows_after"].value == rows
+    assert metadata["rows_before"].value == metadata["rows_after"].value == f"{rows:,}"  # number_metadata
     blank_states = sum(frame["STATE"].null_count() for frame in months)
     assert blank_states > 0
     # STATE is blank in the exports and filled with `Unknown` by cleaning.

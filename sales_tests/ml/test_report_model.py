@@ -9,6 +9,7 @@ import pytest
 
 from sales_assets.io import write_json_atomic
 from sales_assets.ml.report_model import METRICS_FILE, SHAP_FILE, MetricsReport, ShapReport
+from sales_serving.contract.formatting import count, money, round_share
 
 REPORTS = [(MetricsReport, "metrics_dir", METRICS_FILE, "trained_models"),
            (ShapReport, "explainability_dir", SHAP_FILE, "shap_importance")]  # fmt: skip
@@ -30,9 +31,10 @@ def test_the_asset_metadata_shows_the_numbers_of_the_metrics_file(ml_run):
     metadata = ml_run.result.asset_materializations_for_node("trained_models")[0].metadata
     shown = {key: value.value for key, value in metadata.items()}
     assert shown["champion"] == report.champion.model
-    assert shown["champion_cv_rmse"] == round(report.champion.cv.rmse_mean, 1)
-    assert shown["champion_holdout_r2"] == round(report.champion.holdout.r2, 4)
-    assert shown["rows_train"] == report.protocol.rows_train
+    # Written by the one formatter: USD to the cent, R² to three decimals, counts with separators.
+    assert shown["champion_cv_rmse"] == money(report.champion.cv.rmse_mean)
+    assert shown["champion_holdout_r2"] == round_share(report.champion.holdout.r2)
+    assert shown["rows_train"] == count(report.protocol.rows_train)
     assert shown["mlflow_model_version"] == report.lineage.mlflow_model_version
     assert shown["promoted"] is report.promotion.promote
     shap = ShapReport.read(ml_run.settings.explainability_dir / SHAP_FILE)

@@ -1,3 +1,5 @@
+import json
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -9,15 +11,22 @@ from sklearn.pipeline import Pipeline
 from sales_assets.ml.tracking import (
     EXPERIMENT_KIND,
     EXPERIMENT_KIND_TAG,
+    LEADERBOARD_METRICS,
+    LEADERBOARD_VIEW_KEY,
+    SAVED_VIEW_TAG_PREFIX,
     configure_mlflow,
     decide_promotion,
+    leaderboard_url,
+    leaderboard_view_state,
     log_model_run,
+    model_metrics,
     parent_run,
     point_alias,
     register_champion,
     score_incumbent,
 )
-from sales_assets.settings import Settings
+from sales_assets.ml.training import train_models
+from sales_assets.settings import MLSettings, Settings
 
 X = pd.DataFrame({"QUANTITYORDERED": np.arange(1.0, 41.0), "PRICEEACH": np.linspace(50.0, 100.0, 40)})
 Y = 3.0 * X["QUANTITYORDERED"].to_numpy()
@@ -116,3 +125,38 @@ def test_alias_stays_when_the_incumbent_cannot_score_the_evaluation_rows(tmp_pat
     for tags in (_version_tags(settings, "2"), _run_tags(settings, run_id)):
         assert tags["promotion_decision"] == "kept" and tags["promotion_incumbent_version"] == "1"
         assert "stays on v1" in tags["promotion_reason"] and "PRICEEACH" in tags["promotion_reason"]
+
+
+def _view(settings: Settings) -> dict:
+    tags = mlflow.get_experiment_by_name(settings.ml.mlflow_experiment).tags
+    return json.loads(tags[SAVED_VIEW_TAG_PREFIX + LEADERBOARD_VIEW_KEY])
+
+
+def test_the_experiment_carries_the_leaderboard_view_written_once_and_repaired_when_changed(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    experiment_id = configure_mlflow(settings)
+    first = _view(settings)
+    assert first["name"] == "Leaderboard" and isinstance(first["createdAt"], int)
+    assert json.loads(first["state"]) == leaderboard_view_state()
+    assert configure_mlflow(settings) == experiment_id and _view(settings) == first  # not rewritten
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    client.set_experiment_tag(experiment_id, SAVED_VIEW_TAG_PREFIX + LEADERBOARD_VIEW_KEY, "not a view")
+    configure_mlflow(settings)
+    assert json.loads(_view(settings)["state"]) == leaderboard_view_state()
+
+
+def test_the_leaderboard_address_names_the_view_and_the_model_training_switch(tmp_path):
+    local = leaderboard_url(Settings(data_dir=tmp_path), "7")
+    assert local == (
+        "http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning&viewStateShareKey=leaderboard"
+    )
+    served = Settings(data_dir=tmp_path, ml=MLSettings(mlflow_tracking_uri="http://mlflow.internal:8080/"))
+    assert leaderboard_url(served, "7").startswith("http://mlflow.internal:8080/#/experiments/7/runs?")
+
+
+def test_the_leaderboard_view_shows_the_metrics_every_model_run_logs(frame, fast_settings):
+    outcome = train_models(frame, fast_settings)
+    champion = model_metrics(outcome, outcome.champion, 1)
+    assert set(LEADERBOARD_METRICS) <= set(champion)
+    other = next(result.model for result in outcome.results if result.model != outcome.champion)
+    assert set(LEADERBOARD_METRICS) - set(model_metrics(outcome, other, 2)) == {"holdout_rmse"}

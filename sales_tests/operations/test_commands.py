@@ -138,3 +138,23 @@ def test_a_failed_check_without_description_is_reported_with_its_metadata(tmp_pa
     (check,) = failed_checks(since=0)
     assert check["check"] == "measured:within_bounds"
     assert check["description"] == "failed_segments=['A', 'B', 'C'] and 2 more, max_psi=0.3512, status=fail"
+
+
+def test_the_summary_names_the_leaderboard_address_of_the_latest_training(tmp_path, monkeypatch):
+    """The quickstart prints the MLflow UI address `trained_models` recorded last (real instance); none
+    before a training."""
+    import dagster as dg
+
+    from sales_assets.admin import mlflow_leaderboard
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    assert mlflow_leaderboard() is None
+    for experiment in ("1", "2"):
+        url = f"http://127.0.0.1:5000/#/experiments/{experiment}/runs?workflowType=machine_learning"
+        with dg.DagsterInstance.get() as instance:
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(
+                    "trained_models", metadata={"mlflow_leaderboard": dg.MetadataValue.url(url)}
+                )
+            )
+    assert mlflow_leaderboard() == url

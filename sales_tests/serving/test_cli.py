@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -243,7 +244,9 @@ def test_csv_carries_80_and_95_percent_intervals_exact_below_the_price_cap(
     low80, high80, low95, high95 = (float(capped[c]) for c in bounds)
     assert low95 < low80 < predicted < high80 < high95
     # The fixture bundle's relative bands: 80% is -10%/+12%, 95% is -20%/+25% of the prediction.
-    assert low80 == pytest.approx(predicted * 0.9) and high95 == pytest.approx(predicted * 1.25)
+    # Cells are to the cent: a bound and the prediction each half a cent off, the bound's off by 1.25 x that.
+    assert low80 == pytest.approx(predicted * 0.9, abs=0.02)
+    assert high95 == pytest.approx(predicted * 1.25, abs=0.02)
     assert all(rejected[c] == "" for c in [*bounds, "predicted_SALES"]) and rejected["error"]
 
 
@@ -299,3 +302,58 @@ def test_a_stop_names_the_sales_predict_flag_and_applying_it_scores_the_file(
     assert "set --decimal-mark (and --thousands-separator)" in error and "SALES_INGEST" not in error
     assert main(["--csv", str(source), "--out", str(out), "--decimal-mark", "."]) == 0
     assert float(next(csv.DictReader(out.open(newline="")))["PRICEEACH"]) == 95.7
+
+
+def _amounts(body: dict) -> list[float]:
+    """The prediction(s) and every interval bound of a --json answer (one row or a batch)."""
+    if "predictions" in body:
+        bounds = [v for item in body["intervals"] for v in (*item["lower"], *item["upper"])]
+        return [*body["predictions"], *bounds]
+    return [body["prediction"], *(v for item in body["intervals"] for v in (item["lower"], item["upper"]))]
+
+
+def test_json_amounts_are_to_the_cent_unless_precision_full(
+    bundle_v1: Path, example_row: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # A capped price gives interval bounds that are not whole cents, so the rounding has work to do.
+    row = example_row | {"PRICEEACH": 100.0, "QUANTITYORDERED": 41}
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps([example_row, row]))
+    for argv in (["--json", json.dumps(row)], ["--json-file", str(path)]):
+        assert main([*argv, "--precision", "full"]) == 0
+        full = _amounts(json.loads(capsys.readouterr().out))
+        assert main(argv) == 0
+        cents = _amounts(json.loads(capsys.readouterr().out))
+        assert any(round(value, 2) != value for value in full)  # the comparison below can fail
+        assert cents == [round(value, 2) for value in full]
+        assert main([*argv, "--precision", "cents"]) == 0
+        assert _amounts(json.loads(capsys.readouterr().out)) == cents
+
+
+def test_csv_amounts_are_cells_to_the_cent_unless_precision_full(
+    bundle_v1: Path, example_row: dict, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(example_row))
+        writer.writeheader()
+        writer.writerows([example_row, example_row | {"PRICEEACH": 100.0, "QUANTITYORDERED": 41}])
+    amounts = ["predicted_SALES", "SALES_lower_80", "SALES_upper_80", "SALES_lower_95", "SALES_upper_95"]
+
+    def scored(*flags: str) -> list[str]:
+        out = tmp_path / "out.csv"
+        assert main(["--csv", str(source), "--out", str(out), *flags]) == 0
+        with out.open(newline="") as handle:
+            return [row[c] for row in csv.DictReader(handle) for c in amounts]
+
+    cents, full = scored(), scored("--precision", "full")
+    # Plain numbers a spreadsheet reads back: two decimals, no thousands separator.
+    assert all(re.fullmatch(r"-?\d+\.\d{2}", cell) for cell in cents), cents
+    assert any(len(cell.split(".")[1]) > 2 for cell in full)
+    assert cents == [f"{float(cell):.2f}" for cell in full]
+
+
+def test_an_unknown_precision_is_refused(bundle_v1: Path, example_row: dict, capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--json", json.dumps(example_row), "--precision", "mills"])
+    assert stopped.value.code == 2 and "--precision" in capsys.readouterr().err
