@@ -215,3 +215,15 @@ def test_byte_scan_reads_utf8_across_chunk_edges_like_a_whole_decode(tmp_path, m
         assert (scan.utf8_ok, scan.first_bad_utf8_line) == expected, data
         assert scan.non_ascii == sum(byte >= 0x80 for byte in data)
         assert scan.lines == data.count(b"\n") + (not data.endswith(b"\n"))
+
+
+@pytest.mark.parametrize(("text", "alike"), [("Málaga", "cp852"), ("Berguvsvägen Martín Cataluña", "cp437")])
+def test_code_pages_giving_the_same_text_record_the_first_candidate(tmp_path, text, alike):
+    """Readings that are the very same text differ only in their language tables' scores; the data is the
+    same either way, so the name recorded is the first such candidate in the configured order (a cp850
+    export whose only letter is `á`, which cp852 writes alike, is cp850), not whichever table liked it."""
+    rows = "".join(f"{i},{text},x\n" for i in range(40))
+    source = write(tmp_path / "alike.csv", f"ID,CITY,NOTE\n{rows}".encode("cp850"))
+    assert source.read_bytes().decode("cp850") == source.read_bytes().decode(alike)
+    assert FULL.index("cp850") < FULL.index(alike)
+    assert detect_encoding(source, FULL).encoding == "cp850"

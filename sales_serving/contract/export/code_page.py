@@ -273,9 +273,11 @@ def decide_code_page(
             if nearest
             else ""
         )
+        name = _first_alike(best, readings, candidates)
+        alike = f"; {best.encoding} reads them alike" if name != best.encoding else ""
         return (
-            best.encoding,
-            f"{best.encoding} reads {len(evidence)} non-ASCII line(s) best ({best.score:.2f}{against})",
+            name,
+            f"{name} reads {len(evidence)} non-ASCII line(s) best ({best.score:.2f}{against}{alike})",
         )
     runner, mine, theirs = max(close, key=lambda c: c[2])
     tied = [best.encoding, *(c[0].encoding for c in close)]
@@ -321,6 +323,15 @@ def decide_code_page(
         setting=f"{SETTING_PREFIX}ENCODING to the one whose text line {line} should read: "
         + ", ".join(f"={names[0]} for {cut(text)}" for text, names in shown),
     )
+
+
+def _first_alike(best: Reading, readings: Sequence[Reading], candidates: Sequence[str]) -> str:
+    """The first of `candidates` (their order breaks exact ties) whose reading is the very text of `best`'s.
+    Code pages that give the same text differ only in their language tables' scores, so the data is the
+    same either way; the name recorded is then the one the order prefers (a cp850 file whose only letter
+    is `á`, which cp852 writes alike, stays cp850)."""
+    alike = {r.encoding for r in readings if r.score >= 0 and r.lines == best.lines}
+    return next((codecs.lookup(n).name for n in candidates if codecs.lookup(n).name in alike), best.encoding)
 
 
 def encoding_advice(evidence: Sequence[EvidenceLine]) -> str:
