@@ -217,7 +217,7 @@ def test_byte_scan_reads_utf8_across_chunk_edges_like_a_whole_decode(tmp_path, m
         assert scan.lines == data.count(b"\n") + (not data.endswith(b"\n"))
 
 
-@pytest.mark.parametrize(("text", "alike"), [("Málaga", "cp852"), ("Berguvsvägen Martín Cataluña", "cp437")])
+@pytest.mark.parametrize(("text", "alike"), [("Málaga", "cp852"), ("Málaga Lugano", "cp437")])
 def test_code_pages_giving_the_same_text_record_the_first_candidate(tmp_path, text, alike):
     """Readings that are the very same text differ only in their language tables' scores; the data is the
     same either way, so the name recorded is the first such candidate in the configured order (a cp850
