@@ -32,6 +32,7 @@ from sales_serving.contract.export import (
     parse_dates,
     parsed_number,
 )
+from sales_serving.contract.publish import aside_prefix
 
 HASH = "__hash"
 RULE_KEY_CONFLICT = "order-line key repeated with other values"
@@ -466,7 +467,10 @@ def inspect_export(path: Path, settings: IngestSettings, work_root: Path) -> Ins
     dates, the hashes for duplicates and key conflicts), the line check only on doubt; the date order is
     resolved. Temp copies go to a folder under `work_root`, removed by `Inspected.close` (and on error).
     Raises what `open_source` and `checked_record_pass` raise."""
-    work = tempfile.TemporaryDirectory(dir=work_root)
+    # An owned name (host, boot, pid): the copies may outlive the run that made them (`raw_csv` hands them to
+    # `clean_parquet` of the next run in the same process), and the sweep removes an unowned temp older
+    # than every live run.
+    work = tempfile.TemporaryDirectory(dir=work_root, prefix=aside_prefix(work_root / "inspected", "tmp"))
     try:
         export = open_source(path, settings, Path(work.name))
         records = checked_record_pass(export, order_key=settings.order_line_key)

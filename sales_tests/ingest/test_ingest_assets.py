@@ -356,3 +356,27 @@ def test_what_raw_csv_read_is_taken_over_only_for_the_same_bytes_and_settings(tm
         inspected = kept()
         assert assets.take_over(other, other_settings) is None
         assert not Path(inspected.work.name).exists()  # closed when not taken
+
+
+def test_what_raw_csv_hands_over_survives_the_sweep_of_a_later_run(tmp_path):
+    """The refresh runs `raw_csv` in a run of its own and `clean_parquet` in the next, in one process; every
+    step start sweeps temps older than the oldest live run. The handed-over copies carry this process as
+    their owner, so a sweep leaves them while it lives (an unowned `tmp…` folder was removed there, and
+    `clean_parquet` failed on its vanished UTF-8 copy)."""
+    import time
+
+    from sales_assets.ingest import assets
+    from sales_assets.recovery import sweep_debris
+    from sales_assets.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data")
+    work = settings.root / "processed"
+    work.mkdir(parents=True)
+    export = tmp_path / "a.csv"
+    write_export(export, sample_rows(30))
+    inspected = assets.inspect_export(export, settings.ingest, work)
+    try:
+        swept = sweep_debris(settings.root, legacy_before=time.time() + 60)
+        assert Path(inspected.work.name).is_dir(), swept.removed
+    finally:
+        inspected.close()
