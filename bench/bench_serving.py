@@ -37,6 +37,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from asgi_predict import extract_commit, predict_scope  # noqa: E402 (bench/, beside this script)
+
 from sales_serving.contract.bundle import BundleError  # noqa: E402
 from sales_serving.loading import LoadedModel, load_current, served_version  # noqa: E402
 from sales_serving.schema import EXAMPLE_ROW, SalesFeatures  # noqa: E402
@@ -154,20 +156,7 @@ def layer_costs(data_dir: Path, model: LoadedModel, repeats: int = 3000) -> dict
         ),
     }
     app = create_app(settings)
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/predict",
-        "raw_path": b"/predict",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = predict_scope(body)
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
@@ -314,13 +303,7 @@ def start_commit(
 ) -> tuple[subprocess.Popen, int]:
     """A uvicorn worker (pinned to `server_core`) serving sales_serving as it was at `commit`, extracted
     once with git archive under `workdir`; returns the process and its port."""
-    code = workdir / f"sales_serving-{commit}"
-    if not code.exists():
-        code.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", commit, "sales_serving"], cwd=ROOT, capture_output=True, check=True
-        )
-        subprocess.run(["tar", "-x", "-C", str(code)], input=archive.stdout, check=True)
+    code = extract_commit(commit, workdir, ROOT)
     port = free_port()
     command = pinned(uvicorn_command("sales_serving.app:app", port), server_core)
     return start(command, env | {"PYTHONPATH": str(code)}, port, cwd=code), port

@@ -31,26 +31,15 @@ WARM_UP = 50
 
 def child(data_dir: str, requests: int) -> None:
     """In the measured process: sales_serving from PYTHONPATH, WARM_UP + `requests` POST /predict."""
+    from asgi_predict import predict_scope
+
     from sales_serving.app import create_app
     from sales_serving.schema import EXAMPLE_ROW
     from sales_serving.settings import ServingSettings
 
     body = json.dumps(EXAMPLE_ROW).encode()
     app = create_app(ServingSettings(data_dir=Path(data_dir)))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/predict",
-        "raw_path": b"/predict",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = predict_scope(body)
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
@@ -103,17 +92,13 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))
     sys.path.insert(0, str(ROOT))
+    from asgi_predict import extract_commit
     from bench_serving import find_or_build_bundle
 
     with tempfile.TemporaryDirectory() as workdir:
         scratch = Path(workdir)
         data_dir, source = find_or_build_bundle(scratch)
-        before = scratch / f"code-{args.before}"
-        before.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", args.before, "sales_serving"], cwd=ROOT, capture_output=True, check=True
-        )
-        subprocess.run(["tar", "-x", "-C", str(before)], input=archive.stdout, check=True)
+        before = extract_commit(args.before, scratch, ROOT)
         per_request = {}
         for name, code in (("this code", ROOT), (args.before, before)):
             full = instructions(code, data_dir, args.requests, scratch)
