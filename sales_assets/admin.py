@@ -338,11 +338,13 @@ def mlflow_leaderboard() -> str | None:
     `sales_assets.ml.tracking.leaderboard_url`) of its latest materialisation; None before a training."""
     import dagster as dg
 
+    from sales_assets.metadata import leaderboard_address
+
     with dg.DagsterInstance.get() as instance:
         event = instance.get_latest_materialization_event(dg.AssetKey("trained_models"))
     materialization = event.asset_materialization if event is not None else None
     entry = materialization.metadata.get("mlflow_leaderboard") if materialization is not None else None
-    return getattr(entry, "value", entry)
+    return leaderboard_address(getattr(entry, "value", entry))
 
 
 def metadata_summary(metadata: dict, limit: int = 200) -> str:

@@ -198,3 +198,21 @@ def timed(log: Any, label: str) -> Iterator[dict[str, float]]:
     finally:
         record["seconds"] = round(time.perf_counter() - start, 3)
         log.info(f"{label}: {record['seconds']:.2f}s")
+
+
+LEADERBOARD_LINK_TEXT = "MLflow leaderboard (model-training view)"
+
+
+def leaderboard_link(url: str) -> dg.MetadataValue:
+    """The MLflow leaderboard's address as a Markdown link with a short text: the address (~100
+    characters, no break) would widen the asset page's metadata table past the window."""
+    return dg.MetadataValue.md(f"[{LEADERBOARD_LINK_TEXT}]({url})")
+
+
+def leaderboard_address(value: str | None) -> str | None:
+    """The address inside `leaderboard_link`'s Markdown (a bare address, as earlier trainings recorded it,
+    is returned as it is); None for None."""
+    if value is None:
+        return None
+    prefix = f"[{LEADERBOARD_LINK_TEXT}]("
+    return value[len(prefix) : -1] if value.startswith(prefix) and value.endswith(")") else value

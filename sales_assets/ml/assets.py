@@ -8,7 +8,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from sales_assets.io import scratch_directory, write_json_atomic
-from sales_assets.metadata import number_metadata, path_metadata, table_metadata, timed
+from sales_assets.metadata import leaderboard_link, number_metadata, path_metadata, table_metadata, timed
 from sales_assets.ml.publication import PUBLICATION_POOL
 from sales_assets.ml.report_model import METRICS_FILE, SHAP_FILE, FeatureImportance, ShapReport
 from sales_assets.resources import SalesSettingsResource
@@ -165,8 +165,9 @@ def trained_models(
             "leaky": report.leaky,
             "promoted": report.promotion.promote,
             "promotion_reason": dg.MetadataValue.md(report.promotion.reason),
-            # The MLflow UI in its model-training view with the leaderboard's columns (tracking.leaderboard_url).
-            "mlflow_leaderboard": dg.MetadataValue.url(tracking["mlflow_leaderboard_url"]),
+            # The MLflow UI in its model-training view with the leaderboard's columns (tracking.leaderboard_url),
+            # as a link with a short text: the address itself is ~100 characters the asset page cannot wrap.
+            "mlflow_leaderboard": leaderboard_link(tracking["mlflow_leaderboard_url"]),
             "mlflow_run_id": report.lineage.mlflow_run_id,
             "mlflow_model_run_id": report.lineage.mlflow_model_run_id,
             "mlflow_model_version": report.lineage.mlflow_model_version,

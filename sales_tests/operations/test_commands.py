@@ -146,15 +146,15 @@ def test_the_summary_names_the_leaderboard_address_of_the_latest_training(tmp_pa
     import dagster as dg
 
     from sales_assets.admin import mlflow_leaderboard
+    from sales_assets.metadata import leaderboard_link
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     assert mlflow_leaderboard() is None
-    for experiment in ("1", "2"):
+    for experiment, recorded in (("1", dg.MetadataValue.url), ("2", leaderboard_link)):
         url = f"http://127.0.0.1:5000/#/experiments/{experiment}/runs?workflowType=machine_learning"
         with dg.DagsterInstance.get() as instance:
             instance.report_runless_asset_event(
-                dg.AssetMaterialization(
-                    "trained_models", metadata={"mlflow_leaderboard": dg.MetadataValue.url(url)}
-                )
+                dg.AssetMaterialization("trained_models", metadata={"mlflow_leaderboard": recorded(url)})
             )
-    assert mlflow_leaderboard() == url
+        # A bare address (earlier trainings) and the Markdown link trainings record now.
+        assert mlflow_leaderboard() == url
